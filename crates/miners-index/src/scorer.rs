@@ -1,0 +1,131 @@
+use std::{borrow::Cow, ops::Range};
+
+use faer::{Accum, MatMut, MatRef, Par};
+use miners_core::{Embeddings, Metric};
+
+use crate::IndexError;
+
+/// A source of query × candidate scores, computed one block at a time.
+///
+/// Blocks hold *keys*: values where larger means closer. [`BlockScorer::to_score`]
+/// turns a key back into the natural unit reported to users (a distance for
+/// Euclidean, for example), so ranking never pays for that conversion.
+pub trait BlockScorer: Sync {
+    /// Number of queries.
+    fn num_queries(&self) -> usize;
+    /// Number of candidates.
+    fn num_candidates(&self) -> usize;
+    /// Fills `out` (row-major, `queries.len() × candidates.len()`) with keys.
+    fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]);
+    /// Converts the key of `query` into the reported score.
+    fn to_score(&self, query: usize, key: f32) -> f32;
+    /// Whether reported scores are similarities (true) or distances (false).
+    fn higher_is_better(&self) -> bool;
+}
+
+/// Scores of one embedding model under one [`Metric`].
+#[derive(Debug)]
+pub struct MetricScorer<'a> {
+    queries: Cow<'a, Embeddings>,
+    candidates: Cow<'a, Embeddings>,
+    metric: Metric,
+    query_norms: Vec<f32>,
+    candidate_norms: Vec<f32>,
+}
+
+impl<'a> MetricScorer<'a> {
+    /// Prepares scoring of `queries` against `candidates` (cosine normalises copies).
+    pub fn new(
+        queries: &'a Embeddings,
+        candidates: &'a Embeddings,
+        metric: Metric,
+    ) -> Result<Self, IndexError> {
+        if queries.dim() != candidates.dim() {
+            return Err(IndexError::DimensionMismatch {
+                queries: queries.dim(),
+                candidates: candidates.dim(),
+            });
+        }
+        let (queries, candidates) = match metric {
+            Metric::Cosine => (
+                Cow::Owned(queries.l2_normalized()),
+                Cow::Owned(candidates.l2_normalized()),
+            ),
+            _ => (Cow::Borrowed(queries), Cow::Borrowed(candidates)),
+        };
+        let (query_norms, candidate_norms) = match metric {
+            Metric::Euclidean => (queries.squared_norms(), candidates.squared_norms()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        Ok(Self {
+            queries,
+            candidates,
+            metric,
+            query_norms,
+            candidate_norms,
+        })
+    }
+
+    /// The metric in use.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Fills `out` with the metric's natural values (true L2 distances for Euclidean).
+    pub fn values_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        self.score_block(queries.clone(), candidates.clone(), out);
+        if self.metric == Metric::Euclidean {
+            let width = candidates.len();
+            for (row, q) in out.chunks_mut(width).zip(queries) {
+                for key in row {
+                    *key = self.to_score(q, *key);
+                }
+            }
+        }
+    }
+
+    /// `out = Q[queries] · C[candidates]ᵀ`, one single-threaded GEMM.
+    fn dot_block(&self, queries: &Range<usize>, candidates: &Range<usize>, out: &mut [f32]) {
+        let dim = self.queries.dim();
+        let q = &self.queries.as_slice()[queries.start * dim..queries.end * dim];
+        let c = &self.candidates.as_slice()[candidates.start * dim..candidates.end * dim];
+        let lhs = MatRef::from_row_major_slice(q, queries.len(), dim);
+        let rhs = MatRef::from_row_major_slice(c, candidates.len(), dim).transpose();
+        let dst = MatMut::from_row_major_slice_mut(out, queries.len(), candidates.len());
+        faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+    }
+}
+
+impl BlockScorer for MetricScorer<'_> {
+    fn num_queries(&self) -> usize {
+        self.queries.len()
+    }
+
+    fn num_candidates(&self) -> usize {
+        self.candidates.len()
+    }
+
+    fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        self.dot_block(&queries, &candidates, out);
+        if self.metric == Metric::Euclidean {
+            // key = 2 q·c − |c|² = |q|² − d²: ranks exactly as the distance does.
+            let norms = &self.candidate_norms[candidates];
+            for row in out.chunks_mut(norms.len()) {
+                for (key, norm) in row.iter_mut().zip(norms) {
+                    *key = 2.0 * *key - norm;
+                }
+            }
+        }
+    }
+
+    fn to_score(&self, query: usize, key: f32) -> f32 {
+        match self.metric {
+            Metric::Euclidean => (self.query_norms[query] - key).max(0.0).sqrt(),
+            Metric::Cosine | Metric::Dot => key,
+        }
+    }
+
+    fn higher_is_better(&self) -> bool {
+        self.metric.higher_is_better()
+    }
+}

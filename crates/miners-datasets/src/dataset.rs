@@ -1,0 +1,258 @@
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use miners_core::{Label, Lang};
+use serde::Deserialize;
+
+use crate::{tsv::read_two_columns, DatasetError, DatasetSpec, Split};
+
+/// The root of the normalized data layout (`<root>/<dataset>/manifest.json`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// Environment variable that names the data directory.
+    pub const ENV: &'static str = "MINERS_DATA_DIR";
+
+    /// Uses `explicit`, else `$MINERS_DATA_DIR`, else the first of
+    /// `shared/data/miners` and `../shared/data/miners` that exists.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Self, DatasetError> {
+        let from_env = std::env::var_os(Self::ENV).map(PathBuf::from);
+        let candidates: Vec<PathBuf> = match explicit.map(Path::to_owned).or(from_env) {
+            Some(path) => vec![path],
+            None => vec!["shared/data/miners".into(), "../shared/data/miners".into()],
+        };
+        candidates
+            .iter()
+            .find(|p| p.is_dir())
+            .map(|p| Self(p.clone()))
+            .ok_or_else(|| DatasetError::NoDataDir {
+                tried: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// Wraps a path without checking it.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self(path.into())
+    }
+
+    /// The root path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// The parts of a dataset's `manifest.json` that miners uses.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Manifest {
+    /// What the dataset stands in for, as the data provider words it.
+    #[serde(default)]
+    pub substitute_for: Option<String>,
+    /// Licence statement.
+    #[serde(default)]
+    pub licence: Option<String>,
+    /// How the reference uses the data.
+    #[serde(default)]
+    pub reference_usage: Option<String>,
+}
+
+/// A bitext language pair: source sentences are the queries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pair {
+    /// Language of the queries.
+    pub source: Lang,
+    /// Language of the retrieved candidates.
+    pub target: Lang,
+}
+
+impl fmt::Display for Pair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.source, self.target)
+    }
+}
+
+/// Aligned sentences: `source[i]` translates to `target[i]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bitext {
+    /// Query-side sentences.
+    pub source: Vec<String>,
+    /// Candidate-side sentences.
+    pub target: Vec<String>,
+}
+
+impl Bitext {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.source.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_empty()
+    }
+}
+
+/// Texts with one label each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LabelledTexts {
+    /// The texts.
+    pub texts: Vec<String>,
+    /// One label per text.
+    pub labels: Vec<Label>,
+}
+
+/// One dataset in a data directory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    spec: &'static DatasetSpec,
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+impl Dataset {
+    /// Opens dataset `name`; a missing directory or manifest is an error that says where to put it.
+    pub fn open(data: &DataDir, name: &str) -> Result<Self, DatasetError> {
+        let spec = DatasetSpec::find(name)?;
+        let root = data.path().join(name);
+        let manifest_path = root.join("manifest.json");
+        if !manifest_path.is_file() {
+            return Err(DatasetError::Missing {
+                name: name.to_owned(),
+                why: format!("{} does not exist", manifest_path.display()),
+                expected: root,
+            });
+        }
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| DatasetError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+            path: manifest_path,
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { spec, root, manifest })
+    }
+
+    /// The registry entry.
+    pub fn spec(&self) -> &'static DatasetSpec {
+        self.spec
+    }
+
+    /// The parsed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The language pairs with bitext in the scored split, sorted.
+    pub fn bitext_pairs(&self) -> Result<Vec<Pair>, DatasetError> {
+        let plan = self.spec.bitext.ok_or_else(|| self.no_task("bitext"))?;
+        let split = plan.splits[0].name();
+        let mut pairs: Vec<Pair> = self
+            .stems("bitext", split)?
+            .into_iter()
+            .filter_map(|stem| {
+                let (source, target) = stem.split_once('-')?;
+                Some(Pair {
+                    source: source.into(),
+                    target: target.into(),
+                })
+            })
+            .collect();
+        pairs.sort();
+        Ok(pairs)
+    }
+
+    /// Loads a pair's scored splits, concatenated, keeping the first `limit` pairs.
+    pub fn load_bitext(&self, pair: &Pair, limit: Option<usize>) -> Result<Bitext, DatasetError> {
+        let plan = self.spec.bitext.ok_or_else(|| self.no_task("bitext"))?;
+        let available = self.bitext_pairs()?;
+        if !available.contains(pair) {
+            return Err(self.unknown(&pair.to_string(), available.iter().map(Pair::to_string)));
+        }
+        let mut bitext = Bitext::default();
+        for split in plan.splits {
+            let path = self.file("bitext", &pair.to_string(), *split);
+            let remaining = limit.map(|l| l.saturating_sub(bitext.len()));
+            if remaining == Some(0) {
+                break;
+            }
+            for (source, target) in read_two_columns(&path, ["src", "tgt"], remaining)? {
+                bitext.source.push(source);
+                bitext.target.push(target);
+            }
+        }
+        Ok(bitext)
+    }
+
+    /// The languages with a labelled pool, sorted.
+    pub fn classification_langs(&self) -> Result<Vec<Lang>, DatasetError> {
+        let plan = self.spec.classification.ok_or_else(|| self.no_task("classification"))?;
+        let mut langs: Vec<Lang> = self
+            .stems("classification", plan.test.name())?
+            .into_iter()
+            .map(Lang)
+            .collect();
+        langs.sort();
+        Ok(langs)
+    }
+
+    /// Loads one language's split, with the registry's label map applied.
+    pub fn load_classification(
+        &self,
+        lang: &Lang,
+        split: Split,
+        limit: Option<usize>,
+    ) -> Result<LabelledTexts, DatasetError> {
+        let available = self.classification_langs()?;
+        if !available.contains(lang) {
+            return Err(self.unknown(lang.as_str(), available.iter().map(Lang::to_string)));
+        }
+        let path = self.file("classification", lang.as_str(), split);
+        let rows = read_two_columns(&path, ["text", "label"], limit)?;
+        let (texts, labels) = rows
+            .into_iter()
+            .map(|(text, label)| {
+                let label = Label(self.spec.map_label(&label).to_owned());
+                (text, label)
+            })
+            .unzip();
+        Ok(LabelledTexts { texts, labels })
+    }
+
+    fn file(&self, task: &str, stem: &str, split: Split) -> PathBuf {
+        self.root.join(task).join(format!("{stem}.{}.tsv", split.name()))
+    }
+
+    /// File stems `<stem>.<split>.tsv` under `<root>/<task>/`.
+    fn stems(&self, task: &str, split: &str) -> Result<Vec<String>, DatasetError> {
+        let dir = self.root.join(task);
+        let entries = std::fs::read_dir(&dir).map_err(|_| DatasetError::Missing {
+            name: self.spec.name.to_owned(),
+            why: format!("{} does not exist", dir.display()),
+            expected: dir.clone(),
+        })?;
+        let suffix = format!(".{split}.tsv");
+        Ok(entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(&suffix).map(str::to_owned))
+            .collect())
+    }
+
+    fn no_task(&self, task: &'static str) -> DatasetError {
+        DatasetError::NoSuchTask {
+            name: self.spec.name.to_owned(),
+            task,
+        }
+    }
+
+    fn unknown(&self, lang: &str, available: impl Iterator<Item = String>) -> DatasetError {
+        DatasetError::UnknownLanguage {
+            dataset: self.spec.name.to_owned(),
+            lang: lang.to_owned(),
+            available: available.collect::<Vec<_>>().join(", "),
+        }
+    }
+}

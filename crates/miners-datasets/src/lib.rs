@@ -1,0 +1,91 @@
+//! The MINERS datasets: what the reference evaluates, and loaders for the
+//! normalized TSV layout (see `docs/data.md`).
+//!
+//! The [`registry`] says, per dataset, which splits are scored; a [`Dataset`]
+//! opened from a data directory discovers its languages and pairs from the
+//! files present and loads them with line-exact error messages.
+//!
+//! ```no_run
+//! use miners_datasets::{DataDir, Dataset};
+//!
+//! let data = DataDir::resolve(None).unwrap();
+//! let nusax = Dataset::open(&data, "nusax").unwrap();
+//! for pair in nusax.bitext_pairs().unwrap() {
+//!     let bitext = nusax.load_bitext(&pair, Some(10)).unwrap();
+//!     println!("{pair}: {} pairs", bitext.len());
+//! }
+//! ```
+
+mod dataset;
+mod registry;
+mod tsv;
+
+pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
+pub use registry::{registry, BitextPlan, ClassificationPlan, DatasetSpec, Split};
+
+use std::path::PathBuf;
+
+/// Errors of locating, reading and parsing dataset files.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// No dataset of that name in the registry.
+    #[error("unknown dataset `{name}`; known datasets: {known}")]
+    UnknownDataset {
+        /// The name asked for.
+        name: String,
+        /// Comma-separated registry names.
+        known: String,
+    },
+    /// The dataset is known but its files are absent (MTOP, for instance).
+    #[error("dataset `{name}` is not in the data directory: {why}. Put its files under {expected} (layout in docs/data.md)")]
+    Missing {
+        /// Dataset name.
+        name: String,
+        /// What is missing.
+        why: String,
+        /// Where the files are expected.
+        expected: PathBuf,
+    },
+    /// The dataset does not support the asked task.
+    #[error("dataset `{name}` has no {task} task")]
+    NoSuchTask {
+        /// Dataset name.
+        name: String,
+        /// `bitext` or `classification`.
+        task: &'static str,
+    },
+    /// A language or pair that the dataset does not have.
+    #[error("dataset `{dataset}` has no language or pair `{lang}`; available: {available}")]
+    UnknownLanguage {
+        /// Dataset name.
+        dataset: String,
+        /// The language asked for.
+        lang: String,
+        /// Comma-separated available languages.
+        available: String,
+    },
+    /// No data directory was given and none was found.
+    #[error("no data directory: pass --data-dir or set MINERS_DATA_DIR (tried {tried})")]
+    NoDataDir {
+        /// Paths tried.
+        tried: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file's content is malformed.
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (0 for the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}

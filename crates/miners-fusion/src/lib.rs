@@ -1,0 +1,200 @@
+//! DistFuse: several encoders vote through their distances.
+//!
+//! As in the paper's code, the fused distance of a query `x` and a candidate
+//! `y` is `D(x, y) = Σ_m w_m · ‖f_m(x) − f_m(y)‖₂` with the raw weights, and
+//! candidates are ranked by ascending `D`. [`Normalization::ZScore`] (beyond
+//! the paper) first rescales each model's distances to zero mean and unit
+//! variance, so that models whose distances live on different scales weigh
+//! what their weights say.
+//!
+//! [`DistFuse`] is a [`BlockScorer`], so the exact blocked search of
+//! `miners-index` ranks it with bounded memory.
+//!
+//! ```
+//! use miners_core::Embeddings;
+//! use miners_fusion::{DistFuse, Member, Normalization};
+//! use miners_index::{search, SearchOptions};
+//!
+//! let q1 = Embeddings::from_rows(1, vec![0.0]).unwrap();
+//! let c1 = Embeddings::from_rows(1, vec![1.0, 3.0]).unwrap();
+//! let q2 = Embeddings::from_rows(1, vec![0.0]).unwrap();
+//! let c2 = Embeddings::from_rows(1, vec![5.0, 0.0]).unwrap();
+//! let members = [Member::new(&q1, &c1, 1.0), Member::new(&q2, &c2, 1.0)];
+//! let fused = DistFuse::new(&members, Normalization::None).unwrap();
+//! let hits = search(&fused, 2, SearchOptions::default()).unwrap();
+//! // D(0) = 1 + 5 = 6, D(1) = 3 + 0 = 3.
+//! assert_eq!(hits.indices(0).collect::<Vec<_>>(), vec![1, 0]);
+//! assert_eq!(hits.get(0).next().unwrap().score, 3.0);
+//! ```
+
+use std::ops::Range;
+
+use miners_core::{Embeddings, Metric};
+use miners_index::{BlockScorer, IndexError, MetricScorer};
+use serde::{Deserialize, Serialize};
+
+/// Errors of assembling a fusion.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FusionError {
+    /// No member models.
+    #[error("DistFuse needs at least one model")]
+    Empty,
+    /// A weight that is NaN or infinite.
+    #[error("weight {index} is not finite ({weight})")]
+    BadWeight {
+        /// Member position.
+        index: usize,
+        /// The weight.
+        weight: f32,
+    },
+    /// Members disagree on how many queries or candidates there are.
+    #[error("model {index} has {queries} queries × {candidates} candidates, model 0 has {expected_queries} × {expected_candidates}")]
+    ShapeMismatch {
+        /// Member position.
+        index: usize,
+        /// Its query count.
+        queries: usize,
+        /// Its candidate count.
+        candidates: usize,
+        /// Model 0's query count.
+        expected_queries: usize,
+        /// Model 0's candidate count.
+        expected_candidates: usize,
+    },
+    /// A member's queries and candidates differ in width.
+    #[error("model {index}: {source}")]
+    Member {
+        /// Member position.
+        index: usize,
+        /// The underlying error.
+        source: IndexError,
+    },
+}
+
+/// How each model's distances are rescaled before weighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Normalization {
+    /// Raw distances, as the paper.
+    #[default]
+    None,
+    /// `(d − mean) / std` with statistics over a deterministic sample of pairs.
+    ZScore,
+}
+
+/// One model's embeddings of the queries and the candidates, with its weight.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    queries: &'a Embeddings,
+    candidates: &'a Embeddings,
+    weight: f32,
+}
+
+impl<'a> Member<'a> {
+    /// Pairs one model's query and candidate embeddings with its weight.
+    pub fn new(queries: &'a Embeddings, candidates: &'a Embeddings, weight: f32) -> Self {
+        Self {
+            queries,
+            candidates,
+            weight,
+        }
+    }
+}
+
+/// The fused distance of several models, ready for `miners_index::search`.
+#[derive(Debug)]
+pub struct DistFuse<'a> {
+    scorers: Vec<MetricScorer<'a>>,
+    /// Per model: distance offset and multiplier (weight / std).
+    affine: Vec<(f32, f32)>,
+}
+
+/// Queries sampled to estimate z-score statistics.
+const ZSCORE_SAMPLE_QUERIES: usize = 256;
+
+impl<'a> DistFuse<'a> {
+    /// Checks the members and prepares their scorers.
+    pub fn new(members: &[Member<'a>], normalization: Normalization) -> Result<Self, FusionError> {
+        let first = members.first().ok_or(FusionError::Empty)?;
+        let (nq, nc) = (first.queries.len(), first.candidates.len());
+        let mut scorers = Vec::with_capacity(members.len());
+        let mut affine = Vec::with_capacity(members.len());
+        for (index, m) in members.iter().enumerate() {
+            if !m.weight.is_finite() {
+                return Err(FusionError::BadWeight { index, weight: m.weight });
+            }
+            if (m.queries.len(), m.candidates.len()) != (nq, nc) {
+                return Err(FusionError::ShapeMismatch {
+                    index,
+                    queries: m.queries.len(),
+                    candidates: m.candidates.len(),
+                    expected_queries: nq,
+                    expected_candidates: nc,
+                });
+            }
+            let scorer = MetricScorer::new(m.queries, m.candidates, Metric::Euclidean)
+                .map_err(|source| FusionError::Member { index, source })?;
+            affine.push(match normalization {
+                Normalization::None => (0.0, m.weight),
+                Normalization::ZScore => {
+                    let (mean, std) = distance_stats(&scorer);
+                    (mean, m.weight / std.max(f32::MIN_POSITIVE))
+                }
+            });
+            scorers.push(scorer);
+        }
+        Ok(Self { scorers, affine })
+    }
+}
+
+impl BlockScorer for DistFuse<'_> {
+    fn num_queries(&self) -> usize {
+        self.scorers[0].num_queries()
+    }
+
+    fn num_candidates(&self) -> usize {
+        self.scorers[0].num_candidates()
+    }
+
+    /// Keys are negated fused distances, so larger is closer.
+    fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        out.fill(0.0);
+        let mut distances = vec![0f32; out.len()];
+        for (scorer, &(offset, scale)) in self.scorers.iter().zip(&self.affine) {
+            scorer.values_block(queries.clone(), candidates.clone(), &mut distances);
+            for (key, d) in out.iter_mut().zip(&distances) {
+                *key -= scale * (d - offset);
+            }
+        }
+    }
+
+    fn to_score(&self, _query: usize, key: f32) -> f32 {
+        -key
+    }
+
+    fn higher_is_better(&self) -> bool {
+        false
+    }
+}
+
+/// Mean and standard deviation of one model's distances over evenly spaced queries.
+fn distance_stats(scorer: &MetricScorer<'_>) -> (f32, f32) {
+    let (nq, nc) = (scorer.num_queries(), scorer.num_candidates());
+    let step = nq.div_ceil(ZSCORE_SAMPLE_QUERIES).max(1);
+    let mut row = vec![0f32; nc];
+    let (mut sum, mut sum_sq, mut count) = (0f64, 0f64, 0f64);
+    for q in (0..nq).step_by(step) {
+        scorer.values_block(q..q + 1, 0..nc, &mut row);
+        for &d in &row {
+            sum += f64::from(d);
+            sum_sq += f64::from(d) * f64::from(d);
+            count += 1.0;
+        }
+    }
+    if count == 0.0 {
+        return (0.0, 1.0);
+    }
+    let mean = sum / count;
+    let var = (sum_sq / count - mean * mean).max(0.0);
+    (mean as f32, var.sqrt() as f32)
+}

@@ -1,0 +1,74 @@
+//! DistFuse against a direct computation of the paper's formula.
+
+use miners_core::{Embeddings, Metric};
+use miners_fusion::{DistFuse, FusionError, Member, Normalization};
+use miners_index::{search, ExactIndex, SearchOptions};
+use proptest::prelude::*;
+
+fn matrix(n: usize, dim: usize) -> impl Strategy<Value = Embeddings> {
+    prop::collection::vec(-4i8..=4, n * dim)
+        .prop_map(move |v| Embeddings::from_rows(dim, v.into_iter().map(f32::from).collect()).unwrap())
+}
+
+fn l2(a: &Embeddings, i: usize, b: &Embeddings, j: usize) -> f64 {
+    a.row(i).iter().zip(b.row(j).iter()).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt()
+}
+
+proptest! {
+    #[test]
+    fn one_model_ranks_as_that_model(q in matrix(7, 3), c in matrix(11, 3), w in 0.1f32..5.0, k in 1usize..11) {
+        let fused = DistFuse::new(&[Member::new(&q, &c, w)], Normalization::None).unwrap();
+        let hits = search(&fused, k, SearchOptions::default()).unwrap();
+        let alone = ExactIndex::new(c.clone(), Metric::Euclidean).search(&q, k).unwrap();
+        for i in 0..q.len() {
+            prop_assert_eq!(hits.indices(i).collect::<Vec<_>>(), alone.indices(i).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn two_models_follow_the_weighted_sum(
+        (q1, c1, q2, c2) in (matrix(5, 2), matrix(9, 2), matrix(5, 4), matrix(9, 4)),
+        w1 in 0.1f32..3.0, w2 in 0.1f32..3.0,
+    ) {
+        let members = [Member::new(&q1, &c1, w1), Member::new(&q2, &c2, w2)];
+        let fused = DistFuse::new(&members, Normalization::None).unwrap();
+        let hits = search(&fused, 1, SearchOptions::default()).unwrap();
+        for i in 0..5 {
+            let d = |j| f64::from(w1) * l2(&q1, i, &c1, j) + f64::from(w2) * l2(&q2, i, &c2, j);
+            let best = (0..9).map(d).fold(f64::INFINITY, f64::min);
+            let got = hits.get(i).next().unwrap();
+            // The retrieved candidate is optimal up to f32 rounding of the distances.
+            prop_assert!(d(got.index) <= best + 1e-4 * (1.0 + best));
+            prop_assert!((f64::from(got.score) - d(got.index)).abs() <= 1e-3 * (1.0 + best));
+        }
+    }
+}
+
+#[test]
+fn zscore_makes_scale_irrelevant() {
+    let q = Embeddings::from_rows(1, vec![0.0, 1.0]).unwrap();
+    let c = Embeddings::from_rows(1, vec![1.0, 2.0, 4.0]).unwrap();
+    let big_q = Embeddings::from_rows(1, vec![0.0, 1000.0]).unwrap();
+    let big_c = Embeddings::from_rows(1, vec![4000.0, 2000.0, 1000.0]).unwrap();
+    let members = [Member::new(&q, &c, 1.0), Member::new(&big_q, &big_c, 1.0)];
+    let raw = search(&DistFuse::new(&members, Normalization::None).unwrap(), 1, SearchOptions::default()).unwrap();
+    let z = search(&DistFuse::new(&members, Normalization::ZScore).unwrap(), 1, SearchOptions::default()).unwrap();
+    // Raw: the large-scale model dominates; z-scored, both count.
+    assert_eq!(raw.indices(0).next(), Some(2));
+    assert_eq!(raw.indices(1).next(), Some(2));
+    assert_ne!(z.indices(0).collect::<Vec<_>>(), raw.indices(0).collect::<Vec<_>>());
+}
+
+#[test]
+fn bad_members_are_errors() {
+    let a = Embeddings::from_rows(2, vec![0.0; 4]).unwrap();
+    let b = Embeddings::from_rows(2, vec![0.0; 6]).unwrap();
+    let wide = Embeddings::from_rows(3, vec![0.0; 6]).unwrap();
+    assert_eq!(DistFuse::new(&[], Normalization::None).unwrap_err(), FusionError::Empty);
+    let err = DistFuse::new(&[Member::new(&a, &a, 1.0), Member::new(&a, &b, 1.0)], Normalization::None).unwrap_err();
+    assert!(matches!(err, FusionError::ShapeMismatch { index: 1, .. }));
+    let err = DistFuse::new(&[Member::new(&a, &wide, 1.0)], Normalization::None).unwrap_err();
+    assert!(err.to_string().starts_with("model 0: query dimension 2"), "{err}");
+    let err = DistFuse::new(&[Member::new(&a, &a, f32::NAN)], Normalization::None).unwrap_err();
+    assert!(matches!(err, FusionError::BadWeight { index: 0, .. }));
+}

@@ -1,0 +1,135 @@
+//! Encoders turn texts into embedding matrices.
+//!
+//! [`Encoder`] is the one interface every model family implements; [`Prompts`]
+//! holds a model's optional query/passage prefixes, applied exactly once to a
+//! copy of each text by [`Encoder::encode`]. [`load`] opens a model directory
+//! and picks the family from its files.
+//!
+//! Families: [`StaticEncoder`] (model2vec / tokenlearn static embeddings).
+//!
+//! ```no_run
+//! use miners_encoders::{load, Role};
+//!
+//! let encoder = load("models/static-tokenlearn".as_ref(), "static-tokenlearn").unwrap();
+//! let vectors = encoder.encode(&["Hello world", "Halo dunia"], Role::Query).unwrap();
+//! assert_eq!(vectors.dim(), encoder.dim());
+//! ```
+
+mod static_model;
+mod tensors;
+
+use std::path::{Path, PathBuf};
+
+use miners_core::Embeddings;
+use serde::{Deserialize, Serialize};
+
+pub use static_model::StaticEncoder;
+
+/// Errors of loading a model or encoding with it; each names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    /// A model file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A model file is present but malformed.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The directory matches no supported model family.
+    #[error("{path}: not a model directory miners can load ({message})")]
+    UnknownFamily {
+        /// The directory.
+        path: PathBuf,
+        /// What was looked for.
+        message: String,
+    },
+    /// Tokenization failed for one text.
+    #[error("tokenizing text {index}: {message}")]
+    Tokenize {
+        /// Position of the text in the batch.
+        index: usize,
+        /// The tokenizer's message.
+        message: String,
+    },
+    /// The model produced a non-finite value.
+    #[error("model output: {0}")]
+    Output(#[from] miners_core::CoreError),
+}
+
+/// Whether a text is a query or a passage, for models that prefix them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The searching side (bitext source, classification test item).
+    Query,
+    /// The searched side (bitext target, labelled pool).
+    Passage,
+}
+
+/// Optional per-role prefixes (e5's `query: ` / `passage: `).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Prompts {
+    /// Prefix of queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Prefix of passages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage: Option<String>,
+}
+
+impl Prompts {
+    /// The prefix for `role`, if any.
+    pub fn for_role(&self, role: Role) -> Option<&str> {
+        match role {
+            Role::Query => self.query.as_deref(),
+            Role::Passage => self.passage.as_deref(),
+        }
+    }
+}
+
+/// A model that embeds texts.
+pub trait Encoder: Send + Sync {
+    /// Stable identifier recorded in results (`static-tokenlearn`, `e5-small`).
+    fn id(&self) -> &str;
+
+    /// Width of the embeddings.
+    fn dim(&self) -> usize;
+
+    /// The model's prefixes; none by default.
+    fn prompts(&self) -> &Prompts;
+
+    /// Embeds texts exactly as given, one row per text, in input order.
+    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError>;
+
+    /// Embeds texts after prefixing copies of them with the prompt for `role`.
+    fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
+        match self.prompts().for_role(role) {
+            None => self.encode_raw(texts),
+            Some(prefix) => {
+                let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+                let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+                self.encode_raw(&refs)
+            }
+        }
+    }
+}
+
+/// Opens the model directory `dir` under the identifier `id`, choosing the family from its files.
+pub fn load(dir: &Path, id: &str) -> Result<Box<dyn Encoder>, EncoderError> {
+    if StaticEncoder::recognizes(dir) {
+        return Ok(Box::new(StaticEncoder::load(dir, id)?));
+    }
+    Err(EncoderError::UnknownFamily {
+        path: dir.to_owned(),
+        message: "expected tokenizer.json and model.safetensors with an `embeddings` tensor (static model)".into(),
+    })
+}

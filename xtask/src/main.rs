@@ -1,0 +1,103 @@
+//! `cargo xtask`: everything needed to go from a fresh clone to results.
+
+mod models;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "miners project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Download, verify and unpack the pinned models into models/.
+    FetchModels,
+    /// The full test suite: fetch models, fmt, clippy, tests (release).
+    Test,
+    /// Fetch models, build, and run the `miners` CLI with the given arguments.
+    Miners {
+        /// Arguments for `miners`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The full MINERS sweep over every available model and dataset.
+    BenchAll {
+        /// Result directory.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Keep only the first N items of each evaluated split (smoke runs).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+fn main() -> Result<()> {
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match Cli::parse().command {
+        Task::FetchModels => models::fetch_all(&root),
+        Task::Test => test(&root),
+        Task::Miners { args } => {
+            models::fetch_all(&root)?;
+            miners(&args)
+        }
+        Task::BenchAll { out, limit } => {
+            models::fetch_all(&root)?;
+            bench_all(&out, limit)
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest.parent().context("xtask lives in the workspace")?.to_owned())
+}
+
+fn test(root: &Path) -> Result<()> {
+    models::fetch_all(root)?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace", "--release"])
+}
+
+fn miners(args: &[String]) -> Result<()> {
+    let mut all = vec!["run", "--quiet", "--release", "--package", "miners-cli", "--"];
+    all.extend(args.iter().map(String::as_str));
+    cargo(&all)
+}
+
+/// Every dataset of each task, with every fetched model.
+fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
+    let out = out.to_string_lossy().into_owned();
+    let limit = limit.map(|l| l.to_string());
+    for model in models::MODELS {
+        for task in ["bitext", "classify"] {
+            let mut args = vec![task.to_owned(), "--all-datasets".into(), "--model".into(), model.id.into()];
+            args.extend(["--out".into(), out.clone()]);
+            if let Some(limit) = &limit {
+                args.extend(["--limit".into(), limit.clone()]);
+            }
+            miners(&args)?;
+        }
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo).args(args).status()?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The MINERS task runners, their metrics and their result records.
+//!
+//! - [`run_bitext`]: each source sentence retrieves targets; scored with the
+//!   reference's weighted metrics over sentence indices plus recall@k.
+//! - [`run_classification`]: the k nearest labelled pool texts vote; macro metrics.
+//! - [`Retriever`]: one encoder or a DistFuse of several.
+//! - [`ResultRecord`]: one JSON file per cell, written atomically.
+//!
+//! ```
+//! use miners_eval::metrics::{classification_scores, Average};
+//!
+//! let s = classification_scores(&["a", "b", "b"], &["a", "b", "a"], Average::Macro);
+//! assert!((s.accuracy - 2.0 / 3.0).abs() < 1e-12);
+//! assert!((s.recall - 0.75).abs() < 1e-12);
+//! ```
+
+pub mod metrics;
+mod record;
+mod retriever;
+mod tasks;
+
+pub use record::{FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, Setting, Task, SCHEMA_VERSION};
+pub use retriever::Retriever;
+pub use tasks::{run_bitext, run_classification, ClassificationRun, RunOptions};
+
+use std::path::PathBuf;
+
+/// Errors of a run; wraps the component that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Loading data failed.
+    #[error(transparent)]
+    Dataset(#[from] miners_datasets::DatasetError),
+    /// Encoding failed.
+    #[error(transparent)]
+    Encoder(#[from] miners_encoders::EncoderError),
+    /// Search failed.
+    #[error(transparent)]
+    Index(#[from] miners_index::IndexError),
+    /// DistFuse could not be assembled.
+    #[error(transparent)]
+    Fusion(#[from] miners_fusion::FusionError),
+    /// Voting failed.
+    #[error(transparent)]
+    Classify(#[from] miners_classify::ClassifyError),
+    /// An inconsistent run configuration.
+    #[error("{0}")]
+    Config(String),
+    /// Writing a result failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Receives progress of long steps (encoding); the CLI draws bars with it.
+pub trait Progress: Sync {
+    /// A step of `total` items starts.
+    fn begin(&self, label: &str, total: usize);
+    /// `n` more items are done.
+    fn advance(&self, n: usize);
+    /// The step is done.
+    fn finish(&self);
+}
+
+/// Progress that is not shown.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn begin(&self, _: &str, _: usize) {}
+    fn advance(&self, _: usize) {}
+    fn finish(&self) {}
+}

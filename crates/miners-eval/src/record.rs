@@ -1,0 +1,191 @@
+//! The result record: one JSON file per evaluated cell (schema in docs/results.md).
+
+use std::{io::Write, path::{Path, PathBuf}};
+
+use miners_core::Metric;
+use serde::{Deserialize, Serialize};
+
+use crate::{metrics::Average, EvalError};
+
+/// Version of the record layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The MINERS task a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Bitext retrieval.
+    Bitext,
+    /// Retrieval-based kNN classification.
+    Classification,
+    /// In-context-learning classification.
+    Icl,
+}
+
+/// The evaluation setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Setting {
+    /// Pool and test in the same language.
+    #[serde(rename = "mono")]
+    Monolingual,
+    /// Across languages.
+    #[serde(rename = "cross")]
+    CrossLingual,
+    /// Code-switched text, same language pool.
+    #[serde(rename = "cs")]
+    CodeSwitched,
+    /// Code-switched text, pool in another language.
+    #[serde(rename = "cross-cs")]
+    CrossCodeSwitched,
+}
+
+impl Setting {
+    /// The setting of a run, from whether it crosses languages and whether the text is code-switched.
+    pub fn of(cross: bool, code_switched: bool) -> Self {
+        match (cross, code_switched) {
+            (false, false) => Setting::Monolingual,
+            (true, false) => Setting::CrossLingual,
+            (false, true) => Setting::CodeSwitched,
+            (true, true) => Setting::CrossCodeSwitched,
+        }
+    }
+
+    /// The short name used in records and paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::Monolingual => "mono",
+            Setting::CrossLingual => "cross",
+            Setting::CodeSwitched => "cs",
+            Setting::CrossCodeSwitched => "cross-cs",
+        }
+    }
+}
+
+/// One fused model and its weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionMemberRecord {
+    /// Encoder id.
+    pub id: String,
+    /// Raw DistFuse weight.
+    pub weight: f32,
+}
+
+/// The retriever that produced a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Encoder id, or `distfuse(<id>*<w>+...)` for a fusion.
+    pub id: String,
+    /// Fused members, for DistFuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<FusionMemberRecord>>,
+    /// DistFuse normalisation (`none` or `z_score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<String>,
+}
+
+/// Scores of one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Precision, averaged as `averaging` says.
+    pub precision: f64,
+    /// Recall, averaged as `averaging` says.
+    pub recall: f64,
+    /// F1, averaged as `averaging` says.
+    pub f1: f64,
+    /// `weighted` for bitext (over sentence indices), `macro` for classification.
+    pub averaging: Average,
+    /// Bitext only: fraction of queries whose gold target is in the top k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_k: Option<f64>,
+}
+
+/// One evaluated cell: (task, dataset, setting, model, languages, k).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// The task.
+    pub task: Task,
+    /// Dataset name as in the registry (substitutes keep their own name).
+    pub dataset: String,
+    /// The original this dataset substitutes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitute_for: Option<String>,
+    /// The setting.
+    pub setting: Setting,
+    /// The retriever.
+    pub model: ModelRecord,
+    /// Distance or similarity used for retrieval.
+    pub metric: Metric,
+    /// Bitext and cross-lingual runs: the query (bitext) or pool (classification) language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_lang: Option<String>,
+    /// Bitext and cross-lingual runs: the candidate (bitext) or test (classification) language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_lang: Option<String>,
+    /// Monolingual classification: the language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Neighbours considered.
+    pub k: usize,
+    /// Number of queries scored.
+    pub n: usize,
+    /// `--limit` in force, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// The scores.
+    pub metrics: MetricsRecord,
+    /// Wall time of the cell's language (pair): encoding, search and scoring of all its k.
+    pub seconds: f64,
+}
+
+impl ResultRecord {
+    /// The cell's name within its setting: `source-target` or the language.
+    pub fn cell(&self) -> String {
+        match (&self.source_lang, &self.target_lang, &self.lang) {
+            (Some(s), Some(t), _) => format!("{s}-{t}"),
+            (_, _, Some(l)) => l.clone(),
+            _ => "all".into(),
+        }
+    }
+
+    /// Where the record lives under `out`:
+    /// `<task>/<dataset>/<model>/<setting>/<cell>.k<k>.json`.
+    pub fn path(&self, out: &Path) -> PathBuf {
+        out.join(task_name(self.task))
+            .join(&self.dataset)
+            .join(slug(&self.model.id))
+            .join(self.setting.name())
+            .join(format!("{}.k{}.json", slug(&self.cell()), self.k))
+    }
+
+    /// Writes the record atomically (temporary file, then rename) and returns its path.
+    pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
+        let path = self.path(out);
+        let dir = path.parent().expect("record paths have a parent");
+        let io = |source| EvalError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        serde_json::to_writer_pretty(&mut file, self).expect("records serialize");
+        file.write_all(b"\n").map_err(io)?;
+        file.persist(&path).map_err(|e| io(e.error))?;
+        Ok(path)
+    }
+}
+
+fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Bitext => "bitext",
+        Task::Classification => "classification",
+        Task::Icl => "icl",
+    }
+}
+
+/// A file-name-safe version of an id.
+fn slug(id: &str) -> String {
+    id.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '_' })
+        .collect()
+}

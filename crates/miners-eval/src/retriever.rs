@@ -1,0 +1,133 @@
+//! A retriever: one encoder, or several fused by DistFuse.
+
+use std::sync::Arc;
+
+use miners_core::{Embeddings, Metric, Neighbours};
+use miners_encoders::{Encoder, Role};
+use miners_fusion::{DistFuse, Member, Normalization};
+use miners_index::{search, MetricScorer, SearchOptions};
+
+use crate::{
+    record::{FusionMemberRecord, ModelRecord},
+    EvalError, Progress,
+};
+
+/// Texts encoded per call, so progress moves smoothly.
+const ENCODE_CHUNK: usize = 256;
+
+/// One encoder with a metric, or a DistFuse of several encoders.
+pub struct Retriever {
+    encoders: Vec<Arc<dyn Encoder>>,
+    weights: Vec<f32>,
+    normalization: Normalization,
+    metric: Metric,
+}
+
+impl Retriever {
+    /// A single encoder ranked by `metric` (the reference uses Euclidean).
+    pub fn single(encoder: Arc<dyn Encoder>, metric: Metric) -> Self {
+        Self {
+            encoders: vec![encoder],
+            weights: vec![1.0],
+            normalization: Normalization::None,
+            metric,
+        }
+    }
+
+    /// DistFuse of `encoders` with one raw weight each.
+    pub fn distfuse(
+        encoders: Vec<Arc<dyn Encoder>>,
+        weights: Vec<f32>,
+        normalization: Normalization,
+    ) -> Result<Self, EvalError> {
+        if encoders.is_empty() || weights.len() != encoders.len() {
+            return Err(EvalError::Config(format!(
+                "--weights: DistFuse needs one weight per --model ({} models, {} weights)",
+                encoders.len(),
+                weights.len()
+            )));
+        }
+        Ok(Self {
+            encoders,
+            weights,
+            normalization,
+            metric: Metric::Euclidean,
+        })
+    }
+
+    fn is_fusion(&self) -> bool {
+        self.encoders.len() > 1 || self.weights != [1.0]
+    }
+
+    /// The metric used for ranking.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// How results name this retriever.
+    pub fn record(&self) -> ModelRecord {
+        if !self.is_fusion() {
+            return ModelRecord {
+                id: self.encoders[0].id().to_owned(),
+                members: None,
+                normalization: None,
+            };
+        }
+        let members: Vec<FusionMemberRecord> = self
+            .encoders
+            .iter()
+            .zip(&self.weights)
+            .map(|(e, &weight)| FusionMemberRecord {
+                id: e.id().to_owned(),
+                weight,
+            })
+            .collect();
+        let parts: Vec<String> = members.iter().map(|m| format!("{}*{}", m.id, m.weight)).collect();
+        let normalization = match self.normalization {
+            Normalization::None => "none",
+            Normalization::ZScore => "z_score",
+        };
+        let suffix = if normalization == "none" { String::new() } else { format!(",{normalization}") };
+        ModelRecord {
+            id: format!("distfuse({}{suffix})", parts.join("+")),
+            members: Some(members),
+            normalization: Some(normalization.into()),
+        }
+    }
+
+    /// Embeds `texts` with every member encoder.
+    pub fn encode(&self, texts: &[String], role: Role, label: &str, progress: &dyn Progress) -> Result<Vec<Embeddings>, EvalError> {
+        self.encoders
+            .iter()
+            .map(|encoder| {
+                progress.begin(&format!("{} {label}", encoder.id()), texts.len());
+                let mut parts = Vec::new();
+                for chunk in texts.chunks(ENCODE_CHUNK) {
+                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    parts.push(encoder.encode(&refs, role)?);
+                    progress.advance(chunk.len());
+                }
+                progress.finish();
+                let parts: Vec<&Embeddings> = parts.iter().collect();
+                Ok(Embeddings::concat(&parts).map_err(miners_encoders::EncoderError::from)?)
+            })
+            .collect()
+    }
+
+    /// The `k` best candidates of each query, from per-member embeddings.
+    pub fn search(&self, queries: &[Embeddings], candidates: &[Embeddings], k: usize) -> Result<Neighbours, EvalError> {
+        let options = SearchOptions::default();
+        if !self.is_fusion() {
+            let scorer = MetricScorer::new(&queries[0], &candidates[0], self.metric)?;
+            return Ok(search(&scorer, k, options)?);
+        }
+        let members: Vec<Member<'_>> = queries
+            .iter()
+            .zip(candidates)
+            .zip(&self.weights)
+            .map(|((q, c), &w)| Member::new(q, c, w))
+            .collect();
+        let fused = DistFuse::new(&members, self.normalization)?;
+        Ok(search(&fused, k, options)?)
+    }
+}

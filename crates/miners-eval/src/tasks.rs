@@ -1,0 +1,220 @@
+//! The bitext and classification runners.
+
+use std::time::Instant;
+
+use miners_classify::{KnnClassifier, Vote};
+use miners_core::{Embeddings, Lang, Neighbours};
+use miners_datasets::{Dataset, LabelledTexts, Pair};
+use miners_encoders::Role;
+
+use crate::{
+    metrics::{bitext_scores, classification_scores, Average, Scores},
+    record::{MetricsRecord, ResultRecord, Setting, Task, SCHEMA_VERSION},
+    EvalError, Progress, Retriever,
+};
+
+/// Options shared by the runners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Neighbour counts to score; each gives one record per cell.
+    pub ks: Vec<usize>,
+    /// Keep only the first N rows of every split read (pool, test, bitext pairs).
+    pub limit: Option<usize>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            ks: vec![1, 5, 10],
+            limit: None,
+        }
+    }
+}
+
+impl RunOptions {
+    fn max_k(&self) -> Result<usize, EvalError> {
+        match self.ks.iter().copied().max() {
+            Some(k) if k > 0 && !self.ks.contains(&0) => Ok(k),
+            _ => Err(EvalError::Config("--k: give one or more values >= 1".into())),
+        }
+    }
+}
+
+/// A record skeleton filled by the runners.
+struct Cell<'a> {
+    dataset: &'a Dataset,
+    retriever: &'a Retriever,
+    task: Task,
+    setting: Setting,
+    source_lang: Option<String>,
+    target_lang: Option<String>,
+    lang: Option<String>,
+    limit: Option<usize>,
+}
+
+impl Cell<'_> {
+    fn record(&self, k: usize, n: usize, scores: Scores, averaging: Average, recall_at_k: Option<f64>, seconds: f64) -> ResultRecord {
+        ResultRecord {
+            schema: SCHEMA_VERSION,
+            task: self.task,
+            dataset: self.dataset.spec().name.to_owned(),
+            substitute_for: self.dataset.spec().substitute_for.map(str::to_owned),
+            setting: self.setting,
+            model: self.retriever.record(),
+            metric: self.retriever.metric(),
+            source_lang: self.source_lang.clone(),
+            target_lang: self.target_lang.clone(),
+            lang: self.lang.clone(),
+            k,
+            n,
+            limit: self.limit,
+            metrics: MetricsRecord {
+                accuracy: scores.accuracy,
+                precision: scores.precision,
+                recall: scores.recall,
+                f1: scores.f1,
+                averaging,
+                recall_at_k,
+            },
+            seconds,
+        }
+    }
+}
+
+/// Bitext retrieval over `pairs` (all of the dataset's pairs when empty).
+pub fn run_bitext(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    pairs: &[Pair],
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<ResultRecord>, EvalError> {
+    let max_k = options.max_k()?;
+    let pairs = if pairs.is_empty() { dataset.bitext_pairs()? } else { pairs.to_vec() };
+    let setting = Setting::of(true, dataset.spec().code_switched);
+    let mut records = Vec::new();
+    for pair in &pairs {
+        let started = Instant::now();
+        let bitext = dataset.load_bitext(pair, options.limit)?;
+        let queries = retriever.encode(&bitext.source, Role::Query, &format!("{pair} source"), progress)?;
+        let candidates = retriever.encode(&bitext.target, Role::Passage, &format!("{pair} target"), progress)?;
+        check_pool(max_k, bitext.len(), dataset, &pair.to_string())?;
+        let neighbours = retriever.search(&queries, &candidates, max_k)?;
+        let cell = Cell {
+            dataset,
+            retriever,
+            task: Task::Bitext,
+            setting,
+            source_lang: Some(pair.source.to_string()),
+            target_lang: Some(pair.target.to_string()),
+            lang: None,
+            limit: options.limit,
+        };
+        let scored: Vec<_> = options.ks.iter().map(|&k| (k, bitext_scores(&neighbours, k))).collect();
+        let seconds = started.elapsed().as_secs_f64();
+        for (k, (scores, recall)) in scored {
+            records.push(cell.record(k, bitext.len(), scores, Average::Weighted, Some(recall), seconds));
+        }
+    }
+    Ok(records)
+}
+
+/// What a classification run evaluates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassificationRun {
+    /// Test languages (all but the source when empty).
+    pub langs: Vec<Lang>,
+    /// Cross-lingual: the language whose pool serves every test language.
+    pub cross_source: Option<Lang>,
+    /// The voting rule.
+    pub vote: Vote,
+}
+
+/// Retrieval-based classification, monolingual or cross-lingual.
+pub fn run_classification(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    run: &ClassificationRun,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<ResultRecord>, EvalError> {
+    let plan = dataset.spec().classification.ok_or_else(|| {
+        EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
+            name: dataset.spec().name.to_owned(),
+            task: "classification",
+        })
+    })?;
+    let max_k = options.max_k()?;
+    let mut langs = if run.langs.is_empty() { dataset.classification_langs()? } else { run.langs.clone() };
+    langs.retain(|l| Some(l) != run.cross_source.as_ref());
+    let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
+    // Cross-lingual runs encode the shared pool once.
+    let shared_pool = match &run.cross_source {
+        Some(source) => Some(encode_split(dataset, retriever, source, plan.pool, options, progress)?),
+        None => None,
+    };
+    let mut records = Vec::new();
+    for lang in &langs {
+        let started = Instant::now();
+        let owned_pool;
+        let (pool, pool_embeddings) = match &shared_pool {
+            Some((p, e)) => (p, e),
+            None => {
+                owned_pool = encode_split(dataset, retriever, lang, plan.pool, options, progress)?;
+                (&owned_pool.0, &owned_pool.1)
+            }
+        };
+        let (test, test_embeddings) = encode_split(dataset, retriever, lang, plan.test, options, progress)?;
+        check_pool(max_k, pool.texts.len(), dataset, lang.as_str())?;
+        let neighbours = retriever.search(&test_embeddings, pool_embeddings, max_k)?;
+        let classifier = KnnClassifier::new(pool.labels.clone(), run.vote);
+        let cell = Cell {
+            dataset,
+            retriever,
+            task: Task::Classification,
+            setting,
+            source_lang: run.cross_source.as_ref().map(Lang::to_string),
+            target_lang: run.cross_source.as_ref().map(|_| lang.to_string()),
+            lang: run.cross_source.is_none().then(|| lang.to_string()),
+            limit: options.limit,
+        };
+        let scored = score_votes(&classifier, &neighbours, &test, &options.ks)?;
+        let seconds = started.elapsed().as_secs_f64();
+        for (k, scores) in scored {
+            records.push(cell.record(k, test.texts.len(), scores, Average::Macro, None, seconds));
+        }
+    }
+    Ok(records)
+}
+
+/// The largest k must not exceed the candidate pool.
+fn check_pool(max_k: usize, pool: usize, dataset: &Dataset, cell: &str) -> Result<(), EvalError> {
+    if max_k <= pool {
+        return Ok(());
+    }
+    let name = dataset.spec().name;
+    Err(EvalError::Config(format!("--k {max_k} is larger than the pool of {pool} candidates for {name} {cell}")))
+}
+
+fn score_votes(classifier: &KnnClassifier, neighbours: &Neighbours, test: &LabelledTexts, ks: &[usize]) -> Result<Vec<(usize, Scores)>, EvalError> {
+    ks.iter()
+        .map(|&k| {
+            let predicted = classifier.predict(neighbours, k)?;
+            Ok((k, classification_scores(&test.labels, &predicted, Average::Macro)))
+        })
+        .collect()
+}
+
+fn encode_split(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    lang: &Lang,
+    split: miners_datasets::Split,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<(LabelledTexts, Vec<Embeddings>), EvalError> {
+    let texts = dataset.load_classification(lang, split, options.limit)?;
+    let role = if split == dataset.spec().classification.map_or(split, |p| p.pool) { Role::Passage } else { Role::Query };
+    let embeddings = retriever.encode(&texts.texts, role, &format!("{lang} {}", split.name()), progress)?;
+    Ok((texts, embeddings))
+}

@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -59,18 +59,36 @@ fn main() -> Result<()> {
 
 fn workspace_root() -> Result<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Ok(manifest.parent().context("xtask lives in the workspace")?.to_owned())
+    Ok(manifest
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_owned())
 }
 
 fn test(root: &Path) -> Result<()> {
     models::fetch_all(root)?;
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace", "--release"])
 }
 
 fn miners(args: &[String]) -> Result<()> {
-    let mut all = vec!["run", "--quiet", "--release", "--package", "miners-cli", "--"];
+    let mut all = vec![
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "miners-cli",
+        "--",
+    ];
     all.extend(args.iter().map(String::as_str));
     cargo(&all)
 }
@@ -81,7 +99,12 @@ fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
     let limit = limit.map(|l| l.to_string());
     for model in models::MODELS {
         for task in ["bitext", "classify"] {
-            let mut args = vec![task.to_owned(), "--all-datasets".into(), "--model".into(), model.id.into()];
+            let mut args = vec![
+                task.to_owned(),
+                "--all-datasets".into(),
+                "--model".into(),
+                model.id.into(),
+            ];
             args.extend(["--out".into(), out.clone()]);
             if let Some(limit) = &limit {
                 args.extend(["--limit".into(), limit.clone()]);

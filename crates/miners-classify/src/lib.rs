@@ -81,14 +81,21 @@ impl KnnClassifier {
             .collect()
     }
 
-    fn vote_one(&self, voters: &[Neighbour], higher_is_better: bool) -> Result<Label, ClassifyError> {
+    fn vote_one(
+        &self,
+        voters: &[Neighbour],
+        higher_is_better: bool,
+    ) -> Result<Label, ClassifyError> {
         // Tallies in order of first occurrence, so a stable max keeps the nearest.
         let mut tally: Vec<(&Label, f64)> = Vec::new();
         for voter in voters {
-            let label = self.labels.get(voter.index).ok_or(ClassifyError::OutOfPool {
-                index: voter.index,
-                pool: self.labels.len(),
-            })?;
+            let label = self
+                .labels
+                .get(voter.index)
+                .ok_or(ClassifyError::OutOfPool {
+                    index: voter.index,
+                    pool: self.labels.len(),
+                })?;
             let weight = self.weight(voter.score, higher_is_better);
             match tally.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, total)) => *total += weight,
@@ -129,13 +136,19 @@ mod tests {
     fn ties_go_to_the_label_seen_first() {
         // Nearest first: b, a, a, b -> 2 vs 2, b occurs first.
         assert_eq!(classify(&["a", "b"], &[1, 0, 0, 1], 4, Vote::Majority), "b");
-        assert_eq!(classify(&["a", "b", "c"], &[2, 1, 0], 3, Vote::Majority), "c");
+        assert_eq!(
+            classify(&["a", "b", "c"], &[2, 1, 0], 3, Vote::Majority),
+            "c"
+        );
     }
 
     #[test]
     fn weighted_vote_prefers_the_close_neighbour() {
         // Distances 1, 2, 3: b(1) vs a(1/2 + 1/3).
-        assert_eq!(classify(&["a", "b"], &[1, 0, 0], 3, Vote::DistanceWeighted), "b");
+        assert_eq!(
+            classify(&["a", "b"], &[1, 0, 0], 3, Vote::DistanceWeighted),
+            "b"
+        );
         assert_eq!(classify(&["a", "b"], &[1, 0, 0], 3, Vote::Majority), "a");
     }
 
@@ -143,7 +156,10 @@ mod tests {
     fn k_beyond_retrieval_is_an_error() {
         let classifier = KnnClassifier::new(vec![Label::from("a")], Vote::Majority);
         let hits = Neighbours::from_flat(1, vec![0], vec![0.0], false);
-        assert_eq!(classifier.predict(&hits, 2).unwrap_err(), ClassifyError::BadK { k: 2, retrieved: 1 });
+        assert_eq!(
+            classifier.predict(&hits, 2).unwrap_err(),
+            ClassifyError::BadK { k: 2, retrieved: 1 }
+        );
     }
 
     proptest! {

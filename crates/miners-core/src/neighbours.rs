@@ -21,7 +21,12 @@ impl Neighbours {
     ///
     /// # Panics
     /// If the buffers differ in length or are not a multiple of `k`.
-    pub fn from_flat(k: usize, indices: Vec<u32>, scores: Vec<f32>, higher_is_better: bool) -> Self {
+    pub fn from_flat(
+        k: usize,
+        indices: Vec<u32>,
+        scores: Vec<f32>,
+        higher_is_better: bool,
+    ) -> Self {
         assert_eq!(indices.len(), scores.len(), "one score per index");
         assert!(k > 0 && indices.len() % k == 0, "k entries per query");
         Self {
@@ -88,7 +93,11 @@ impl Neighbours {
 
 /// The first `k` items of every chunk of `width` items.
 fn first_k_per_chunk<T: Copy>(values: &[T], width: usize, k: usize) -> Vec<T> {
-    values.chunks(width).flat_map(|c| &c[..k]).copied().collect()
+    values
+        .chunks(width)
+        .flat_map(|c| &c[..k])
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]
@@ -97,10 +106,21 @@ mod tests {
 
     #[test]
     fn truncate_keeps_the_best() {
-        let n = Neighbours::from_flat(3, vec![4, 2, 9, 1, 0, 3], vec![0.1, 0.2, 0.3, 0.0, 0.5, 0.6], false);
+        let n = Neighbours::from_flat(
+            3,
+            vec![4, 2, 9, 1, 0, 3],
+            vec![0.1, 0.2, 0.3, 0.0, 0.5, 0.6],
+            false,
+        );
         let t = n.truncate(1);
         assert_eq!(t.len(), 2);
         assert_eq!(t.indices(1).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(n.get(0).nth(2).unwrap(), Neighbour { index: 9, score: 0.3 });
+        assert_eq!(
+            n.get(0).nth(2).unwrap(),
+            Neighbour {
+                index: 9,
+                score: 0.3
+            }
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::{
 use miners_core::{Label, Lang};
 use serde::Deserialize;
 
-use crate::{tsv::read_two_columns, DatasetError, DatasetSpec, Split};
+use crate::{DatasetError, DatasetSpec, Split, tsv::read_two_columns};
 
 /// The root of the normalized data layout (`<root>/<dataset>/manifest.json`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,11 @@ impl DataDir {
             .find(|p| p.is_dir())
             .map(|p| Self(p.clone()))
             .ok_or_else(|| DatasetError::NoDataDir {
-                tried: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                tried: candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -133,7 +137,11 @@ impl Dataset {
             line: e.line(),
             message: e.to_string(),
         })?;
-        Ok(Self { spec, root, manifest })
+        Ok(Self {
+            spec,
+            root,
+            manifest,
+        })
     }
 
     /// The registry entry.
@@ -189,7 +197,10 @@ impl Dataset {
 
     /// The languages with a labelled pool, sorted.
     pub fn classification_langs(&self) -> Result<Vec<Lang>, DatasetError> {
-        let plan = self.spec.classification.ok_or_else(|| self.no_task("classification"))?;
+        let plan = self
+            .spec
+            .classification
+            .ok_or_else(|| self.no_task("classification"))?;
         let mut langs: Vec<Lang> = self
             .stems("classification", plan.test.name())?
             .into_iter()
@@ -223,7 +234,9 @@ impl Dataset {
     }
 
     fn file(&self, task: &str, stem: &str, split: Split) -> PathBuf {
-        self.root.join(task).join(format!("{stem}.{}.tsv", split.name()))
+        self.root
+            .join(task)
+            .join(format!("{stem}.{}.tsv", split.name()))
     }
 
     /// File stems `<stem>.<split>.tsv` under `<root>/<task>/`.
@@ -237,7 +250,12 @@ impl Dataset {
         let suffix = format!(".{split}.tsv");
         Ok(entries
             .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(&suffix).map(str::to_owned))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(&suffix)
+                    .map(str::to_owned)
+            })
             .collect())
     }
 

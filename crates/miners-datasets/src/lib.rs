@@ -21,7 +21,7 @@ mod registry;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
-pub use registry::{registry, BitextPlan, ClassificationPlan, DatasetSpec, Split};
+pub use registry::{BitextPlan, ClassificationPlan, DatasetSpec, Split, registry};
 
 use std::path::PathBuf;
 
@@ -37,7 +37,9 @@ pub enum DatasetError {
         known: String,
     },
     /// The dataset is known but its files are absent (MTOP, for instance).
-    #[error("dataset `{name}` is not in the data directory: {why}. Put its files under {expected} (layout in docs/data.md)")]
+    #[error(
+        "dataset `{name}` is not in the data directory: {why}. Put its files under {expected} (layout in docs/data.md)"
+    )]
     Missing {
         /// Dataset name.
         name: String,

@@ -61,7 +61,11 @@ pub struct DatasetSpec {
 const TRAIN: &[Split] = &[Split::Train];
 const TEST: &[Split] = &[Split::Test];
 
-const fn classification(pool: Split, test: Split, cross_source: Option<&'static str>) -> ClassificationPlan {
+const fn classification(
+    pool: Split,
+    test: Split,
+    cross_source: Option<&'static str>,
+) -> ClassificationPlan {
     ClassificationPlan {
         pool,
         test,
@@ -155,18 +159,23 @@ pub fn registry() -> &'static [DatasetSpec] {
 impl DatasetSpec {
     /// Looks a dataset up by name.
     pub fn find(name: &str) -> Result<&'static DatasetSpec, crate::DatasetError> {
-        REGISTRY
-            .iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| crate::DatasetError::UnknownDataset {
+        REGISTRY.iter().find(|d| d.name == name).ok_or_else(|| {
+            crate::DatasetError::UnknownDataset {
                 name: name.to_owned(),
-                known: REGISTRY.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
-            })
+                known: REGISTRY
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
     }
 
     /// Maps a raw label through the plan's label map.
     pub fn map_label<'a>(&self, raw: &'a str) -> &'a str {
         let map = self.classification.map_or(&[][..], |c| c.label_map);
-        map.iter().find(|(from, _)| *from == raw).map_or(raw, |(_, to)| to)
+        map.iter()
+            .find(|(from, _)| *from == raw)
+            .map_or(raw, |(_, to)| to)
     }
 }

@@ -31,7 +31,10 @@ pub fn read_two_columns(
     let (_, first) = lines.next().expect("split yields at least one item");
     if first != expected.as_bytes() {
         let found = String::from_utf8_lossy(first);
-        return Err(parse_error(1, format!("expected header `{expected}`, found `{found}`")));
+        return Err(parse_error(
+            1,
+            format!("expected header `{expected}`, found `{found}`"),
+        ));
     }
     let mut rows = Vec::new();
     for (index, raw) in lines.take(limit.unwrap_or(usize::MAX)) {
@@ -43,7 +46,10 @@ pub fn read_two_columns(
             (Some(a), Some(b), None) => rows.push((a.to_owned(), b.to_owned())),
             _ => {
                 let count = text.split('\t').count();
-                return Err(parse_error(line, format!("expected 2 tab-separated fields, found {count}")));
+                return Err(parse_error(
+                    line,
+                    format!("expected 2 tab-separated fields, found {count}"),
+                ));
             }
         }
     }
@@ -61,22 +67,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.tsv");
         std::fs::write(&path, content).unwrap();
-        read_two_columns(&path, ["text", "label"], None).map_err(|e| e.to_string().replace(&path.display().to_string(), "F"))
+        read_two_columns(&path, ["text", "label"], None)
+            .map_err(|e| e.to_string().replace(&path.display().to_string(), "F"))
     }
 
     #[test]
     fn reads_rows_and_keeps_spaces_and_empty_fields() {
         let rows = read(b"text\tlabel\n a\tpos\n\tneg\n").unwrap();
-        assert_eq!(rows, vec![(" a".into(), "pos".into()), (String::new(), "neg".into())]);
+        assert_eq!(
+            rows,
+            vec![(" a".into(), "pos".into()), (String::new(), "neg".into())]
+        );
     }
 
     #[test]
     fn errors_name_file_and_line() {
         assert_eq!(read(b"").unwrap_err(), "F:0: file is empty");
-        assert_eq!(read(b"text\tlabel\n").unwrap_err(), "F:1: no rows after the header");
-        assert_eq!(read(b"src\ttgt\na\tb\n").unwrap_err(), "F:1: expected header `text\tlabel`, found `src\ttgt`");
-        assert_eq!(read(b"text\tlabel\na\tb\nc\n").unwrap_err(), "F:3: expected 2 tab-separated fields, found 1");
-        assert_eq!(read(b"text\tlabel\na\tb\tc\n").unwrap_err(), "F:2: expected 2 tab-separated fields, found 3");
-        assert_eq!(read(b"text\tlabel\na\xff\tb\n").unwrap_err(), "F:2: invalid UTF-8 at byte 1");
+        assert_eq!(
+            read(b"text\tlabel\n").unwrap_err(),
+            "F:1: no rows after the header"
+        );
+        assert_eq!(
+            read(b"src\ttgt\na\tb\n").unwrap_err(),
+            "F:1: expected header `text\tlabel`, found `src\ttgt`"
+        );
+        assert_eq!(
+            read(b"text\tlabel\na\tb\nc\n").unwrap_err(),
+            "F:3: expected 2 tab-separated fields, found 1"
+        );
+        assert_eq!(
+            read(b"text\tlabel\na\tb\tc\n").unwrap_err(),
+            "F:2: expected 2 tab-separated fields, found 3"
+        );
+        assert_eq!(
+            read(b"text\tlabel\na\xff\tb\n").unwrap_err(),
+            "F:2: invalid UTF-8 at byte 1"
+        );
     }
 }

@@ -4,8 +4,11 @@ use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, Split};
 
 fn data() -> Option<DataDir> {
-    let dir = DataDir::resolve(None)
-        .or_else(|_| DataDir::resolve(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/miners").as_ref())));
+    let dir = DataDir::resolve(None).or_else(|_| {
+        DataDir::resolve(Some(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/miners").as_ref(),
+        ))
+    });
     match dir {
         Ok(d) => Some(d),
         Err(e) if std::env::var_os("CI").is_some() => panic!("CI must have the data: {e}"),
@@ -31,7 +34,10 @@ fn nusax_bitext_scores_the_train_split() {
 fn lince_mt_merges_train_and_validation() {
     let Some(data) = data() else { return };
     let lince = Dataset::open(&data, "lince_mt").unwrap();
-    let pair = Pair { source: "eng".into(), target: "hinglish".into() };
+    let pair = Pair {
+        source: "eng".into(),
+        target: "hinglish".into(),
+    };
     assert_eq!(lince.load_bitext(&pair, None).unwrap().len(), 9002);
     assert_eq!(lince.load_bitext(&pair, Some(8100)).unwrap().len(), 8100);
 }
@@ -39,7 +45,10 @@ fn lince_mt_merges_train_and_validation() {
 #[test]
 fn nollysenti_bitext_uses_the_400_subsets() {
     let Some(data) = data() else { return };
-    let pairs = Dataset::open(&data, "nollysenti").unwrap().bitext_pairs().unwrap();
+    let pairs = Dataset::open(&data, "nollysenti")
+        .unwrap()
+        .bitext_pairs()
+        .unwrap();
     let names: Vec<String> = pairs.iter().map(Pair::to_string).collect();
     assert_eq!(names, ["en400-ha", "en400-ig", "en400-pcm", "en400-yo400"]);
 }
@@ -48,7 +57,9 @@ fn nollysenti_bitext_uses_the_400_subsets() {
 fn fire_folds_not_tamil_into_unknown() {
     let Some(data) = data() else { return };
     let fire = Dataset::open(&data, "fire").unwrap();
-    let train = fire.load_classification(&Lang::from("tamil"), Split::Train, None).unwrap();
+    let train = fire
+        .load_classification(&Lang::from("tamil"), Split::Train, None)
+        .unwrap();
     assert_eq!(train.texts.len(), 11335);
     assert!(train.labels.iter().all(|l| l.as_str() != "not-Tamil"));
     assert!(train.labels.iter().any(|l| l.as_str() == "Unknown"));
@@ -60,7 +71,10 @@ fn lince_sa_tests_on_validation() {
     let sa = Dataset::open(&data, "lince_sa").unwrap();
     let plan = sa.spec().classification.unwrap();
     assert_eq!((plan.pool, plan.test), (Split::Train, Split::Validation));
-    assert_eq!(sa.classification_langs().unwrap(), vec![Lang::from("spaeng")]);
+    assert_eq!(
+        sa.classification_langs().unwrap(),
+        vec![Lang::from("spaeng")]
+    );
 }
 
 #[test]
@@ -79,6 +93,8 @@ fn substitutes_and_missing_datasets_say_so() {
 fn unknown_language_lists_the_available_ones() {
     let Some(data) = data() else { return };
     let nusax = Dataset::open(&data, "nusax").unwrap();
-    let err = nusax.load_classification(&Lang::from("xx"), Split::Test, None).unwrap_err();
+    let err = nusax
+        .load_classification(&Lang::from("xx"), Split::Test, None)
+        .unwrap_err();
     assert!(err.to_string().contains("ace, ban"), "{err}");
 }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::{tensors, Encoder, EncoderError, Prompts};
+use crate::{Encoder, EncoderError, Prompts, tensors};
 
 /// A static embedding model loaded in memory.
 #[derive(Debug)]
@@ -51,7 +51,11 @@ impl StaticEncoder {
         let path = dir.join("model.safetensors");
         std::fs::read(&path)
             .ok()
-            .and_then(|bytes| safetensors::SafeTensors::read_metadata(&bytes).ok().map(|(_, m)| m))
+            .and_then(|bytes| {
+                safetensors::SafeTensors::read_metadata(&bytes)
+                    .ok()
+                    .map(|(_, m)| m)
+            })
             .is_some_and(|meta| meta.tensors().contains_key("embeddings"))
     }
 
@@ -62,10 +66,11 @@ impl StaticEncoder {
         if !tokenizer_path.is_file() {
             return Err(missing(&tokenizer_path));
         }
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| EncoderError::Format {
-            path: tokenizer_path.clone(),
-            message: e.to_string(),
-        })?;
+        let tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| EncoderError::Format {
+                path: tokenizer_path.clone(),
+                message: e.to_string(),
+            })?;
         let path = dir.join("model.safetensors");
         let bytes = std::fs::read(&path).map_err(|source| EncoderError::Io {
             path: path.clone(),
@@ -142,13 +147,12 @@ impl Encoder for StaticEncoder {
             .par_iter()
             .enumerate()
             .map(|(index, text)| {
-                let encoding = self
-                    .tokenizer
-                    .encode_fast(*text, false)
-                    .map_err(|e| EncoderError::Tokenize {
+                let encoding = self.tokenizer.encode_fast(*text, false).map_err(|e| {
+                    EncoderError::Tokenize {
                         index,
                         message: e.to_string(),
-                    })?;
+                    }
+                })?;
                 Ok(self.pool(encoding.get_ids()))
             })
             .collect::<Result<_, EncoderError>>()?;
@@ -199,7 +203,9 @@ fn token_table(
         .enumerate()
         .map(|(id, (&row, &weight))| {
             if row < 0 || row as usize >= rows {
-                return Err(bad(format!("token {id} maps to row {row}, outside the {rows}-row table")));
+                return Err(bad(format!(
+                    "token {id} maps to row {row}, outside the {rows}-row table"
+                )));
             }
             if !weight.is_finite() {
                 return Err(bad(format!("token {id} has a non-finite weight")));

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::EncoderError;
 
@@ -15,11 +15,16 @@ fn format_error(path: &Path, message: String) -> EncoderError {
 
 /// Parses a safetensors buffer.
 pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, EncoderError> {
-    SafeTensors::deserialize(bytes).map_err(|e| format_error(path, format!("not a safetensors file: {e}")))
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| format_error(path, format!("not a safetensors file: {e}")))
 }
 
 /// A tensor by name, or `None` if absent.
-pub fn optional<'a>(path: &Path, st: &'a SafeTensors<'a>, name: &str) -> Result<Option<TensorView<'a>>, EncoderError> {
+pub fn optional<'a>(
+    path: &Path,
+    st: &'a SafeTensors<'a>,
+    name: &str,
+) -> Result<Option<TensorView<'a>>, EncoderError> {
     match st.tensor(name) {
         Ok(t) => Ok(Some(t)),
         Err(safetensors::SafeTensorError::TensorNotFound(_)) => Ok(None),
@@ -28,16 +33,31 @@ pub fn optional<'a>(path: &Path, st: &'a SafeTensors<'a>, name: &str) -> Result<
 }
 
 /// A tensor by name that must exist.
-pub fn required<'a>(path: &Path, st: &'a SafeTensors<'a>, name: &str) -> Result<TensorView<'a>, EncoderError> {
+pub fn required<'a>(
+    path: &Path,
+    st: &'a SafeTensors<'a>,
+    name: &str,
+) -> Result<TensorView<'a>, EncoderError> {
     optional(path, st, name)?.ok_or_else(|| format_error(path, format!("missing tensor `{name}`")))
 }
 
 /// Checks a tensor's rank.
-pub fn expect_rank(path: &Path, name: &str, t: &TensorView<'_>, rank: usize) -> Result<(), EncoderError> {
+pub fn expect_rank(
+    path: &Path,
+    name: &str,
+    t: &TensorView<'_>,
+    rank: usize,
+) -> Result<(), EncoderError> {
     if t.shape().len() == rank {
         Ok(())
     } else {
-        Err(format_error(path, format!("tensor `{name}` has shape {:?}, expected rank {rank}", t.shape())))
+        Err(format_error(
+            path,
+            format!(
+                "tensor `{name}` has shape {:?}, expected rank {rank}",
+                t.shape()
+            ),
+        ))
     }
 }
 
@@ -45,12 +65,18 @@ pub fn expect_rank(path: &Path, name: &str, t: &TensorView<'_>, rank: usize) -> 
 pub fn to_f32(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<f32>, EncoderError> {
     let data = t.data();
     let values = match t.dtype() {
-        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         Dtype::BF16 => data
             .chunks_exact(2)
             .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16))
             .collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            .collect(),
         Dtype::I8 => data.iter().map(|&b| f32::from(b as i8)).collect(),
         other => {
             return Err(format_error(
@@ -66,12 +92,18 @@ pub fn to_f32(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<f32>, E
 pub fn to_i64(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<i64>, EncoderError> {
     let data = t.data();
     match t.dtype() {
-        Dtype::I64 => Ok(data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect()),
+        Dtype::I64 => Ok(data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect()),
         Dtype::I32 => Ok(data
             .chunks_exact(4)
             .map(|b| i64::from(i32::from_le_bytes(b.try_into().expect("4 bytes"))))
             .collect()),
-        other => Err(format_error(path, format!("tensor `{name}` has dtype {other:?}; supported: I64, I32"))),
+        other => Err(format_error(
+            path,
+            format!("tensor `{name}` has dtype {other:?}; supported: I64, I32"),
+        )),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use miners_encoders::{load, Encoder, EncoderError, Role, StaticEncoder};
+use miners_encoders::{Encoder, EncoderError, Role, StaticEncoder, load};
 
 const TOLERANCE: f32 = 1e-5;
 
@@ -16,8 +16,14 @@ fn model_dir() -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must fetch models first (cargo xtask fetch-models)");
-    eprintln!("skipping: {} absent; run `cargo xtask fetch-models`", dir.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must fetch models first (cargo xtask fetch-models)"
+    );
+    eprintln!(
+        "skipping: {} absent; run `cargo xtask fetch-models`",
+        dir.display()
+    );
     None
 }
 
@@ -30,7 +36,9 @@ struct Expected {
 #[test]
 fn matches_the_python_package_on_real_sentences() {
     let Some(dir) = model_dir() else { return };
-    let text = std::fs::read_to_string(workspace().join("fixtures/static-tokenlearn/expected.json")).unwrap();
+    let text =
+        std::fs::read_to_string(workspace().join("fixtures/static-tokenlearn/expected.json"))
+            .unwrap();
     let expected: Expected = serde_json::from_str(&text).unwrap();
     let encoder = load(&dir, "static-tokenlearn").unwrap();
     let texts: Vec<&str> = expected.texts.iter().map(String::as_str).collect();
@@ -63,18 +71,38 @@ fn broken_model_directories_name_the_file() {
     let err = load(tmp.path(), "x").err().unwrap();
     assert!(matches!(err, EncoderError::UnknownFamily { .. }), "{err}");
     // Missing tokenizer.
-    std::fs::copy(dir.join("model.safetensors"), tmp.path().join("model.safetensors")).unwrap();
+    std::fs::copy(
+        dir.join("model.safetensors"),
+        tmp.path().join("model.safetensors"),
+    )
+    .unwrap();
     let err = load(tmp.path(), "x").err().unwrap().to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
     // A tokenizer whose vocabulary does not match the weights.
     let tiny = r#"{"version":"1.0","model":{"type":"WordLevel","vocab":{"a":0,"[UNK]":1},"unk_token":"[UNK]"}}"#;
     std::fs::write(tmp.path().join("tokenizer.json"), tiny).unwrap();
     let err = load(tmp.path(), "x").err().unwrap().to_string();
-    assert!(err.contains("the tokenizer has 2 tokens but the model has 276326 weights"), "{err}");
+    assert!(
+        err.contains("the tokenizer has 2 tokens but the model has 276326 weights"),
+        "{err}"
+    );
     // A truncated safetensors file.
-    std::fs::copy(dir.join("tokenizer.json"), tmp.path().join("tokenizer.json")).unwrap();
+    std::fs::copy(
+        dir.join("tokenizer.json"),
+        tmp.path().join("tokenizer.json"),
+    )
+    .unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    std::fs::write(tmp.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    let err = StaticEncoder::load(tmp.path(), "x").unwrap_err().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("not a safetensors file"), "{err}");
+    std::fs::write(
+        tmp.path().join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let err = StaticEncoder::load(tmp.path(), "x")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("not a safetensors file"),
+        "{err}"
+    );
 }

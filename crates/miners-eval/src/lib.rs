@@ -19,9 +19,11 @@ mod record;
 mod retriever;
 mod tasks;
 
-pub use record::{FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, Setting, Task, SCHEMA_VERSION};
+pub use record::{
+    FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task,
+};
 pub use retriever::Retriever;
-pub use tasks::{run_bitext, run_classification, ClassificationRun, RunOptions};
+pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};
 
 use std::path::PathBuf;
 

@@ -36,7 +36,11 @@ struct Counts {
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// `accuracy_score` and `precision/recall/f1_score(average=…, zero_division=0)`.
@@ -69,7 +73,13 @@ pub fn classification_scores<T: Ord>(gold: &[T], predicted: &[T], average: Avera
         f1 += weight * ratio(2 * c.true_positives, c.predicted + c.support);
         total_weight += weight;
     }
-    let mean = |sum: f64| if total_weight == 0.0 { 0.0 } else { sum / total_weight };
+    let mean = |sum: f64| {
+        if total_weight == 0.0 {
+            0.0
+        } else {
+            sum / total_weight
+        }
+    };
     Scores {
         accuracy: ratio(correct, gold.len()),
         precision: mean(precision),

@@ -1,11 +1,14 @@
 //! The result record: one JSON file per evaluated cell (schema in docs/results.md).
 
-use std::{io::Write, path::{Path, PathBuf}};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use miners_core::Metric;
 use serde::{Deserialize, Serialize};
 
-use crate::{metrics::Average, EvalError};
+use crate::{EvalError, metrics::Average};
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -165,7 +168,10 @@ impl ResultRecord {
     pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
         let path = self.path(out);
         let dir = path.parent().expect("record paths have a parent");
-        let io = |source| EvalError::Io { path: path.clone(), source };
+        let io = |source| EvalError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         serde_json::to_writer_pretty(&mut file, self).expect("records serialize");
@@ -186,6 +192,12 @@ fn task_name(task: Task) -> &'static str {
 /// A file-name-safe version of an id.
 fn slug(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.+".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use miners_core::{Embeddings, Metric, Neighbours};
 use miners_encoders::{Encoder, Role};
 use miners_fusion::{DistFuse, Member, Normalization};
-use miners_index::{search, MetricScorer, SearchOptions};
+use miners_index::{MetricScorer, SearchOptions, search};
 
 use crate::{
-    record::{FusionMemberRecord, ModelRecord},
     EvalError, Progress,
+    record::{FusionMemberRecord, ModelRecord},
 };
 
 /// Texts encoded per call, so progress moves smoothly.
@@ -82,12 +82,19 @@ impl Retriever {
                 weight,
             })
             .collect();
-        let parts: Vec<String> = members.iter().map(|m| format!("{}*{}", m.id, m.weight)).collect();
+        let parts: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}*{}", m.id, m.weight))
+            .collect();
         let normalization = match self.normalization {
             Normalization::None => "none",
             Normalization::ZScore => "z_score",
         };
-        let suffix = if normalization == "none" { String::new() } else { format!(",{normalization}") };
+        let suffix = if normalization == "none" {
+            String::new()
+        } else {
+            format!(",{normalization}")
+        };
         ModelRecord {
             id: format!("distfuse({}{suffix})", parts.join("+")),
             members: Some(members),
@@ -96,7 +103,13 @@ impl Retriever {
     }
 
     /// Embeds `texts` with every member encoder.
-    pub fn encode(&self, texts: &[String], role: Role, label: &str, progress: &dyn Progress) -> Result<Vec<Embeddings>, EvalError> {
+    pub fn encode(
+        &self,
+        texts: &[String],
+        role: Role,
+        label: &str,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Embeddings>, EvalError> {
         self.encoders
             .iter()
             .map(|encoder| {
@@ -115,7 +128,12 @@ impl Retriever {
     }
 
     /// The `k` best candidates of each query, from per-member embeddings.
-    pub fn search(&self, queries: &[Embeddings], candidates: &[Embeddings], k: usize) -> Result<Neighbours, EvalError> {
+    pub fn search(
+        &self,
+        queries: &[Embeddings],
+        candidates: &[Embeddings],
+        k: usize,
+    ) -> Result<Neighbours, EvalError> {
         let options = SearchOptions::default();
         if !self.is_fusion() {
             let scorer = MetricScorer::new(&queries[0], &candidates[0], self.metric)?;

@@ -8,9 +8,9 @@ use miners_datasets::{Dataset, LabelledTexts, Pair};
 use miners_encoders::Role;
 
 use crate::{
-    metrics::{bitext_scores, classification_scores, Average, Scores},
-    record::{MetricsRecord, ResultRecord, Setting, Task, SCHEMA_VERSION},
     EvalError, Progress, Retriever,
+    metrics::{Average, Scores, bitext_scores, classification_scores},
+    record::{MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
 
 /// Options shared by the runners.
@@ -35,7 +35,9 @@ impl RunOptions {
     fn max_k(&self) -> Result<usize, EvalError> {
         match self.ks.iter().copied().max() {
             Some(k) if k > 0 && !self.ks.contains(&0) => Ok(k),
-            _ => Err(EvalError::Config("--k: give one or more values >= 1".into())),
+            _ => Err(EvalError::Config(
+                "--k: give one or more values >= 1".into(),
+            )),
         }
     }
 }
@@ -53,7 +55,15 @@ struct Cell<'a> {
 }
 
 impl Cell<'_> {
-    fn record(&self, k: usize, n: usize, scores: Scores, averaging: Average, recall_at_k: Option<f64>, seconds: f64) -> ResultRecord {
+    fn record(
+        &self,
+        k: usize,
+        n: usize,
+        scores: Scores,
+        averaging: Average,
+        recall_at_k: Option<f64>,
+        seconds: f64,
+    ) -> ResultRecord {
         ResultRecord {
             schema: SCHEMA_VERSION,
             task: self.task,
@@ -90,14 +100,28 @@ pub fn run_bitext(
     progress: &dyn Progress,
 ) -> Result<Vec<ResultRecord>, EvalError> {
     let max_k = options.max_k()?;
-    let pairs = if pairs.is_empty() { dataset.bitext_pairs()? } else { pairs.to_vec() };
+    let pairs = if pairs.is_empty() {
+        dataset.bitext_pairs()?
+    } else {
+        pairs.to_vec()
+    };
     let setting = Setting::of(true, dataset.spec().code_switched);
     let mut records = Vec::new();
     for pair in &pairs {
         let started = Instant::now();
         let bitext = dataset.load_bitext(pair, options.limit)?;
-        let queries = retriever.encode(&bitext.source, Role::Query, &format!("{pair} source"), progress)?;
-        let candidates = retriever.encode(&bitext.target, Role::Passage, &format!("{pair} target"), progress)?;
+        let queries = retriever.encode(
+            &bitext.source,
+            Role::Query,
+            &format!("{pair} source"),
+            progress,
+        )?;
+        let candidates = retriever.encode(
+            &bitext.target,
+            Role::Passage,
+            &format!("{pair} target"),
+            progress,
+        )?;
         check_pool(max_k, bitext.len(), dataset, &pair.to_string())?;
         let neighbours = retriever.search(&queries, &candidates, max_k)?;
         let cell = Cell {
@@ -110,10 +134,21 @@ pub fn run_bitext(
             lang: None,
             limit: options.limit,
         };
-        let scored: Vec<_> = options.ks.iter().map(|&k| (k, bitext_scores(&neighbours, k))).collect();
+        let scored: Vec<_> = options
+            .ks
+            .iter()
+            .map(|&k| (k, bitext_scores(&neighbours, k)))
+            .collect();
         let seconds = started.elapsed().as_secs_f64();
         for (k, (scores, recall)) in scored {
-            records.push(cell.record(k, bitext.len(), scores, Average::Weighted, Some(recall), seconds));
+            records.push(cell.record(
+                k,
+                bitext.len(),
+                scores,
+                Average::Weighted,
+                Some(recall),
+                seconds,
+            ));
         }
     }
     Ok(records)
@@ -145,12 +180,18 @@ pub fn run_classification(
         })
     })?;
     let max_k = options.max_k()?;
-    let mut langs = if run.langs.is_empty() { dataset.classification_langs()? } else { run.langs.clone() };
+    let mut langs = if run.langs.is_empty() {
+        dataset.classification_langs()?
+    } else {
+        run.langs.clone()
+    };
     langs.retain(|l| Some(l) != run.cross_source.as_ref());
     let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
     // Cross-lingual runs encode the shared pool once.
     let shared_pool = match &run.cross_source {
-        Some(source) => Some(encode_split(dataset, retriever, source, plan.pool, options, progress)?),
+        Some(source) => Some(encode_split(
+            dataset, retriever, source, plan.pool, options, progress,
+        )?),
         None => None,
     };
     let mut records = Vec::new();
@@ -164,7 +205,8 @@ pub fn run_classification(
                 (&owned_pool.0, &owned_pool.1)
             }
         };
-        let (test, test_embeddings) = encode_split(dataset, retriever, lang, plan.test, options, progress)?;
+        let (test, test_embeddings) =
+            encode_split(dataset, retriever, lang, plan.test, options, progress)?;
         check_pool(max_k, pool.texts.len(), dataset, lang.as_str())?;
         let neighbours = retriever.search(&test_embeddings, pool_embeddings, max_k)?;
         let classifier = KnnClassifier::new(pool.labels.clone(), run.vote);
@@ -193,14 +235,24 @@ fn check_pool(max_k: usize, pool: usize, dataset: &Dataset, cell: &str) -> Resul
         return Ok(());
     }
     let name = dataset.spec().name;
-    Err(EvalError::Config(format!("--k {max_k} is larger than the pool of {pool} candidates for {name} {cell}")))
+    Err(EvalError::Config(format!(
+        "--k {max_k} is larger than the pool of {pool} candidates for {name} {cell}"
+    )))
 }
 
-fn score_votes(classifier: &KnnClassifier, neighbours: &Neighbours, test: &LabelledTexts, ks: &[usize]) -> Result<Vec<(usize, Scores)>, EvalError> {
+fn score_votes(
+    classifier: &KnnClassifier,
+    neighbours: &Neighbours,
+    test: &LabelledTexts,
+    ks: &[usize],
+) -> Result<Vec<(usize, Scores)>, EvalError> {
     ks.iter()
         .map(|&k| {
             let predicted = classifier.predict(neighbours, k)?;
-            Ok((k, classification_scores(&test.labels, &predicted, Average::Macro)))
+            Ok((
+                k,
+                classification_scores(&test.labels, &predicted, Average::Macro),
+            ))
         })
         .collect()
 }
@@ -214,7 +266,16 @@ fn encode_split(
     progress: &dyn Progress,
 ) -> Result<(LabelledTexts, Vec<Embeddings>), EvalError> {
     let texts = dataset.load_classification(lang, split, options.limit)?;
-    let role = if split == dataset.spec().classification.map_or(split, |p| p.pool) { Role::Passage } else { Role::Query };
-    let embeddings = retriever.encode(&texts.texts, role, &format!("{lang} {}", split.name()), progress)?;
+    let role = if split == dataset.spec().classification.map_or(split, |p| p.pool) {
+        Role::Passage
+    } else {
+        Role::Query
+    };
+    let embeddings = retriever.encode(
+        &texts.texts,
+        role,
+        &format!("{lang} {}", split.name()),
+        progress,
+    )?;
     Ok((texts, embeddings))
 }

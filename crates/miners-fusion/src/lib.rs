@@ -48,7 +48,9 @@ pub enum FusionError {
         weight: f32,
     },
     /// Members disagree on how many queries or candidates there are.
-    #[error("model {index} has {queries} queries × {candidates} candidates, model 0 has {expected_queries} × {expected_candidates}")]
+    #[error(
+        "model {index} has {queries} queries × {candidates} candidates, model 0 has {expected_queries} × {expected_candidates}"
+    )]
     ShapeMismatch {
         /// Member position.
         index: usize,
@@ -121,7 +123,10 @@ impl<'a> DistFuse<'a> {
         let mut affine = Vec::with_capacity(members.len());
         for (index, m) in members.iter().enumerate() {
             if !m.weight.is_finite() {
-                return Err(FusionError::BadWeight { index, weight: m.weight });
+                return Err(FusionError::BadWeight {
+                    index,
+                    weight: m.weight,
+                });
             }
             if (m.queries.len(), m.candidates.len()) != (nq, nc) {
                 return Err(FusionError::ShapeMismatch {

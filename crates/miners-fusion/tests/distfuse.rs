@@ -2,16 +2,22 @@
 
 use miners_core::{Embeddings, Metric};
 use miners_fusion::{DistFuse, FusionError, Member, Normalization};
-use miners_index::{search, ExactIndex, SearchOptions};
+use miners_index::{ExactIndex, SearchOptions, search};
 use proptest::prelude::*;
 
 fn matrix(n: usize, dim: usize) -> impl Strategy<Value = Embeddings> {
-    prop::collection::vec(-4i8..=4, n * dim)
-        .prop_map(move |v| Embeddings::from_rows(dim, v.into_iter().map(f32::from).collect()).unwrap())
+    prop::collection::vec(-4i8..=4, n * dim).prop_map(move |v| {
+        Embeddings::from_rows(dim, v.into_iter().map(f32::from).collect()).unwrap()
+    })
 }
 
 fn l2(a: &Embeddings, i: usize, b: &Embeddings, j: usize) -> f64 {
-    a.row(i).iter().zip(b.row(j).iter()).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt()
+    a.row(i)
+        .iter()
+        .zip(b.row(j).iter())
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 proptest! {
@@ -51,12 +57,25 @@ fn zscore_makes_scale_irrelevant() {
     let big_q = Embeddings::from_rows(1, vec![0.0, 1000.0]).unwrap();
     let big_c = Embeddings::from_rows(1, vec![4000.0, 2000.0, 1000.0]).unwrap();
     let members = [Member::new(&q, &c, 1.0), Member::new(&big_q, &big_c, 1.0)];
-    let raw = search(&DistFuse::new(&members, Normalization::None).unwrap(), 1, SearchOptions::default()).unwrap();
-    let z = search(&DistFuse::new(&members, Normalization::ZScore).unwrap(), 1, SearchOptions::default()).unwrap();
+    let raw = search(
+        &DistFuse::new(&members, Normalization::None).unwrap(),
+        1,
+        SearchOptions::default(),
+    )
+    .unwrap();
+    let z = search(
+        &DistFuse::new(&members, Normalization::ZScore).unwrap(),
+        1,
+        SearchOptions::default(),
+    )
+    .unwrap();
     // Raw: the large-scale model dominates; z-scored, both count.
     assert_eq!(raw.indices(0).next(), Some(2));
     assert_eq!(raw.indices(1).next(), Some(2));
-    assert_ne!(z.indices(0).collect::<Vec<_>>(), raw.indices(0).collect::<Vec<_>>());
+    assert_ne!(
+        z.indices(0).collect::<Vec<_>>(),
+        raw.indices(0).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -64,11 +83,21 @@ fn bad_members_are_errors() {
     let a = Embeddings::from_rows(2, vec![0.0; 4]).unwrap();
     let b = Embeddings::from_rows(2, vec![0.0; 6]).unwrap();
     let wide = Embeddings::from_rows(3, vec![0.0; 6]).unwrap();
-    assert_eq!(DistFuse::new(&[], Normalization::None).unwrap_err(), FusionError::Empty);
-    let err = DistFuse::new(&[Member::new(&a, &a, 1.0), Member::new(&a, &b, 1.0)], Normalization::None).unwrap_err();
+    assert_eq!(
+        DistFuse::new(&[], Normalization::None).unwrap_err(),
+        FusionError::Empty
+    );
+    let err = DistFuse::new(
+        &[Member::new(&a, &a, 1.0), Member::new(&a, &b, 1.0)],
+        Normalization::None,
+    )
+    .unwrap_err();
     assert!(matches!(err, FusionError::ShapeMismatch { index: 1, .. }));
     let err = DistFuse::new(&[Member::new(&a, &wide, 1.0)], Normalization::None).unwrap_err();
-    assert!(err.to_string().starts_with("model 0: query dimension 2"), "{err}");
+    assert!(
+        err.to_string().starts_with("model 0: query dimension 2"),
+        "{err}"
+    );
     let err = DistFuse::new(&[Member::new(&a, &a, f32::NAN)], Normalization::None).unwrap_err();
     assert!(matches!(err, FusionError::BadWeight { index: 0, .. }));
 }

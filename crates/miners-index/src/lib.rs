@@ -26,7 +26,7 @@ mod scorer;
 mod search;
 
 pub use scorer::{BlockScorer, MetricScorer};
-pub use search::{search, SearchOptions};
+pub use search::{SearchOptions, search};
 
 use miners_core::{Embeddings, Metric, Neighbours};
 

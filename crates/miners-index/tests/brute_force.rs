@@ -1,19 +1,34 @@
 //! Property tests: blocked search equals a brute-force stable sort.
 
 use miners_core::{Embeddings, Metric};
-use miners_index::{search, ExactIndex, IndexError, MetricScorer, SearchOptions};
+use miners_index::{ExactIndex, IndexError, MetricScorer, SearchOptions, search};
 use proptest::prelude::*;
 
 /// Reference ranking: exact scores in f64, stable sort, lower index first on ties.
-fn brute_force(queries: &Embeddings, pool: &Embeddings, metric: Metric, k: usize) -> Vec<Vec<usize>> {
+fn brute_force(
+    queries: &Embeddings,
+    pool: &Embeddings,
+    metric: Metric,
+    k: usize,
+) -> Vec<Vec<usize>> {
     let score = |q: usize, c: usize| -> f64 {
         let (a, b) = (queries.row(q), pool.row(c));
-        let dot: f64 = a.iter().zip(b.iter()).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        let norm = |v: ndarray::ArrayView1<f32>| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let dot: f64 = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let norm = |v: ndarray::ArrayView1<f32>| {
+            v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()
+        };
         match metric {
             Metric::Dot => dot,
             Metric::Cosine => dot / (norm(a) * norm(b)).max(f64::MIN_POSITIVE),
-            Metric::Euclidean => -a.iter().zip(b.iter()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>(),
+            Metric::Euclidean => -a
+                .iter()
+                .zip(b.iter())
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                .sum::<f64>(),
         }
     };
     (0..queries.len())
@@ -29,8 +44,9 @@ fn brute_force(queries: &Embeddings, pool: &Embeddings, metric: Metric, k: usize
 /// Small integer-valued vectors: every score is exact in f32, ties are frequent.
 fn matrix(rows: std::ops::Range<usize>, dim: usize) -> impl Strategy<Value = Embeddings> {
     rows.prop_flat_map(move |n| {
-        prop::collection::vec(-3i8..=3, n * dim)
-            .prop_map(move |v| Embeddings::from_rows(dim, v.into_iter().map(f32::from).collect()).unwrap())
+        prop::collection::vec(-3i8..=3, n * dim).prop_map(move |v| {
+            Embeddings::from_rows(dim, v.into_iter().map(f32::from).collect()).unwrap()
+        })
     })
 }
 
@@ -69,7 +85,9 @@ proptest! {
 fn cosine_ignores_scale() {
     let pool = Embeddings::from_rows(2, vec![10.0, 0.0, 1.0, 1.0]).unwrap();
     let queries = Embeddings::from_rows(2, vec![0.1, 0.12]).unwrap();
-    let hits = ExactIndex::new(pool, Metric::Cosine).search(&queries, 2).unwrap();
+    let hits = ExactIndex::new(pool, Metric::Cosine)
+        .search(&queries, 2)
+        .unwrap();
     assert_eq!(hits.indices(0).collect::<Vec<_>>(), vec![1, 0]);
 }
 
@@ -77,14 +95,28 @@ fn cosine_ignores_scale() {
 fn k_out_of_range_is_an_error() {
     let pool = Embeddings::from_rows(2, vec![1.0, 0.0]).unwrap();
     let index = ExactIndex::new(pool.clone(), Metric::Dot);
-    assert_eq!(index.search(&pool, 2).unwrap_err(), IndexError::BadK { k: 2, pool: 1 });
-    assert_eq!(index.search(&pool, 0).unwrap_err(), IndexError::BadK { k: 0, pool: 1 });
+    assert_eq!(
+        index.search(&pool, 2).unwrap_err(),
+        IndexError::BadK { k: 2, pool: 1 }
+    );
+    assert_eq!(
+        index.search(&pool, 0).unwrap_err(),
+        IndexError::BadK { k: 0, pool: 1 }
+    );
 }
 
 #[test]
 fn mismatched_dimensions_are_an_error() {
     let pool = Embeddings::from_rows(2, vec![1.0, 0.0]).unwrap();
     let queries = Embeddings::from_rows(3, vec![1.0, 0.0, 0.0]).unwrap();
-    let err = ExactIndex::new(pool, Metric::Dot).search(&queries, 1).unwrap_err();
-    assert_eq!(err, IndexError::DimensionMismatch { queries: 3, candidates: 2 });
+    let err = ExactIndex::new(pool, Metric::Dot)
+        .search(&queries, 1)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        IndexError::DimensionMismatch {
+            queries: 3,
+            candidates: 2
+        }
+    );
 }

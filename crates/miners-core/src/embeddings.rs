@@ -25,7 +25,7 @@ impl Embeddings {
     /// Builds a matrix from a flat row-major buffer of rows of width `dim`.
     pub fn from_rows(dim: usize, values: Vec<f32>) -> Result<Self, CoreError> {
         let len = values.len();
-        if dim == 0 || len % dim != 0 {
+        if dim == 0 || !len.is_multiple_of(dim) {
             return Err(CoreError::Shape { len, dim });
         }
         let matrix = Array2::from_shape_vec((len / dim, dim), values)

@@ -28,7 +28,10 @@ impl Neighbours {
         higher_is_better: bool,
     ) -> Self {
         assert_eq!(indices.len(), scores.len(), "one score per index");
-        assert!(k > 0 && indices.len() % k == 0, "k entries per query");
+        assert!(
+            k > 0 && indices.len().is_multiple_of(k),
+            "k entries per query"
+        );
         Self {
             k,
             indices,

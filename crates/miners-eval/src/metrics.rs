@@ -127,8 +127,8 @@ mod tests {
     fn the_known_bitext_case() {
         let gold: Vec<usize> = (0..500).collect();
         let mut hyp = gold.clone();
-        for i in 0..9 {
-            hyp[i] = 100 + i;
+        for (i, h) in hyp.iter_mut().take(9).enumerate() {
+            *h = 100 + i;
         }
         let s = classification_scores(&gold, &hyp, Average::Weighted);
         assert!(close(s.accuracy, 0.982) && close(s.recall, 0.982));

@@ -15,8 +15,8 @@ pub struct SearchOptions {
 impl Default for SearchOptions {
     fn default() -> Self {
         Self {
-            query_block: 256,
-            candidate_block: 4096,
+            query_block: 1024,
+            candidate_block: 512,
         }
     }
 }
@@ -71,12 +71,12 @@ pub fn search<S: BlockScorer>(
     ))
 }
 
-/// Splits the queries so both cores get work even for small query sets.
+/// Splits the queries into a multiple of the thread count of blocks of at
+/// most `max_block` rows, so every thread gets the same share of work.
 fn balanced_block(num_queries: usize, max_block: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    num_queries
-        .div_ceil(threads * 2)
-        .clamp(16, max_block.max(16))
+    let rounds = num_queries.div_ceil(threads * max_block.max(1)).max(1);
+    num_queries.div_ceil(threads * rounds).max(16)
 }
 
 /// The best `k` (candidate, key) pairs seen so far, best first.
@@ -138,5 +138,8 @@ mod tests {
     fn small_query_sets_still_split() {
         assert_eq!(balanced_block(10, 256), 16);
         assert_eq!(balanced_block(100_000, 256), 256);
+        let threads = rayon::current_num_threads();
+        // 1,000 queries over the threads: equal blocks, not 1,000 + 0.
+        assert_eq!(balanced_block(1_000, 1_024), 1_000usize.div_ceil(threads));
     }
 }

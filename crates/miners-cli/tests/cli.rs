@@ -1,0 +1,241 @@
+//! The `miners` binary end to end: real runs on a slice of real data, and
+//! clear errors (never panics) on bad input.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MINERS_DATA_DIR").map(PathBuf::from),
+        Some(workspace().join("../shared/data/miners")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_dir());
+    let model = workspace().join("models/static-tokenlearn");
+    if found.is_none() || !model.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the data and the fetched model"
+        );
+        eprintln!("skipping: data or model absent");
+        return None;
+    }
+    found
+}
+
+fn miners(data: &Path, out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--models-dir")
+        .arg(workspace().join("models"))
+        .arg("--out")
+        .arg(out)
+        .env_remove("MINERS_DATA_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs and expects a clean failure whose message contains `needle`.
+fn fails_with(data: &Path, args: &[&str], needle: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let output = miners(data, out.path(), args);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+    assert!(
+        message.contains(needle),
+        "{args:?}: expected `{needle}` in: {message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn bitext_and_distfuse_write_records_and_a_summary() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "bitext",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+        "--limit",
+        "40",
+        "--k",
+        "1,5",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        table.contains("eng-ace") && table.contains("average (11 cells)"),
+        "{table}"
+    );
+    let record = out
+        .path()
+        .join("bitext/nusax/static-tokenlearn/cross/eng-jav.k5.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    assert_eq!(
+        (json["n"].as_u64(), json["limit"].as_u64()),
+        (Some(40), Some(40))
+    );
+
+    let fused = [
+        "bitext",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+        "--model",
+        "static-tokenlearn",
+        "--weights",
+        "1,0.5",
+        "--limit",
+        "40",
+        "--k",
+        "1",
+    ];
+    let output = miners(&data, out.path(), &fused);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dir = out
+        .path()
+        .join("bitext/nusax/distfuse_static-tokenlearn_1+static-tokenlearn_0.5_/cross");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 11);
+}
+
+#[test]
+fn cross_lingual_classification_runs() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "classify",
+        "--dataset",
+        "fire",
+        "--cross",
+        "--model",
+        "static-tokenlearn",
+        "--limit",
+        "60",
+        "--k",
+        "10",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        out.path()
+            .join("classification/fire/static-tokenlearn/cross-cs/tamil-malayalam.k10.json")
+            .is_file()
+    );
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let Some(data) = data_dir() else { return };
+    let model = ["--model", "static-tokenlearn"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        extra.iter().chain(&model).copied().collect()
+    };
+    fails_with(
+        &data,
+        &with(&["bitext", "--dataset", "nope"]),
+        "unknown dataset `nope`; known datasets: flores_bucc_substitute",
+    );
+    fails_with(
+        &data,
+        &with(&["classify", "--dataset", "mtop_intent"]),
+        "dataset `mtop_intent` is not in the data directory",
+    );
+    fails_with(
+        &data,
+        &with(&["bitext", "--dataset", "tatoeba"])
+            .into_iter()
+            .chain(["--weights", "1,2"])
+            .collect::<Vec<_>>(),
+        "one weight per --model (1 models, 2 weights)",
+    );
+    fails_with(
+        &data,
+        &with(&[
+            "classify",
+            "--dataset",
+            "nusax",
+            "--cross",
+            "--src-lang",
+            "xx",
+        ]),
+        "--src-lang xx: not a language of nusax",
+    );
+    fails_with(
+        &data,
+        &with(&["classify", "--dataset", "nusax", "--lang", "xx"]),
+        "has no language or pair `xx`",
+    );
+    fails_with(
+        &data,
+        &with(&["bitext", "--dataset", "nusax", "--limit", "5", "--k", "10"]),
+        "--k 10 is larger than the pool of 5 candidates",
+    );
+    fails_with(
+        &data,
+        &["bitext", "--dataset", "nusax", "--model", "no-such-model"],
+        "--model no-such-model: neither a directory nor a model",
+    );
+    fails_with(
+        &data,
+        &with(&["bitext", "--dataset", "nusax", "--k", "0"]),
+        "--k: give one or more values >= 1",
+    );
+}
+
+#[test]
+fn malformed_data_names_file_and_line() {
+    if data_dir().is_none() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("nusax/classification");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(data.path().join("nusax/manifest.json"), "{}").unwrap();
+    std::fs::write(
+        dir.join("eng.train.tsv"),
+        "text\tlabel\ngood\tpositive\nno label here\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("eng.test.tsv"), "text\tlabel\nfine\tpositive\n").unwrap();
+    let args = [
+        "classify",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+        "--k",
+        "1",
+    ];
+    fails_with(
+        data.path(),
+        &args,
+        "eng.train.tsv:3: expected 2 tab-separated fields, found 1",
+    );
+    std::fs::write(
+        dir.join("eng.test.tsv"),
+        b"text\tlabel\nbad \xff byte\tpositive\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("eng.train.tsv"), "text\tlabel\ngood\tpositive\n").unwrap();
+    fails_with(data.path(), &args, "eng.test.tsv:2: invalid UTF-8");
+    std::fs::write(dir.join("eng.test.tsv"), "").unwrap();
+    fails_with(data.path(), &args, "eng.test.tsv:0: file is empty");
+    std::fs::write(data.path().join("nusax/manifest.json"), "{ broken").unwrap();
+    fails_with(data.path(), &args, "manifest.json:1:");
+}

@@ -93,19 +93,15 @@ fn miners(args: &[String]) -> Result<()> {
     cargo(&all)
 }
 
-/// Every dataset of each task, with every fetched model.
+/// Every dataset of each task and setting, with every fetched model.
 fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
     let out = out.to_string_lossy().into_owned();
     let limit = limit.map(|l| l.to_string());
+    let settings: [&[&str]; 3] = [&["bitext"], &["classify"], &["classify", "--cross"]];
     for model in models::MODELS {
-        for task in ["bitext", "classify"] {
-            let mut args = vec![
-                task.to_owned(),
-                "--all-datasets".into(),
-                "--model".into(),
-                model.id.into(),
-            ];
-            args.extend(["--out".into(), out.clone()]);
+        for setting in settings {
+            let mut args: Vec<String> = setting.iter().map(|s| s.to_string()).collect();
+            args.extend(["--all-datasets", "--model", model.id, "--out", &out].map(String::from));
             if let Some(limit) = &limit {
                 args.extend(["--limit".into(), limit.clone()]);
             }

@@ -157,6 +157,17 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let (retriever, options) = prepare(&common)?;
             for dataset in datasets(&common, "classification")? {
+                let single_language = dataset
+                    .spec()
+                    .classification
+                    .is_some_and(|p| p.cross_source.is_none());
+                if cross && common.all_datasets && single_language {
+                    eprintln!(
+                        "skipping: {} has a single language; nothing to cross to",
+                        dataset.spec().name
+                    );
+                    continue;
+                }
                 let run = classification_run(&dataset, cross, src_lang.as_deref(), &langs, vote)?;
                 let records = run_classification(
                     &dataset,

@@ -175,4 +175,21 @@ mod tests {
         let (s, recall) = bitext_scores(&n, 1);
         assert!(close(s.accuracy, 0.5) && close(recall, 0.5));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn invariants(pairs in proptest::collection::vec((0u8..5, 0u8..5), 1..60)) {
+            let (gold, pred): (Vec<u8>, Vec<u8>) = pairs.into_iter().unzip();
+            let w = classification_scores(&gold, &pred, Average::Weighted);
+            let m = classification_scores(&gold, &pred, Average::Macro);
+            // Weighted recall is accuracy; every score is a fraction.
+            proptest::prop_assert!((w.recall - w.accuracy).abs() < 1e-12);
+            for v in [w.precision, w.recall, w.f1, m.precision, m.recall, m.f1, m.accuracy] {
+                proptest::prop_assert!((0.0..=1.0).contains(&v));
+            }
+            // Perfect predictions score 1 everywhere.
+            let perfect = classification_scores(&gold, &gold, Average::Macro);
+            proptest::prop_assert_eq!((perfect.precision, perfect.recall, perfect.f1), (1.0, 1.0, 1.0));
+        }
+    }
 }

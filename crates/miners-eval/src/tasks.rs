@@ -105,7 +105,11 @@ pub fn run_bitext(
     } else {
         pairs.to_vec()
     };
-    let setting = Setting::of(true, dataset.spec().code_switched);
+    // Bitext always crosses languages; code-switched data is its own setting.
+    let setting = match dataset.spec().code_switched {
+        true => Setting::CodeSwitched,
+        false => Setting::CrossLingual,
+    };
     let mut records = Vec::new();
     for pair in &pairs {
         let started = Instant::now();

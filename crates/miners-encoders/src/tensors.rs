@@ -108,7 +108,7 @@ pub fn to_i64(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<i64>, E
 }
 
 /// IEEE 754 half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = u32::from(h >> 15) << 31;
     let exp = u32::from((h >> 10) & 0x1f);
     let frac = u32::from(h & 0x3ff);

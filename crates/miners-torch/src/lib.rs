@@ -1,0 +1,26 @@
+//! Transformer sentence encoders on libtorch (through `tch`).
+//!
+//! [`TorchEncoder`] runs BERT-family (LaBSE, MiniLM, mBERT) and XLM-RoBERTa-family
+//! (multilingual-e5, paraphrase-multilingual, Glot500, XLM-R) encoders from a
+//! Hugging Face model directory, with the sentence-transformers modules the
+//! directory declares (pooling, Dense, Normalize). Texts are tokenized in
+//! parallel, sorted by length and packed into batches under a token budget,
+//! then returned in input order.
+//!
+//! ```no_run
+//! use miners_encoders::{spec::ModelSpec, Encoder, Role};
+//! use miners_torch::{DeviceChoice, TorchEncoder};
+//!
+//! let spec = ModelSpec::for_dir("models/minilm-l6".as_ref());
+//! let encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).unwrap();
+//! let vectors = encoder.encode(&["A sentence.", "Another one."], Role::Query).unwrap();
+//! assert_eq!(vectors.dim(), 384);
+//! ```
+
+mod device;
+mod encoder;
+mod model;
+mod weights;
+
+pub use device::{resolve_device, DeviceChoice};
+pub use encoder::TorchEncoder;

@@ -1,0 +1,176 @@
+//! The BERT / XLM-RoBERTa encoder forward pass.
+
+use miners_encoders::{
+    layout::{Architecture, TransformerConfig},
+    EncoderError,
+};
+use tch::{Kind, TchError, Tensor};
+
+use crate::weights::Weights;
+
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn load(w: &Weights, name: &str, width: i64, eps: f64) -> Result<Self, EncoderError> {
+        Ok(Self {
+            weight: w.take(&format!("{name}.weight"), &[width])?,
+            bias: w.take(&format!("{name}.bias"), &[width])?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let width = *x.size().last().expect("non-scalar input");
+        x.f_layer_norm([width], Some(&self.weight), Some(&self.bias), self.eps, true)
+    }
+}
+
+/// A dense layer `y = x Wᵀ + b`.
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`.
+    pub fn load(w: &Weights, name: &str, inputs: i64, outputs: i64, bias: bool) -> Result<Self, EncoderError> {
+        Ok(Self {
+            weight: w.take(&format!("{name}.weight"), &[outputs, inputs])?,
+            bias: if bias { Some(w.take(&format!("{name}.bias"), &[outputs])?) } else { None },
+        })
+    }
+
+    /// Applies the layer.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        x.f_linear(&self.weight, self.bias.as_ref())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// Embeddings plus a stack of encoder layers.
+pub struct Transformer {
+    architecture: Architecture,
+    heads: i64,
+    pad_token_id: i64,
+    activation: Activation,
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Transformer {
+    /// Loads every weight, checking shapes against `config`.
+    pub fn load(w: &Weights, config: &TransformerConfig, architecture: Architecture) -> Result<Self, EncoderError> {
+        let h = config.hidden_size as i64;
+        let ff = config.intermediate_size as i64;
+        let eps = config.layer_norm_eps;
+        let activation = match config.hidden_act.as_str() {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(EncoderError::Format {
+                    path: "config.json".into(),
+                    message: format!("unsupported hidden_act `{other}` (supported: gelu, gelu_new, relu)"),
+                })
+            }
+        };
+        if config.num_attention_heads == 0 || h % config.num_attention_heads as i64 != 0 {
+            return Err(EncoderError::Format {
+                path: "config.json".into(),
+                message: format!("hidden_size {h} is not divisible by num_attention_heads {}", config.num_attention_heads),
+            });
+        }
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let p = format!("encoder.layer.{i}");
+                Ok(Layer {
+                    query: Linear::load(w, &format!("{p}.attention.self.query"), h, h, true)?,
+                    key: Linear::load(w, &format!("{p}.attention.self.key"), h, h, true)?,
+                    value: Linear::load(w, &format!("{p}.attention.self.value"), h, h, true)?,
+                    attention_out: Linear::load(w, &format!("{p}.attention.output.dense"), h, h, true)?,
+                    attention_norm: LayerNorm::load(w, &format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                    intermediate: Linear::load(w, &format!("{p}.intermediate.dense"), h, ff, true)?,
+                    output: Linear::load(w, &format!("{p}.output.dense"), ff, h, true)?,
+                    output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<Result<_, EncoderError>>()?;
+        Ok(Self {
+            architecture,
+            heads: config.num_attention_heads as i64,
+            pad_token_id: config.pad_token_id,
+            activation,
+            word: w.take("embeddings.word_embeddings.weight", &[config.vocab_size as i64, h])?,
+            position: w.take("embeddings.position_embeddings.weight", &[config.max_position_embeddings as i64, h])?,
+            token_type: w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size as i64, h])?,
+            embedding_norm: LayerNorm::load(w, "embeddings.LayerNorm", h, eps)?,
+            layers,
+        })
+    }
+
+    /// Token states `[batch, length, hidden]` of right-padded `ids` with `mask` (1 = token).
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
+        let (batch, length) = ids.size2()?;
+        let positions = match self.architecture {
+            Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?.f_expand([batch, length], false)?,
+            Architecture::XlmRoberta => {
+                // As HF: positions count real tokens from pad_token_id + 1; pads get pad_token_id.
+                let real = ids.f_ne(self.pad_token_id)?.f_to_kind(Kind::Int64)?;
+                real.f_cumsum(1, Kind::Int64)?.f_mul(&real)?.f_add_scalar(self.pad_token_id)?
+            }
+        };
+        let x = Tensor::f_embedding(&self.word, ids, -1, false, false)?
+            .f_add(&Tensor::f_embedding(&self.position, &positions, -1, false, false)?)?
+            .f_add(&self.token_type.f_get(0)?)?;
+        let mut x = self.embedding_norm.forward(&x)?;
+        let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &attend)?;
+        }
+        Ok(x)
+    }
+
+    fn layer_forward(&self, layer: &Layer, x: &Tensor, attend: &Tensor) -> Result<Tensor, TchError> {
+        let (batch, length, hidden) = x.size3()?;
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor| -> Result<Tensor, TchError> { t.f_view([batch, length, self.heads, head_dim])?.f_transpose(1, 2) };
+        let q = split(layer.query.forward(x)?)?;
+        let k = split(layer.key.forward(x)?)?;
+        let v = split(layer.value.forward(x)?)?;
+        let context = Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(attend), 0.0, false, None, false)?
+            .f_transpose(1, 2)?
+            .f_reshape([batch, length, hidden])?;
+        let x = layer.attention_norm.forward(&layer.attention_out.forward(&context)?.f_add(x)?)?;
+        let inner = layer.intermediate.forward(&x)?;
+        let inner = match self.activation {
+            Activation::Gelu => inner.f_gelu("none")?,
+            Activation::GeluTanh => inner.f_gelu("tanh")?,
+            Activation::Relu => inner.f_relu()?,
+        };
+        layer.output_norm.forward(&layer.output.forward(&inner)?.f_add(&x)?)
+    }
+}

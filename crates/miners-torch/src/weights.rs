@@ -1,0 +1,67 @@
+//! Named tensors from a safetensors file, checked against expected shapes.
+
+use std::{collections::HashMap, path::{Path, PathBuf}};
+
+use miners_encoders::EncoderError;
+use tch::{Device, Kind, Tensor};
+
+/// The tensors of one safetensors file, looked up under an optional prefix.
+pub struct Weights {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    prefix: String,
+    device: Device,
+    kind: Kind,
+}
+
+impl Weights {
+    /// Reads `path`, placing tensors on `device` as `kind` when taken.
+    pub fn read(path: &Path, device: Device, kind: Kind) -> Result<Self, EncoderError> {
+        if !path.is_file() {
+            return Err(EncoderError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+            });
+        }
+        let tensors = Tensor::read_safetensors(path).map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+        Ok(Self {
+            path: path.to_owned(),
+            tensors: tensors.into_iter().collect(),
+            prefix: String::new(),
+            device,
+            kind,
+        })
+    }
+
+    /// Uses the prefix (`bert.`, `roberta.`, ...) under which `probe` exists.
+    pub fn with_prefix_of(mut self, probe: &str) -> Self {
+        if let Some(key) = self.tensors.keys().find(|k| k.ends_with(probe)) {
+            self.prefix = key[..key.len() - probe.len()].to_owned();
+        }
+        self
+    }
+
+    /// The tensor `name` with exactly `shape`, on the target device and kind.
+    pub fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, EncoderError> {
+        let key = format!("{}{name}", self.prefix);
+        let tensor = self
+            .tensors
+            .get(&key)
+            .ok_or_else(|| format_error(&self.path, format!("missing tensor `{key}`")))?;
+        if tensor.size() != shape {
+            return Err(format_error(&self.path, format!("tensor `{key}` has shape {:?}, expected {shape:?}", tensor.size())));
+        }
+        tensor
+            .f_to_device(self.device)
+            .and_then(|t| t.f_to_kind(self.kind))
+            .map_err(|e| format_error(&self.path, format!("tensor `{key}`: {e}")))
+    }
+}
+
+/// A format error about `path`.
+pub fn format_error(path: &Path, message: String) -> EncoderError {
+    EncoderError::Format {
+        path: path.to_owned(),
+        message,
+    }
+}

@@ -49,7 +49,13 @@ const CUPTI: Wheel = Wheel {
     pip_args: &["--only-binary=:all:", "--platform", "manylinux_2_25_x86_64"],
 };
 
-const TORCH_LIBS: &[&str] = &["libc10.so", "libtorch.so", "libtorch_cpu.so", "libgomp.so.1", "libshm.so"];
+const TORCH_LIBS: &[&str] = &[
+    "libc10.so",
+    "libtorch.so",
+    "libtorch_cpu.so",
+    "libgomp.so.1",
+    "libshm.so",
+];
 const NVIDIA_LIBS: &[&str] = &["libcudart.so.13", "libcupti.so.13"];
 
 /// The provisioned libtorch (`.cargo/config.toml` points `LIBTORCH` here too).
@@ -85,7 +91,9 @@ pub fn ensure(root: &Path) -> Result<PathBuf> {
         wheels::install_dir(&base, &stamp, |dir| {
             wheels::extract(&torch, dir, |name| {
                 let keep = name.starts_with("torch/include/")
-                    || name.strip_prefix("torch/lib/").is_some_and(|lib| TORCH_LIBS.contains(&lib));
+                    || name
+                        .strip_prefix("torch/lib/")
+                        .is_some_and(|lib| TORCH_LIBS.contains(&lib));
                 keep.then(|| name.to_owned())
             })?;
             for wheel in [&runtime, &cupti] {

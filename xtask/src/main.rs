@@ -131,7 +131,9 @@ fn cargo(args: &[&str]) -> Result<()> {
         // Binaries find libtorch through their RPATH; this also covers a custom target dir.
         let lib = libtorch.join("lib");
         let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        command.env("LIBTORCH", &libtorch).env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
+        command
+            .env("LIBTORCH", &libtorch)
+            .env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
     }
     let status = command.status()?;
     if !status.success() {

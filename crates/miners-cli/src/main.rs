@@ -1,23 +1,18 @@
 //! `miners`: run MINERS bitext retrieval and retrieval-based classification.
 
+mod encoders;
 mod progress;
 mod summary;
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
-use miners_encoders::Encoder;
-use miners_eval::{
-    ClassificationRun, ResultRecord, Retriever, RunOptions, run_bitext, run_classification,
-};
+use miners_encoders::spec::DType;
+use miners_eval::{ClassificationRun, Retriever, RunOptions, run_bitext, run_classification};
 use miners_fusion::Normalization;
 
 #[derive(Parser)]
@@ -74,7 +69,7 @@ struct Common {
     /// Every dataset of the task that the data directory has.
     #[arg(long, conflicts_with = "dataset")]
     all_datasets: bool,
-    /// Encoder: an id under --models-dir or a model directory; repeat for DistFuse.
+    /// Encoder: an id of the --catalog or a model directory; repeat for DistFuse.
     #[arg(long = "model", required = true)]
     models: Vec<String>,
     /// DistFuse weights, one per --model (comma-separated).
@@ -98,9 +93,22 @@ struct Common {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Directory of fetched models (`cargo xtask fetch-models` fills ./models).
-    #[arg(long, env = "MINERS_MODELS_DIR", default_value = "models")]
-    models_dir: PathBuf,
+    /// Model catalog (TOML `[[model]]` specs; ids usable as --model).
+    #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
+    catalog: PathBuf,
+    /// Device for transformer models: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Precision override for transformer models (float16 / bfloat16 need CUDA).
+    #[arg(long, value_enum)]
+    dtype: Option<DTypeArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DTypeArg {
+    Float32,
+    Float16,
+    Bfloat16,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,14 +146,10 @@ fn run(cli: Cli) -> Result<()> {
                         dataset.spec().name
                     );
                 }
-                let records = run_bitext(
-                    &dataset,
-                    &retriever,
-                    &pairs,
-                    &options,
-                    &progress::Bars::default(),
-                )?;
-                finish(&common.out, &records)?;
+                let mut sink = summary::Writer::new(&common.out);
+                let bars = progress::Bars::default();
+                run_bitext(&dataset, &retriever, &pairs, &options, &bars, &mut sink)?;
+                sink.finish();
             }
         }
         Command::Classify {
@@ -169,14 +173,10 @@ fn run(cli: Cli) -> Result<()> {
                     continue;
                 }
                 let run = classification_run(&dataset, cross, src_lang.as_deref(), &langs, vote)?;
-                let records = run_classification(
-                    &dataset,
-                    &retriever,
-                    &run,
-                    &options,
-                    &progress::Bars::default(),
-                )?;
-                finish(&common.out, &records)?;
+                let mut sink = summary::Writer::new(&common.out);
+                let bars = progress::Bars::default();
+                run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
+                sink.finish();
             }
         }
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
@@ -185,7 +185,16 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
-    let encoders = load_encoders(&common.models, &common.models_dir)?;
+    let options = encoders::ModelOptions {
+        catalog: common.catalog.is_file().then(|| common.catalog.clone()),
+        device: common.device.clone(),
+        dtype: common.dtype.map(|d| match d {
+            DTypeArg::Float32 => DType::Float32,
+            DTypeArg::Float16 => DType::Float16,
+            DTypeArg::Bfloat16 => DType::BFloat16,
+        }),
+    };
+    let encoders = encoders::open_all(&common.models, &options)?;
     let retriever = if encoders.len() == 1 && common.weights.is_empty() {
         Retriever::single(
             encoders.into_iter().next().expect("one encoder"),
@@ -203,44 +212,6 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         limit: common.limit,
     };
     Ok((retriever, options))
-}
-
-/// Loads each distinct model once.
-fn load_encoders(names: &[String], models_dir: &Path) -> Result<Vec<Arc<dyn Encoder>>> {
-    let mut loaded: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();
-    names
-        .iter()
-        .map(|name| {
-            if let Some(encoder) = loaded.get(name.as_str()) {
-                return Ok(encoder.clone());
-            }
-            let (dir, id) = resolve_model(name, models_dir)?;
-            let encoder: Arc<dyn Encoder> = miners_encoders::load(&dir, &id)
-                .with_context(|| format!("--model {name}"))?
-                .into();
-            loaded.insert(name, encoder.clone());
-            Ok(encoder)
-        })
-        .collect()
-}
-
-/// A model directory given directly, or an id under the models directory.
-fn resolve_model(name: &str, models_dir: &Path) -> Result<(PathBuf, String)> {
-    let direct = Path::new(name);
-    if direct.is_dir() {
-        let id = direct
-            .file_name()
-            .map_or(name.into(), |n| n.to_string_lossy().into_owned());
-        return Ok((direct.to_owned(), id));
-    }
-    let dir = models_dir.join(name);
-    if dir.is_dir() {
-        return Ok((dir, name.to_owned()));
-    }
-    bail!(
-        "--model {name}: neither a directory nor a model in {} (run `cargo xtask fetch-models`)",
-        models_dir.display()
-    )
 }
 
 /// The dataset asked for, or every dataset of the task present in the data directory.
@@ -306,14 +277,6 @@ fn classification_run(
             VoteArg::DistanceWeighted => Vote::DistanceWeighted,
         },
     })
-}
-
-fn finish(out: &Path, records: &[ResultRecord]) -> Result<()> {
-    for record in records {
-        record.write(out)?;
-    }
-    print!("{}", summary::table(records));
-    Ok(())
 }
 
 fn list_datasets(data_dir: Option<&Path>) -> Result<()> {

@@ -1,8 +1,43 @@
-//! The stdout summary: one row per cell and k, then the average per k.
+//! Writing records as they come, and the stdout summary: one row per cell
+//! and k, then the average per k.
 
-use std::fmt::Write;
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+};
 
-use miners_eval::ResultRecord;
+use miners_eval::{EvalError, RecordSink, ResultRecord};
+
+/// Writes each cell's records atomically under `out` and keeps them for the summary.
+pub struct Writer {
+    out: PathBuf,
+    records: Vec<ResultRecord>,
+}
+
+impl Writer {
+    /// A writer into the result directory `out`.
+    pub fn new(out: &Path) -> Self {
+        Self {
+            out: out.to_owned(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Prints the summary table of everything written.
+    pub fn finish(self) {
+        print!("{}", table(&self.records));
+    }
+}
+
+impl RecordSink for Writer {
+    fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError> {
+        for record in records {
+            record.write(&self.out)?;
+        }
+        self.records.extend_from_slice(records);
+        Ok(())
+    }
+}
 
 /// Renders records of one dataset as a fixed-width table.
 pub fn table(records: &[ResultRecord]) -> String {

@@ -33,8 +33,8 @@ fn miners(data: &Path, out: &Path, args: &[&str]) -> Output {
         .args(args)
         .arg("--data-dir")
         .arg(data)
-        .arg("--models-dir")
-        .arg(workspace().join("models"))
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
         .arg("--out")
         .arg(out)
         .env_remove("MINERS_DATA_DIR")
@@ -189,7 +189,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &["bitext", "--dataset", "nusax", "--model", "no-such-model"],
-        "--model no-such-model: neither a directory nor a model",
+        "--model no-such-model: neither a model directory nor a catalog id (known: static-tokenlearn, minilm-l6, e5-small)",
     );
     fails_with(
         &data,

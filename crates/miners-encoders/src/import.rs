@@ -11,10 +11,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use safetensors::{tensor::TensorView, Dtype};
+use safetensors::{Dtype, tensor::TensorView};
 use serde_json::json;
 
-use crate::{tensors::f16_to_f32, EncoderError};
+use crate::{EncoderError, tensors::f16_to_f32};
 
 /// Values per Q4_0 block.
 const QK: usize = 32;
@@ -55,19 +55,27 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], EncoderError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| format_error(self.path, format!("truncated at byte {}", self.at)))?;
+        let end =
+            end.ok_or_else(|| format_error(self.path, format!("truncated at byte {}", self.at)))?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
     }
 
     fn u32(&mut self) -> Result<u32, EncoderError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn usize(&mut self) -> Result<usize, EncoderError> {
         let v = i32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
-        usize::try_from(v).map_err(|_| format_error(self.path, format!("negative size {v} at byte {}", self.at - 4)))
+        usize::try_from(v).map_err(|_| {
+            format_error(
+                self.path,
+                format!("negative size {v} at byte {}", self.at - 4),
+            )
+        })
     }
 
     fn u64(&mut self) -> Result<usize, EncoderError> {
@@ -86,7 +94,11 @@ fn format_error(path: &Path, message: String) -> EncoderError {
 /// `tokenizer` (an XLM-R `tokenizer.json`) checked against the file's own vocabulary.
 pub fn import_e5s1(e5s1: &Path, tokenizer: &Path, out: &Path) -> Result<(), EncoderError> {
     let bytes = read(e5s1)?;
-    let mut r = Reader { path: e5s1, bytes: &bytes, at: 0 };
+    let mut r = Reader {
+        path: e5s1,
+        bytes: &bytes,
+        at: 0,
+    };
     if r.take(4)? != b"E5S1" {
         return Err(format_error(e5s1, "not an E5S1 file (bad magic)".into()));
     }
@@ -117,9 +129,14 @@ fn read_vocabulary(r: &mut Reader<'_>) -> Result<Vec<(String, f32)>, EncoderErro
     let count = r.usize()?;
     let _specials = r.take(16)?;
     let blob_len = r.u64()?;
-    let offsets: Vec<usize> = (0..=count).map(|_| r.u32().map(|v| v as usize)).collect::<Result<_, _>>()?;
+    let offsets: Vec<usize> = (0..=count)
+        .map(|_| r.u32().map(|v| v as usize))
+        .collect::<Result<_, _>>()?;
     let scores: Vec<f32> = (0..count)
-        .map(|_| r.take(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))))
+        .map(|_| {
+            r.take(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        })
         .collect::<Result<_, _>>()?;
     let blob = r.take(blob_len)?;
     let _norm_count = r.usize()?;
@@ -129,7 +146,9 @@ fn read_vocabulary(r: &mut Reader<'_>) -> Result<Vec<(String, f32)>, EncoderErro
         .windows(2)
         .zip(scores)
         .map(|(w, score)| {
-            let piece = blob.get(w[0]..w[1]).ok_or_else(|| format_error(r.path, "vocabulary offsets out of range".into()))?;
+            let piece = blob
+                .get(w[0]..w[1])
+                .ok_or_else(|| format_error(r.path, "vocabulary offsets out of range".into()))?;
             Ok((String::from_utf8_lossy(piece).into_owned(), score))
         })
         .collect()
@@ -145,7 +164,15 @@ fn read_directory(r: &mut Reader<'_>) -> Result<HashMap<String, Entry>, EncoderE
         let count = r.u32()? as usize;
         let offset = r.u64()?;
         let bytes = r.u64()?;
-        entries.insert(name, Entry { dtype, count, offset, bytes });
+        entries.insert(
+            name,
+            Entry {
+                dtype,
+                count,
+                offset,
+                bytes,
+            },
+        );
     }
     Ok(entries)
 }
@@ -172,19 +199,41 @@ const LAYER_NAMES: &[(&str, &str)] = &[
 
 type Tensor = (Vec<usize>, Vec<f32>);
 
-fn convert(path: &Path, bytes: &[u8], entries: &HashMap<String, Entry>, h: &Header) -> Result<Vec<(String, Tensor)>, EncoderError> {
+fn convert(
+    path: &Path,
+    bytes: &[u8],
+    entries: &HashMap<String, Entry>,
+    h: &Header,
+) -> Result<Vec<(String, Tensor)>, EncoderError> {
     let get = |name: &str, shape: Vec<usize>| -> Result<Tensor, EncoderError> {
-        let entry = entries.get(name).ok_or_else(|| format_error(path, format!("missing tensor `{name}`")))?;
+        let entry = entries
+            .get(name)
+            .ok_or_else(|| format_error(path, format!("missing tensor `{name}`")))?;
         let values = decode(path, bytes, name, entry, shape.iter().product())?;
         Ok((shape, values))
     };
     let (hs, ff) = (h.hidden, h.intermediate);
     let mut out = vec![
-        ("embeddings.word_embeddings.weight".to_owned(), get("emb.word", vec![h.vocab, hs])?),
-        ("embeddings.position_embeddings.weight".to_owned(), pad_positions(get("emb.pos", vec![h.max_positions, hs])?)),
-        ("embeddings.token_type_embeddings.weight".to_owned(), get("emb.type", vec![h.type_vocab, hs])?),
-        ("embeddings.LayerNorm.weight".to_owned(), get("emb.ln.w", vec![hs])?),
-        ("embeddings.LayerNorm.bias".to_owned(), get("emb.ln.b", vec![hs])?),
+        (
+            "embeddings.word_embeddings.weight".to_owned(),
+            get("emb.word", vec![h.vocab, hs])?,
+        ),
+        (
+            "embeddings.position_embeddings.weight".to_owned(),
+            pad_positions(get("emb.pos", vec![h.max_positions, hs])?),
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".to_owned(),
+            get("emb.type", vec![h.type_vocab, hs])?,
+        ),
+        (
+            "embeddings.LayerNorm.weight".to_owned(),
+            get("emb.ln.w", vec![hs])?,
+        ),
+        (
+            "embeddings.LayerNorm.bias".to_owned(),
+            get("emb.ln.b", vec![hs])?,
+        ),
     ];
     for layer in 0..h.layers {
         for &(short, long) in LAYER_NAMES {
@@ -195,7 +244,10 @@ fn convert(path: &Path, bytes: &[u8], entries: &HashMap<String, Entry>, h: &Head
                 s if s.ends_with(".w") && !s.contains("ln") => vec![hs, hs],
                 _ => vec![hs],
             };
-            out.push((format!("encoder.layer.{layer}.{long}"), get(&format!("l{layer}.{short}"), shape)?));
+            out.push((
+                format!("encoder.layer.{layer}.{long}"),
+                get(&format!("l{layer}.{short}"), shape)?,
+            ));
         }
     }
     Ok(out)
@@ -209,19 +261,40 @@ fn pad_positions((shape, values): Tensor) -> Tensor {
     (vec![shape[0] + POSITION_OFFSET, width], padded)
 }
 
-fn decode(path: &Path, bytes: &[u8], name: &str, entry: &Entry, expected: usize) -> Result<Vec<f32>, EncoderError> {
+fn decode(
+    path: &Path,
+    bytes: &[u8],
+    name: &str,
+    entry: &Entry,
+    expected: usize,
+) -> Result<Vec<f32>, EncoderError> {
     if entry.count != expected {
-        return Err(format_error(path, format!("tensor `{name}` has {} values, expected {expected}", entry.count)));
+        return Err(format_error(
+            path,
+            format!(
+                "tensor `{name}` has {} values, expected {expected}",
+                entry.count
+            ),
+        ));
     }
     let data = bytes
         .get(entry.offset..entry.offset.saturating_add(entry.bytes))
         .ok_or_else(|| format_error(path, format!("tensor `{name}` lies outside the file")))?;
     match entry.dtype {
-        0 if data.len() == expected * 4 => {
-            Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
+        0 if data.len() == expected * 4 => Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect()),
+        1 if expected.is_multiple_of(QK) && data.len() == expected / QK * Q4_BLOCK => {
+            Ok(dequantize_q4_0(data))
         }
-        1 if expected % QK == 0 && data.len() == expected / QK * Q4_BLOCK => Ok(dequantize_q4_0(data)),
-        dtype => Err(format_error(path, format!("tensor `{name}`: dtype {dtype} with {} bytes is not f32 (0) or Q4_0 (1)", data.len()))),
+        dtype => Err(format_error(
+            path,
+            format!(
+                "tensor `{name}`: dtype {dtype} with {} bytes is not f32 (0) or Q4_0 (1)",
+                data.len()
+            ),
+        )),
     }
 }
 
@@ -241,19 +314,32 @@ fn dequantize_q4_0(data: &[u8]) -> Vec<f32> {
 /// The tokenizer must list the same pieces, in the same order, as the model file.
 fn check_tokenizer(path: &Path, pieces: &[(String, f32)]) -> Result<(), EncoderError> {
     let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format_error(path, e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format_error(path, e.to_string()))?;
     let vocab = json["model"]["vocab"]
         .as_array()
         .ok_or_else(|| format_error(path, "expected a Unigram model with a `vocab` list".into()))?;
     if vocab.len() != pieces.len() {
-        return Err(format_error(path, format!("{} pieces, but the model file has {}", vocab.len(), pieces.len())));
+        return Err(format_error(
+            path,
+            format!(
+                "{} pieces, but the model file has {}",
+                vocab.len(),
+                pieces.len()
+            ),
+        ));
     }
     for (id, (entry, (piece, score))) in vocab.iter().zip(pieces).enumerate() {
         let theirs = entry[0].as_str().unwrap_or_default();
         let their_score = entry[1].as_f64().unwrap_or(f64::NAN) as f32;
         let special = id < 4;
-        if (!special && theirs != piece) || (!special && (their_score - score).abs() > 1e-4) {
-            return Err(format_error(path, format!("piece {id} is `{theirs}` ({their_score}), the model file has `{piece}` ({score})")));
+        if !special && (theirs != piece || (their_score - score).abs() > 1e-4) {
+            return Err(format_error(
+                path,
+                format!(
+                    "piece {id} is `{theirs}` ({their_score}), the model file has `{piece}` ({score})"
+                ),
+            ));
         }
     }
     Ok(())
@@ -262,12 +348,19 @@ fn check_tokenizer(path: &Path, pieces: &[(String, f32)]) -> Result<(), EncoderE
 fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), EncoderError> {
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
-        .map(|(name, (shape, values))| (name.clone(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(name, (shape, values))| {
+            (
+                name.clone(),
+                shape.clone(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = raw
         .iter()
         .map(|(name, shape, data)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data");
+            let view =
+                TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data");
             (name.clone(), view)
         })
         .collect();
@@ -309,7 +402,8 @@ fn write_configs(out: &Path, h: &Header) -> Result<(), EncoderError> {
         "pooling_mode_mean_sqrt_len_tokens": false
     });
     let sentence_bert = json!({"max_seq_length": h.max_positions, "do_lower_case": false});
-    let tokenizer_config = json!({"model_max_length": h.max_positions, "tokenizer_class": "XLMRobertaTokenizer"});
+    let tokenizer_config =
+        json!({"model_max_length": h.max_positions, "tokenizer_class": "XLMRobertaTokenizer"});
     for (name, value) in [
         ("config.json", config),
         ("modules.json", modules),

@@ -192,12 +192,22 @@ impl TransformerLayout {
     /// Parses the directory's configuration files.
     pub fn read(dir: &Path) -> Result<Self, EncoderError> {
         let config: TransformerConfig = read_json(&dir.join("config.json"))?;
-        let architecture = Architecture::from_model_type(&config.model_type).ok_or_else(|| EncoderError::Format {
-            path: dir.join("config.json"),
-            message: format!("unsupported model_type `{}`; supported: {}", config.model_type, Architecture::SUPPORTED),
+        let architecture = Architecture::from_model_type(&config.model_type).ok_or_else(|| {
+            EncoderError::Format {
+                path: dir.join("config.json"),
+                message: format!(
+                    "unsupported model_type `{}`; supported: {}",
+                    config.model_type,
+                    Architecture::SUPPORTED
+                ),
+            }
         })?;
         let modules_path = dir.join("modules.json");
-        let modules: Vec<Module> = if modules_path.is_file() { read_json(&modules_path)? } else { Vec::new() };
+        let modules: Vec<Module> = if modules_path.is_file() {
+            read_json(&modules_path)?
+        } else {
+            Vec::new()
+        };
         let mut layout = Self {
             dir: dir.to_owned(),
             architecture,
@@ -218,8 +228,10 @@ impl TransformerLayout {
                 other => {
                     return Err(EncoderError::Format {
                         path: modules_path.clone(),
-                        message: format!("unsupported sentence-transformers module `{other}` (supported: Transformer, Pooling, Dense, Normalize)"),
-                    })
+                        message: format!(
+                            "unsupported sentence-transformers module `{other}` (supported: Transformer, Pooling, Dense, Normalize)"
+                        ),
+                    });
                 }
             }
         }
@@ -235,8 +247,10 @@ impl TransformerLayout {
             Some(other) => {
                 return Err(EncoderError::Format {
                     path: path.to_owned(),
-                    message: format!("unsupported pooling_mode `{other}` (supported: cls, mean, max)"),
-                })
+                    message: format!(
+                        "unsupported pooling_mode `{other}` (supported: cls, mean, max)"
+                    ),
+                });
             }
             None => {}
         }
@@ -248,14 +262,18 @@ impl TransformerLayout {
             (config.pooling_mode_weightedmean_tokens, None),
             (config.pooling_mode_lasttoken, None),
         ];
-        let chosen: Vec<Option<Pooling>> = modes.iter().filter(|(on, _)| *on).map(|(_, p)| *p).collect();
+        let chosen: Vec<Option<Pooling>> = modes
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, p)| *p)
+            .collect();
         self.pooling = match chosen[..] {
             [Some(pooling)] => pooling,
             _ => {
                 return Err(EncoderError::Format {
                     path: path.to_owned(),
                     message: "exactly one of cls, mean or max pooling must be enabled".into(),
-                })
+                });
             }
         };
         self.include_prompt = config.include_prompt;
@@ -266,12 +284,16 @@ impl TransformerLayout {
 /// `sentence_bert_config.json`'s `max_seq_length`; else, as sentence-transformers,
 /// the smaller of the position table (less XLM-R's offset) and the tokenizer's
 /// `model_max_length` from `tokenizer_config.json`.
-fn default_max_length(dir: &Path, config: &TransformerConfig, architecture: Architecture) -> Result<usize, EncoderError> {
+fn default_max_length(
+    dir: &Path,
+    config: &TransformerConfig,
+    architecture: Architecture,
+) -> Result<usize, EncoderError> {
     let path = dir.join("sentence_bert_config.json");
-    if path.is_file() {
-        if let Some(max) = read_json::<SentenceBertConfig>(&path)?.max_seq_length {
-            return Ok(max);
-        }
+    if path.is_file()
+        && let Some(max) = read_json::<SentenceBertConfig>(&path)?.max_seq_length
+    {
+        return Ok(max);
     }
     let offset = match architecture {
         Architecture::Bert => 0,
@@ -279,7 +301,11 @@ fn default_max_length(dir: &Path, config: &TransformerConfig, architecture: Arch
     };
     let positions = config.max_position_embeddings.saturating_sub(offset);
     let path = dir.join("tokenizer_config.json");
-    let tokenizer_max = if path.is_file() { read_json::<TokenizerConfig>(&path)?.model_max_length } else { None };
+    let tokenizer_max = if path.is_file() {
+        read_json::<TokenizerConfig>(&path)?.model_max_length
+    } else {
+        None
+    };
     Ok(tokenizer_max.map_or(positions, |m| positions.min(m as usize)))
 }
 
@@ -292,14 +318,20 @@ struct TokenizerConfig {
 fn read_dense(dir: &Path) -> Result<DenseLayer, EncoderError> {
     let path = dir.join("config.json");
     let config: DenseConfig = read_json(&path)?;
-    let activation = match config.activation_function.as_deref().map(|a| a.rsplit('.').next().unwrap_or(a)) {
+    let activation = match config
+        .activation_function
+        .as_deref()
+        .map(|a| a.rsplit('.').next().unwrap_or(a))
+    {
         Some("Tanh") => Activation::Tanh,
         None | Some("Identity") => Activation::Identity,
         Some(other) => {
             return Err(EncoderError::Format {
                 path,
-                message: format!("unsupported Dense activation `{other}` (supported: Tanh, Identity)"),
-            })
+                message: format!(
+                    "unsupported Dense activation `{other}` (supported: Tanh, Identity)"
+                ),
+            });
         }
     };
     Ok(DenseLayer {

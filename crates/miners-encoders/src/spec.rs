@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{layout::Pooling, EncoderError, Prompts};
+use crate::{EncoderError, Prompts, layout::Pooling};
 
 /// Numeric precision of a model's weights and activations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,7 +50,10 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// A spec for a bare directory, named after it.
     pub fn for_dir(dir: &Path) -> Self {
-        let id = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let id = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         Self {
             id,
             path: dir.to_owned(),
@@ -115,17 +118,24 @@ mod tests {
             dtype = "float16"
         "#;
         let catalog: ModelCatalog = toml::from_str(text).unwrap();
-        assert_eq!(catalog.get("e5-small").unwrap().prompts.passage.as_deref(), Some("query: "));
+        assert_eq!(
+            catalog.get("e5-small").unwrap().prompts.passage.as_deref(),
+            Some("query: ")
+        );
         assert_eq!(catalog.get("labse").unwrap().pooling, Some(Pooling::Cls));
         let back: ModelCatalog = toml::from_str(&toml::to_string(&catalog).unwrap()).unwrap();
         assert_eq!(back, catalog);
-        let json: ModelCatalog = serde_json::from_str(&serde_json::to_string(&catalog).unwrap()).unwrap();
+        let json: ModelCatalog =
+            serde_json::from_str(&serde_json::to_string(&catalog).unwrap()).unwrap();
         assert_eq!(json, catalog);
     }
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = toml::from_str::<ModelCatalog>("[[model]]\nid = \"x\"\npath = \"x\"\npoolng = \"cls\"\n").unwrap_err();
+        let err = toml::from_str::<ModelCatalog>(
+            "[[model]]\nid = \"x\"\npath = \"x\"\npoolng = \"cls\"\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("poolng"), "{err}");
     }
 }

@@ -103,6 +103,12 @@ impl StaticEncoder {
         Ok(encoder)
     }
 
+    /// The same model with these prompts.
+    pub fn with_prompts(mut self, prompts: Prompts) -> Self {
+        self.prompts = prompts;
+        self
+    }
+
     /// Embeds one list of token ids.
     fn pool(&self, ids: &[u32]) -> Vec<f32> {
         let mut sum = vec![0f32; self.dim];

@@ -58,6 +58,20 @@ pub enum EvalError {
     },
 }
 
+/// Receives the records of each cell as soon as it is scored.
+pub trait RecordSink {
+    /// Takes the records of one cell (one per k).
+    fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError>;
+}
+
+/// Collecting into a vector.
+impl RecordSink for Vec<ResultRecord> {
+    fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError> {
+        self.extend_from_slice(records);
+        Ok(())
+    }
+}
+
 /// Receives progress of long steps (encoding); the CLI draws bars with it.
 pub trait Progress: Sync {
     /// A step of `total` items starts.

@@ -8,7 +8,7 @@ use miners_datasets::{Dataset, LabelledTexts, Pair};
 use miners_encoders::Role;
 
 use crate::{
-    EvalError, Progress, Retriever,
+    EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, Scores, bitext_scores, classification_scores},
     record::{MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
@@ -91,14 +91,16 @@ impl Cell<'_> {
     }
 }
 
-/// Bitext retrieval over `pairs` (all of the dataset's pairs when empty).
+/// Bitext retrieval over `pairs` (all of the dataset's pairs when empty);
+/// each pair's records go to `sink` as soon as the pair is scored.
 pub fn run_bitext(
     dataset: &Dataset,
     retriever: &Retriever,
     pairs: &[Pair],
     options: &RunOptions,
     progress: &dyn Progress,
-) -> Result<Vec<ResultRecord>, EvalError> {
+    sink: &mut dyn RecordSink,
+) -> Result<(), EvalError> {
     let max_k = options.max_k()?;
     let pairs = if pairs.is_empty() {
         dataset.bitext_pairs()?
@@ -110,7 +112,6 @@ pub fn run_bitext(
         true => Setting::CodeSwitched,
         false => Setting::CrossLingual,
     };
-    let mut records = Vec::new();
     for pair in &pairs {
         let started = Instant::now();
         let bitext = dataset.load_bitext(pair, options.limit)?;
@@ -144,18 +145,16 @@ pub fn run_bitext(
             .map(|&k| (k, bitext_scores(&neighbours, k)))
             .collect();
         let seconds = started.elapsed().as_secs_f64();
-        for (k, (scores, recall)) in scored {
-            records.push(cell.record(
-                k,
-                bitext.len(),
-                scores,
-                Average::Weighted,
-                Some(recall),
-                seconds,
-            ));
-        }
+        let records: Vec<ResultRecord> = scored
+            .into_iter()
+            .map(|(k, (scores, recall))| {
+                let n = bitext.len();
+                cell.record(k, n, scores, Average::Weighted, Some(recall), seconds)
+            })
+            .collect();
+        sink.accept(&records)?;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// What a classification run evaluates.
@@ -169,14 +168,16 @@ pub struct ClassificationRun {
     pub vote: Vote,
 }
 
-/// Retrieval-based classification, monolingual or cross-lingual.
+/// Retrieval-based classification, monolingual or cross-lingual; each
+/// language's records go to `sink` as soon as it is scored.
 pub fn run_classification(
     dataset: &Dataset,
     retriever: &Retriever,
     run: &ClassificationRun,
     options: &RunOptions,
     progress: &dyn Progress,
-) -> Result<Vec<ResultRecord>, EvalError> {
+    sink: &mut dyn RecordSink,
+) -> Result<(), EvalError> {
     let plan = dataset.spec().classification.ok_or_else(|| {
         EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
             name: dataset.spec().name.to_owned(),
@@ -198,7 +199,6 @@ pub fn run_classification(
         )?),
         None => None,
     };
-    let mut records = Vec::new();
     for lang in &langs {
         let started = Instant::now();
         let owned_pool;
@@ -226,11 +226,15 @@ pub fn run_classification(
         };
         let scored = score_votes(&classifier, &neighbours, &test, &options.ks)?;
         let seconds = started.elapsed().as_secs_f64();
-        for (k, scores) in scored {
-            records.push(cell.record(k, test.texts.len(), scores, Average::Macro, None, seconds));
-        }
+        let records: Vec<ResultRecord> = scored
+            .into_iter()
+            .map(|(k, scores)| {
+                cell.record(k, test.texts.len(), scores, Average::Macro, None, seconds)
+            })
+            .collect();
+        sink.accept(&records)?;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// The largest k must not exceed the candidate pool.

@@ -94,7 +94,16 @@ fn bitext_equals_the_reference() {
         source: "eng".into(),
         target: t.into(),
     });
-    let records = run_bitext(&nusax, &retriever, &pairs, &RunOptions::default(), &Quiet).unwrap();
+    let mut records = Vec::new();
+    run_bitext(
+        &nusax,
+        &retriever,
+        &pairs,
+        &RunOptions::default(),
+        &Quiet,
+        &mut records,
+    )
+    .unwrap();
     assert_eq!(records.len(), 6);
     compare("bitext", &records);
 }
@@ -108,8 +117,9 @@ fn monolingual_classification_equals_the_reference() {
         langs: vec![Lang::from("ace"), Lang::from("eng")],
         ..Default::default()
     };
-    let records =
-        run_classification(&nusax, &retriever, &run, &RunOptions::default(), &Quiet).unwrap();
+    let mut records = Vec::new();
+    let options = RunOptions::default();
+    run_classification(&nusax, &retriever, &run, &options, &Quiet, &mut records).unwrap();
     compare("classification", &records);
 }
 
@@ -123,8 +133,9 @@ fn cross_lingual_classification_equals_the_reference() {
         cross_source: Some(Lang::from("eng")),
         ..Default::default()
     };
-    let records =
-        run_classification(&nusax, &retriever, &run, &RunOptions::default(), &Quiet).unwrap();
+    let mut records = Vec::new();
+    let options = RunOptions::default();
+    run_classification(&nusax, &retriever, &run, &options, &Quiet, &mut records).unwrap();
     assert_eq!(records[0].setting.name(), "cross");
     compare("classification", &records);
 }
@@ -142,7 +153,8 @@ fn records_round_trip_through_atomic_files() {
         ks: vec![1],
         limit: Some(50),
     };
-    let records = run_bitext(&nusax, &retriever, &pairs, &options, &Quiet).unwrap();
+    let mut records = Vec::new();
+    run_bitext(&nusax, &retriever, &pairs, &options, &Quiet, &mut records).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = records[0].write(dir.path()).unwrap();
     assert!(path.ends_with("bitext/nusax/static-tokenlearn/cross/eng-sun.k1.json"));
@@ -170,9 +182,16 @@ fn k_beyond_the_pool_is_a_clear_error() {
         ks: vec![10],
         limit: Some(5),
     };
-    let err = run_bitext(&nusax, &retriever, &pairs, &options, &Quiet)
-        .unwrap_err()
-        .to_string();
+    let err = run_bitext(
+        &nusax,
+        &retriever,
+        &pairs,
+        &options,
+        &Quiet,
+        &mut Vec::new(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("--k 10 is larger than the pool of 5 candidates for nusax eng-sun"),
         "{err}"

@@ -29,7 +29,9 @@ impl FromStr for DeviceChoice {
                 .strip_prefix("cuda:")
                 .and_then(|i| i.parse().ok())
                 .map(DeviceChoice::Cuda)
-                .ok_or_else(|| format!("unknown device `{other}` (expected cpu, cuda, cuda:N or auto)")),
+                .ok_or_else(|| {
+                    format!("unknown device `{other}` (expected cpu, cuda, cuda:N or auto)")
+                }),
         }
     }
 }
@@ -41,7 +43,8 @@ impl FromStr for DeviceChoice {
 pub fn resolve_device(choice: DeviceChoice) -> Result<Device, EncoderError> {
     let cuda = |index: usize| -> Option<Device> {
         load_torch_cuda();
-        (tch::Cuda::is_available() && (index as i64) < tch::Cuda::device_count()).then_some(Device::Cuda(index))
+        (tch::Cuda::is_available() && (index as i64) < tch::Cuda::device_count())
+            .then_some(Device::Cuda(index))
     };
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),

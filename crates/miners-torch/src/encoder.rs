@@ -4,17 +4,17 @@ use std::{path::Path, sync::Mutex};
 
 use miners_core::Embeddings;
 use miners_encoders::{
+    Encoder, EncoderError, Prompts, Role,
     layout::{Activation, Pooling, TransformerLayout},
     spec::{DType, ModelSpec},
-    Encoder, EncoderError, Prompts, Role,
 };
 use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
-    device::{resolve_device, DeviceChoice},
+    device::{DeviceChoice, resolve_device},
     model::{Linear, Transformer},
-    weights::{format_error, Weights},
+    weights::{Weights, format_error},
 };
 
 /// Padded tokens per forward pass, at most (batch size × longest sequence).
@@ -57,28 +57,55 @@ impl TorchEncoder {
             (DType::Float32, _) => Kind::Float,
             (DType::Float16, Device::Cuda(_)) => Kind::Half,
             (DType::BFloat16, Device::Cuda(_)) => Kind::BFloat16,
-            (dtype, _) => return Err(EncoderError::Device(format!("{dtype:?} needs a CUDA device; use float32 on the CPU"))),
+            (dtype, _) => {
+                return Err(EncoderError::Device(format!(
+                    "{dtype:?} needs a CUDA device; use float32 on the CPU"
+                )));
+            }
         };
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
-        let tokenizer = load_tokenizer(&spec.path.join("tokenizer.json"), layout.config.vocab_size, max_length)?;
-        let weights = Weights::read(&spec.path.join("model.safetensors"), device, kind)?.with_prefix_of("embeddings.word_embeddings.weight");
+        let tokenizer = load_tokenizer(
+            &spec.path.join("tokenizer.json"),
+            layout.config.vocab_size,
+            max_length,
+        )?;
+        let weights = Weights::read(&spec.path.join("model.safetensors"), device, kind)?
+            .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Transformer::load(&weights, &layout.config, layout.architecture)?;
         let mut dim = layout.config.hidden_size;
         let mut dense = Vec::new();
         for layer in &layout.dense {
             if layer.in_features != dim {
-                return Err(format_error(&layer.dir, format!("Dense expects {} inputs, the previous module gives {dim}", layer.in_features)));
+                return Err(format_error(
+                    &layer.dir,
+                    format!(
+                        "Dense expects {} inputs, the previous module gives {dim}",
+                        layer.in_features
+                    ),
+                ));
             }
             let w = Weights::read(&layer.dir.join("model.safetensors"), device, Kind::Float)?;
-            let linear = Linear::load(&w, "linear", layer.in_features as i64, layer.out_features as i64, layer.bias)?;
-            dense.push(Dense { linear, activation: layer.activation });
+            let linear = Linear::load(
+                &w,
+                "linear",
+                layer.in_features as i64,
+                layer.out_features as i64,
+                layer.bias,
+            )?;
+            dense.push(Dense {
+                linear,
+                activation: layer.activation,
+            });
             dim = layer.out_features;
         }
         Ok(Self {
             id: spec.id.clone(),
             prompts: spec.prompts.clone(),
             tokenizer,
-            network: Mutex::new(Network { transformer: model, dense }),
+            network: Mutex::new(Network {
+                transformer: model,
+                dense,
+            }),
             pooling: spec.pooling.unwrap_or(layout.pooling),
             include_prompt: layout.include_prompt,
             normalize: spec.normalize.unwrap_or(layout.normalize),
@@ -93,13 +120,20 @@ impl TorchEncoder {
         let encodings = self
             .tokenizer
             .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|e| EncoderError::Tokenize { index: 0, message: e.to_string() })?;
+            .map_err(|e| EncoderError::Tokenize {
+                index: 0,
+                message: e.to_string(),
+            })?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
         let mut output = vec![0f32; texts.len() * self.dim];
-        let network = self.network.lock().map_err(|_| EncoderError::Backend("a previous encode panicked".into()))?;
+        let network = self
+            .network
+            .lock()
+            .map_err(|_| EncoderError::Backend("a previous encode panicked".into()))?;
         for batch in batches(&order, &encodings) {
-            let vectors = tch::no_grad(|| self.forward_batch(&network, batch, &encodings, skip)).map_err(backend)?;
+            let vectors = tch::no_grad(|| self.forward_batch(&network, batch, &encodings, skip))
+                .map_err(backend)?;
             for (row, &index) in vectors.chunks(self.dim).zip(batch) {
                 output[index * self.dim..(index + 1) * self.dim].copy_from_slice(row);
             }
@@ -107,7 +141,13 @@ impl TorchEncoder {
         Ok(Embeddings::from_rows(self.dim, output)?)
     }
 
-    fn forward_batch(&self, network: &Network, batch: &[usize], encodings: &[Encoding], skip: usize) -> Result<Vec<f32>, TchError> {
+    fn forward_batch(
+        &self,
+        network: &Network,
+        batch: &[usize],
+        encodings: &[Encoding],
+        skip: usize,
+    ) -> Result<Vec<f32>, TchError> {
         let length = encodings[batch[0]].len();
         let mut ids = vec![self.pad_token_id; batch.len() * length];
         let mut mask = vec![0i64; batch.len() * length];
@@ -118,11 +158,19 @@ impl TorchEncoder {
             }
         }
         let shape = [batch.len() as i64, length as i64];
-        let ids = Tensor::from_slice(&ids).f_view(shape)?.f_to_device(self.device)?;
-        let mask = Tensor::from_slice(&mask).f_view(shape)?.f_to_device(self.device)?;
-        let states = network.transformer.forward(&ids, &mask)?.f_to_kind(Kind::Float)?;
+        let ids = Tensor::from_slice(&ids)
+            .f_view(shape)?
+            .f_to_device(self.device)?;
+        let mask = Tensor::from_slice(&mask)
+            .f_view(shape)?
+            .f_to_device(self.device)?;
+        let states = network
+            .transformer
+            .forward(&ids, &mask)?
+            .f_to_kind(Kind::Float)?;
         let pooling_mask = if skip > 0 {
-            let keep = Tensor::f_arange(length as i64, (Kind::Int64, self.device))?.f_ge(skip as i64)?;
+            let keep =
+                Tensor::f_arange(length as i64, (Kind::Int64, self.device))?.f_ge(skip as i64)?;
             mask.f_mul(&keep)?
         } else {
             mask
@@ -135,7 +183,9 @@ impl TorchEncoder {
             }
         }
         if self.normalize {
-            let norm = pooled.f_norm_scalaropt_dim(2, [1], true)?.f_clamp_min(1e-12)?;
+            let norm = pooled
+                .f_norm_scalaropt_dim(2, [1], true)?
+                .f_clamp_min(1e-12)?;
             pooled = pooled.f_div(&norm)?;
         }
         Vec::<f32>::try_from(pooled.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)
@@ -148,7 +198,9 @@ fn batches<'a>(order: &'a [usize], encodings: &[Encoding]) -> Vec<&'a [usize]> {
     let mut start = 0;
     while start < order.len() {
         let longest = encodings[order[start]].len().max(1);
-        let size = (TOKEN_BUDGET / longest).clamp(1, MAX_BATCH).min(order.len() - start);
+        let size = (TOKEN_BUDGET / longest)
+            .clamp(1, MAX_BATCH)
+            .min(order.len() - start);
         out.push(&order[start..start + size]);
         start += size;
     }
@@ -161,8 +213,13 @@ fn pool(pooling: Pooling, states: &Tensor, mask: &Tensor) -> Result<Tensor, TchE
     match pooling {
         Pooling::Cls => states.f_select(1, 0),
         Pooling::Mean => {
-            let sum = states.f_mul(&mask)?.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)?;
-            let count = mask.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)?.f_clamp_min(1e-9)?;
+            let sum =
+                states
+                    .f_mul(&mask)?
+                    .f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)?;
+            let count = mask
+                .f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)?
+                .f_clamp_min(1e-9)?;
             sum.f_div(&count)
         }
         Pooling::Max => {
@@ -173,20 +230,31 @@ fn pool(pooling: Pooling, states: &Tensor, mask: &Tensor) -> Result<Tensor, TchE
     }
 }
 
-fn load_tokenizer(path: &Path, vocab_size: usize, max_length: usize) -> Result<Tokenizer, EncoderError> {
+fn load_tokenizer(
+    path: &Path,
+    vocab_size: usize,
+    max_length: usize,
+) -> Result<Tokenizer, EncoderError> {
     if !path.is_file() {
         return Err(EncoderError::Io {
             path: path.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
         });
     }
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| format_error(path, e.to_string()))?;
+    let mut tokenizer =
+        Tokenizer::from_file(path).map_err(|e| format_error(path, e.to_string()))?;
     let size = tokenizer.get_vocab_size(true);
     if size > vocab_size {
-        return Err(format_error(path, format!("the tokenizer has {size} tokens but config.json's vocab_size is {vocab_size}")));
+        return Err(format_error(
+            path,
+            format!("the tokenizer has {size} tokens but config.json's vocab_size is {vocab_size}"),
+        ));
     }
     tokenizer
-        .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            ..Default::default()
+        }))
         .map_err(|e| format_error(path, e.to_string()))?;
     tokenizer.with_padding(None);
     Ok(tokenizer)
@@ -221,7 +289,11 @@ impl Encoder for TorchEncoder {
         };
         let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
         let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-        let skip = if self.include_prompt { 0 } else { self.prompt_tokens(prefix)? };
+        let skip = if self.include_prompt {
+            0
+        } else {
+            self.prompt_tokens(prefix)?
+        };
         self.embed(&refs, skip)
     }
 }
@@ -229,10 +301,13 @@ impl Encoder for TorchEncoder {
 impl TorchEncoder {
     /// Tokens of a prompt with special tokens, minus the closing one (as sentence-transformers).
     fn prompt_tokens(&self, prompt: &str) -> Result<usize, EncoderError> {
-        let encoding = self
-            .tokenizer
-            .encode_fast(prompt, true)
-            .map_err(|e| EncoderError::Tokenize { index: 0, message: e.to_string() })?;
+        let encoding =
+            self.tokenizer
+                .encode_fast(prompt, true)
+                .map_err(|e| EncoderError::Tokenize {
+                    index: 0,
+                    message: e.to_string(),
+                })?;
         Ok(encoding.len().saturating_sub(1))
     }
 }

@@ -22,5 +22,5 @@ mod encoder;
 mod model;
 mod weights;
 
-pub use device::{resolve_device, DeviceChoice};
+pub use device::{DeviceChoice, resolve_device};
 pub use encoder::TorchEncoder;

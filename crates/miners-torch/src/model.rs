@@ -1,8 +1,8 @@
 //! The BERT / XLM-RoBERTa encoder forward pass.
 
 use miners_encoders::{
-    layout::{Architecture, TransformerConfig},
     EncoderError,
+    layout::{Architecture, TransformerConfig},
 };
 use tch::{Kind, TchError, Tensor};
 
@@ -25,7 +25,13 @@ impl LayerNorm {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let width = *x.size().last().expect("non-scalar input");
-        x.f_layer_norm([width], Some(&self.weight), Some(&self.bias), self.eps, true)
+        x.f_layer_norm(
+            [width],
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            true,
+        )
     }
 }
 
@@ -37,10 +43,20 @@ pub struct Linear {
 
 impl Linear {
     /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`.
-    pub fn load(w: &Weights, name: &str, inputs: i64, outputs: i64, bias: bool) -> Result<Self, EncoderError> {
+    pub fn load(
+        w: &Weights,
+        name: &str,
+        inputs: i64,
+        outputs: i64,
+        bias: bool,
+    ) -> Result<Self, EncoderError> {
         Ok(Self {
             weight: w.take(&format!("{name}.weight"), &[outputs, inputs])?,
-            bias: if bias { Some(w.take(&format!("{name}.bias"), &[outputs])?) } else { None },
+            bias: if bias {
+                Some(w.take(&format!("{name}.bias"), &[outputs])?)
+            } else {
+                None
+            },
         })
     }
 
@@ -83,7 +99,11 @@ pub struct Transformer {
 
 impl Transformer {
     /// Loads every weight, checking shapes against `config`.
-    pub fn load(w: &Weights, config: &TransformerConfig, architecture: Architecture) -> Result<Self, EncoderError> {
+    pub fn load(
+        w: &Weights,
+        config: &TransformerConfig,
+        architecture: Architecture,
+    ) -> Result<Self, EncoderError> {
         let h = config.hidden_size as i64;
         let ff = config.intermediate_size as i64;
         let eps = config.layer_norm_eps;
@@ -94,14 +114,19 @@ impl Transformer {
             other => {
                 return Err(EncoderError::Format {
                     path: "config.json".into(),
-                    message: format!("unsupported hidden_act `{other}` (supported: gelu, gelu_new, relu)"),
-                })
+                    message: format!(
+                        "unsupported hidden_act `{other}` (supported: gelu, gelu_new, relu)"
+                    ),
+                });
             }
         };
         if config.num_attention_heads == 0 || h % config.num_attention_heads as i64 != 0 {
             return Err(EncoderError::Format {
                 path: "config.json".into(),
-                message: format!("hidden_size {h} is not divisible by num_attention_heads {}", config.num_attention_heads),
+                message: format!(
+                    "hidden_size {h} is not divisible by num_attention_heads {}",
+                    config.num_attention_heads
+                ),
             });
         }
         let layers = (0..config.num_hidden_layers)
@@ -111,8 +136,19 @@ impl Transformer {
                     query: Linear::load(w, &format!("{p}.attention.self.query"), h, h, true)?,
                     key: Linear::load(w, &format!("{p}.attention.self.key"), h, h, true)?,
                     value: Linear::load(w, &format!("{p}.attention.self.value"), h, h, true)?,
-                    attention_out: Linear::load(w, &format!("{p}.attention.output.dense"), h, h, true)?,
-                    attention_norm: LayerNorm::load(w, &format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                    attention_out: Linear::load(
+                        w,
+                        &format!("{p}.attention.output.dense"),
+                        h,
+                        h,
+                        true,
+                    )?,
+                    attention_norm: LayerNorm::load(
+                        w,
+                        &format!("{p}.attention.output.LayerNorm"),
+                        h,
+                        eps,
+                    )?,
                     intermediate: Linear::load(w, &format!("{p}.intermediate.dense"), h, ff, true)?,
                     output: Linear::load(w, &format!("{p}.output.dense"), ff, h, true)?,
                     output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, eps)?,
@@ -124,9 +160,18 @@ impl Transformer {
             heads: config.num_attention_heads as i64,
             pad_token_id: config.pad_token_id,
             activation,
-            word: w.take("embeddings.word_embeddings.weight", &[config.vocab_size as i64, h])?,
-            position: w.take("embeddings.position_embeddings.weight", &[config.max_position_embeddings as i64, h])?,
-            token_type: w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size as i64, h])?,
+            word: w.take(
+                "embeddings.word_embeddings.weight",
+                &[config.vocab_size as i64, h],
+            )?,
+            position: w.take(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings as i64, h],
+            )?,
+            token_type: w.take(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size as i64, h],
+            )?,
             embedding_norm: LayerNorm::load(w, "embeddings.LayerNorm", h, eps)?,
             layers,
         })
@@ -136,15 +181,24 @@ impl Transformer {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
         let positions = match self.architecture {
-            Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?.f_expand([batch, length], false)?,
+            Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?
+                .f_expand([batch, length], false)?,
             Architecture::XlmRoberta => {
                 // As HF: positions count real tokens from pad_token_id + 1; pads get pad_token_id.
                 let real = ids.f_ne(self.pad_token_id)?.f_to_kind(Kind::Int64)?;
-                real.f_cumsum(1, Kind::Int64)?.f_mul(&real)?.f_add_scalar(self.pad_token_id)?
+                real.f_cumsum(1, Kind::Int64)?
+                    .f_mul(&real)?
+                    .f_add_scalar(self.pad_token_id)?
             }
         };
         let x = Tensor::f_embedding(&self.word, ids, -1, false, false)?
-            .f_add(&Tensor::f_embedding(&self.position, &positions, -1, false, false)?)?
+            .f_add(&Tensor::f_embedding(
+                &self.position,
+                &positions,
+                -1,
+                false,
+                false,
+            )?)?
             .f_add(&self.token_type.f_get(0)?)?;
         let mut x = self.embedding_norm.forward(&x)?;
         let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
@@ -154,23 +208,44 @@ impl Transformer {
         Ok(x)
     }
 
-    fn layer_forward(&self, layer: &Layer, x: &Tensor, attend: &Tensor) -> Result<Tensor, TchError> {
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        attend: &Tensor,
+    ) -> Result<Tensor, TchError> {
         let (batch, length, hidden) = x.size3()?;
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor| -> Result<Tensor, TchError> { t.f_view([batch, length, self.heads, head_dim])?.f_transpose(1, 2) };
+        let split = |t: Tensor| -> Result<Tensor, TchError> {
+            t.f_view([batch, length, self.heads, head_dim])?
+                .f_transpose(1, 2)
+        };
         let q = split(layer.query.forward(x)?)?;
         let k = split(layer.key.forward(x)?)?;
         let v = split(layer.value.forward(x)?)?;
-        let context = Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(attend), 0.0, false, None, false)?
-            .f_transpose(1, 2)?
-            .f_reshape([batch, length, hidden])?;
-        let x = layer.attention_norm.forward(&layer.attention_out.forward(&context)?.f_add(x)?)?;
+        let context = Tensor::f_scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            Some(attend),
+            0.0,
+            false,
+            None,
+            false,
+        )?
+        .f_transpose(1, 2)?
+        .f_reshape([batch, length, hidden])?;
+        let x = layer
+            .attention_norm
+            .forward(&layer.attention_out.forward(&context)?.f_add(x)?)?;
         let inner = layer.intermediate.forward(&x)?;
         let inner = match self.activation {
             Activation::Gelu => inner.f_gelu("none")?,
             Activation::GeluTanh => inner.f_gelu("tanh")?,
             Activation::Relu => inner.f_relu()?,
         };
-        layer.output_norm.forward(&layer.output.forward(&inner)?.f_add(&x)?)
+        layer
+            .output_norm
+            .forward(&layer.output.forward(&inner)?.f_add(&x)?)
     }
 }

@@ -1,6 +1,9 @@
 //! Named tensors from a safetensors file, checked against expected shapes.
 
-use std::{collections::HashMap, path::{Path, PathBuf}};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 use miners_encoders::EncoderError;
 use tch::{Device, Kind, Tensor};
@@ -23,7 +26,8 @@ impl Weights {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
             });
         }
-        let tensors = Tensor::read_safetensors(path).map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+        let tensors = Tensor::read_safetensors(path)
+            .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
         Ok(Self {
             path: path.to_owned(),
             tensors: tensors.into_iter().collect(),
@@ -49,7 +53,13 @@ impl Weights {
             .get(&key)
             .ok_or_else(|| format_error(&self.path, format!("missing tensor `{key}`")))?;
         if tensor.size() != shape {
-            return Err(format_error(&self.path, format!("tensor `{key}` has shape {:?}, expected {shape:?}", tensor.size())));
+            return Err(format_error(
+                &self.path,
+                format!(
+                    "tensor `{key}` has shape {:?}, expected {shape:?}",
+                    tensor.size()
+                ),
+            ));
         }
         tensor
             .f_to_device(self.device)

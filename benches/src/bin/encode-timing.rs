@@ -1,0 +1,40 @@
+//! Times miners' transformer encoder on a file of texts (one per line), for
+//! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
+//! little-endian f32 and prints one JSON line.
+//!
+//! Usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]
+
+use std::time::Instant;
+
+use miners_encoders::{Encoder, spec::ModelSpec};
+use miners_torch::{DeviceChoice, TorchEncoder};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (model, texts, out) = match &args[..] {
+        [_, model, texts, out, ..] => (model, texts, out),
+        _ => panic!("usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]"),
+    };
+    let prefix = args.get(4).cloned().unwrap_or_default();
+    let text = std::fs::read_to_string(texts).unwrap_or_else(|e| panic!("{texts}: {e}"));
+    let lines: Vec<String> = text.lines().map(|l| format!("{prefix}{l}")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let load = Instant::now();
+    let encoder = TorchEncoder::load(&ModelSpec::for_dir(model.as_ref()), DeviceChoice::Cpu)
+        .expect("model loads");
+    let load_s = load.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let vectors = encoder.encode_raw(&refs).expect("encodes");
+    let seconds = start.elapsed().as_secs_f64();
+    let bytes: Vec<u8> = vectors
+        .as_slice()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(out, bytes).expect("writes embeddings");
+    println!(
+        "{{\"sentences\": {}, \"seconds\": {seconds}, \"load_seconds\": {load_s}, \"threads\": {}}}",
+        lines.len(),
+        tch::get_num_threads()
+    );
+}

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
@@ -56,12 +55,20 @@ def sentences(n):
     return texts
 
 
+# Runs one side in a fresh wrapper process, so that its peak RSS is that side's alone.
+PEAK_WRAPPER = textwrap.dedent("""
+    import resource, subprocess, sys
+    out = subprocess.run(sys.argv[1:], check=True, capture_output=True, text=True)
+    print(out.stdout.strip().splitlines()[-1])
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+""")
+
+
 def run(command, env=None):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["peak_mib"] = peak_kib / 1024 if peak_kib > before else float("nan")
+    out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *map(str, command)], check=True, capture_output=True, text=True, env=env)
+    result_line, peak_kib = out.stdout.strip().splitlines()[-2:]
+    result = json.loads(result_line)
+    result["peak_mib"] = int(peak_kib) / 1024
     return result
 
 

@@ -17,8 +17,8 @@ use crate::{
     weights::{Weights, format_error},
 };
 
-/// Padded tokens per forward pass, at most (batch size × longest sequence).
-const TOKEN_BUDGET: usize = 16_384;
+/// Default padded tokens per forward pass (batch size × longest sequence).
+pub const DEFAULT_TOKEN_BUDGET: usize = 16_384;
 /// Sequences per forward pass, at most.
 const MAX_BATCH: usize = 256;
 
@@ -46,6 +46,7 @@ pub struct TorchEncoder {
     pad_token_id: i64,
     dim: usize,
     device: Device,
+    token_budget: usize,
 }
 
 impl TorchEncoder {
@@ -112,7 +113,14 @@ impl TorchEncoder {
             pad_token_id: layout.config.pad_token_id,
             dim,
             device,
+            token_budget: DEFAULT_TOKEN_BUDGET,
         })
+    }
+
+    /// The same encoder with at most `tokens` padded tokens per forward pass.
+    pub fn with_token_budget(mut self, tokens: usize) -> Self {
+        self.token_budget = tokens.max(1);
+        self
     }
 
     /// Embeds texts, leaving the first `skip` tokens out of pooling.
@@ -131,7 +139,7 @@ impl TorchEncoder {
             .network
             .lock()
             .map_err(|_| EncoderError::Backend("a previous encode panicked".into()))?;
-        for batch in batches(&order, &encodings) {
+        for batch in batches(&order, &encodings, self.token_budget) {
             let vectors = tch::no_grad(|| self.forward_batch(&network, batch, &encodings, skip))
                 .map_err(backend)?;
             for (row, &index) in vectors.chunks(self.dim).zip(batch) {
@@ -193,12 +201,12 @@ impl TorchEncoder {
 }
 
 /// Groups indices (sorted longest first) so that each batch's padded size stays under budget.
-fn batches<'a>(order: &'a [usize], encodings: &[Encoding]) -> Vec<&'a [usize]> {
+fn batches<'a>(order: &'a [usize], encodings: &[Encoding], budget: usize) -> Vec<&'a [usize]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < order.len() {
         let longest = encodings[order[start]].len().max(1);
-        let size = (TOKEN_BUDGET / longest)
+        let size = (budget / longest)
             .clamp(1, MAX_BATCH)
             .min(order.len() - start);
         out.push(&order[start..start + size]);

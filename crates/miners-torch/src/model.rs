@@ -64,6 +64,16 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         x.f_linear(&self.weight, self.bias.as_ref())
     }
+
+    /// One layer computing several layers of the same input side by side.
+    fn stack(parts: &[Linear]) -> Result<Self, TchError> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
+        Ok(Self {
+            weight: Tensor::f_cat(&weights, 0)?,
+            bias: biases.map(|b| Tensor::f_cat(&b, 0)).transpose()?,
+        })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -74,9 +84,8 @@ enum Activation {
 }
 
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value projections fused into one GEMM.
+    qkv: Linear,
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -132,10 +141,13 @@ impl Transformer {
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
+                let projections = ["query", "key", "value"]
+                    .map(|name| Linear::load(w, &format!("{p}.attention.self.{name}"), h, h, true));
+                let [q, k, v] = projections;
+                let qkv = Linear::stack(&[q?, k?, v?])
+                    .map_err(|e| EncoderError::Backend(e.to_string()))?;
                 Ok(Layer {
-                    query: Linear::load(w, &format!("{p}.attention.self.query"), h, h, true)?,
-                    key: Linear::load(w, &format!("{p}.attention.self.key"), h, h, true)?,
-                    value: Linear::load(w, &format!("{p}.attention.self.value"), h, h, true)?,
+                    qkv,
                     attention_out: Linear::load(
                         w,
                         &format!("{p}.attention.output.dense"),
@@ -216,13 +228,13 @@ impl Transformer {
     ) -> Result<Tensor, TchError> {
         let (batch, length, hidden) = x.size3()?;
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor| -> Result<Tensor, TchError> {
-            t.f_view([batch, length, self.heads, head_dim])?
-                .f_transpose(1, 2)
-        };
-        let q = split(layer.query.forward(x)?)?;
-        let k = split(layer.key.forward(x)?)?;
-        let v = split(layer.value.forward(x)?)?;
+        // [batch, length, 3 × hidden] -> three [batch, heads, length, head_dim] views.
+        let qkv = layer
+            .qkv
+            .forward(x)?
+            .f_view([batch, length, 3, self.heads, head_dim])?
+            .f_permute([2, 0, 3, 1, 4])?;
+        let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         let context = Tensor::f_scaled_dot_product_attention(
             &q,
             &k,

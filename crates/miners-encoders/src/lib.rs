@@ -2,15 +2,17 @@
 //!
 //! [`Encoder`] is the one interface every model family implements; [`Prompts`]
 //! holds a model's optional query/passage prefixes, applied exactly once to a
-//! copy of each text by [`Encoder::encode`]. [`load`] opens a model directory
-//! and picks the family from its files.
+//! copy of each text by [`Encoder::encode`].
 //!
-//! Families: [`StaticEncoder`] (model2vec / tokenlearn static embeddings).
+//! This crate has the libtorch-free parts: [`StaticEncoder`] (model2vec /
+//! tokenlearn static embeddings), model specs ([`spec`]), what a transformer
+//! directory asks for ([`layout`]) and importers ([`import`]). Transformer
+//! encoders live in the `miners-torch` backend crate.
 //!
 //! ```no_run
-//! use miners_encoders::{load, Role};
+//! use miners_encoders::{Encoder, Role, StaticEncoder};
 //!
-//! let encoder = load("models/static-tokenlearn".as_ref(), "static-tokenlearn").unwrap();
+//! let encoder = StaticEncoder::load("models/static-tokenlearn".as_ref(), "static-tokenlearn").unwrap();
 //! let vectors = encoder.encode(&["Hello world", "Halo dunia"], Role::Query).unwrap();
 //! assert_eq!(vectors.dim(), encoder.dim());
 //! ```
@@ -21,7 +23,7 @@ pub mod spec;
 mod static_model;
 mod tensors;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use miners_core::Embeddings;
 use serde::{Deserialize, Serialize};
@@ -45,14 +47,6 @@ pub enum EncoderError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
-    },
-    /// The directory matches no supported model family.
-    #[error("{path}: not a model directory miners can load ({message})")]
-    UnknownFamily {
-        /// The directory.
-        path: PathBuf,
-        /// What was looked for.
         message: String,
     },
     /// Tokenization failed for one text.
@@ -130,15 +124,4 @@ pub trait Encoder: Send + Sync {
             }
         }
     }
-}
-
-/// Opens the model directory `dir` under the identifier `id`, choosing the family from its files.
-pub fn load(dir: &Path, id: &str) -> Result<Box<dyn Encoder>, EncoderError> {
-    if StaticEncoder::recognizes(dir) {
-        return Ok(Box::new(StaticEncoder::load(dir, id)?));
-    }
-    Err(EncoderError::UnknownFamily {
-        path: dir.to_owned(),
-        message: "expected tokenizer.json and model.safetensors with an `embeddings` tensor (static model)".into(),
-    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use miners_encoders::{Encoder, EncoderError, Role, StaticEncoder, load};
+use miners_encoders::{Encoder, Role, StaticEncoder};
 
 const TOLERANCE: f32 = 1e-5;
 
@@ -40,7 +40,7 @@ fn matches_the_python_package_on_real_sentences() {
         std::fs::read_to_string(workspace().join("fixtures/static-tokenlearn/expected.json"))
             .unwrap();
     let expected: Expected = serde_json::from_str(&text).unwrap();
-    let encoder = load(&dir, "static-tokenlearn").unwrap();
+    let encoder = StaticEncoder::load(&dir, "static-tokenlearn").unwrap();
     let texts: Vec<&str> = expected.texts.iter().map(String::as_str).collect();
     let ours = encoder.encode(&texts, Role::Query).unwrap();
     assert_eq!((ours.len(), ours.dim()), (expected.texts.len(), 64));
@@ -68,20 +68,27 @@ fn broken_model_directories_name_the_file() {
     let Some(dir) = model_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // Not a model at all.
-    let err = load(tmp.path(), "x").err().unwrap();
-    assert!(matches!(err, EncoderError::UnknownFamily { .. }), "{err}");
+    assert!(!StaticEncoder::recognizes(tmp.path()));
+    let err = StaticEncoder::load(tmp.path(), "x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tokenizer.json"), "{err}");
     // Missing tokenizer.
     std::fs::copy(
         dir.join("model.safetensors"),
         tmp.path().join("model.safetensors"),
     )
     .unwrap();
-    let err = load(tmp.path(), "x").err().unwrap().to_string();
+    let err = StaticEncoder::load(tmp.path(), "x")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
     // A tokenizer whose vocabulary does not match the weights.
     let tiny = r#"{"version":"1.0","model":{"type":"WordLevel","vocab":{"a":0,"[UNK]":1},"unk_token":"[UNK]"}}"#;
     std::fs::write(tmp.path().join("tokenizer.json"), tiny).unwrap();
-    let err = load(tmp.path(), "x").err().unwrap().to_string();
+    let err = StaticEncoder::load(tmp.path(), "x")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("the tokenizer has 2 tokens but the model has 276326 weights"),
         "{err}"

@@ -29,8 +29,8 @@ fn setup() -> Option<(Dataset, Retriever)> {
         eprintln!("skipping: data or model absent");
         return None;
     };
-    let encoder = miners_encoders::load(&model, "static-tokenlearn").unwrap();
-    let retriever = Retriever::single(Arc::from(encoder), Metric::Euclidean);
+    let encoder = miners_encoders::StaticEncoder::load(&model, "static-tokenlearn").unwrap();
+    let retriever = Retriever::single(Arc::new(encoder), Metric::Euclidean);
     Some((Dataset::open(&data, "nusax").unwrap(), retriever))
 }
 

@@ -112,7 +112,16 @@ fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
     for model in models::MODELS {
         for setting in settings {
             let mut args: Vec<String> = setting.iter().map(|s| s.to_string()).collect();
-            args.extend(["--all-datasets", "--model", model.id, "--out", &out].map(String::from));
+            let fixed = [
+                "--all-datasets",
+                "--model",
+                model.id,
+                "--out",
+                &out,
+                "--cache",
+                ".cache/embeddings",
+            ];
+            args.extend(fixed.map(String::from));
             if let Some(limit) = &limit {
                 args.extend(["--limit".into(), limit.clone()]);
             }

@@ -12,7 +12,9 @@ use miners_classify::Vote;
 use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
 use miners_encoders::spec::DType;
-use miners_eval::{ClassificationRun, Retriever, RunOptions, run_bitext, run_classification};
+use miners_eval::{
+    ClassificationRun, EmbeddingCache, Retriever, RunOptions, run_bitext, run_classification,
+};
 use miners_fusion::Normalization;
 
 #[derive(Parser)]
@@ -93,6 +95,9 @@ struct Common {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Embedding cache directory: each text is encoded once per model and prompt, across runs.
+    #[arg(long, env = "MINERS_CACHE")]
+    cache: Option<PathBuf>,
     /// Model catalog (TOML `[[model]]` specs; ids usable as --model).
     #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
     catalog: PathBuf,
@@ -206,6 +211,10 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
             NormalizationArg::ZScore => Normalization::ZScore,
         };
         Retriever::distfuse(encoders, common.weights.clone(), normalization)?
+    };
+    let retriever = match &common.cache {
+        Some(dir) => retriever.with_cache(std::sync::Arc::new(EmbeddingCache::new(dir))),
+        None => retriever,
     };
     let options = RunOptions {
         ks: common.k.clone(),

@@ -17,6 +17,7 @@
 //! assert_eq!(vectors.dim(), encoder.dim());
 //! ```
 
+mod fingerprint;
 pub mod import;
 pub mod layout;
 pub mod spec;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 use miners_core::Embeddings;
 use serde::{Deserialize, Serialize};
 
+pub use fingerprint::Fingerprint;
 pub use static_model::StaticEncoder;
 
 /// Errors of loading a model or encoding with it; each names the file at fault.
@@ -106,6 +108,10 @@ pub trait Encoder: Send + Sync {
 
     /// Width of the embeddings.
     fn dim(&self) -> usize;
+
+    /// A hash of everything that determines the output of [`Encoder::encode_raw`]
+    /// (weights, tokenizer, pooling, precision); caches key embeddings by it.
+    fn fingerprint(&self) -> &str;
 
     /// The model's prefixes; none by default.
     fn prompts(&self) -> &Prompts;

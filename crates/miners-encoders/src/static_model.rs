@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::{Encoder, EncoderError, Prompts, tensors};
+use crate::{Encoder, EncoderError, Fingerprint, Prompts, tensors};
 
 /// A static embedding model loaded in memory.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ pub struct StaticEncoder {
     tokens: Vec<(u32, f32)>,
     normalize: bool,
     prompts: Prompts,
+    fingerprint: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +92,12 @@ impl StaticEncoder {
             None => (0..vocab as i64).collect(),
         };
         let tokens = token_table(&path, vocab, rows, &weights, &mapping)?;
+        let fingerprint = Fingerprint::new("static-v1")
+            .file(&path)?
+            .file(&tokenizer_path)?
+            .field("normalize", normalize)
+            .field("max_tokens", Self::MAX_TOKENS)
+            .finish();
         let encoder = Self {
             id: id.to_owned(),
             tokenizer,
@@ -99,6 +106,7 @@ impl StaticEncoder {
             tokens,
             normalize,
             prompts: Prompts::default(),
+            fingerprint,
         };
         Ok(encoder)
     }
@@ -142,6 +150,10 @@ impl Encoder for StaticEncoder {
 
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     fn prompts(&self) -> &Prompts {

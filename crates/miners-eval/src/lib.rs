@@ -14,11 +14,13 @@
 //! assert!((s.recall - 0.75).abs() < 1e-12);
 //! ```
 
+mod cache;
 pub mod metrics;
 mod record;
 mod retriever;
 mod tasks;
 
+pub use cache::EmbeddingCache;
 pub use record::{
     FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task,
 };

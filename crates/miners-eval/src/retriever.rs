@@ -9,11 +9,9 @@ use miners_index::{MetricScorer, SearchOptions, search};
 
 use crate::{
     EvalError, Progress,
+    cache::{EmbeddingCache, encode_some},
     record::{FusionMemberRecord, ModelRecord},
 };
-
-/// Texts encoded per call, so progress moves smoothly.
-const ENCODE_CHUNK: usize = 256;
 
 /// One encoder with a metric, or a DistFuse of several encoders.
 pub struct Retriever {
@@ -21,6 +19,7 @@ pub struct Retriever {
     weights: Vec<f32>,
     normalization: Normalization,
     metric: Metric,
+    cache: Option<Arc<EmbeddingCache>>,
 }
 
 impl Retriever {
@@ -31,6 +30,7 @@ impl Retriever {
             weights: vec![1.0],
             normalization: Normalization::None,
             metric,
+            cache: None,
         }
     }
 
@@ -52,6 +52,7 @@ impl Retriever {
             weights,
             normalization,
             metric: Metric::Euclidean,
+            cache: None,
         })
     }
 
@@ -102,6 +103,12 @@ impl Retriever {
         }
     }
 
+    /// Uses `cache` for every encoding, so each text is encoded once per model and prompt.
+    pub fn with_cache(mut self, cache: Arc<EmbeddingCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Embeds `texts` with every member encoder.
     pub fn encode(
         &self,
@@ -112,17 +119,12 @@ impl Retriever {
     ) -> Result<Vec<Embeddings>, EvalError> {
         self.encoders
             .iter()
-            .map(|encoder| {
-                progress.begin(&format!("{} {label}", encoder.id()), texts.len());
-                let mut parts = Vec::new();
-                for chunk in texts.chunks(ENCODE_CHUNK) {
-                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    parts.push(encoder.encode(&refs, role)?);
-                    progress.advance(chunk.len());
+            .map(|encoder| match &self.cache {
+                Some(cache) => cache.encode(encoder.as_ref(), texts, role, label, progress),
+                None => {
+                    let all: Vec<usize> = (0..texts.len()).collect();
+                    encode_some(encoder.as_ref(), texts, &all, role, label, progress)
                 }
-                progress.finish();
-                let parts: Vec<&Embeddings> = parts.iter().collect();
-                Ok(Embeddings::concat(&parts).map_err(miners_encoders::EncoderError::from)?)
             })
             .collect()
     }

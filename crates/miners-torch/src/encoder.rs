@@ -4,7 +4,7 @@ use std::{path::Path, sync::Mutex};
 
 use miners_core::Embeddings;
 use miners_encoders::{
-    Encoder, EncoderError, Prompts, Role,
+    Encoder, EncoderError, Fingerprint, Prompts, Role,
     layout::{Activation, Pooling, TransformerLayout},
     spec::{DType, ModelSpec},
 };
@@ -47,6 +47,7 @@ pub struct TorchEncoder {
     dim: usize,
     device: Device,
     token_budget: usize,
+    fingerprint: String,
 }
 
 impl TorchEncoder {
@@ -73,9 +74,24 @@ impl TorchEncoder {
         let weights = Weights::read(&spec.path.join("model.safetensors"), device, kind)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Transformer::load(&weights, &layout.config, layout.architecture)?;
+        let pooling = spec.pooling.unwrap_or(layout.pooling);
+        let normalize = spec.normalize.unwrap_or(layout.normalize);
+        let mut fingerprint = Fingerprint::new("torch-v1");
+        fingerprint
+            .file(&spec.path.join("model.safetensors"))?
+            .file(&spec.path.join("tokenizer.json"))?
+            .file(&spec.path.join("config.json"))?
+            .field("pooling", format!("{pooling:?}"))
+            .field("include_prompt", layout.include_prompt)
+            .field("normalize", normalize)
+            .field("max_length", max_length)
+            .field("dtype", format!("{:?}", spec.dtype));
         let mut dim = layout.config.hidden_size;
         let mut dense = Vec::new();
         for layer in &layout.dense {
+            fingerprint
+                .file(&layer.dir.join("model.safetensors"))?
+                .field("activation", format!("{:?}", layer.activation));
             if layer.in_features != dim {
                 return Err(format_error(
                     &layer.dir,
@@ -107,9 +123,10 @@ impl TorchEncoder {
                 transformer: model,
                 dense,
             }),
-            pooling: spec.pooling.unwrap_or(layout.pooling),
+            pooling,
             include_prompt: layout.include_prompt,
-            normalize: spec.normalize.unwrap_or(layout.normalize),
+            normalize,
+            fingerprint: fingerprint.finish(),
             pad_token_id: layout.config.pad_token_id,
             dim,
             device,
@@ -279,6 +296,10 @@ impl Encoder for TorchEncoder {
 
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     fn prompts(&self) -> &Prompts {

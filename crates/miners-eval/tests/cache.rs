@@ -1,0 +1,141 @@
+//! The embedding cache with the real static model: each text is encoded once
+//! per model and prompt, across calls and across processes (reopened caches).
+
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use miners_core::Embeddings;
+use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder};
+use miners_eval::{EmbeddingCache, Quiet};
+
+/// The static model, counting the texts it is asked to encode.
+struct Counted {
+    inner: StaticEncoder,
+    texts: AtomicUsize,
+}
+
+impl Encoder for Counted {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn fingerprint(&self) -> &str {
+        self.inner.fingerprint()
+    }
+    fn prompts(&self) -> &Prompts {
+        self.inner.prompts()
+    }
+    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+        self.texts.fetch_add(texts.len(), Ordering::Relaxed);
+        self.inner.encode_raw(texts)
+    }
+}
+
+fn model(prompts: Prompts) -> Option<Counted> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/static-tokenlearn");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must fetch models first"
+        );
+        return None;
+    }
+    let inner = StaticEncoder::load(&dir, "static-tokenlearn")
+        .unwrap()
+        .with_prompts(prompts);
+    Some(Counted {
+        inner,
+        texts: AtomicUsize::new(0),
+    })
+}
+
+fn texts(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn each_text_is_encoded_once_per_prompt_and_survives_reopening() {
+    let Some(encoder) = model(Prompts {
+        query: Some("query: ".into()),
+        passage: None,
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = EmbeddingCache::new(dir.path());
+
+    let first = texts(&["Halo dunia", "Selamat pagi", "Halo dunia"]);
+    let got = cache
+        .encode(&encoder, &first, Role::Passage, "t", &Quiet)
+        .unwrap();
+    assert_eq!(
+        encoder.texts.load(Ordering::Relaxed),
+        2,
+        "duplicates are encoded once"
+    );
+    let direct = encoder
+        .inner
+        .encode(&["Halo dunia", "Selamat pagi", "Halo dunia"], Role::Passage)
+        .unwrap();
+    assert_eq!(got, direct);
+
+    let second = texts(&["Selamat pagi", "Apa kabar"]);
+    cache
+        .encode(&encoder, &second, Role::Passage, "t", &Quiet)
+        .unwrap();
+    assert_eq!(
+        encoder.texts.load(Ordering::Relaxed),
+        3,
+        "only the new text is encoded"
+    );
+
+    // Another prompt is another entry: `query: Halo dunia` is not `Halo dunia`.
+    let queried = cache
+        .encode(&encoder, &texts(&["Halo dunia"]), Role::Query, "t", &Quiet)
+        .unwrap();
+    assert_eq!(encoder.texts.load(Ordering::Relaxed), 4);
+    assert_eq!(
+        queried,
+        encoder.inner.encode(&["Halo dunia"], Role::Query).unwrap()
+    );
+    assert_ne!(queried.row(0), got.row(0));
+
+    // A new process finds everything on disk.
+    let reopened = EmbeddingCache::new(dir.path());
+    let again = reopened
+        .encode(&encoder, &first, Role::Passage, "t", &Quiet)
+        .unwrap();
+    assert_eq!(again, got);
+    assert_eq!(encoder.texts.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn corrupt_segments_are_named() {
+    let Some(encoder) = model(Prompts::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    EmbeddingCache::new(dir.path())
+        .encode(&encoder, &texts(&["a"]), Role::Query, "t", &Quiet)
+        .unwrap();
+    let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&segment).unwrap();
+    std::fs::write(&segment, &bytes[..bytes.len() - 3]).unwrap();
+    let err = EmbeddingCache::new(dir.path())
+        .encode(&encoder, &texts(&["a"]), Role::Query, "t", &Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&segment.display().to_string()) && err.contains("corrupt"),
+        "{err}"
+    );
+}

@@ -88,7 +88,10 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--release"])
+    cargo(&["test", "--workspace", "--release"])?;
+    // Release profile: shares torch-sys's compiled C++ with the steps above.
+    let doc = ["doc", "--workspace", "--no-deps", "--release"];
+    cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])
 }
 
 fn miners(args: &[String]) -> Result<()> {
@@ -132,10 +135,15 @@ fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_env(args, &[])
+}
+
+/// Runs cargo with extra environment variables and libtorch on the library path.
+fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("xtask: cargo {}", args.join(" "));
     let mut command = Command::new(cargo);
-    command.args(args);
+    command.args(args).envs(env.iter().copied());
     if let Some(libtorch) = libtorch::location(&workspace_root()?) {
         // Binaries find libtorch through their RPATH; this also covers a custom target dir.
         let lib = libtorch.join("lib");

@@ -2,7 +2,7 @@
 //! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
 //! little-endian f32 and prints one JSON line.
 //!
-//! Usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]
+//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]`
 
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Times exact search and bare GEMM on raw little-endian f32 matrices, for
 //! `benches/knn_vs_faiss.py`. Prints one JSON line of best-of-N seconds.
 //!
-//! Usage: knn-timing QUERIES.f32 CANDIDATES.f32 DIM K REPEATS
+//! Usage: `knn-timing QUERIES.f32 CANDIDATES.f32 DIM K REPEATS`
 
 use std::time::Instant;
 

@@ -88,10 +88,11 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--release"])?;
-    // Release profile: shares torch-sys's compiled C++ with the steps above.
+    // Release profile: shares torch-sys's compiled C++ with the other steps.
     let doc = ["doc", "--workspace", "--no-deps", "--release"];
-    cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])
+    cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])?;
+    // Last, so that the test runner's summary closes the output.
+    cargo(&["test", "--workspace", "--release"])
 }
 
 fn miners(args: &[String]) -> Result<()> {

@@ -55,8 +55,9 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], EncoderError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end =
-            end.ok_or_else(|| format_error(self.path, format!("truncated at byte {}", self.at)))?;
+        let end = end.ok_or_else(|| {
+            EncoderError::format(self.path, format!("truncated at byte {}", self.at))
+        })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
@@ -71,7 +72,7 @@ impl<'a> Reader<'a> {
     fn usize(&mut self) -> Result<usize, EncoderError> {
         let v = i32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
         usize::try_from(v).map_err(|_| {
-            format_error(
+            EncoderError::format(
                 self.path,
                 format!("negative size {v} at byte {}", self.at - 4),
             )
@@ -80,13 +81,6 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<usize, EncoderError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")) as usize)
-    }
-}
-
-fn format_error(path: &Path, message: String) -> EncoderError {
-    EncoderError::Format {
-        path: path.to_owned(),
-        message,
     }
 }
 
@@ -100,7 +94,7 @@ pub fn import_e5s1(e5s1: &Path, tokenizer: &Path, out: &Path) -> Result<(), Enco
         at: 0,
     };
     if r.take(4)? != b"E5S1" {
-        return Err(format_error(e5s1, "not an E5S1 file (bad magic)".into()));
+        return Err(EncoderError::format(e5s1, "not an E5S1 file (bad magic)"));
     }
     let _version = r.u32()?;
     let header = Header {
@@ -148,7 +142,7 @@ fn read_vocabulary(r: &mut Reader<'_>) -> Result<Vec<(String, f32)>, EncoderErro
         .map(|(w, score)| {
             let piece = blob
                 .get(w[0]..w[1])
-                .ok_or_else(|| format_error(r.path, "vocabulary offsets out of range".into()))?;
+                .ok_or_else(|| EncoderError::format(r.path, "vocabulary offsets out of range"))?;
             Ok((String::from_utf8_lossy(piece).into_owned(), score))
         })
         .collect()
@@ -208,7 +202,7 @@ fn convert(
     let get = |name: &str, shape: Vec<usize>| -> Result<Tensor, EncoderError> {
         let entry = entries
             .get(name)
-            .ok_or_else(|| format_error(path, format!("missing tensor `{name}`")))?;
+            .ok_or_else(|| EncoderError::format(path, format!("missing tensor `{name}`")))?;
         let values = decode(path, bytes, name, entry, shape.iter().product())?;
         Ok((shape, values))
     };
@@ -269,7 +263,7 @@ fn decode(
     expected: usize,
 ) -> Result<Vec<f32>, EncoderError> {
     if entry.count != expected {
-        return Err(format_error(
+        return Err(EncoderError::format(
             path,
             format!(
                 "tensor `{name}` has {} values, expected {expected}",
@@ -279,7 +273,9 @@ fn decode(
     }
     let data = bytes
         .get(entry.offset..entry.offset.saturating_add(entry.bytes))
-        .ok_or_else(|| format_error(path, format!("tensor `{name}` lies outside the file")))?;
+        .ok_or_else(|| {
+            EncoderError::format(path, format!("tensor `{name}` lies outside the file"))
+        })?;
     match entry.dtype {
         0 if data.len() == expected * 4 => Ok(data
             .chunks_exact(4)
@@ -288,7 +284,7 @@ fn decode(
         1 if expected.is_multiple_of(QK) && data.len() == expected / QK * Q4_BLOCK => {
             Ok(dequantize_q4_0(data))
         }
-        dtype => Err(format_error(
+        dtype => Err(EncoderError::format(
             path,
             format!(
                 "tensor `{name}`: dtype {dtype} with {} bytes is not f32 (0) or Q4_0 (1)",
@@ -315,12 +311,12 @@ fn dequantize_q4_0(data: &[u8]) -> Vec<f32> {
 fn check_tokenizer(path: &Path, pieces: &[(String, f32)]) -> Result<(), EncoderError> {
     let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format_error(path, e.to_string()))?;
-    let vocab = json["model"]["vocab"]
-        .as_array()
-        .ok_or_else(|| format_error(path, "expected a Unigram model with a `vocab` list".into()))?;
+        serde_json::from_str(&text).map_err(|e| EncoderError::format(path, e.to_string()))?;
+    let vocab = json["model"]["vocab"].as_array().ok_or_else(|| {
+        EncoderError::format(path, "expected a Unigram model with a `vocab` list")
+    })?;
     if vocab.len() != pieces.len() {
-        return Err(format_error(
+        return Err(EncoderError::format(
             path,
             format!(
                 "{} pieces, but the model file has {}",
@@ -334,7 +330,7 @@ fn check_tokenizer(path: &Path, pieces: &[(String, f32)]) -> Result<(), EncoderE
         let their_score = entry[1].as_f64().unwrap_or(f64::NAN) as f32;
         let special = id < 4;
         if !special && (theirs != piece || (their_score - score).abs() > 1e-4) {
-            return Err(format_error(
+            return Err(EncoderError::format(
                 path,
                 format!(
                     "piece {id} is `{theirs}` ({their_score}), the model file has `{piece}` ({score})"
@@ -364,7 +360,8 @@ fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), Encode
             (name.clone(), view)
         })
         .collect();
-    safetensors::serialize_to_file(views, None, path).map_err(|e| format_error(path, e.to_string()))
+    safetensors::serialize_to_file(views, None, path)
+        .map_err(|e| EncoderError::format(path, e.to_string()))
 }
 
 fn write_configs(out: &Path, h: &Header) -> Result<(), EncoderError> {

@@ -70,6 +70,24 @@ pub enum EncoderError {
     Output(#[from] miners_core::CoreError),
 }
 
+impl EncoderError {
+    /// `path` is malformed, as `message` says.
+    pub fn format(path: &std::path::Path, message: impl Into<String>) -> Self {
+        EncoderError::Format {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A model file that must exist does not.
+    pub fn missing(path: &std::path::Path) -> Self {
+        EncoderError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+        }
+    }
+}
+
 /// Whether a text is a query or a passage, for models that prefix them differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -65,7 +65,7 @@ impl StaticEncoder {
         let normalize = read_config(&dir.join("config.json"))?;
         let tokenizer_path = dir.join("tokenizer.json");
         if !tokenizer_path.is_file() {
-            return Err(missing(&tokenizer_path));
+            return Err(EncoderError::missing(&tokenizer_path));
         }
         let tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|e| EncoderError::Format {
@@ -175,13 +175,6 @@ impl Encoder for StaticEncoder {
             })
             .collect::<Result<_, EncoderError>>()?;
         Ok(Embeddings::from_rows(self.dim, rows.concat())?)
-    }
-}
-
-fn missing(path: &Path) -> EncoderError {
-    EncoderError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
     }
 }
 

@@ -6,17 +6,10 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::EncoderError;
 
-fn format_error(path: &Path, message: String) -> EncoderError {
-    EncoderError::Format {
-        path: path.to_owned(),
-        message,
-    }
-}
-
 /// Parses a safetensors buffer.
 pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, EncoderError> {
     SafeTensors::deserialize(bytes)
-        .map_err(|e| format_error(path, format!("not a safetensors file: {e}")))
+        .map_err(|e| EncoderError::format(path, format!("not a safetensors file: {e}")))
 }
 
 /// A tensor by name, or `None` if absent.
@@ -28,7 +21,7 @@ pub fn optional<'a>(
     match st.tensor(name) {
         Ok(t) => Ok(Some(t)),
         Err(safetensors::SafeTensorError::TensorNotFound(_)) => Ok(None),
-        Err(e) => Err(format_error(path, format!("tensor `{name}`: {e}"))),
+        Err(e) => Err(EncoderError::format(path, format!("tensor `{name}`: {e}"))),
     }
 }
 
@@ -38,7 +31,8 @@ pub fn required<'a>(
     st: &'a SafeTensors<'a>,
     name: &str,
 ) -> Result<TensorView<'a>, EncoderError> {
-    optional(path, st, name)?.ok_or_else(|| format_error(path, format!("missing tensor `{name}`")))
+    optional(path, st, name)?
+        .ok_or_else(|| EncoderError::format(path, format!("missing tensor `{name}`")))
 }
 
 /// Checks a tensor's rank.
@@ -51,7 +45,7 @@ pub fn expect_rank(
     if t.shape().len() == rank {
         Ok(())
     } else {
-        Err(format_error(
+        Err(EncoderError::format(
             path,
             format!(
                 "tensor `{name}` has shape {:?}, expected rank {rank}",
@@ -79,7 +73,7 @@ pub fn to_f32(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<f32>, E
             .collect(),
         Dtype::I8 => data.iter().map(|&b| f32::from(b as i8)).collect(),
         other => {
-            return Err(format_error(
+            return Err(EncoderError::format(
                 path,
                 format!("tensor `{name}` has dtype {other:?}; supported: F32, F16, BF16, I8"),
             ));
@@ -100,7 +94,7 @@ pub fn to_i64(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<i64>, E
             .chunks_exact(4)
             .map(|b| i64::from(i32::from_le_bytes(b.try_into().expect("4 bytes"))))
             .collect()),
-        other => Err(format_error(
+        other => Err(EncoderError::format(
             path,
             format!("tensor `{name}` has dtype {other:?}; supported: I64, I32"),
         )),

@@ -14,7 +14,7 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 use crate::{
     device::{DeviceChoice, resolve_device},
     model::{Linear, Transformer},
-    weights::{Weights, format_error},
+    weights::Weights,
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
@@ -93,7 +93,7 @@ impl TorchEncoder {
                 .file(&layer.dir.join("model.safetensors"))?
                 .field("activation", format!("{:?}", layer.activation));
             if layer.in_features != dim {
-                return Err(format_error(
+                return Err(EncoderError::format(
                     &layer.dir,
                     format!(
                         "Dense expects {} inputs, the previous module gives {dim}",
@@ -261,16 +261,13 @@ fn load_tokenizer(
     max_length: usize,
 ) -> Result<Tokenizer, EncoderError> {
     if !path.is_file() {
-        return Err(EncoderError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
-        });
+        return Err(EncoderError::missing(path));
     }
     let mut tokenizer =
-        Tokenizer::from_file(path).map_err(|e| format_error(path, e.to_string()))?;
+        Tokenizer::from_file(path).map_err(|e| EncoderError::format(path, e.to_string()))?;
     let size = tokenizer.get_vocab_size(true);
     if size > vocab_size {
-        return Err(format_error(
+        return Err(EncoderError::format(
             path,
             format!("the tokenizer has {size} tokens but config.json's vocab_size is {vocab_size}"),
         ));
@@ -280,7 +277,7 @@ fn load_tokenizer(
             max_length,
             ..Default::default()
         }))
-        .map_err(|e| format_error(path, e.to_string()))?;
+        .map_err(|e| EncoderError::format(path, e.to_string()))?;
     tokenizer.with_padding(None);
     Ok(tokenizer)
 }

@@ -21,13 +21,11 @@ impl Weights {
     /// Reads `path`, placing tensors on `device` as `kind` when taken.
     pub fn read(path: &Path, device: Device, kind: Kind) -> Result<Self, EncoderError> {
         if !path.is_file() {
-            return Err(EncoderError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
-            });
+            return Err(EncoderError::missing(path));
         }
-        let tensors = Tensor::read_safetensors(path)
-            .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+        let tensors = Tensor::read_safetensors(path).map_err(|e| {
+            EncoderError::format(path, format!("not a readable safetensors file: {e}"))
+        })?;
         Ok(Self {
             path: path.to_owned(),
             tensors: tensors.into_iter().collect(),
@@ -51,9 +49,9 @@ impl Weights {
         let tensor = self
             .tensors
             .get(&key)
-            .ok_or_else(|| format_error(&self.path, format!("missing tensor `{key}`")))?;
+            .ok_or_else(|| EncoderError::format(&self.path, format!("missing tensor `{key}`")))?;
         if tensor.size() != shape {
-            return Err(format_error(
+            return Err(EncoderError::format(
                 &self.path,
                 format!(
                     "tensor `{key}` has shape {:?}, expected {shape:?}",
@@ -64,14 +62,6 @@ impl Weights {
         tensor
             .f_to_device(self.device)
             .and_then(|t| t.f_to_kind(self.kind))
-            .map_err(|e| format_error(&self.path, format!("tensor `{key}`: {e}")))
-    }
-}
-
-/// A format error about `path`.
-pub fn format_error(path: &Path, message: String) -> EncoderError {
-    EncoderError::Format {
-        path: path.to_owned(),
-        message,
+            .map_err(|e| EncoderError::format(&self.path, format!("tensor `{key}`: {e}")))
     }
 }

@@ -1,0 +1,89 @@
+//! In-context learning (ICL) classification, the third task of MINERS.
+//!
+//! A retriever ranks the labelled pool for each test input; [`select`] picks
+//! the demonstrations (nearest first, balanced per label, or from a
+//! similarity percentile); [`Prompt`] writes the reference's prompt; a
+//! [`Generator`] scores every label as a continuation of the prompt by its
+//! mean token log-probability, and [`decide`] picks the label as the
+//! reference does, ties included.
+//!
+//! ```
+//! use miners_icl::{Prompt, Selection, decide, select};
+//!
+//! // Pool items ranked nearest first by some retriever.
+//! let ranking = [2, 0, 1];
+//! let pool_labels = ["positive", "negative", "positive"];
+//! let picked = select(&ranking, &pool_labels, 1, &Selection::Nearest, &[]);
+//! assert_eq!(picked, vec![2]);
+//!
+//! let prompt = Prompt::new("Generate a sentiment label for a given input.")
+//!     .render(&[("so good", "positive")], "awful", None);
+//! assert_eq!(
+//!     prompt,
+//!     "Instruction:Generate a sentiment label for a given input.\n\
+//!      Input:so good Prediction:positive\n\nInput:awful Prediction:"
+//! );
+//! // Mean log-probabilities from a generator, one per label.
+//! assert_eq!(decide(&[-2.5, -0.5, -1.0]), 1);
+//! ```
+
+mod decide;
+mod prompt;
+mod select;
+
+pub use decide::decide;
+pub use prompt::{Prompt, default_instruction, python_list};
+pub use select::{Selection, select};
+
+/// Errors at the ICL crate boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum IclError {
+    /// A label that tokenizes to no tokens cannot be scored.
+    #[error("label `{0}` tokenizes to no tokens; it cannot be scored")]
+    EmptyLabel(String),
+    /// Even with no demonstrations the prompt does not fit the context window.
+    #[error(
+        "prompt of {tokens} tokens plus a {label_tokens}-token label exceeds the {window}-token context window even without demonstrations"
+    )]
+    PromptTooLong {
+        /// Prompt tokens without demonstrations.
+        tokens: usize,
+        /// Tokens of the longest label.
+        label_tokens: usize,
+        /// The generator's context window.
+        window: usize,
+    },
+    /// The generator failed (model loading, tokenization, the forward pass).
+    #[error("generator `{generator}`: {message}")]
+    Generator {
+        /// Generator id.
+        generator: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A generative language model that scores continuations of prompts.
+pub trait Generator: Send + Sync {
+    /// Identifier recorded in results, e.g. `qwen2.5-0.5b`.
+    fn id(&self) -> &str;
+
+    /// Maximum number of tokens (prompt plus continuation) the model reads.
+    fn context_window(&self) -> usize;
+
+    /// Number of tokens `text` encodes to, without special tokens.
+    fn count_tokens(&self, text: &str) -> Result<usize, IclError>;
+
+    /// For each prompt, the mean log-probability per token of each
+    /// continuation: `scores[p][c]`. Prompt and continuation are tokenized
+    /// separately without special tokens and concatenated, as the reference does.
+    fn score(
+        &self,
+        prompts: &[String],
+        continuations: &[String],
+    ) -> Result<Vec<Vec<f64>>, IclError>;
+
+    /// Greedy decoding of up to `max_new_tokens` tokens after `prompt`
+    /// (stopping at end-of-sequence), for instruction-following use.
+    fn generate(&self, prompt: &str, max_new_tokens: usize) -> Result<String, IclError>;
+}

@@ -1,0 +1,97 @@
+//! Choosing demonstrations from a ranked pool.
+
+use serde::{Deserialize, Serialize};
+
+/// How demonstrations are chosen from the pool ranked nearest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Selection {
+    /// The k nearest, nearest first (the paper's default).
+    Nearest,
+    /// The k nearest of each label, grouped in label order, nearest first
+    /// within a label (the reference's `--balance`).
+    Balanced,
+    /// The first k of the ranking's slice from the `min`-th to the `max`-th
+    /// percentile (the paper's percentile study): positions
+    /// `floor(n·min/100) .. min(floor(n·max/100), n)`.
+    Percentile {
+        /// Lower percentile, inclusive.
+        min: f64,
+        /// Upper percentile, exclusive.
+        max: f64,
+    },
+}
+
+/// Pool indices of the demonstrations for one test input.
+///
+/// `ranking` lists pool indices nearest first (the whole pool for `Balanced`
+/// and `Percentile`, at least k for `Nearest`); `pool_labels[i]` is pool item
+/// `i`'s label; `label_order` is the label set (used by `Balanced`).
+pub fn select<L: AsRef<str>>(
+    ranking: &[usize],
+    pool_labels: &[L],
+    k: usize,
+    selection: &Selection,
+    label_order: &[String],
+) -> Vec<usize> {
+    match selection {
+        Selection::Nearest => ranking.iter().copied().take(k).collect(),
+        Selection::Balanced => label_order
+            .iter()
+            .flat_map(|label| {
+                ranking
+                    .iter()
+                    .copied()
+                    .filter(move |&i| pool_labels[i].as_ref() == label)
+                    .take(k)
+            })
+            .collect(),
+        Selection::Percentile { min, max } => {
+            let n = ranking.len();
+            let from = ((n as f64 * min / 100.0) as usize).min(n);
+            let to = ((n as f64 * max / 100.0) as usize).min(n).max(from);
+            ranking[from..to].iter().copied().take(k).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LABELS: [&str; 6] = ["a", "b", "a", "b", "a", "c"];
+
+    #[test]
+    fn nearest_keeps_ranking_order() {
+        assert_eq!(
+            select(&[4, 1, 0], &LABELS, 2, &Selection::Nearest, &[]),
+            vec![4, 1]
+        );
+    }
+
+    #[test]
+    fn balanced_groups_by_label_order() {
+        let order = vec!["b".to_string(), "a".to_string(), "c".to_string()];
+        let ranking = [4, 1, 0, 3, 2, 5];
+        assert_eq!(
+            select(&ranking, &LABELS, 2, &Selection::Balanced, &order),
+            vec![1, 3, 4, 0, 5]
+        );
+    }
+
+    #[test]
+    fn percentile_slices_the_ranking() {
+        let ranking: Vec<usize> = (0..6).rev().collect();
+        let picked = select(
+            &ranking,
+            &LABELS,
+            2,
+            &Selection::Percentile {
+                min: 50.0,
+                max: 100.0,
+            },
+            &[],
+        );
+        assert_eq!(picked, vec![2, 1]);
+    }
+}

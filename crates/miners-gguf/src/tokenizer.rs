@@ -26,8 +26,8 @@ pub fn tokenizer_json(gguf: &GgufFile) -> Result<Json, GgufError> {
     let vocab = Vocabulary::read(gguf)?;
     let model = gguf.require_str("tokenizer.ggml.model")?;
     let architecture = gguf.require_str("general.architecture")?;
-    let mut tokenizer = match model {
-        "gpt2" => byte_level(gguf, &vocab)?,
+    let (mut tokenizer, spelling) = match model {
+        "gpt2" => (byte_level(gguf, &vocab)?, vocab.tokens.clone()),
         "llama" => sentencepiece(gguf, &vocab, architecture.starts_with("gemma"))?,
         other => {
             return Err(GgufError::unsupported(
@@ -36,7 +36,7 @@ pub fn tokenizer_json(gguf: &GgufFile) -> Result<Json, GgufError> {
             ));
         }
     };
-    tokenizer["added_tokens"] = added_tokens(&vocab);
+    tokenizer["added_tokens"] = added_tokens(&vocab, &spelling);
     Ok(tokenizer)
 }
 
@@ -163,7 +163,12 @@ fn byte_level(gguf: &GgufFile, vocab: &Vocabulary) -> Result<Json, GgufError> {
     }))
 }
 
-fn sentencepiece(gguf: &GgufFile, vocab: &Vocabulary, gemma: bool) -> Result<Json, GgufError> {
+/// The tokenizer and the vocabulary's final spelling of each token.
+fn sentencepiece(
+    gguf: &GgufFile,
+    vocab: &Vocabulary,
+    gemma: bool,
+) -> Result<(Json, Vec<String>), GgufError> {
     let tokens: Vec<String> = if gemma {
         // Gemma files store tokens of several spaces as real spaces.
         vocab
@@ -214,7 +219,7 @@ fn sentencepiece(gguf: &GgufFile, vocab: &Vocabulary, gemma: bool) -> Result<Jso
         .enumerate()
         .map(|(id, token)| (token.clone(), json!(id)))
         .collect();
-    Ok(json!({
+    let tokenizer = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
@@ -228,7 +233,8 @@ fn sentencepiece(gguf: &GgufFile, vocab: &Vocabulary, gemma: bool) -> Result<Jso
             "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
             "vocab": ids, "merges": merges,
         },
-    }))
+    });
+    Ok((tokenizer, tokens))
 }
 
 /// Every split of a token into two tokens, ranked best first: by the merged
@@ -261,13 +267,17 @@ fn derive_merges(tokens: &[String], ranks: &[f64]) -> Vec<Json> {
     merges.into_iter().map(|(_, l, r)| json!([l, r])).collect()
 }
 
-fn added_tokens(vocab: &Vocabulary) -> Json {
+/// Control tokens (special) and user-defined tokens (not special), matched
+/// whole in raw text; tokens the vocabulary respelled are left to the model.
+fn added_tokens(vocab: &Vocabulary, spelling: &[String]) -> Json {
     vocab
         .tokens
         .iter()
         .zip(&vocab.types)
         .enumerate()
-        .filter(|(_, (_, t))| **t == CONTROL || **t == USER_DEFINED)
+        .filter(|(id, (token, t))| {
+            (**t == CONTROL || **t == USER_DEFINED) && spelling[*id] == **token
+        })
         .map(|(id, (token, &kind))| {
             json!({
                 "id": id, "content": token, "single_word": false, "lstrip": false,

@@ -17,10 +17,14 @@
 //! assert_eq!(vectors.dim(), 384);
 //! ```
 
+mod decoder;
 mod device;
 mod encoder;
+mod generator;
 mod model;
 mod weights;
 
+pub use decoder::{Decoder, DecoderConfig, Family, LoadError};
 pub use device::{DeviceChoice, resolve_device};
 pub use encoder::TorchEncoder;
+pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};

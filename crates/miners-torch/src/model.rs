@@ -66,7 +66,7 @@ impl Linear {
     }
 
     /// One layer computing several layers of the same input side by side.
-    fn stack(parts: &[Linear]) -> Result<Self, TchError> {
+    pub(crate) fn stack(parts: &[Linear]) -> Result<Self, TchError> {
         let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
         let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
         Ok(Self {

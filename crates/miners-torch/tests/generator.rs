@@ -1,0 +1,141 @@
+//! The libtorch generators against transformers: the reference's
+//! `calculate_log_prob` (one full forward per prompt and label) on tiny
+//! random-weight Llama, Qwen2 and Gemma 3 models, on every available device.
+
+use std::path::PathBuf;
+
+use miners_gguf::{StoreType, import_gguf};
+use miners_icl::{Generator, IclError, decide};
+use miners_torch::{DeviceChoice, TorchGenerator, resolve_device};
+use serde_json::Value;
+
+/// Largest allowed |log-prob difference| (float32 forward passes).
+const TOLERANCE: f64 = 1e-4;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny-decoders")
+}
+
+fn devices() -> Vec<DeviceChoice> {
+    let mut devices = vec![DeviceChoice::Cpu];
+    if resolve_device(DeviceChoice::Auto).is_ok_and(|d| d.is_cuda()) {
+        devices.push(DeviceChoice::Cuda(0));
+    }
+    devices
+}
+
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+        .unwrap()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn max_difference(ours: &[Vec<f64>], reference: &Value) -> f64 {
+    ours.iter()
+        .flatten()
+        .zip(
+            reference
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap()),
+        )
+        .map(|(a, b)| (a - b.as_f64().unwrap()).abs())
+        .fold(0.0, f64::max)
+}
+
+fn check(generator: &TorchGenerator, family: &str) {
+    let expected = expected();
+    let prompts = strings(&expected["prompts"]);
+    let labels = strings(&expected["labels"]);
+    let reference = &expected["models"][family];
+    let scores = generator.score(&prompts, &labels).unwrap();
+    let difference = max_difference(&scores, &reference["scores"]);
+    assert!(
+        difference <= TOLERANCE,
+        "{family}: max |Δ log-prob| {difference:e}"
+    );
+    let predictions: Vec<String> = scores.iter().map(|s| labels[decide(s)].clone()).collect();
+    assert_eq!(predictions, strings(&reference["predictions"]), "{family}");
+    eprintln!("{family}: max |Δ log-prob| vs transformers {difference:.2e}");
+}
+
+#[test]
+fn tree_masked_scoring_matches_transformers_for_every_family() {
+    for device in devices() {
+        for family in ["llama", "qwen2", "gemma3"] {
+            let generator = TorchGenerator::load(family, &fixtures().join(family), device).unwrap();
+            check(&generator, family);
+        }
+    }
+}
+
+#[test]
+fn small_batches_and_one_by_one_scoring_agree() {
+    let expected = expected();
+    let prompts = strings(&expected["prompts"]);
+    let labels = strings(&expected["labels"]);
+    let dir = fixtures().join("gemma3");
+    let batched = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu).unwrap();
+    let single = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu)
+        .unwrap()
+        .with_token_budget(1);
+    let a = batched.score(&prompts, &labels).unwrap();
+    let b = single.score(&prompts, &labels).unwrap();
+    let c = batched.score_one_by_one(&prompts, &labels).unwrap();
+    for (x, (y, z)) in a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten().zip(c.iter().flatten()))
+    {
+        assert!((x - y).abs() < 1e-5 && (x - z).abs() < 1e-5, "{x} {y} {z}");
+    }
+}
+
+#[test]
+fn imported_gguf_scores_like_the_transformers_model() {
+    let out = tempfile::tempdir().unwrap();
+    import_gguf(&fixtures().join("llama.gguf"), out.path(), StoreType::F32).unwrap();
+    let generator = TorchGenerator::load("llama-gguf", out.path(), DeviceChoice::Cpu).unwrap();
+    check(&generator, "llama");
+}
+
+#[test]
+fn empty_labels_and_long_prompts_are_errors() {
+    let generator =
+        TorchGenerator::load("llama", &fixtures().join("llama"), DeviceChoice::Cpu).unwrap();
+    let err = generator
+        .score(
+            &["Input:x Prediction:".into()],
+            &["positive".into(), String::new()],
+        )
+        .unwrap_err();
+    assert!(matches!(err, IclError::EmptyLabel(_)), "{err}");
+    let long = "word ".repeat(300);
+    let err = generator.score(&[long], &["positive".into()]).unwrap_err();
+    assert!(err.to_string().contains("context window"), "{err}");
+}
+
+#[test]
+fn greedy_generation_matches_transformers() {
+    let expected = expected();
+    let prompt = strings(&expected["prompts"])[0].clone();
+    for family in ["llama", "qwen2", "gemma3"] {
+        let generator =
+            TorchGenerator::load(family, &fixtures().join(family), DeviceChoice::Cpu).unwrap();
+        let text = generator.generate(&prompt, 4).unwrap();
+        assert_eq!(
+            text,
+            expected["models"][family]["greedy"].as_str().unwrap(),
+            "{family}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
-//! `miners`: run MINERS bitext retrieval and retrieval-based classification.
+//! `miners`: run MINERS bitext retrieval, retrieval-based classification and ICL.
 
 mod encoders;
+mod generators;
 mod progress;
 mod summary;
 
@@ -13,9 +14,11 @@ use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
 use miners_encoders::spec::DType;
 use miners_eval::{
-    ClassificationRun, EmbeddingCache, Retriever, RunOptions, run_bitext, run_classification,
+    ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, run_bitext,
+    run_classification, run_icl,
 };
 use miners_fusion::Normalization;
+use miners_icl::{Prompt, Selection, default_instruction};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +58,37 @@ enum Command {
         #[arg(long, value_enum, default_value_t = VoteArg::Majority)]
         vote: VoteArg,
     },
+    /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
+    Icl {
+        #[command(flatten)]
+        common: Common,
+        /// Generator: a `[[generator]]` id of the --catalog or a model directory.
+        #[arg(long)]
+        generator: String,
+        /// Cross-lingual: demonstrations come from the pool of --src-lang.
+        #[arg(long)]
+        cross: bool,
+        /// Pool language of --cross (default: the dataset's usual source).
+        #[arg(long)]
+        src_lang: Option<String>,
+        /// Only these test languages (repeatable; default all).
+        #[arg(long = "lang")]
+        langs: Vec<String>,
+        /// The k nearest demonstrations of each label, grouped by label.
+        #[arg(long, conflicts_with = "percentile")]
+        balanced: bool,
+        /// Demonstrations from a similarity percentile window instead of the top:
+        /// `P` (from P to 100) or `MIN-MAX`.
+        #[arg(long)]
+        percentile: Option<String>,
+        /// Instruction text (default: the paper's for the dataset).
+        #[arg(long)]
+        instruction: Option<String>,
+        /// List the label options in the prompt (default: if the catalog marks the
+        /// generator instruction-tuned).
+        #[arg(long)]
+        options: Option<bool>,
+    },
     /// List the datasets of the registry and whether the data directory has them.
     Datasets {
         /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
@@ -72,7 +106,7 @@ struct Common {
     #[arg(long, conflicts_with = "dataset")]
     all_datasets: bool,
     /// Encoder: an id of the --catalog or a model directory; repeat for DistFuse.
-    #[arg(long = "model", required = true)]
+    #[arg(long = "model", visible_alias = "retriever", required = true)]
     models: Vec<String>,
     /// DistFuse weights, one per --model (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -184,9 +218,85 @@ fn run(cli: Cli) -> Result<()> {
                 sink.finish();
             }
         }
+        Command::Icl {
+            common,
+            generator,
+            cross,
+            src_lang,
+            langs,
+            balanced,
+            percentile,
+            instruction,
+            options,
+        } => {
+            let (retriever, _) = prepare(&common)?;
+            let catalog = common.catalog.is_file().then_some(common.catalog.as_path());
+            let spec = generators::resolve(&generator, catalog)?;
+            let selection = match (balanced, percentile) {
+                (true, _) => Selection::Balanced,
+                (false, Some(p)) => parse_percentile(&p)?,
+                (false, None) => Selection::Nearest,
+            };
+            let generator = generators::open(&spec, &common.device)
+                .with_context(|| format!("--generator {generator}"))?;
+            for dataset in datasets(&common, "classification")? {
+                let name = dataset.spec().name;
+                let Some(instruction) = instruction.as_deref().or(default_instruction(name)) else {
+                    bail!("--instruction: no default instruction for {name}");
+                };
+                let classification = classification_run(
+                    &dataset,
+                    cross,
+                    src_lang.as_deref(),
+                    &langs,
+                    VoteArg::Majority,
+                )?;
+                let run = IclRun {
+                    langs: classification.langs,
+                    cross_source: classification.cross_source,
+                    selection: selection.clone(),
+                    prompt: Prompt::new(instruction).with_options(options.unwrap_or(spec.instruct)),
+                    ks: common.k.clone(),
+                    limit: common.limit,
+                };
+                let mut sink = summary::Writer::new(&common.out);
+                let bars = progress::Bars::default();
+                run_icl(
+                    &dataset,
+                    &retriever,
+                    generator.as_ref(),
+                    &run,
+                    &bars,
+                    &mut sink,
+                )?;
+                sink.finish();
+            }
+        }
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
     }
     Ok(())
+}
+
+/// `P` (P to 100) or `MIN-MAX`, percentiles within 0..=100.
+fn parse_percentile(text: &str) -> Result<Selection> {
+    let parse = |s: &str| -> Result<f64> {
+        let value: f64 = s
+            .trim()
+            .parse()
+            .with_context(|| format!("--percentile {text}: `{s}` is not a number"))?;
+        if !(0.0..=100.0).contains(&value) {
+            bail!("--percentile {text}: {value} is outside 0..=100");
+        }
+        Ok(value)
+    };
+    let (min, max) = match text.split_once('-') {
+        Some((min, max)) => (parse(min)?, parse(max)?),
+        None => (parse(text)?, 100.0),
+    };
+    if min >= max {
+        bail!("--percentile {text}: the window is empty");
+    }
+    Ok(Selection::Percentile { min, max })
 }
 
 fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {

@@ -60,6 +60,9 @@ pub struct Manifest {
     /// How the reference uses the data.
     #[serde(default)]
     pub reference_usage: Option<String>,
+    /// Classification label names in the reference's order.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// A bitext language pair: source sentences are the queries.
@@ -208,6 +211,29 @@ impl Dataset {
             .collect();
         langs.sort();
         Ok(langs)
+    }
+
+    /// The classification label set in the reference's order, with the
+    /// registry's label map applied (merged labels appear once).
+    pub fn label_set(&self) -> Result<Vec<String>, DatasetError> {
+        self.spec
+            .classification
+            .ok_or_else(|| self.no_task("classification"))?;
+        let mut labels: Vec<String> = Vec::new();
+        for raw in &self.manifest.labels {
+            let label = self.spec.map_label(raw).to_owned();
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        if labels.is_empty() {
+            return Err(DatasetError::Missing {
+                name: self.spec.name.to_owned(),
+                why: "manifest.json lists no `labels`".into(),
+                expected: self.root.join("manifest.json"),
+            });
+        }
+        Ok(labels)
     }
 
     /// Loads one language's split, with the registry's label map applied.

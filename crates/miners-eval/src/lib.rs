@@ -3,6 +3,7 @@
 //! - [`run_bitext`]: each source sentence retrieves targets; scored with the
 //!   reference's weighted metrics over sentence indices plus recall@k.
 //! - [`run_classification`]: the k nearest labelled pool texts vote; macro metrics.
+//! - [`run_icl`]: retrieved demonstrations in a prompt; a generator scores the labels.
 //! - [`Retriever`]: one encoder or a DistFuse of several.
 //! - [`ResultRecord`]: one JSON file per cell, written atomically.
 //!
@@ -15,12 +16,14 @@
 //! ```
 
 mod cache;
+mod icl;
 pub mod metrics;
 mod record;
 mod retriever;
 mod tasks;
 
 pub use cache::EmbeddingCache;
+pub use icl::{GeneratorRecord, IclOutputs, IclRun, run_icl};
 pub use record::{
     FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task,
 };
@@ -47,6 +50,9 @@ pub enum EvalError {
     /// Voting failed.
     #[error(transparent)]
     Classify(#[from] miners_classify::ClassifyError),
+    /// Prompting or the generator failed.
+    #[error(transparent)]
+    Icl(#[from] miners_icl::IclError),
     /// An inconsistent run configuration.
     #[error("{0}")]
     Config(String),

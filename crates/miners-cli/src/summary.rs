@@ -50,9 +50,14 @@ pub fn table(records: &[ResultRecord]) -> String {
         .as_ref()
         .map(|s| format!(" (substitute for {s})"))
         .unwrap_or_default();
+    let generator = first
+        .generator
+        .as_ref()
+        .map(|g| format!(" · generator {}", g.id))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "\n{} {}{substitute} · {} · {} · {}",
+        "\n{} {}{substitute} · {} · {} · {}{generator}",
         task_name(first),
         first.dataset,
         first.setting.name(),

@@ -239,3 +239,101 @@ fn malformed_data_names_file_and_line() {
     std::fs::write(data.path().join("nusax/manifest.json"), "{ broken").unwrap();
     fails_with(data.path(), &args, "manifest.json:1:");
 }
+
+/// ICL with a real retriever on real data; the generator is the committed
+/// tiny random Qwen2 fixture (its predictions are meaningless, the mechanics are not).
+#[test]
+fn icl_writes_metrics_predictions_and_prompts() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let generator = workspace().join("fixtures/tiny-decoders/qwen2");
+    let args = [
+        "icl",
+        "--dataset",
+        "nusax",
+        "--retriever",
+        "static-tokenlearn",
+        "--generator",
+        generator.to_str().unwrap(),
+        "--k",
+        "0,1,2",
+        "--cross",
+        "--lang",
+        "ind",
+        "--limit",
+        "6",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("generator qwen2"), "{stdout}");
+    let dir = out.path().join("icl/nusax/qwen2/static-tokenlearn/cross");
+    let read = |k: usize| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join(format!("eng-ind.k{k}.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let zero = read(0);
+    let two = read(2);
+    assert_eq!(zero["task"], "icl");
+    assert_eq!(zero["generator"]["id"], "qwen2");
+    assert_eq!(zero["n"], 6);
+    let prompts = two["icl"]["prompts"].as_array().unwrap();
+    assert_eq!(prompts.len(), 6);
+    let prompt = prompts[0].as_str().unwrap();
+    assert!(
+        prompt.starts_with("Instruction:Generate a sentiment label for a given input.\nInput:")
+    );
+    assert_eq!(prompt.matches(" Prediction:").count(), 3, "{prompt}");
+    assert!(prompt.ends_with(" Prediction:"));
+    assert!(!zero["icl"]["prompts"][0].as_str().unwrap().contains("\n\n"));
+    let labels = ["negative", "neutral", "positive"];
+    for p in two["icl"]["predictions"].as_array().unwrap() {
+        assert!(labels.contains(&p.as_str().unwrap()), "{p}");
+    }
+    // The tiny model's 256-token window forces dropping demonstrations somewhere
+    // or not; either way the count is recorded per example.
+    assert_eq!(
+        two["icl"]["dropped_demonstrations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[test]
+fn icl_bad_arguments_get_clear_errors() {
+    let Some(data) = data_dir() else { return };
+    let generator = workspace().join("fixtures/tiny-decoders/qwen2");
+    let generator = generator.to_str().unwrap();
+    let base = [
+        "icl",
+        "--dataset",
+        "nusax",
+        "--retriever",
+        "static-tokenlearn",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter()
+            .chain(["--generator", generator].iter())
+            .chain(extra)
+            .copied()
+            .collect()
+    };
+    fails_with(
+        &data,
+        &with(&["--percentile", "80-20"]),
+        "--percentile 80-20: the window is empty",
+    );
+    fails_with(&data, &with(&["--percentile", "x"]), "`x` is not a number");
+    let mut unknown = base.to_vec();
+    unknown.extend(["--generator", "no-such-generator"]);
+    fails_with(
+        &data,
+        &unknown,
+        "neither a model directory nor a catalog id",
+    );
+    let mut tatoeba = with(&["--k", "1"]);
+    tatoeba[2] = "tatoeba";
+    fails_with(&data, &tatoeba, "classification");
+}

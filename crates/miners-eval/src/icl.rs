@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Prompts scored per generator call (one progress step).
-const PROMPTS_PER_CALL: usize = 32;
+const PROMPTS_PER_CALL: usize = 64;
 
 /// What an ICL run evaluates.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +190,7 @@ fn score_cell(
         .unwrap_or(0);
     let mut prompts = Vec::with_capacity(test.texts.len());
     let mut dropped = Vec::with_capacity(test.texts.len());
-    let mut prompt_tokens = 0;
+    let mut lengths = Vec::with_capacity(test.texts.len());
     for (text, ranking) in test.texts.iter().zip(rankings) {
         let chosen = select(ranking, &pool_labels, k, &run.selection, labels);
         let (prompt, tokens, removed) = fit(
@@ -204,13 +204,17 @@ fn score_cell(
         )?;
         prompts.push(prompt);
         dropped.push(removed);
-        prompt_tokens += tokens;
+        lengths.push(tokens);
     }
     progress.begin(&format!("k={k} scoring"), prompts.len());
-    let mut predictions = Vec::with_capacity(prompts.len());
-    for chunk in prompts.chunks(PROMPTS_PER_CALL) {
-        for scores in generator.score(chunk, labels)? {
-            predictions.push(labels[decide(&scores)].clone());
+    // Score in order of length, so each call's batches pad little.
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut predictions = vec![String::new(); prompts.len()];
+    for chunk in order.chunks(PROMPTS_PER_CALL) {
+        let texts: Vec<String> = chunk.iter().map(|&i| prompts[i].clone()).collect();
+        for (&i, scores) in chunk.iter().zip(generator.score(&texts, labels)?) {
+            predictions[i] = labels[decide(&scores)].clone();
         }
         progress.advance(chunk.len());
     }
@@ -220,7 +224,7 @@ fn score_cell(
         predictions,
         prompts,
         dropped_demonstrations: dropped,
-        prompt_tokens,
+        prompt_tokens: lengths.iter().sum(),
     })
 }
 

@@ -119,7 +119,7 @@ fn empty_labels_and_long_prompts_are_errors() {
         )
         .unwrap_err();
     assert!(matches!(err, IclError::EmptyLabel(_)), "{err}");
-    let long = "word ".repeat(300);
+    let long = "word ".repeat(1100);
     let err = generator.score(&[long], &["positive".into()]).unwrap_err();
     assert!(err.to_string().contains("context window"), "{err}");
 }

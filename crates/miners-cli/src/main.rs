@@ -120,7 +120,8 @@ struct Common {
     /// Neighbour counts to score (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     k: Vec<usize>,
-    /// Evaluate only the first N items of each split read (smoke runs).
+    /// Evaluate only the first N items of each split read (smoke runs; ICL: of
+    /// the test split only, the pool stays whole).
     #[arg(long)]
     limit: Option<usize>,
     /// Directory for result records.

@@ -30,7 +30,8 @@ pub struct IclRun {
     pub prompt: Prompt,
     /// Numbers of demonstrations; each gives one record per language (0 = zero-shot).
     pub ks: Vec<usize>,
-    /// Keep only the first N rows of the pool and test splits.
+    /// Score only the first N test examples (the pool stays whole, so
+    /// demonstrations are retrieved as in a full run).
     pub limit: Option<usize>,
 }
 
@@ -89,7 +90,7 @@ pub fn run_icl(
     let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
     for lang in &langs {
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
-        let pool = dataset.load_classification(pool_lang, plan.pool, run.limit)?;
+        let pool = dataset.load_classification(pool_lang, plan.pool, None)?;
         let test = dataset.load_classification(lang, plan.test, run.limit)?;
         let rankings = rank(retriever, &pool, &test, run, lang, progress)?;
         let mut records = Vec::new();

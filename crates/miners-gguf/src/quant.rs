@@ -75,7 +75,7 @@ impl TensorType {
     /// Bytes that `len` values occupy; an error if `len` is not whole blocks.
     pub fn byte_size(self, len: u64) -> Result<u64, String> {
         let (values, bytes) = self.block();
-        if len % values as u64 != 0 {
+        if !len.is_multiple_of(values as u64) {
             return Err(format!(
                 "{len} values are not a whole number of {self:?} blocks of {values}"
             ));

@@ -43,6 +43,8 @@ pub enum Family {
     Qwen2,
     /// Gemma 3 text models.
     Gemma3,
+    /// BLOOM / BLOOMZ: ALiBi attention biases, LayerNorms, a plain GELU MLP.
+    Bloom,
 }
 
 /// What the stack needs from `config.json`.
@@ -96,6 +98,9 @@ impl DecoderConfig {
     }
 
     fn from_json(c: &Value) -> Result<Self, String> {
+        if c["model_type"] == "bloom" {
+            return Self::bloom(c);
+        }
         let int = |key: &str| {
             c[key]
                 .as_i64()
@@ -169,6 +174,42 @@ impl DecoderConfig {
                 .unwrap_or(family == Family::Gemma3),
             final_softcap: c["final_logit_softcapping"].as_f64(),
             eos,
+        })
+    }
+}
+
+impl DecoderConfig {
+    fn bloom(c: &Value) -> Result<Self, String> {
+        let int = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| c[*k].as_i64())
+                .ok_or_else(|| format!("missing integer `{}`", keys[0]))
+        };
+        let hidden = int(&["hidden_size", "n_embed"])?;
+        let heads = int(&["n_head", "num_attention_heads"])?;
+        let layers = int(&["n_layer", "num_hidden_layers"])? as usize;
+        if c["apply_residual_connection_post_layernorm"].as_bool() == Some(true) {
+            return Err("apply_residual_connection_post_layernorm is not supported".into());
+        }
+        Ok(Self {
+            family: Family::Bloom,
+            hidden,
+            intermediate: 4 * hidden,
+            layers,
+            heads,
+            kv_heads: heads,
+            head_dim: hidden / heads.max(1),
+            vocab: int(&["vocab_size"])?,
+            max_positions: c["seq_length"].as_i64().unwrap_or(2048) as usize,
+            eps: c["layer_norm_epsilon"].as_f64().unwrap_or(1e-5),
+            rope_theta: 0.0,
+            rope_local_theta: 0.0,
+            windows: vec![None; layers],
+            attention_scale: (hidden as f64 / heads.max(1) as f64).powf(-0.5),
+            qkv_bias: true,
+            tied: true,
+            final_softcap: None,
+            eos: c["eos_token_id"].as_i64().into_iter().collect(),
         })
     }
 }
@@ -284,8 +325,54 @@ struct Layer {
     window: Option<i64>,
 }
 
-/// A decoder-only transformer.
-pub struct Decoder {
+/// A decoder-only transformer of any supported family.
+pub enum Decoder {
+    /// Llama, Qwen2, Gemma 3: RMSNorm, rotary positions, gated MLP.
+    Rotary(RotaryDecoder),
+    /// BLOOM: LayerNorm, ALiBi, plain MLP.
+    Bloom(crate::bloom::Bloom),
+}
+
+impl Decoder {
+    /// Loads `config.json` and `model.safetensors` from `dir` onto `device`.
+    pub fn load(dir: &Path, device: tch::Device) -> Result<Self, LoadError> {
+        let config = DecoderConfig::read(&dir.join("config.json"))?;
+        let path = dir.join("model.safetensors");
+        let weights = Weights::read(&path, device, Kind::Float)
+            .map_err(|e| load_error(&path, e.to_string()))?;
+        Ok(match config.family {
+            Family::Bloom => Self::Bloom(crate::bloom::Bloom::load(&weights, config)?),
+            _ => Self::Rotary(RotaryDecoder::load(&weights, config, device)?),
+        })
+    }
+
+    /// The configuration read from `config.json`.
+    pub fn config(&self) -> &DecoderConfig {
+        match self {
+            Self::Rotary(d) => &d.config,
+            Self::Bloom(d) => d.config(),
+        }
+    }
+
+    /// Final-norm hidden states `[batch, length, hidden]`.
+    pub fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
+        match self {
+            Self::Rotary(d) => d.hidden_states(batch),
+            Self::Bloom(d) => d.hidden_states(batch),
+        }
+    }
+
+    /// Log-probabilities `[rows, vocab]` (float32) of the next token after `hidden` rows `[rows, hidden]`.
+    pub fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
+        match self {
+            Self::Rotary(d) => d.log_probs(hidden),
+            Self::Bloom(d) => d.log_probs(hidden),
+        }
+    }
+}
+
+/// The rotary families (Llama, Qwen2, Gemma 3).
+pub struct RotaryDecoder {
     config: DecoderConfig,
     embedding: Tensor,
     lm_head: Option<Tensor>,
@@ -307,29 +394,24 @@ pub struct Batch {
     pub attend_local: Option<Tensor>,
 }
 
-impl Decoder {
-    /// Loads `config.json` and `model.safetensors` from `dir` onto `device`.
-    pub fn load(dir: &Path, device: tch::Device) -> Result<Self, LoadError> {
-        let config = DecoderConfig::read(&dir.join("config.json"))?;
-        let path = dir.join("model.safetensors");
-        let w = Weights::read(&path, device, Kind::Float)
-            .map_err(|e| load_error(&path, e.to_string()))?;
+impl RotaryDecoder {
+    fn load(w: &Weights, config: DecoderConfig, device: tch::Device) -> Result<Self, LoadError> {
         let (h, kv) = (config.hidden, config.kv_heads * config.head_dim);
         let q = config.heads * config.head_dim;
         let layers = (0..config.layers)
-            .map(|i| Layer::load(&w, &format!("model.layers.{i}"), &config, (h, q, kv), i))
+            .map(|i| Layer::load(w, &format!("model.layers.{i}"), &config, (h, q, kv), i))
             .collect::<Result<_, _>>()?;
-        let embedding = take(&w, "model.embed_tokens.weight", &[config.vocab, h])?;
+        let embedding = take(w, "model.embed_tokens.weight", &[config.vocab, h])?;
         let lm_head = if config.tied {
             None
         } else {
-            Some(take(&w, "lm_head.weight", &[config.vocab, h])?)
+            Some(take(w, "lm_head.weight", &[config.vocab, h])?)
         };
         let frequencies = |theta: f64| {
             inverse_frequencies(theta, config.head_dim, device).map_err(|e| tch_error("rope", e))
         };
         Ok(Self {
-            norm: RmsNorm::load(&w, "model.norm", h, &config)?,
+            norm: RmsNorm::load(w, "model.norm", h, &config)?,
             global_frequencies: frequencies(config.rope_theta)?,
             local_frequencies: frequencies(config.rope_local_theta)?,
             embedding,
@@ -339,18 +421,12 @@ impl Decoder {
         })
     }
 
-    /// The configuration read from `config.json`.
-    pub fn config(&self) -> &DecoderConfig {
-        &self.config
-    }
-
     /// Whether any layer uses a sliding window.
-    pub fn has_sliding_layers(&self) -> bool {
+    fn has_sliding_layers(&self) -> bool {
         self.config.windows.iter().any(Option::is_some)
     }
 
-    /// Final-norm hidden states `[batch, length, hidden]`.
-    pub fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
+    fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
         let mut x = Tensor::f_embedding(&self.embedding, &batch.ids, -1, false, false)?;
         if self.config.family == Family::Gemma3 {
             let scale = Tensor::from((self.config.hidden as f64).sqrt() as f32);
@@ -381,8 +457,7 @@ impl Decoder {
         self.norm.forward(&x)
     }
 
-    /// Log-probabilities `[rows, vocab]` (float32) of the next token after `hidden` rows `[rows, hidden]`.
-    pub fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
+    fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embedding);
         let mut logits = hidden.f_matmul(&head.f_tr()?)?;
         if let Some(cap) = self.config.final_softcap {
@@ -515,11 +590,11 @@ fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, TchError> {
     x.f_mul(cos)?.f_add(&rotated.f_mul(sin)?)
 }
 
-fn take(w: &Weights, name: &str, shape: &[i64]) -> Result<Tensor, LoadError> {
+pub(crate) fn take(w: &Weights, name: &str, shape: &[i64]) -> Result<Tensor, LoadError> {
     w.take(name, shape)
         .map_err(|e| load_error(Path::new("model.safetensors"), e.to_string()))
 }
 
-fn tch_error(place: &str, e: TchError) -> LoadError {
+pub(crate) fn tch_error(place: &str, e: TchError) -> LoadError {
     load_error(Path::new(place), e.to_string())
 }

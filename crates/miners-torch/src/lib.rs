@@ -17,6 +17,7 @@
 //! assert_eq!(vectors.dim(), 384);
 //! ```
 
+mod bloom;
 mod decoder;
 mod device;
 mod encoder;
@@ -24,7 +25,8 @@ mod generator;
 mod model;
 mod weights;
 
-pub use decoder::{Decoder, DecoderConfig, Family, LoadError};
+pub use bloom::Bloom;
+pub use decoder::{Batch, Decoder, DecoderConfig, Family, LoadError, RotaryDecoder};
 pub use device::{DeviceChoice, resolve_device};
 pub use encoder::TorchEncoder;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};

@@ -43,6 +43,11 @@ impl Weights {
         self
     }
 
+    /// Whether the tensor `name` exists (under the prefix).
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(&format!("{}{name}", self.prefix))
+    }
+
     /// The tensor `name` with exactly `shape`, on the target device and kind.
     pub fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, EncoderError> {
         let key = format!("{}{name}", self.prefix);

@@ -1,6 +1,6 @@
 //! The libtorch generators against transformers: the reference's
 //! `calculate_log_prob` (one full forward per prompt and label) on tiny
-//! random-weight Llama, Qwen2 and Gemma 3 models, on every available device.
+//! random-weight Llama, Qwen2, Gemma 3 and BLOOM models, on every available device.
 
 use std::path::PathBuf;
 
@@ -71,7 +71,7 @@ fn check(generator: &TorchGenerator, family: &str) {
 #[test]
 fn tree_masked_scoring_matches_transformers_for_every_family() {
     for device in devices() {
-        for family in ["llama", "qwen2", "gemma3"] {
+        for family in ["llama", "qwen2", "gemma3", "bloom"] {
             let generator = TorchGenerator::load(family, &fixtures().join(family), device).unwrap();
             check(&generator, family);
         }
@@ -128,7 +128,7 @@ fn empty_labels_and_long_prompts_are_errors() {
 fn greedy_generation_matches_transformers() {
     let expected = expected();
     let prompt = strings(&expected["prompts"])[0].clone();
-    for family in ["llama", "qwen2", "gemma3"] {
+    for family in ["llama", "qwen2", "gemma3", "bloom"] {
         let generator =
             TorchGenerator::load(family, &fixtures().join(family), DeviceChoice::Cpu).unwrap();
         let text = generator.generate(&prompt, 4).unwrap();

@@ -4,6 +4,7 @@ mod encoders;
 mod generators;
 mod progress;
 mod summary;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,47 @@ enum Command {
         /// generator instruction-tuned).
         #[arg(long)]
         options: Option<bool>,
+    },
+    /// Run a sweep spec (`sweep.toml`): every model, dataset and setting it
+    /// lists; resumable (finished cells and jobs are skipped) and shardable.
+    Sweep {
+        /// The sweep specification.
+        #[arg(long, default_value = "sweep.toml")]
+        spec: PathBuf,
+        /// Directory for result records (shards may share it).
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Embedding cache directory.
+        #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
+        cache: PathBuf,
+        /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
+        #[arg(long, env = "MINERS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Model catalog.
+        #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
+        catalog: PathBuf,
+        /// Device for transformer models.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Redo finished jobs and cells.
+        #[arg(long)]
+        force: bool,
+        /// Run only shard i of N (`i/N`, 0-based); default: from
+        /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Print the jobs (with their shard) and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Merge shard result directories into one.
+    Merge {
+        /// Target result directory.
+        #[arg(long)]
+        into: PathBuf,
+        /// Shard result directories.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
     },
     /// List the datasets of the registry and whether the data directory has them.
     Datasets {
@@ -275,6 +317,44 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
                 sink.finish();
             }
+        }
+        Command::Sweep {
+            spec,
+            out,
+            cache,
+            data_dir,
+            catalog,
+            device,
+            force,
+            shard,
+            list,
+        } => {
+            let spec = sweep::SweepSpec::read(&spec)?;
+            let shard = match shard {
+                Some(text) => Some(sweep::Shard::parse(&text)?),
+                None => sweep::Shard::from_slurm()?,
+            };
+            let options = sweep::SweepOptions {
+                out,
+                cache: Some(cache),
+                data: DataDir::resolve(data_dir.as_deref())?,
+                catalog: catalog.is_file().then_some(catalog),
+                device,
+                force,
+                shard,
+            };
+            if list {
+                for (i, job) in sweep::jobs(&spec, &options.data)?.iter().enumerate() {
+                    let mine = options.shard.is_none_or(|s| s.owns(i));
+                    println!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
+                }
+            } else {
+                sweep::run(&spec, &options)?;
+            }
+        }
+        Command::Merge { into, sources } => {
+            let (copied, same) = sweep::merge(&into, &sources)?;
+            eprintln!("merge: {copied} files copied, {same} already present and equal");
         }
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
     }

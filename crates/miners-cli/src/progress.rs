@@ -1,4 +1,4 @@
-//! Progress bars for encoding.
+//! Progress bars for encoding and sweeps (drawn only on a terminal).
 
 use std::sync::Mutex;
 
@@ -31,4 +31,16 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The bar over a sweep's jobs, with the current job as its message.
+pub fn sweep_bar(jobs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(jobs as u64);
+    let style = ProgressStyle::with_template(
+        "sweep [{bar:30}] {pos}/{len} jobs · {elapsed_precise} · eta {eta_precise} · {msg}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar
 }

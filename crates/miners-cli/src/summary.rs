@@ -6,12 +6,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use miners_eval::{EvalError, RecordSink, ResultRecord};
+use miners_eval::{CellKey, EvalError, RecordSink, ResultRecord};
 
 /// Writes each cell's records atomically under `out` and keeps them for the summary.
 pub struct Writer {
     out: PathBuf,
     records: Vec<ResultRecord>,
+    resume: bool,
+    skipped: std::cell::Cell<usize>,
 }
 
 impl Writer {
@@ -20,7 +22,20 @@ impl Writer {
         Self {
             out: out.to_owned(),
             records: Vec::new(),
+            resume: false,
+            skipped: std::cell::Cell::new(0),
         }
+    }
+
+    /// Cells whose records all exist are reported done, so runners skip them.
+    pub fn resuming(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// Cells skipped because their records existed.
+    pub fn skipped(&self) -> usize {
+        self.skipped.get()
     }
 
     /// Prints the summary table of everything written.
@@ -36,6 +51,12 @@ impl RecordSink for Writer {
         }
         self.records.extend_from_slice(records);
         Ok(())
+    }
+
+    fn is_done(&self, cell: &CellKey, ks: &[usize]) -> bool {
+        let done = self.resume && ks.iter().all(|&k| cell.path(&self.out, k).is_file());
+        self.skipped.set(self.skipped.get() + usize::from(done));
+        done
     }
 }
 

@@ -337,3 +337,120 @@ fn icl_bad_arguments_get_clear_errors() {
     tatoeba[2] = "tatoeba";
     fails_with(&data, &tatoeba, "classification");
 }
+
+/// All records under `dir`, by relative path, with the wall-clock fields removed.
+fn records(dir: &Path) -> std::collections::BTreeMap<PathBuf, serde_json::Value> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with(".sweep") {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let mut value: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let object = value.as_object_mut().unwrap();
+                object.remove("seconds");
+                object.remove("peak_rss_mib");
+                found.insert(path.strip_prefix(dir).unwrap().to_owned(), value);
+            }
+        }
+    }
+    found
+}
+
+fn sweep(data: &Path, spec: &Path, out: &Path, extra: &[&str]) -> Output {
+    let cache = out.with_extension("cache");
+    Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(["sweep", "--spec"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache")
+        .arg(cache)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
+        .args(extra)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn sweep_shards_merge_to_the_unsharded_run_and_reruns_skip_done_work() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sweep.toml");
+    std::fs::write(
+        &spec,
+        r#"
+encoders = ["static-tokenlearn"]
+limit = 30
+
+[[ensembles]]
+members = ["static-tokenlearn", "static-tokenlearn"]
+weights = [1.0, 0.5]
+
+[bitext]
+datasets = ["nusax", "nollysenti"]
+ks = [1, 5]
+
+[classification]
+datasets = ["nusax", "nollysenti", "fire"]
+settings = ["mono", "cross"]
+ks = [1, 5]
+"#,
+    )
+    .unwrap();
+    let whole = dir.path().join("whole");
+    let output = sweep(&data, &spec, &whole, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let unsharded = records(&whole);
+    assert!(unsharded.len() > 100, "{}", unsharded.len());
+
+    let shards: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("shard{i}")))
+        .collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let output = sweep(&data, &spec, shard, &["--shard", &format!("{i}/2")]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert!(!records(&shards[0]).is_empty() && !records(&shards[1]).is_empty());
+    let merged = dir.path().join("merged");
+    let mut merge = Command::new(env!("CARGO_BIN_EXE_miners"));
+    merge.args(["merge", "--into"]).arg(&merged).args(&shards);
+    assert!(merge.output().unwrap().status.success());
+    assert_eq!(records(&merged), unsharded);
+
+    // A rerun skips every job.
+    let output = sweep(&data, &spec, &whole, &[]);
+    assert!(
+        stderr(&output).contains("0 jobs run"),
+        "{}",
+        stderr(&output)
+    );
+    // Losing one record (a crash mid-job) redoes only that cell; others stay untouched.
+    let lost = whole.join("classification/nusax/static-tokenlearn/mono/jav.k5.json");
+    let kept = whole.join("classification/nusax/static-tokenlearn/mono/sun.k5.json");
+    let kept_time = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    let marker = whole.join(".sweep/classification.nusax.static-tokenlearn.mono.done");
+    std::fs::remove_file(&marker).unwrap();
+    let output = sweep(&data, &spec, &whole, &[]);
+    let message = stderr(&output);
+    assert!(
+        message.contains("1 jobs run (11 of their cells already done)"),
+        "{message}"
+    );
+    assert_eq!(records(&whole), unsharded);
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().modified().unwrap(),
+        kept_time
+    );
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, classification_scores},
-    record::{MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
 
 /// Prompts scored per generator call (one progress step).
@@ -89,6 +89,20 @@ pub fn run_icl(
     langs.retain(|l| Some(l) != run.cross_source.as_ref());
     let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
     for lang in &langs {
+        let key = CellKey {
+            task: Task::Icl,
+            dataset: dataset.spec().name.to_owned(),
+            generator: Some(CellKey::generator_dir(generator.id(), &run.selection)),
+            model: retriever.record().id,
+            setting,
+            cell: match &run.cross_source {
+                Some(source) => format!("{source}-{lang}"),
+                None => lang.to_string(),
+            },
+        };
+        if sink.is_done(&key, &run.ks) {
+            continue;
+        }
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
         let pool = dataset.load_classification(pool_lang, plan.pool, None)?;
         let test = dataset.load_classification(lang, plan.test, run.limit)?;
@@ -96,6 +110,7 @@ pub fn run_icl(
         let mut records = Vec::new();
         for &k in &run.ks {
             let started = Instant::now();
+            crate::reset_peak_rss();
             let outputs = score_cell(
                 generator, &pool, &test, &rankings, &labels, run, k, progress,
             )?;
@@ -130,6 +145,7 @@ pub fn run_icl(
                     selection: run.selection.clone(),
                     prompt: run.prompt.clone(),
                 }),
+                peak_rss_mib: crate::peak_rss_mib(),
                 icl: Some(outputs),
             });
         }

@@ -17,6 +17,7 @@
 
 mod cache;
 mod icl;
+mod memory;
 pub mod metrics;
 mod record;
 mod retriever;
@@ -24,8 +25,10 @@ mod tasks;
 
 pub use cache::EmbeddingCache;
 pub use icl::{GeneratorRecord, IclOutputs, IclRun, run_icl};
+pub use memory::{peak_rss_mib, reset_peak_rss};
 pub use record::{
-    FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task,
+    CellKey, FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting,
+    Task,
 };
 pub use retriever::Retriever;
 pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};
@@ -70,6 +73,12 @@ pub enum EvalError {
 pub trait RecordSink {
     /// Takes the records of one cell (one per k).
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError>;
+
+    /// Whether the cell already has records for every k, so a resumed run
+    /// can skip it. By default nothing is done.
+    fn is_done(&self, _cell: &CellKey, _ks: &[usize]) -> bool {
+        false
+    }
 }
 
 /// Collecting into a vector.

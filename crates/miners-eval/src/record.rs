@@ -19,7 +19,7 @@ use miners_icl::Selection;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The MINERS task a record belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     /// Bitext retrieval.
@@ -31,7 +31,7 @@ pub enum Task {
 }
 
 /// The evaluation setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Setting {
     /// Pool and test in the same language.
     #[serde(rename = "mono")]
@@ -151,9 +151,48 @@ pub struct ResultRecord {
     /// ICL: the generator, demonstration selection and prompt template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<GeneratorRecord>,
+    /// Peak resident memory of the process while the cell ran, in MiB (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
     /// ICL: gold labels, predictions and prompts per example.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icl: Option<IclOutputs>,
+}
+
+/// What identifies a cell's records, all but k: where they live and whether
+/// a rerun can skip the cell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellKey {
+    /// The task.
+    pub task: Task,
+    /// Dataset name.
+    pub dataset: String,
+    /// ICL: `<generator>[+balanced|+pMIN-MAX]`.
+    pub generator: Option<String>,
+    /// Retriever id.
+    pub model: String,
+    /// The setting.
+    pub setting: Setting,
+    /// `<source>-<target>` or the language.
+    pub cell: String,
+}
+
+impl CellKey {
+    /// `<out>/<task>/<dataset>[/<generator>]/<model>/<setting>/<cell>.k<k>.json`.
+    pub fn path(&self, out: &Path, k: usize) -> PathBuf {
+        let mut dir = out.join(task_name(self.task)).join(&self.dataset);
+        if let Some(generator) = &self.generator {
+            dir = dir.join(slug(generator));
+        }
+        dir.join(slug(&self.model))
+            .join(self.setting.name())
+            .join(format!("{}.k{k}.json", slug(&self.cell)))
+    }
+
+    /// The ICL generator directory name for `id` and `selection`.
+    pub fn generator_dir(id: &str, selection: &Selection) -> String {
+        format!("{id}{}", selection_suffix(selection))
+    }
 }
 
 impl ResultRecord {
@@ -166,21 +205,24 @@ impl ResultRecord {
         }
     }
 
-    /// Where the record lives under `out`:
-    /// `<task>/<dataset>/<model>/<setting>/<cell>.k<k>.json`, where `<model>`
-    /// is `<generator>[+selection]/<retriever>` for ICL.
-    pub fn path(&self, out: &Path) -> PathBuf {
-        let mut dir = out.join(task_name(self.task)).join(&self.dataset);
-        if let Some(generator) = &self.generator {
-            dir = dir.join(slug(&format!(
-                "{}{}",
-                generator.id,
-                selection_suffix(&generator.selection)
-            )));
+    /// The cell this record belongs to.
+    pub fn key(&self) -> CellKey {
+        CellKey {
+            task: self.task,
+            dataset: self.dataset.clone(),
+            generator: self
+                .generator
+                .as_ref()
+                .map(|g| CellKey::generator_dir(&g.id, &g.selection)),
+            model: self.model.id.clone(),
+            setting: self.setting,
+            cell: self.cell(),
         }
-        dir.join(slug(&self.model.id))
-            .join(self.setting.name())
-            .join(format!("{}.k{}.json", slug(&self.cell()), self.k))
+    }
+
+    /// Where the record lives under `out` ([`CellKey::path`]).
+    pub fn path(&self, out: &Path) -> PathBuf {
+        self.key().path(out, self.k)
     }
 
     /// Writes the record atomically (temporary file, then rename) and returns its path.

@@ -10,7 +10,7 @@ use miners_encoders::Role;
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, Scores, bitext_scores, classification_scores},
-    record::{MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
 
 /// Options shared by the runners.
@@ -55,6 +55,22 @@ struct Cell<'a> {
 }
 
 impl Cell<'_> {
+    fn key(&self) -> CellKey {
+        let cell = match (&self.source_lang, &self.target_lang, &self.lang) {
+            (Some(s), Some(t), _) => format!("{s}-{t}"),
+            (_, _, Some(l)) => l.clone(),
+            _ => "all".into(),
+        };
+        CellKey {
+            task: self.task,
+            dataset: self.dataset.spec().name.to_owned(),
+            generator: None,
+            model: self.retriever.record().id,
+            setting: self.setting,
+            cell,
+        }
+    }
+
     fn record(
         &self,
         k: usize,
@@ -88,6 +104,7 @@ impl Cell<'_> {
             },
             seconds,
             generator: None,
+            peak_rss_mib: crate::peak_rss_mib(),
             icl: None,
         }
     }
@@ -115,7 +132,21 @@ pub fn run_bitext(
         false => Setting::CrossLingual,
     };
     for pair in &pairs {
+        let cell = Cell {
+            dataset,
+            retriever,
+            task: Task::Bitext,
+            setting,
+            source_lang: Some(pair.source.to_string()),
+            target_lang: Some(pair.target.to_string()),
+            lang: None,
+            limit: options.limit,
+        };
+        if sink.is_done(&cell.key(), &options.ks) {
+            continue;
+        }
         let started = Instant::now();
+        crate::reset_peak_rss();
         let bitext = dataset.load_bitext(pair, options.limit)?;
         let queries = retriever.encode(
             &bitext.source,
@@ -131,16 +162,6 @@ pub fn run_bitext(
         )?;
         check_pool(max_k, bitext.len(), dataset, &pair.to_string())?;
         let neighbours = retriever.search(&queries, &candidates, max_k)?;
-        let cell = Cell {
-            dataset,
-            retriever,
-            task: Task::Bitext,
-            setting,
-            source_lang: Some(pair.source.to_string()),
-            target_lang: Some(pair.target.to_string()),
-            lang: None,
-            limit: options.limit,
-        };
         let scored: Vec<_> = options
             .ks
             .iter()
@@ -194,6 +215,20 @@ pub fn run_classification(
     };
     langs.retain(|l| Some(l) != run.cross_source.as_ref());
     let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
+    let cell_of = |lang: &Lang| Cell {
+        dataset,
+        retriever,
+        task: Task::Classification,
+        setting,
+        source_lang: run.cross_source.as_ref().map(Lang::to_string),
+        target_lang: run.cross_source.as_ref().map(|_| lang.to_string()),
+        lang: run.cross_source.is_none().then(|| lang.to_string()),
+        limit: options.limit,
+    };
+    langs.retain(|lang| !sink.is_done(&cell_of(lang).key(), &options.ks));
+    if langs.is_empty() {
+        return Ok(());
+    }
     // Cross-lingual runs encode the shared pool once.
     let shared_pool = match &run.cross_source {
         Some(source) => Some(encode_split(
@@ -203,6 +238,7 @@ pub fn run_classification(
     };
     for lang in &langs {
         let started = Instant::now();
+        crate::reset_peak_rss();
         let owned_pool;
         let (pool, pool_embeddings) = match &shared_pool {
             Some((p, e)) => (p, e),
@@ -216,16 +252,7 @@ pub fn run_classification(
         check_pool(max_k, pool.texts.len(), dataset, lang.as_str())?;
         let neighbours = retriever.search(&test_embeddings, pool_embeddings, max_k)?;
         let classifier = KnnClassifier::new(pool.labels.clone(), run.vote);
-        let cell = Cell {
-            dataset,
-            retriever,
-            task: Task::Classification,
-            setting,
-            source_lang: run.cross_source.as_ref().map(Lang::to_string),
-            target_lang: run.cross_source.as_ref().map(|_| lang.to_string()),
-            lang: run.cross_source.is_none().then(|| lang.to_string()),
-            limit: options.limit,
-        };
+        let cell = cell_of(lang);
         let scored = score_votes(&classifier, &neighbours, &test, &options.ks)?;
         let seconds = started.elapsed().as_secs_f64();
         let records: Vec<ResultRecord> = scored

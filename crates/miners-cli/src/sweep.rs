@@ -211,8 +211,9 @@ impl Job {
     }
 }
 
-/// The jobs of `spec`, in order: bitext, classification, ICL; datasets in
-/// registry order; retrievers in spec order; settings in spec order.
+/// The jobs of `spec`, in order: bitext, classification (datasets in registry
+/// order, then retrievers and settings in spec order), ICL (generators, then
+/// datasets, then settings).
 pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>> {
     let retrievers: Vec<RetrieverSpec> = spec
         .encoders
@@ -256,9 +257,11 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>> {
         }
     }
     if let Some(icl) = &spec.icl {
-        for dataset in present(data, &icl.datasets, |d| d.classification.is_some())? {
-            for generator in &icl.generators {
-                for setting in settings_of(&dataset, &icl.settings)? {
+        let datasets = present(data, &icl.datasets, |d| d.classification.is_some())?;
+        // Generator-major, so each generator is loaded once.
+        for generator in &icl.generators {
+            for dataset in &datasets {
+                for setting in settings_of(dataset, &icl.settings)? {
                     jobs.push(Job {
                         task: "icl".into(),
                         dataset: dataset.clone(),
@@ -269,7 +272,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>> {
                         generator: Some(generator.clone()),
                         ks: icl.ks.clone(),
                         limit: icl.limit.or(spec.limit),
-                        langs: icl.langs.get(&dataset).cloned().unwrap_or_default(),
+                        langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
                     });
                 }
             }

@@ -3,6 +3,7 @@
 mod encoders;
 mod generators;
 mod progress;
+mod report;
 mod summary;
 mod sweep;
 
@@ -121,6 +122,32 @@ enum Command {
         /// Print the jobs (with their shard) and exit.
         #[arg(long)]
         list: bool,
+    },
+    /// Aggregate result records into the paper's tables, k-curves and
+    /// (optionally) t-SNE plots: REPORT.md, tables/*.{md,csv,json}, plots/*.svg.
+    Report {
+        /// Result directory to read.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Report directory (default: <results>/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// t-SNE scatter of a classification dataset's test texts embedded by an
+        /// encoder, coloured by label and by language: `DATASET:ENCODER` (repeatable).
+        #[arg(long)]
+        tsne: Vec<String>,
+        /// Texts per t-SNE plot (spread evenly over languages).
+        #[arg(long, default_value_t = 1200)]
+        tsne_points: usize,
+        /// Embedding cache directory.
+        #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
+        cache: PathBuf,
+        /// Data directory.
+        #[arg(long, env = "MINERS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Model catalog.
+        #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
+        catalog: PathBuf,
     },
     /// Merge shard result directories into one.
     Merge {
@@ -351,6 +378,31 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 sweep::run(&spec, &options)?;
             }
+        }
+        Command::Report {
+            results,
+            out,
+            tsne,
+            tsne_points,
+            cache,
+            data_dir,
+            catalog,
+        } => {
+            let out = out.unwrap_or_else(|| results.join("report"));
+            for request in &tsne {
+                let data = DataDir::resolve(data_dir.as_deref())?;
+                let catalog = catalog.is_file().then_some(catalog.clone());
+                report::tsne_plots(request, tsne_points, &data, catalog, &cache, &out)?;
+            }
+            let records = miners_report::load_records(&results)?;
+            let summary = miners_report::write_report(&records, &out)?;
+            eprintln!(
+                "report: {} records -> {} tables, {} k-curves in {}",
+                records.len(),
+                summary.tables,
+                summary.plots,
+                out.join("REPORT.md").display()
+            );
         }
         Command::Merge { into, sources } => {
             let (copied, same) = sweep::merge(&into, &sources)?;

@@ -1,0 +1,68 @@
+//! The t-SNE step of `miners report`: embed a dataset's test texts, project
+//! them to 2-D, and draw them coloured by label and by language.
+
+use std::{path::Path, sync::Arc};
+
+use anyhow::{Context, Result};
+use miners_core::Metric;
+use miners_datasets::{DataDir, Dataset};
+use miners_encoders::Role;
+use miners_eval::{EmbeddingCache, Quiet, Retriever};
+use miners_report::{TsneOptions, scatter_svg, tsne};
+
+use crate::encoders;
+
+/// Draws `plots/tsne-<dataset>-<encoder>-{label,language}.svg` under `out`
+/// for `request` = `DATASET:ENCODER`.
+pub fn tsne_plots(
+    request: &str,
+    points: usize,
+    data: &DataDir,
+    catalog: Option<std::path::PathBuf>,
+    cache: &Path,
+    out: &Path,
+) -> Result<()> {
+    let (dataset_name, encoder_id) = request
+        .split_once(':')
+        .with_context(|| format!("--tsne {request}: expected DATASET:ENCODER"))?;
+    let dataset = Dataset::open(data, dataset_name)?;
+    let plan = dataset
+        .spec()
+        .classification
+        .with_context(|| format!("--tsne {request}: {dataset_name} has no labelled texts"))?;
+    let langs = dataset.classification_langs()?;
+    let per_lang = (points / langs.len().max(1)).max(5);
+    let (mut texts, mut labels, mut languages) = (Vec::new(), Vec::new(), Vec::new());
+    for lang in &langs {
+        let split = dataset.load_classification(lang, plan.test, Some(per_lang))?;
+        languages.extend(std::iter::repeat_n(lang.to_string(), split.texts.len()));
+        labels.extend(split.labels.iter().map(|l| l.as_str().to_owned()));
+        texts.extend(split.texts);
+    }
+    let options = encoders::ModelOptions {
+        catalog,
+        device: "cpu".into(),
+        dtype: None,
+    };
+    let encoder = encoders::open_all(&[encoder_id.to_owned()], &options)?
+        .pop()
+        .expect("one encoder");
+    let retriever = Retriever::single(encoder, Metric::Euclidean)
+        .with_cache(Arc::new(EmbeddingCache::new(cache)));
+    let embeddings = retriever.encode(&texts, Role::Query, "t-SNE", &Quiet)?;
+    let vectors = &embeddings[0];
+    let layout = tsne(vectors.as_slice(), vectors.dim(), &TsneOptions::default());
+    let plots = out.join("plots");
+    std::fs::create_dir_all(&plots)?;
+    let stem = format!("tsne-{dataset_name}-{encoder_id}");
+    for (by, categories) in [("label", &labels), ("language", &languages)] {
+        let title = format!("{dataset_name} test texts, {encoder_id}, t-SNE, by {by}");
+        scatter_svg(
+            &plots.join(format!("{stem}-{by}.svg")),
+            &title,
+            &layout,
+            categories,
+        )?;
+    }
+    Ok(())
+}

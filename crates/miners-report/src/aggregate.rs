@@ -1,0 +1,379 @@
+//! From records to the paper's tables.
+//!
+//! Averaging follows the reference's aggregation scripts: a dataset's score
+//! is the mean over its cells (languages or pairs) of the headline metric,
+//! times 100 and rounded to two decimals; a column averages the rounded
+//! dataset scores; `avg` averages the columns. Headline metric: F1 for
+//! bitext, macro-F1 for NusaX classification and ICL, accuracy elsewhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use miners_eval::{ResultRecord, Setting, Task};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A rendered-agnostic table: a header and rows of strings, numbers or nulls.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Table {
+    /// File stem, e.g. `table2`.
+    pub name: String,
+    /// Title line.
+    pub title: String,
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows; numbers are scores in percent, `null` means no records.
+    pub rows: Vec<Vec<Value>>,
+    /// Footnotes (datasets per column, substitutes).
+    pub notes: Vec<String>,
+}
+
+/// The k the paper reports for a task: 1 for bitext, 10 for classification, 1 for ICL.
+pub fn headline_k(task: Task) -> usize {
+    match task {
+        Task::Bitext | Task::Icl => 1,
+        Task::Classification => 10,
+    }
+}
+
+/// The metric the paper reports for a record.
+pub fn headline_metric(record: &ResultRecord) -> f64 {
+    let f1 = record.task == Task::Bitext || record.dataset == "nusax";
+    if f1 {
+        record.metrics.f1
+    } else {
+        record.metrics.accuracy
+    }
+}
+
+/// A dataset's name as tables show it, substitutes marked.
+pub fn display_name(dataset: &str, substitute_for: Option<&str>) -> String {
+    match substitute_for {
+        Some(original) => format!("{dataset} (substitute for {original})"),
+        None => dataset.to_owned(),
+    }
+}
+
+/// The generator and retriever of a row: `retriever` or `generator / retriever`.
+pub fn system(record: &ResultRecord) -> String {
+    match record.key().generator {
+        Some(generator) => format!("{generator} / {}", record.model.id),
+        None => record.model.id.clone(),
+    }
+}
+
+/// Mean over cells ×100, rounded to two decimals, and the number of cells.
+pub fn dataset_score<'a>(records: impl Iterator<Item = &'a ResultRecord>) -> Option<(f64, usize)> {
+    let scores: Vec<f64> = records.map(headline_metric).collect();
+    if scores.is_empty() {
+        return None;
+    }
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    Some((round2(mean * 100.0), scores.len()))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| round2(values.iter().sum::<f64>() / values.len() as f64))
+}
+
+fn number(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, Value::from)
+}
+
+/// Table 2: per retriever, bitext (k = 1) and classification (k = 10) by setting.
+pub fn table2(records: &[ResultRecord]) -> Table {
+    let columns: [(Task, Setting, &str); 6] = [
+        (Task::Bitext, Setting::CrossLingual, "bitext cross-lingual"),
+        (Task::Bitext, Setting::CodeSwitched, "bitext code-switched"),
+        (
+            Task::Classification,
+            Setting::Monolingual,
+            "classification monolingual",
+        ),
+        (
+            Task::Classification,
+            Setting::CrossLingual,
+            "classification cross-lingual",
+        ),
+        (
+            Task::Classification,
+            Setting::CodeSwitched,
+            "classification code-switched",
+        ),
+        (
+            Task::Classification,
+            Setting::CrossCodeSwitched,
+            "classification cross-lingual code-switched",
+        ),
+    ];
+    let retrieval: Vec<&ResultRecord> = records.iter().filter(|r| r.task != Task::Icl).collect();
+    let models: BTreeSet<String> = retrieval.iter().map(|r| r.model.id.clone()).collect();
+    let mut rows = Vec::new();
+    let mut datasets_per_column: Vec<BTreeSet<String>> = vec![BTreeSet::new(); columns.len()];
+    for model in &models {
+        let mut row = vec![Value::from(model.clone())];
+        let mut per_task: BTreeMap<Task, Vec<f64>> = BTreeMap::new();
+        for (c, &(task, setting, _)) in columns.iter().enumerate() {
+            let k = headline_k(task);
+            let chosen: Vec<&&ResultRecord> = retrieval
+                .iter()
+                .filter(|r| {
+                    r.task == task && r.setting == setting && &r.model.id == model && r.k == k
+                })
+                .collect();
+            let datasets: BTreeSet<&str> = chosen.iter().map(|r| r.dataset.as_str()).collect();
+            let scores: Vec<f64> = datasets
+                .iter()
+                .filter_map(|d| {
+                    dataset_score(chosen.iter().filter(|r| r.dataset == *d).map(|r| **r))
+                })
+                .map(|(score, _)| score)
+                .collect();
+            for r in &chosen {
+                datasets_per_column[c]
+                    .insert(display_name(&r.dataset, r.substitute_for.as_deref()));
+            }
+            let column = mean(&scores);
+            if let Some(value) = column {
+                per_task.entry(task).or_default().push(value);
+            }
+            row.push(number(column));
+            if c == 1 {
+                row.push(number(mean(
+                    per_task.get(&Task::Bitext).map_or(&[][..], |v| v),
+                )));
+            }
+        }
+        row.push(number(mean(
+            per_task.get(&Task::Classification).map_or(&[][..], |v| v),
+        )));
+        rows.push(row);
+    }
+    let mut header: Vec<String> = vec!["retriever".into()];
+    for (c, (_, _, name)) in columns.iter().enumerate() {
+        header.push((*name).into());
+        if c == 1 {
+            header.push("bitext avg".into());
+        }
+    }
+    header.push("classification avg".into());
+    let notes = columns
+        .iter()
+        .zip(&datasets_per_column)
+        .filter(|(_, d)| !d.is_empty())
+        .map(|((_, _, name), d)| {
+            format!(
+                "{name}: {}",
+                d.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    Table {
+        name: "table2".into(),
+        title: "Table 2: bitext retrieval (F1, k = 1) and retrieval-based classification (k = 10; macro-F1 for NusaX, accuracy elsewhere)".into(),
+        header,
+        rows,
+        notes,
+    }
+}
+
+/// Table 3: ICL, 0-shot and 1-shot, per generator and retriever.
+pub fn table3(records: &[ResultRecord]) -> Table {
+    let icl: Vec<&ResultRecord> = records.iter().filter(|r| r.task == Task::Icl).collect();
+    let datasets: BTreeSet<(String, Option<String>)> = icl
+        .iter()
+        .map(|r| (r.dataset.clone(), r.substitute_for.clone()))
+        .collect();
+    let systems: BTreeSet<String> = icl.iter().map(|r| system(r)).collect();
+    let mut header = vec!["generator / retriever".to_owned()];
+    for (d, sub) in &datasets {
+        for k in [0, 1] {
+            header.push(format!("{} {k}-shot", display_name(d, sub.as_deref())));
+        }
+    }
+    header.extend(["avg 0-shot".to_owned(), "avg 1-shot".to_owned()]);
+    let rows = systems
+        .iter()
+        .map(|s| {
+            let mut row = vec![Value::from(s.clone())];
+            let mut per_k: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            for (d, _) in &datasets {
+                for k in [0, 1] {
+                    let score = dataset_score(icl.iter().copied().filter(|r| {
+                        &r.dataset == d
+                            && r.k == k
+                            && &system(r) == s
+                            && r.setting == Setting::Monolingual
+                    }))
+                    .map(|(v, _)| v);
+                    if let Some(v) = score {
+                        per_k[k].push(v);
+                    }
+                    row.push(number(score));
+                }
+            }
+            row.push(number(mean(&per_k[0])));
+            row.push(number(mean(&per_k[1])));
+            row
+        })
+        .collect();
+    Table {
+        name: "table3".into(),
+        title: "Table 3: ICL classification, monolingual, 0-shot and 1-shot (macro-F1 for NusaX, accuracy elsewhere)".into(),
+        header,
+        rows,
+        notes: vec!["Scores average the languages run; see the per-language tables for coverage and test sizes.".into()],
+    }
+}
+
+/// One table per (task, setting) at the headline k: retrievers × datasets, plus `avg`.
+pub fn per_dataset(records: &[ResultRecord]) -> Vec<Table> {
+    let groups: BTreeSet<(Task, Setting)> = records.iter().map(|r| (r.task, r.setting)).collect();
+    groups
+        .into_iter()
+        .map(|(task, setting)| {
+            let k = headline_k(task);
+            let chosen: Vec<&ResultRecord> = records
+                .iter()
+                .filter(|r| r.task == task && r.setting == setting && r.k == k)
+                .collect();
+            let datasets: BTreeSet<(String, Option<String>)> = chosen
+                .iter()
+                .map(|r| (r.dataset.clone(), r.substitute_for.clone()))
+                .collect();
+            let systems: BTreeSet<String> = chosen.iter().map(|r| system(r)).collect();
+            let mut header = vec!["system".to_owned()];
+            header.extend(datasets.iter().map(|(d, s)| display_name(d, s.as_deref())));
+            header.push("avg".into());
+            let rows = systems
+                .iter()
+                .map(|s| {
+                    let scores: Vec<Option<f64>> = datasets
+                        .iter()
+                        .map(|(d, _)| {
+                            dataset_score(
+                                chosen
+                                    .iter()
+                                    .copied()
+                                    .filter(|r| &r.dataset == d && &system(r) == s),
+                            )
+                            .map(|(v, _)| v)
+                        })
+                        .collect();
+                    let present: Vec<f64> = scores.iter().flatten().copied().collect();
+                    let mut row = vec![Value::from(s.clone())];
+                    row.extend(scores.into_iter().map(number));
+                    row.push(number(mean(&present)));
+                    row
+                })
+                .collect();
+            Table {
+                name: format!("{}-{}", task_name(task), setting.name()),
+                title: format!(
+                    "{} ({}), k = {k}, per dataset",
+                    task_name(task),
+                    setting.name()
+                ),
+                header,
+                rows,
+                notes: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// One table per (task, dataset, setting) at the headline k: cells × systems.
+pub fn per_language(records: &[ResultRecord]) -> Vec<Table> {
+    let groups: BTreeSet<(Task, String, Setting)> = records
+        .iter()
+        .map(|r| (r.task, r.dataset.clone(), r.setting))
+        .collect();
+    groups
+        .into_iter()
+        .map(|(task, dataset, setting)| {
+            let k = headline_k(task);
+            let chosen: Vec<&ResultRecord> = records
+                .iter()
+                .filter(|r| {
+                    r.task == task && r.dataset == dataset && r.setting == setting && r.k == k
+                })
+                .collect();
+            let substitute = chosen.first().and_then(|r| r.substitute_for.clone());
+            let systems: BTreeSet<String> = chosen.iter().map(|r| system(r)).collect();
+            let cells: BTreeSet<String> = chosen.iter().map(|r| r.cell()).collect();
+            let mut header = vec!["cell".to_owned(), "n".to_owned()];
+            header.extend(systems.iter().cloned());
+            let rows = cells
+                .iter()
+                .map(|cell| {
+                    let n = chosen.iter().find(|r| &r.cell() == cell).map_or(0, |r| r.n);
+                    let mut row = vec![Value::from(cell.clone()), Value::from(n)];
+                    row.extend(systems.iter().map(|s| {
+                        number(
+                            chosen
+                                .iter()
+                                .find(|r| &r.cell() == cell && &system(r) == s)
+                                .map(|r| round2(headline_metric(r) * 100.0)),
+                        )
+                    }));
+                    row
+                })
+                .collect();
+            Table {
+                name: format!("{}-{dataset}-{}", task_name(task), setting.name()),
+                title: format!(
+                    "{} {} ({}), k = {k}, per cell",
+                    task_name(task),
+                    display_name(&dataset, substitute.as_deref()),
+                    setting.name()
+                ),
+                header,
+                rows,
+                notes: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// `bitext`, `classification` or `icl`.
+pub fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Bitext => "bitext",
+        Task::Classification => "classification",
+        Task::Icl => "icl",
+    }
+}
+
+/// Mean headline score (×100) per k, per system, for one (task, dataset, setting).
+pub fn k_curves(
+    records: &[ResultRecord],
+    task: Task,
+    dataset: &str,
+    setting: Setting,
+) -> BTreeMap<String, Vec<(usize, f64)>> {
+    let mut curves: BTreeMap<String, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.task == task && r.dataset == dataset && r.setting == setting)
+    {
+        curves
+            .entry(system(r))
+            .or_default()
+            .entry(r.k)
+            .or_default()
+            .push(headline_metric(r) * 100.0);
+    }
+    curves
+        .into_iter()
+        .map(|(s, by_k)| {
+            let points = by_k
+                .into_iter()
+                .map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64))
+                .collect();
+            (s, points)
+        })
+        .collect()
+}

@@ -1,0 +1,235 @@
+//! Aggregation of miners result records into the paper's tables and plots.
+//!
+//! [`load_records`] reads a result directory (shards merged or shared);
+//! [`write_report`] writes `REPORT.md` with Table 2 (bitext and
+//! classification by setting), Table 3 (ICL 0/1-shot), per-dataset and
+//! per-language tables as Markdown, CSV and JSON under `tables/`, and k-curves
+//! as SVG under `plots/`. [`tsne`] and [`scatter_svg`] draw the embedding
+//! scatter plots of the paper's visualisation step.
+//!
+//! ```no_run
+//! let records = miners_report::load_records("results".as_ref()).unwrap();
+//! let summary = miners_report::write_report(&records, "results/report".as_ref()).unwrap();
+//! println!("{} tables, {} plots", summary.tables, summary.plots);
+//! ```
+
+mod aggregate;
+mod plot;
+mod render;
+mod tsne;
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+pub use aggregate::{
+    Table, dataset_score, display_name, headline_k, headline_metric, k_curves, per_dataset,
+    per_language, system, table2, table3, task_name,
+};
+use miners_eval::ResultRecord;
+pub use plot::{k_curve_svg, scatter_svg};
+pub use render::{csv, json, markdown};
+pub use tsne::{TsneOptions, tsne};
+
+/// Errors at this crate's boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A record file is not a valid record.
+    #[error("{path}: not a result record: {message}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Drawing a plot failed.
+    #[error("{path}: plotting failed: {message}")]
+    Plot {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Every record under `dir` (recursively; `.sweep/` markers and the report's
+/// own directory are skipped), in path order.
+pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+            let path = entry.map_err(io(&d))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "report" {
+                    pending.push(path);
+                }
+            } else if name.ends_with(".json") && name.contains(".k") {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            serde_json::from_str(&text).map_err(|e| ReportError::Record {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// Tables written (each as .md, .csv and .json).
+    pub tables: usize,
+    /// SVG plots written.
+    pub plots: usize,
+}
+
+/// Writes `REPORT.md`, `tables/` and `plots/` under `out` (atomically, file by file).
+pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummary, ReportError> {
+    let tables_dir = out.join("tables");
+    let plots_dir = out.join("plots");
+    for dir in [&tables_dir, &plots_dir] {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let headline = [table2(records), table3(records)];
+    let by_dataset = per_dataset(records);
+    let by_language = per_language(records);
+    for table in headline.iter().chain(&by_dataset).chain(&by_language) {
+        write(
+            &tables_dir.join(format!("{}.md", table.name)),
+            &markdown(table),
+        )?;
+        write(&tables_dir.join(format!("{}.csv", table.name)), &csv(table))?;
+        write(
+            &tables_dir.join(format!("{}.json", table.name)),
+            &json(table),
+        )?;
+    }
+    let mut plots = Vec::new();
+    let groups: BTreeSet<_> = records
+        .iter()
+        .map(|r| (r.task, r.dataset.clone(), r.setting))
+        .collect();
+    for (task, dataset, setting) in groups {
+        let curves = k_curves(records, task, &dataset, setting);
+        if curves.values().all(|c| c.len() < 2) {
+            continue;
+        }
+        let name = format!(
+            "kcurve-{}-{dataset}-{}.svg",
+            task_name(task),
+            setting.name()
+        );
+        let title = format!(
+            "{} {dataset} ({}): score vs k",
+            task_name(task),
+            setting.name()
+        );
+        k_curve_svg(&plots_dir.join(&name), &title, &curves)?;
+        plots.push(name);
+    }
+    let report = report_markdown(records, &headline, &by_dataset, &by_language, &plots, out);
+    write(&out.join("REPORT.md"), &report)?;
+    Ok(ReportSummary {
+        tables: headline.len() + by_dataset.len() + by_language.len(),
+        plots: plots.len(),
+    })
+}
+
+fn report_markdown(
+    records: &[ResultRecord],
+    headline: &[Table],
+    by_dataset: &[Table],
+    by_language: &[Table],
+    plots: &[String],
+    out: &Path,
+) -> String {
+    let mut text = String::from("# miners results\n\n");
+    let seconds: f64 = records.iter().map(|r| r.seconds).sum::<f64>();
+    let limits: BTreeSet<usize> = records.iter().filter_map(|r| r.limit).collect();
+    text.push_str(&format!(
+        "{} result records; summed cell wall time {:.1} min.{}\n\n",
+        records.len(),
+        seconds / 60.0,
+        if limits.is_empty() {
+            String::new()
+        } else {
+            let limits: Vec<String> = limits.iter().map(usize::to_string).collect();
+            format!(
+                " Some cells ran on the first {} items of a split (see `n` in the per-cell tables).",
+                limits.join(" / ")
+            )
+        }
+    ));
+    for table in headline {
+        text.push_str(&markdown(table));
+        text.push_str(&format!(
+            "\n([CSV](tables/{0}.csv), [JSON](tables/{0}.json))\n\n",
+            table.name
+        ));
+    }
+    text.push_str("## Per dataset\n\n");
+    for table in by_dataset {
+        text.push_str(&format!("- [{}](tables/{}.md)\n", table.title, table.name));
+    }
+    text.push_str("\n## Per language\n\n");
+    for table in by_language {
+        text.push_str(&format!("- [{}](tables/{}.md)\n", table.title, table.name));
+    }
+    if !plots.is_empty() {
+        text.push_str("\n## k-curves\n\n");
+        for plot in plots {
+            text.push_str(&format!("![{plot}](plots/{plot})\n"));
+        }
+    }
+    let scatters = std::fs::read_dir(out.join("plots"))
+        .map(|entries| {
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("tsne-"))
+                .collect();
+            names.sort();
+            names
+        })
+        .unwrap_or_default();
+    if !scatters.is_empty() {
+        text.push_str("\n## Embedding space (t-SNE)\n\n");
+        for plot in scatters {
+            text.push_str(&format!("![{plot}](plots/{plot})\n"));
+        }
+    }
+    text
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, contents).map_err(io(&partial))?;
+    std::fs::rename(&partial, path).map_err(io(path))
+}

@@ -1,0 +1,170 @@
+//! Aggregation follows the reference's averaging; reports are written whole.
+
+use miners_eval::ResultRecord;
+use miners_report::{csv, load_records, markdown, table2, table3, write_report};
+use serde_json::json;
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    task: &str,
+    dataset: &str,
+    setting: &str,
+    model: &str,
+    cell: (&str, Option<&str>),
+    k: usize,
+    accuracy: f64,
+    f1: f64,
+) -> ResultRecord {
+    let mut value = json!({
+        "schema": 1, "task": task, "dataset": dataset, "setting": setting,
+        "model": {"id": model}, "metric": "euclidean", "k": k, "n": 10,
+        "metrics": {"accuracy": accuracy, "precision": 0.0, "recall": 0.0, "f1": f1,
+                    "averaging": "macro"},
+        "seconds": 1.0,
+    });
+    match cell {
+        (lang, None) => value["lang"] = json!(lang),
+        (source, Some(target)) => {
+            value["source_lang"] = json!(source);
+            value["target_lang"] = json!(target);
+        }
+    }
+    if dataset == "massive_substitute_slurp_en" {
+        value["substitute_for"] = json!("massive_intent");
+    }
+    if task == "icl" {
+        value["generator"] = json!({"id": "gen", "selection": {"type": "nearest"},
+                                    "prompt": {"instruction": "x", "options": false}});
+    }
+    serde_json::from_value(value).unwrap()
+}
+
+fn records() -> Vec<ResultRecord> {
+    vec![
+        // NusaX classification uses macro-F1: mean(0.5, 0.6) = 55.00.
+        record(
+            "classification",
+            "nusax",
+            "mono",
+            "m",
+            ("ind", None),
+            10,
+            0.9,
+            0.5,
+        ),
+        record(
+            "classification",
+            "nusax",
+            "mono",
+            "m",
+            ("jav", None),
+            10,
+            0.9,
+            0.6,
+        ),
+        // Elsewhere accuracy: 1/3 -> 33.33 (rounded before the column mean).
+        record(
+            "classification",
+            "massive_substitute_slurp_en",
+            "mono",
+            "m",
+            ("en", None),
+            10,
+            1.0 / 3.0,
+            0.0,
+        ),
+        // Other k values do not count.
+        record(
+            "classification",
+            "nusax",
+            "mono",
+            "m",
+            ("ind", None),
+            1,
+            0.0,
+            0.0,
+        ),
+        // Bitext uses F1 at k = 1.
+        record(
+            "bitext",
+            "tatoeba",
+            "cross",
+            "m",
+            ("eng", Some("fra")),
+            1,
+            0.9,
+            0.8,
+        ),
+        record(
+            "bitext",
+            "phinc",
+            "cs",
+            "m",
+            ("hing", Some("eng")),
+            1,
+            0.9,
+            0.4,
+        ),
+        record("icl", "nusax", "mono", "m", ("ind", None), 0, 0.3, 0.2),
+        record("icl", "nusax", "mono", "m", ("ind", None), 1, 0.5, 0.45),
+    ]
+}
+
+#[test]
+fn table2_averages_languages_then_datasets_then_settings() {
+    let table = table2(&records());
+    let row = &table.rows[0];
+    let column = |name: &str| row[table.header.iter().position(|h| h == name).unwrap()].clone();
+    assert_eq!(column("bitext cross-lingual"), json!(80.0));
+    assert_eq!(column("bitext code-switched"), json!(40.0));
+    assert_eq!(column("bitext avg"), json!(60.0));
+    // (55.00 + 33.33) / 2 = 44.165 -> 44.17 (44.16 in binary floating point is also
+    // acceptable, so compare with a tolerance).
+    let mono = column("classification monolingual").as_f64().unwrap();
+    assert!((mono - 44.17).abs() < 0.011, "{mono}");
+    assert!(column("classification cross-lingual").is_null());
+    let notes = table.notes.join("\n");
+    assert!(
+        notes.contains("massive_substitute_slurp_en (substitute for massive_intent)"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn table3_reports_zero_and_one_shot() {
+    let table = table3(&records());
+    assert_eq!(table.header[1], "nusax 0-shot");
+    assert_eq!(table.rows[0][0], json!("gen / m"));
+    assert_eq!(table.rows[0][1], json!(20.0));
+    assert_eq!(table.rows[0][2], json!(45.0));
+    let text = markdown(&table);
+    assert!(
+        text.contains("| gen / m | 20.00 | 45.00 | 20.00 | 45.00 |"),
+        "{text}"
+    );
+    assert!(csv(&table).starts_with("generator / retriever,nusax 0-shot"));
+}
+
+#[test]
+fn reports_round_trip_through_record_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for r in records() {
+        r.write(dir.path()).unwrap();
+    }
+    let loaded = load_records(dir.path()).unwrap();
+    assert_eq!(loaded.len(), records().len());
+    let out = dir.path().join("report");
+    let summary = write_report(&loaded, &out).unwrap();
+    assert!(summary.tables >= 4);
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(report.contains("Table 2") && report.contains("Table 3"));
+    assert!(out.join("tables/table2.csv").is_file());
+    // The report directory inside the results is not read back as records.
+    assert_eq!(load_records(dir.path()).unwrap().len(), records().len());
+    std::fs::write(dir.path().join("bitext/broken.k1.json"), "{").unwrap();
+    let err = load_records(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("broken.k1.json") && err.contains("not a result record"),
+        "{err}"
+    );
+}

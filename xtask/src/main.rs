@@ -33,14 +33,30 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The full MINERS sweep over every available model and dataset.
+    /// The full MINERS sweep (`sweep.toml`), then the report: fetches models,
+    /// provisions libtorch, builds, runs what is not done yet, aggregates.
     BenchAll {
-        /// Result directory.
+        /// Sweep specification.
+        #[arg(long, default_value = "sweep.toml")]
+        spec: PathBuf,
+        /// Result directory (shards may share it).
         #[arg(long, default_value = "results")]
         out: PathBuf,
-        /// Keep only the first N items of each evaluated split (smoke runs).
+        /// Run only shard i of N (`i/N`); default: Slurm array variables when set.
         #[arg(long)]
-        limit: Option<usize>,
+        shard: Option<String>,
+        /// Redo finished jobs and cells.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Merge shard result directories into one and write its report.
+    Merge {
+        /// Target result directory.
+        #[arg(long, default_value = "results")]
+        into: PathBuf,
+        /// Shard result directories.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
     },
 }
 
@@ -59,10 +75,22 @@ fn main() -> Result<()> {
             libtorch::ensure(&root)?;
             miners(&args)
         }
-        Task::BenchAll { out, limit } => {
+        Task::BenchAll {
+            spec,
+            out,
+            shard,
+            force,
+        } => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;
-            bench_all(&out, limit)
+            bench_all(&spec, &out, shard.as_deref(), force)
+        }
+        Task::Merge { into, sources } => {
+            libtorch::ensure(&root)?;
+            let mut args = vec!["merge".to_owned(), "--into".to_owned(), path(&into)];
+            args.extend(sources.iter().map(|s| path(s)));
+            miners(&args)?;
+            report(&into)
         }
     }
 }
@@ -108,31 +136,38 @@ fn miners(args: &[String]) -> Result<()> {
     cargo(&all)
 }
 
-/// Every dataset of each task and setting, with every fetched model.
-fn bench_all(out: &Path, limit: Option<usize>) -> Result<()> {
-    let out = out.to_string_lossy().into_owned();
-    let limit = limit.map(|l| l.to_string());
-    let settings: [&[&str]; 3] = [&["bitext"], &["classify"], &["classify", "--cross"]];
-    for model in models::MODELS {
-        for setting in settings {
-            let mut args: Vec<String> = setting.iter().map(|s| s.to_string()).collect();
-            let fixed = [
-                "--all-datasets",
-                "--model",
-                model.id,
-                "--out",
-                &out,
-                "--cache",
-                ".cache/embeddings",
-            ];
-            args.extend(fixed.map(String::from));
-            if let Some(limit) = &limit {
-                args.extend(["--limit".into(), limit.clone()]);
-            }
-            miners(&args)?;
-        }
+/// Runs the sweep (resumable: finished jobs and cells are skipped), then the report.
+fn bench_all(spec: &Path, out: &Path, shard: Option<&str>, force: bool) -> Result<()> {
+    let mut args = vec![
+        "sweep".to_owned(),
+        "--spec".to_owned(),
+        path(spec),
+        "--out".to_owned(),
+        path(out),
+    ];
+    if let Some(shard) = shard {
+        args.extend(["--shard".to_owned(), shard.to_owned()]);
     }
-    Ok(())
+    if force {
+        args.push("--force".to_owned());
+    }
+    miners(&args)?;
+    report(out)
+}
+
+/// The report of `results`, with the paper's t-SNE view of NusaX under e5-small.
+fn report(results: &Path) -> Result<()> {
+    miners(&[
+        "report".to_owned(),
+        "--results".to_owned(),
+        path(results),
+        "--tsne".to_owned(),
+        "nusax:e5-small".to_owned(),
+    ])
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -42,6 +42,9 @@ enum Command {
         /// Only pairs whose source language is this.
         #[arg(long)]
         src_lang: Option<String>,
+        /// Only these pairs, as `SOURCE-TARGET` (repeatable).
+        #[arg(long = "pair")]
+        pairs: Vec<String>,
     },
     /// Retrieval-based classification: the k nearest labelled texts vote.
     Classify {
@@ -241,17 +244,22 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Bitext { common, src_lang } => {
+        Command::Bitext {
+            common,
+            src_lang,
+            pairs: wanted,
+        } => {
             let (retriever, options) = prepare(&common)?;
             for dataset in datasets(&common, "bitext")? {
                 let pairs: Vec<Pair> = dataset
                     .bitext_pairs()?
                     .into_iter()
                     .filter(|p| src_lang.as_deref().is_none_or(|s| p.source.as_str() == s))
+                    .filter(|p| wanted.is_empty() || wanted.contains(&p.to_string()))
                     .collect();
                 if pairs.is_empty() {
                     bail!(
-                        "--src-lang {src_lang:?}: no {} pair has that source",
+                        "--src-lang {src_lang:?} / --pair {wanted:?}: no {} pair matches",
                         dataset.spec().name
                     );
                 }

@@ -2,7 +2,7 @@
 //! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
 //! little-endian f32 and prints one JSON line.
 //!
-//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]`
+//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET]`
 
 use std::time::Instant;
 
@@ -13,15 +13,18 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (model, texts, out) = match &args[..] {
         [_, model, texts, out, ..] => (model, texts, out),
-        _ => panic!("usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX]"),
+        _ => panic!("usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET]"),
     };
     let prefix = args.get(4).cloned().unwrap_or_default();
     let text = std::fs::read_to_string(texts).unwrap_or_else(|e| panic!("{texts}: {e}"));
     let lines: Vec<String> = text.lines().map(|l| format!("{prefix}{l}")).collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let load = Instant::now();
-    let encoder = TorchEncoder::load(&ModelSpec::for_dir(model.as_ref()), DeviceChoice::Cpu)
+    let mut encoder = TorchEncoder::load(&ModelSpec::for_dir(model.as_ref()), DeviceChoice::Cpu)
         .expect("model loads");
+    if let Some(budget) = args.get(5) {
+        encoder = encoder.with_token_budget(budget.parse().expect("TOKEN_BUDGET is a number"));
+    }
     let load_s = load.elapsed().as_secs_f64();
     let start = Instant::now();
     let vectors = encoder.encode_raw(&refs).expect("encodes");

@@ -192,8 +192,8 @@ struct Common {
     /// Neighbour counts to score (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     k: Vec<usize>,
-    /// Evaluate only the first N items of each split read (smoke runs; ICL: of
-    /// the test split only, the pool stays whole).
+    /// Evaluate only the first N items of each split read (smoke runs; ICL: N
+    /// test examples spread evenly over the split, the pool stays whole).
     #[arg(long)]
     limit: Option<usize>,
     /// Directory for result records.

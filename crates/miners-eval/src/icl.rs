@@ -30,8 +30,10 @@ pub struct IclRun {
     pub prompt: Prompt,
     /// Numbers of demonstrations; each gives one record per language (0 = zero-shot).
     pub ks: Vec<usize>,
-    /// Score only the first N test examples (the pool stays whole, so
-    /// demonstrations are retrieved as in a full run).
+    /// Score N test examples spread evenly over the test split (example
+    /// `⌊i·len/N⌋` for i < N; test files may be sorted by label, so the first N
+    /// would not do). The pool stays whole, so demonstrations are retrieved as
+    /// in a full run.
     pub limit: Option<usize>,
 }
 
@@ -105,7 +107,10 @@ pub fn run_icl(
         }
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
         let pool = dataset.load_classification(pool_lang, plan.pool, None)?;
-        let test = dataset.load_classification(lang, plan.test, run.limit)?;
+        let test = spread(
+            dataset.load_classification(lang, plan.test, None)?,
+            run.limit,
+        );
         let rankings = rank(retriever, &pool, &test, run, lang, progress)?;
         let mut records = Vec::new();
         for &k in &run.ks {
@@ -152,6 +157,19 @@ pub fn run_icl(
         sink.accept(&records)?;
     }
     Ok(())
+}
+
+/// `limit` examples at evenly spaced positions, in order (all when `None` or larger).
+fn spread(texts: LabelledTexts, limit: Option<usize>) -> LabelledTexts {
+    let len = texts.texts.len();
+    let Some(n) = limit.filter(|&n| n < len) else {
+        return texts;
+    };
+    let picked: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    LabelledTexts {
+        texts: picked.iter().map(|&i| texts.texts[i].clone()).collect(),
+        labels: picked.iter().map(|&i| texts.labels[i].clone()).collect(),
+    }
 }
 
 /// Pool indices ranked nearest first for each test text (the whole pool, so

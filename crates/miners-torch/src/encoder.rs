@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
-pub const DEFAULT_TOKEN_BUDGET: usize = 2_048;
+pub const DEFAULT_TOKEN_BUDGET: usize = 1_024;
 /// Sequences per forward pass, at most.
 const MAX_BATCH: usize = 256;
 

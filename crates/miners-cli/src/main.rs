@@ -132,7 +132,7 @@ enum Command {
         /// Result directory to read.
         #[arg(long, default_value = "results")]
         results: PathBuf,
-        /// Report directory (default: <results>/report).
+        /// Report directory (default: RESULTS/report).
         #[arg(long)]
         out: Option<PathBuf>,
         /// t-SNE scatter of a classification dataset's test texts embedded by an

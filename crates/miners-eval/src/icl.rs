@@ -12,6 +12,7 @@ use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, classification_scores},
     record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+    tasks::classification_cells,
 };
 
 /// Prompts scored per generator call (one progress step).
@@ -73,23 +74,12 @@ pub fn run_icl(
     progress: &dyn Progress,
     sink: &mut dyn RecordSink,
 ) -> Result<(), EvalError> {
-    let plan = dataset.spec().classification.ok_or_else(|| {
-        EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
-            name: dataset.spec().name.to_owned(),
-            task: "icl",
-        })
-    })?;
+    let (plan, langs, setting) =
+        classification_cells(dataset, &run.langs, run.cross_source.as_ref(), "icl")?;
     if run.ks.is_empty() {
         return Err(EvalError::Config("--k: give one or more values".into()));
     }
     let labels = dataset.label_set()?;
-    let mut langs = if run.langs.is_empty() {
-        dataset.classification_langs()?
-    } else {
-        run.langs.clone()
-    };
-    langs.retain(|l| Some(l) != run.cross_source.as_ref());
-    let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
     for lang in &langs {
         let key = CellKey {
             task: Task::Icl,

@@ -28,7 +28,7 @@ pub use icl::{GeneratorRecord, IclOutputs, IclRun, run_icl};
 pub use memory::{peak_rss_mib, reset_peak_rss};
 pub use record::{
     CellKey, FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting,
-    Task,
+    Task, slug,
 };
 pub use retriever::Retriever;
 pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};

@@ -259,8 +259,9 @@ fn selection_suffix(selection: &Selection) -> String {
     }
 }
 
-/// A file-name-safe version of an id.
-fn slug(id: &str) -> String {
+/// A file-name-safe version of an id: ASCII letters, digits and `-_.+` kept,
+/// anything else `_`.
+pub fn slug(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.+".contains(c) {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use miners_classify::{KnnClassifier, Vote};
 use miners_core::{Embeddings, Lang, Neighbours};
-use miners_datasets::{Dataset, LabelledTexts, Pair};
+use miners_datasets::{ClassificationPlan, Dataset, LabelledTexts, Pair};
 use miners_encoders::Role;
 
 use crate::{
@@ -201,20 +201,13 @@ pub fn run_classification(
     progress: &dyn Progress,
     sink: &mut dyn RecordSink,
 ) -> Result<(), EvalError> {
-    let plan = dataset.spec().classification.ok_or_else(|| {
-        EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
-            name: dataset.spec().name.to_owned(),
-            task: "classification",
-        })
-    })?;
+    let (plan, mut langs, setting) = classification_cells(
+        dataset,
+        &run.langs,
+        run.cross_source.as_ref(),
+        "classification",
+    )?;
     let max_k = options.max_k()?;
-    let mut langs = if run.langs.is_empty() {
-        dataset.classification_langs()?
-    } else {
-        run.langs.clone()
-    };
-    langs.retain(|l| Some(l) != run.cross_source.as_ref());
-    let setting = Setting::of(run.cross_source.is_some(), dataset.spec().code_switched);
     let cell_of = |lang: &Lang| Cell {
         dataset,
         retriever,
@@ -264,6 +257,30 @@ pub fn run_classification(
         sink.accept(&records)?;
     }
     Ok(())
+}
+
+/// A classification dataset's plan, the test languages of a run (all but the
+/// cross-lingual source when none are given) and the run's setting.
+pub(crate) fn classification_cells(
+    dataset: &Dataset,
+    langs: &[Lang],
+    cross_source: Option<&Lang>,
+    task: &'static str,
+) -> Result<(ClassificationPlan, Vec<Lang>, Setting), EvalError> {
+    let plan = dataset.spec().classification.ok_or_else(|| {
+        EvalError::Dataset(miners_datasets::DatasetError::NoSuchTask {
+            name: dataset.spec().name.to_owned(),
+            task,
+        })
+    })?;
+    let mut langs = if langs.is_empty() {
+        dataset.classification_langs()?
+    } else {
+        langs.to_vec()
+    };
+    langs.retain(|l| Some(l) != cross_source);
+    let setting = Setting::of(cross_source.is_some(), dataset.spec().code_switched);
+    Ok((plan, langs, setting))
 }
 
 /// The largest k must not exceed the candidate pool.

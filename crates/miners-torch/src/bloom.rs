@@ -7,35 +7,14 @@ use tch::{Kind, TchError, Tensor};
 
 use crate::{
     decoder::{Batch, DecoderConfig, LoadError, take, tch_error},
-    model::Linear,
+    model::{LayerNorm, Linear},
     weights::Weights,
 };
 
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-}
-
-impl LayerNorm {
-    fn load(w: &Weights, name: &str, width: i64, eps: f64) -> Result<Self, LoadError> {
-        Ok(Self {
-            weight: take(w, &format!("{name}.weight"), &[width])?,
-            bias: take(w, &format!("{name}.bias"), &[width])?,
-            eps,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
-        let width = self.weight.size()[0];
-        x.f_layer_norm(
-            [width],
-            Some(&self.weight),
-            Some(&self.bias),
-            self.eps,
-            true,
-        )
-    }
+/// The encoder's LayerNorm, with load errors as [`LoadError`]s.
+fn layer_norm(w: &Weights, name: &str, width: i64, eps: f64) -> Result<LayerNorm, LoadError> {
+    LayerNorm::load(w, name, width, eps)
+        .map_err(|e| tch_error("model.safetensors", TchError::Kind(e.to_string())))
 }
 
 struct Layer {
@@ -76,15 +55,10 @@ impl Bloom {
             .map(|i| {
                 let p = format!("h.{i}");
                 Ok(Layer {
-                    input_norm: LayerNorm::load(
-                        w,
-                        &format!("{prefix}{p}.input_layernorm"),
-                        h,
-                        eps,
-                    )?,
+                    input_norm: layer_norm(w, &format!("{prefix}{p}.input_layernorm"), h, eps)?,
                     qkv: linear(&format!("{p}.self_attention.query_key_value"), h, 3 * h)?,
                     dense: linear(&format!("{p}.self_attention.dense"), h, h)?,
-                    post_attention_norm: LayerNorm::load(
+                    post_attention_norm: layer_norm(
                         w,
                         &format!("{prefix}{p}.post_attention_layernorm"),
                         h,
@@ -103,13 +77,8 @@ impl Bloom {
         let slopes =
             Tensor::from_slice(&alibi_slopes(config.heads as usize)).to_device(embedding.device());
         Ok(Self {
-            embedding_norm: LayerNorm::load(
-                w,
-                &format!("{prefix}word_embeddings_layernorm"),
-                h,
-                eps,
-            )?,
-            final_norm: LayerNorm::load(w, &format!("{prefix}ln_f"), h, eps)?,
+            embedding_norm: layer_norm(w, &format!("{prefix}word_embeddings_layernorm"), h, eps)?,
+            final_norm: layer_norm(w, &format!("{prefix}ln_f"), h, eps)?,
             embedding,
             layers,
             slopes,

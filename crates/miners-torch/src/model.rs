@@ -8,14 +8,21 @@ use tch::{Kind, TchError, Tensor};
 
 use crate::weights::Weights;
 
-struct LayerNorm {
+/// Layer normalisation with weight and bias (BERT, XLM-R, BLOOM).
+pub(crate) struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
 }
 
 impl LayerNorm {
-    fn load(w: &Weights, name: &str, width: i64, eps: f64) -> Result<Self, EncoderError> {
+    /// Loads `<name>.weight` and `<name>.bias` of `width`.
+    pub(crate) fn load(
+        w: &Weights,
+        name: &str,
+        width: i64,
+        eps: f64,
+    ) -> Result<Self, EncoderError> {
         Ok(Self {
             weight: w.take(&format!("{name}.weight"), &[width])?,
             bias: w.take(&format!("{name}.bias"), &[width])?,
@@ -23,7 +30,8 @@ impl LayerNorm {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+    /// Normalises the last dimension.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let width = *x.size().last().expect("non-scalar input");
         x.f_layer_norm(
             [width],

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, classification_scores},
-    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Task},
     tasks::classification_cells,
 };
 

@@ -113,6 +113,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
     let models: BTreeSet<String> = retrieval.iter().map(|r| r.model.id.clone()).collect();
     let mut rows = Vec::new();
     let mut datasets_per_column: Vec<BTreeSet<String>> = vec![BTreeSet::new(); columns.len()];
+    let mut covered: BTreeMap<(String, usize), BTreeSet<String>> = BTreeMap::new();
     for model in &models {
         let mut row = vec![Value::from(model.clone())];
         let mut per_task: BTreeMap<Task, Vec<f64>> = BTreeMap::new();
@@ -133,8 +134,9 @@ pub fn table2(records: &[ResultRecord]) -> Table {
                 .map(|(score, _)| score)
                 .collect();
             for r in &chosen {
-                datasets_per_column[c]
-                    .insert(display_name(&r.dataset, r.substitute_for.as_deref()));
+                let name = display_name(&r.dataset, r.substitute_for.as_deref());
+                datasets_per_column[c].insert(name.clone());
+                covered.entry((model.clone(), c)).or_default().insert(name);
             }
             let column = mean(&scores);
             if let Some(value) = column {
@@ -160,7 +162,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
         }
     }
     header.push("classification avg".into());
-    let notes = columns
+    let mut notes: Vec<String> = columns
         .iter()
         .zip(&datasets_per_column)
         .filter(|(_, d)| !d.is_empty())
@@ -171,6 +173,26 @@ pub fn table2(records: &[ResultRecord]) -> Table {
             )
         })
         .collect();
+    // Rows averaged over fewer datasets than their column has are incomplete
+    // (the reference's aggregation marks them "IC").
+    for model in &models {
+        let missing: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(c, (_, _, name))| {
+                let have = covered
+                    .get(&(model.clone(), c))
+                    .cloned()
+                    .unwrap_or_default();
+                let lacking: Vec<String> =
+                    datasets_per_column[c].difference(&have).cloned().collect();
+                (!lacking.is_empty()).then(|| format!("{name} lacks {}", lacking.join(", ")))
+            })
+            .collect();
+        if !missing.is_empty() {
+            notes.push(format!("incomplete (IC): {model}: {}", missing.join("; ")));
+        }
+    }
     Table {
         name: "table2".into(),
         title: "Table 2: bitext retrieval (F1, k = 1) and retrieval-based classification (k = 10; macro-F1 for NusaX, accuracy elsewhere)".into(),

@@ -53,8 +53,12 @@ impl RecordSink for Writer {
         Ok(())
     }
 
-    fn is_done(&self, cell: &CellKey, ks: &[usize]) -> bool {
-        let done = self.resume && ks.iter().all(|&k| cell.path(&self.out, k).is_file());
+    fn is_done(&self, cell: &CellKey, ks: &[usize], limit: Option<usize>) -> bool {
+        let same_run = |k: usize| {
+            let text = std::fs::read_to_string(cell.path(&self.out, k)).unwrap_or_default();
+            serde_json::from_str::<ResultRecord>(&text).is_ok_and(|r| r.limit == limit)
+        };
+        let done = self.resume && ks.iter().all(|&k| same_run(k));
         self.skipped.set(self.skipped.get() + usize::from(done));
         done
     }

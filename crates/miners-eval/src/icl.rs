@@ -92,7 +92,7 @@ pub fn run_icl(
                 None => lang.to_string(),
             },
         };
-        if sink.is_done(&key, &run.ks) {
+        if sink.is_done(&key, &run.ks, run.limit) {
             continue;
         }
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);

@@ -74,9 +74,9 @@ pub trait RecordSink {
     /// Takes the records of one cell (one per k).
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError>;
 
-    /// Whether the cell already has records for every k, so a resumed run
-    /// can skip it. By default nothing is done.
-    fn is_done(&self, _cell: &CellKey, _ks: &[usize]) -> bool {
+    /// Whether the cell already has records for every k, made with the same
+    /// item `limit`, so a resumed run can skip it. By default nothing is done.
+    fn is_done(&self, _cell: &CellKey, _ks: &[usize], _limit: Option<usize>) -> bool {
         false
     }
 }

@@ -142,7 +142,7 @@ pub fn run_bitext(
             lang: None,
             limit: options.limit,
         };
-        if sink.is_done(&cell.key(), &options.ks) {
+        if sink.is_done(&cell.key(), &options.ks, options.limit) {
             continue;
         }
         let started = Instant::now();
@@ -218,7 +218,7 @@ pub fn run_classification(
         lang: run.cross_source.is_none().then(|| lang.to_string()),
         limit: options.limit,
     };
-    langs.retain(|lang| !sink.is_done(&cell_of(lang).key(), &options.ks));
+    langs.retain(|lang| !sink.is_done(&cell_of(lang).key(), &options.ks, options.limit));
     if langs.is_empty() {
         return Ok(());
     }

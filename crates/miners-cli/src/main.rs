@@ -50,15 +50,8 @@ enum Command {
     Classify {
         #[command(flatten)]
         common: Common,
-        /// Cross-lingual: every language is classified with the pool of --src-lang.
-        #[arg(long)]
-        cross: bool,
-        /// Pool language of --cross (default: the dataset's usual source).
-        #[arg(long)]
-        src_lang: Option<String>,
-        /// Only these test languages (repeatable; default all).
-        #[arg(long = "lang")]
-        langs: Vec<String>,
+        #[command(flatten)]
+        languages: Languages,
         /// Voting rule.
         #[arg(long, value_enum, default_value_t = VoteArg::Majority)]
         vote: VoteArg,
@@ -70,15 +63,8 @@ enum Command {
         /// Generator: a `[[generator]]` id of the --catalog or a model directory.
         #[arg(long)]
         generator: String,
-        /// Cross-lingual: demonstrations come from the pool of --src-lang.
-        #[arg(long)]
-        cross: bool,
-        /// Pool language of --cross (default: the dataset's usual source).
-        #[arg(long)]
-        src_lang: Option<String>,
-        /// Only these test languages (repeatable; default all).
-        #[arg(long = "lang")]
-        langs: Vec<String>,
+        #[command(flatten)]
+        languages: Languages,
         /// The k nearest demonstrations of each label, grouped by label.
         #[arg(long, conflicts_with = "percentile")]
         balanced: bool,
@@ -167,6 +153,21 @@ enum Command {
         #[arg(long, env = "MINERS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// Which test languages, and the pool language of a cross-lingual run.
+#[derive(Args)]
+struct Languages {
+    /// Cross-lingual: every test language uses the pool (neighbours or
+    /// demonstrations) of --src-lang.
+    #[arg(long)]
+    cross: bool,
+    /// Pool language of --cross (default: the dataset's usual source).
+    #[arg(long)]
+    src_lang: Option<String>,
+    /// Only these test languages (repeatable; default all).
+    #[arg(long = "lang")]
+    langs: Vec<String>,
 }
 
 #[derive(Args)]
@@ -271,11 +272,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Classify {
             common,
-            cross,
-            src_lang,
-            langs,
+            languages,
             vote,
         } => {
+            let Languages {
+                cross,
+                src_lang,
+                langs,
+            } = languages;
             let (retriever, options) = prepare(&common)?;
             for dataset in datasets(&common, "classification")? {
                 let single_language = dataset
@@ -299,14 +303,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Icl {
             common,
             generator,
-            cross,
-            src_lang,
-            langs,
+            languages,
             balanced,
             percentile,
             instruction,
             options,
         } => {
+            let Languages {
+                cross,
+                src_lang,
+                langs,
+            } = languages;
             let (retriever, _) = prepare(&common)?;
             let catalog = common.catalog.is_file().then_some(common.catalog.as_path());
             let spec = generators::resolve(&generator, catalog)?;

@@ -89,15 +89,8 @@ enum Command {
         /// Directory for result records (shards may share it).
         #[arg(long, default_value = "results")]
         out: PathBuf,
-        /// Embedding cache directory.
-        #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
-        cache: PathBuf,
-        /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
-        #[arg(long, env = "MINERS_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Model catalog.
-        #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
-        catalog: PathBuf,
+        #[command(flatten)]
+        sources: Sources,
         /// Device for transformer models.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -128,15 +121,8 @@ enum Command {
         /// Texts per t-SNE plot (spread evenly over languages).
         #[arg(long, default_value_t = 1200)]
         tsne_points: usize,
-        /// Embedding cache directory.
-        #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
-        cache: PathBuf,
-        /// Data directory.
-        #[arg(long, env = "MINERS_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Model catalog.
-        #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
-        catalog: PathBuf,
+        #[command(flatten)]
+        sources: Sources,
     },
     /// Merge shard result directories into one.
     Merge {
@@ -153,6 +139,20 @@ enum Command {
         #[arg(long, env = "MINERS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// Where data, models and cached embeddings come from (sweeps and reports).
+#[derive(Args)]
+struct Sources {
+    /// Embedding cache directory.
+    #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
+    cache: PathBuf,
+    /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
+    #[arg(long, env = "MINERS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Model catalog.
+    #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
+    catalog: PathBuf,
 }
 
 /// Which test languages, and the pool language of a cross-lingual run.
@@ -363,9 +363,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sweep {
             spec,
             out,
-            cache,
-            data_dir,
-            catalog,
+            sources:
+                Sources {
+                    cache,
+                    data_dir,
+                    catalog,
+                },
             device,
             force,
             shard,
@@ -399,9 +402,12 @@ fn run(cli: Cli) -> Result<()> {
             out,
             tsne,
             tsne_points,
-            cache,
-            data_dir,
-            catalog,
+            sources:
+                Sources {
+                    cache,
+                    data_dir,
+                    catalog,
+                },
         } => {
             let out = out.unwrap_or_else(|| results.join("report"));
             for request in &tsne {

@@ -275,25 +275,28 @@ fn run(cli: Cli) -> Result<()> {
             languages,
             vote,
         } => {
-            let Languages {
-                cross,
-                src_lang,
-                langs,
-            } = languages;
             let (retriever, options) = prepare(&common)?;
             for dataset in datasets(&common, "classification")? {
                 let single_language = dataset
                     .spec()
                     .classification
                     .is_some_and(|p| p.cross_source.is_none());
-                if cross && common.all_datasets && single_language {
+                if languages.cross && common.all_datasets && single_language {
                     eprintln!(
                         "skipping: {} has a single language; nothing to cross to",
                         dataset.spec().name
                     );
                     continue;
                 }
-                let run = classification_run(&dataset, cross, src_lang.as_deref(), &langs, vote)?;
+                let (langs, cross_source) = languages.resolve(&dataset)?;
+                let run = ClassificationRun {
+                    langs,
+                    cross_source,
+                    vote: match vote {
+                        VoteArg::Majority => Vote::Majority,
+                        VoteArg::DistanceWeighted => Vote::DistanceWeighted,
+                    },
+                };
                 let mut sink = summary::Writer::new(&common.out);
                 let bars = progress::Bars::default();
                 run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
@@ -309,11 +312,6 @@ fn run(cli: Cli) -> Result<()> {
             instruction,
             options,
         } => {
-            let Languages {
-                cross,
-                src_lang,
-                langs,
-            } = languages;
             let (retriever, _) = prepare(&common)?;
             let catalog = common.catalog.is_file().then_some(common.catalog.as_path());
             let spec = generators::resolve(&generator, catalog)?;
@@ -332,16 +330,10 @@ fn run(cli: Cli) -> Result<()> {
                 let Some(instruction) = instruction.as_deref().or(default_instruction(name)) else {
                     bail!("--instruction: no default instruction for {name}");
                 };
-                let classification = classification_run(
-                    &dataset,
-                    cross,
-                    src_lang.as_deref(),
-                    &langs,
-                    VoteArg::Majority,
-                )?;
+                let (langs, cross_source) = languages.resolve(&dataset)?;
                 let run = IclRun {
-                    langs: classification.langs,
-                    cross_source: classification.cross_source,
+                    langs,
+                    cross_source,
                     selection: selection.clone(),
                     prompt: Prompt::new(instruction).with_options(options.unwrap_or(spec.instruct)),
                     ks: common.k.clone(),
@@ -511,48 +503,40 @@ fn datasets(common: &Common, task: &str) -> Result<Vec<Dataset>> {
     Ok(found)
 }
 
-fn classification_run(
-    dataset: &Dataset,
-    cross: bool,
-    src_lang: Option<&str>,
-    langs: &[String],
-    vote: VoteArg,
-) -> Result<ClassificationRun> {
-    let cross_source = match (cross, src_lang) {
-        (false, Some(_)) => bail!("--src-lang needs --cross for classification"),
-        (false, None) => None,
-        (true, Some(lang)) => Some(Lang::from(lang)),
-        (true, None) => {
-            let plan = dataset
-                .spec()
-                .classification
-                .expect("classification datasets have a plan");
-            let source = plan.cross_source.with_context(|| {
-                format!(
-                    "--cross: {} has a single language; nothing to cross to",
+impl Languages {
+    /// The test languages and the cross-lingual pool language for `dataset`
+    /// (`--cross` without `--src-lang`: the dataset's usual source).
+    fn resolve(&self, dataset: &Dataset) -> Result<(Vec<Lang>, Option<Lang>)> {
+        let cross_source = match (self.cross, self.src_lang.as_deref()) {
+            (false, Some(_)) => bail!("--src-lang needs --cross for classification"),
+            (false, None) => None,
+            (true, Some(lang)) => Some(Lang::from(lang)),
+            (true, None) => {
+                let plan = dataset
+                    .spec()
+                    .classification
+                    .expect("classification datasets have a plan");
+                let source = plan.cross_source.with_context(|| {
+                    format!(
+                        "--cross: {} has a single language; nothing to cross to",
+                        dataset.spec().name
+                    )
+                })?;
+                Some(Lang::from(source))
+            }
+        };
+        if let Some(source) = &cross_source {
+            let available = dataset.classification_langs()?;
+            if !available.contains(source) {
+                bail!(
+                    "--src-lang {source}: not a language of {}",
                     dataset.spec().name
-                )
-            })?;
-            Some(Lang::from(source))
+                );
+            }
         }
-    };
-    if let Some(source) = &cross_source {
-        let available = dataset.classification_langs()?;
-        if !available.contains(source) {
-            bail!(
-                "--src-lang {source}: not a language of {}",
-                dataset.spec().name
-            );
-        }
+        let langs = self.langs.iter().map(|l| Lang::from(l.as_str())).collect();
+        Ok((langs, cross_source))
     }
-    Ok(ClassificationRun {
-        langs: langs.iter().map(|l| Lang::from(l.as_str())).collect(),
-        cross_source,
-        vote: match vote {
-            VoteArg::Majority => Vote::Majority,
-            VoteArg::DistanceWeighted => Vote::DistanceWeighted,
-        },
-    })
 }
 
 fn list_datasets(data_dir: Option<&Path>) -> Result<()> {

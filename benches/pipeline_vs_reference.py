@@ -1,6 +1,7 @@
 """End to end against the reference pipeline, same machine, same model directory.
 
     python benches/pipeline_vs_reference.py MODEL_DIR [--data-dir DIR] [--tatoeba-pairs N]
+                                            [--dtypes float32,bfloat16]
 
 The reference side reproduces the published evaluation logic of MINERS'
 `bitext.py` and `classification.py` on the CPU: sentence-transformers encodes
@@ -17,6 +18,9 @@ Two evaluations, each as the paper runs it:
 The miners side runs the same as `target/release/miners` commands sharing one
 fresh embedding cache (each sentence is encoded once per model). Both sides
 are timed end to end (model loading, reading, encoding, search, scoring).
+The miners side runs once per `--dtypes` entry (float32 is the reference's
+precision; bfloat16 trades the last digits of the scores for speed on CPUs
+with AMX / AVX512-BF16).
 Prints wall times, ratios and the largest metric difference over all cells.
 Needs torch, sentence-transformers, scikit-learn, numpy.
 """
@@ -149,6 +153,7 @@ def main():
     parser.add_argument("model")
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data", "miners"))
     parser.add_argument("--tatoeba-pairs", type=int, default=8)
+    parser.add_argument("--dtypes", default="float32", help="miners precisions, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     pairs = sorted(os.path.basename(p).split(".")[0]
@@ -178,19 +183,21 @@ def main():
         start = time.perf_counter()
         reference = reference_run(SentenceTransformer(args.model, device="cpu"))
         reference_s = time.perf_counter() - start
-        with tempfile.TemporaryDirectory() as out:
-            with tempfile.TemporaryDirectory() as cache:
-                ours_s, ours = miners(commands, out, cache)
-        ours = {(("cross",) + key[1:]) if key[0] == "classification" and "-" in key[1] else key: v
-                for key, v in ours.items()}
-        report[name] = {
-            "reference_seconds": round(reference_s, 2),
-            "miners_seconds": round(ours_s, 2),
-            "speedup": round(reference_s / ours_s, 2),
-            "cells": len(reference),
-            "max_metric_difference": compare(name, reference, ours),
-        }
-        print(name, json.dumps(report[name]), flush=True)
+        for dtype in args.dtypes.split(","):
+            with tempfile.TemporaryDirectory() as out:
+                with tempfile.TemporaryDirectory() as cache:
+                    ours_s, ours = miners([c + ["--dtype", dtype] for c in commands], out, cache)
+            ours = {(("cross",) + key[1:]) if key[0] == "classification" and "-" in key[1] else key: v
+                    for key, v in ours.items()}
+            row = f"{name} [{dtype}]"
+            report[row] = {
+                "reference_seconds": round(reference_s, 2),
+                "miners_seconds": round(ours_s, 2),
+                "speedup": round(reference_s / ours_s, 2),
+                "cells": len(reference),
+                "max_metric_difference": compare(name, reference, ours),
+            }
+            print(row, json.dumps(report[row]), flush=True)
     print(json.dumps({"model": args.model, "threads": torch.get_num_threads(),
                       "tatoeba_pairs": pairs, "results": report}, indent=1))
 

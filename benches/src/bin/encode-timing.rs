@@ -2,7 +2,7 @@
 //! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
 //! little-endian f32 and prints one JSON line.
 //!
-//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET]`
+//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE]`
 
 use std::time::Instant;
 
@@ -13,16 +13,22 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (model, texts, out) = match &args[..] {
         [_, model, texts, out, ..] => (model, texts, out),
-        _ => panic!("usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET]"),
+        _ => panic!(
+            "usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE]"
+        ),
     };
     let prefix = args.get(4).cloned().unwrap_or_default();
     let text = std::fs::read_to_string(texts).unwrap_or_else(|e| panic!("{texts}: {e}"));
     let lines: Vec<String> = text.lines().map(|l| format!("{prefix}{l}")).collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let load = Instant::now();
-    let mut encoder = TorchEncoder::load(&ModelSpec::for_dir(model.as_ref()), DeviceChoice::Cpu)
-        .expect("model loads");
-    if let Some(budget) = args.get(5) {
+    let mut spec = ModelSpec::for_dir(model.as_ref());
+    if let Some(dtype) = args.get(6) {
+        spec.dtype = serde_json::from_value(serde_json::Value::String(dtype.clone()))
+            .expect("DTYPE is float32, float16 or bfloat16");
+    }
+    let mut encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).expect("model loads");
+    if let Some(budget) = args.get(5).filter(|b| !b.is_empty()) {
         encoder = encoder.with_token_budget(budget.parse().expect("TOKEN_BUDGET is a number"));
     }
     let load_s = load.elapsed().as_secs_f64();

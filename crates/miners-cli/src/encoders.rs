@@ -20,7 +20,7 @@ pub struct ModelOptions {
     pub catalog: Option<PathBuf>,
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
-    /// Precision override.
+    /// Precision override; a precision other than the model's own suffixes its id (`e5-small@bfloat16`).
     pub dtype: Option<DType>,
 }
 
@@ -41,7 +41,9 @@ pub fn open_all(names: &[String], options: &ModelOptions) -> Result<Vec<Arc<dyn 
                 return Ok(encoder.clone());
             }
             let mut spec = resolve(name, &catalog)?;
-            if let Some(dtype) = options.dtype {
+            if let Some(dtype) = options.dtype.filter(|&d| d != spec.dtype) {
+                // Another precision is another model as far as results go.
+                spec.id = format!("{}@{}", spec.id, dtype.name());
                 spec.dtype = dtype;
             }
             let encoder =

@@ -212,7 +212,7 @@ struct Common {
     /// Device for transformer models: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Precision override for transformer models (float16 / bfloat16 need CUDA).
+    /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only.
     #[arg(long, value_enum)]
     dtype: Option<DTypeArg>,
 }

@@ -422,11 +422,23 @@ pub fn run(spec: &SweepSpec, options: &SweepOptions) -> Result<()> {
             bar.inc(1);
             continue;
         }
+        let job_started = Instant::now();
         match run_job(job, &mut opened, options) {
             Ok(cells) => {
                 cells_skipped += cells;
                 write_atomically(&marker, signature.as_bytes())?;
                 done += 1;
+                if bar.is_hidden() {
+                    // Logs (Slurm, nohup) get a line per job instead of the bar.
+                    eprintln!(
+                        "sweep: [{}/{}] {} done in {:.1} s ({:.0} s elapsed)",
+                        bar.position() + 1,
+                        bar.length().unwrap_or(0),
+                        job.name(),
+                        job_started.elapsed().as_secs_f64(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
             }
             Err(error) => {
                 bar.suspend(|| eprintln!("sweep: {} failed: {error:#}", job.name()));

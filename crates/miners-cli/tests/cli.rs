@@ -115,6 +115,45 @@ fn bitext_and_distfuse_write_records_and_a_summary() {
 }
 
 #[test]
+fn a_precision_override_is_recorded_as_its_own_model() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let model = workspace().join("fixtures/tiny-bert");
+    let model = model.to_str().unwrap();
+    for dtype in ["float32", "bfloat16"] {
+        let args = [
+            "bitext",
+            "--dataset",
+            "nusax",
+            "--pair",
+            "eng-jav",
+            "--model",
+            model,
+            "--dtype",
+            dtype,
+            "--limit",
+            "10",
+            "--k",
+            "1",
+        ];
+        let output = miners(&data, out.path(), &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let models = out.path().join("bitext/nusax");
+    let mut names: Vec<String> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["tiny-bert", "tiny-bert_bfloat16"]);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(models.join("tiny-bert_bfloat16/cross/eng-jav.k1.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["model"]["id"], "tiny-bert@bfloat16");
+}
+
+#[test]
 fn cross_lingual_classification_runs() {
     let Some(data) = data_dir() else { return };
     let out = tempfile::tempdir().unwrap();

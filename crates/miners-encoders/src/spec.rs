@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EncoderError, Prompts, layout::Pooling};
 
-/// Numeric precision of a model's weights and activations.
+/// Numeric precision of a model's matrix products (autocast semantics: the
+/// dense layers compute in it; embeddings, norms, attention and the residual
+/// stream stay 32-bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
@@ -18,8 +20,19 @@ pub enum DType {
     Float32,
     /// IEEE half precision (CUDA).
     Float16,
-    /// bfloat16 (CUDA).
+    /// bfloat16 (CUDA, or CPUs with AMX or AVX512-BF16, where it is several times faster).
     BFloat16,
+}
+
+impl DType {
+    /// The name used in catalogs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Float32 => "float32",
+            DType::Float16 => "float16",
+            DType::BFloat16 => "bfloat16",
+        }
+    }
 }
 
 /// One model: where it lives and how to run it.

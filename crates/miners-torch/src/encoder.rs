@@ -58,11 +58,11 @@ impl TorchEncoder {
         let kind = match (spec.dtype, device) {
             (DType::Float32, _) => Kind::Float,
             (DType::Float16, Device::Cuda(_)) => Kind::Half,
-            (DType::BFloat16, Device::Cuda(_)) => Kind::BFloat16,
-            (dtype, _) => {
-                return Err(EncoderError::Device(format!(
-                    "{dtype:?} needs a CUDA device; use float32 on the CPU"
-                )));
+            (DType::BFloat16, _) => Kind::BFloat16,
+            (DType::Float16, _) => {
+                return Err(EncoderError::Device(
+                    "float16 needs a CUDA device; use bfloat16 or float32 on the CPU".into(),
+                ));
             }
         };
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);

@@ -172,10 +172,17 @@ fn report_markdown(
     out: &Path,
 ) -> String {
     let mut text = String::from("# miners results\n\n");
-    let seconds: f64 = records.iter().map(|r| r.seconds).sum::<f64>();
+    let seconds = summed_wall_seconds(records);
     let limits: BTreeSet<usize> = records.iter().filter_map(|r| r.limit).collect();
+    let peak = records
+        .iter()
+        .filter_map(|r| r.peak_rss_mib)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let peak = peak.map_or(String::new(), |p| {
+        format!(", largest per-cell peak memory {p:.0} MiB")
+    });
     text.push_str(&format!(
-        "{} result records; summed cell wall time {:.1} min.{}\n\n",
+        "{} result records; summed cell wall time {:.1} min{peak}.{}\n\n",
         records.len(),
         seconds / 60.0,
         if limits.is_empty() {
@@ -183,7 +190,8 @@ fn report_markdown(
         } else {
             let limits: Vec<String> = limits.iter().map(usize::to_string).collect();
             format!(
-                " Some cells ran on the first {} items of a split (see `n` in the per-cell tables).",
+                " Some cells ran on {} items of a split (the first ones; for ICL, test examples \
+                 spread evenly over the split; see `n` in the per-cell tables).",
                 limits.join(" / ")
             )
         }
@@ -232,4 +240,15 @@ fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, contents).map_err(io(&partial))?;
     std::fs::rename(&partial, path).map_err(io(path))
+}
+
+/// Wall time summed once per run: the k values of a bitext or classification
+/// cell come from one run and share its `seconds`; ICL runs each k apart.
+fn summed_wall_seconds(records: &[ResultRecord]) -> f64 {
+    let mut seen = std::collections::HashSet::new();
+    records
+        .iter()
+        .filter(|r| seen.insert((r.key(), (r.task == miners_eval::Task::Icl).then_some(r.k))))
+        .map(|r| r.seconds)
+        .sum()
 }

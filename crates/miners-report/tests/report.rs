@@ -107,6 +107,19 @@ fn records() -> Vec<ResultRecord> {
         ),
         record("icl", "nusax", "mono", "m", ("ind", None), 0, 0.3, 0.2),
         record("icl", "nusax", "mono", "m", ("ind", None), 1, 0.5, 0.45),
+        // Code-switched data counts as in-language; cross-lingual ICL does not.
+        record("icl", "fire", "cs", "m", ("tamil", None), 0, 0.4, 0.1),
+        record("icl", "fire", "cs", "m", ("tamil", None), 1, 0.6, 0.1),
+        record(
+            "icl",
+            "nusax",
+            "cross",
+            "m",
+            ("eng", Some("ind")),
+            1,
+            0.9,
+            0.9,
+        ),
     ]
 }
 
@@ -133,16 +146,16 @@ fn table2_averages_languages_then_datasets_then_settings() {
 #[test]
 fn table3_reports_zero_and_one_shot() {
     let table = table3(&records());
-    assert_eq!(table.header[1], "nusax 0-shot");
+    assert_eq!(table.header[1], "fire 0-shot");
+    assert_eq!(table.header[3], "nusax 0-shot");
     assert_eq!(table.rows[0][0], json!("gen / m"));
-    assert_eq!(table.rows[0][1], json!(20.0));
-    assert_eq!(table.rows[0][2], json!(45.0));
+    // FIRE by accuracy, NusaX by macro-F1; the cross-lingual 0.9 is left out.
     let text = markdown(&table);
     assert!(
-        text.contains("| gen / m | 20.00 | 45.00 | 20.00 | 45.00 |"),
+        text.contains("| gen / m | 40.00 | 60.00 | 20.00 | 45.00 | 30.00 | 52.50 |"),
         "{text}"
     );
-    assert!(csv(&table).starts_with("generator / retriever,nusax 0-shot"));
+    assert!(csv(&table).starts_with("generator / retriever,fire 0-shot"));
 }
 
 #[test]

@@ -202,6 +202,19 @@ pub fn table2(records: &[ResultRecord]) -> Table {
     }
 }
 
+/// A table's columns and rows: the (dataset, substitute-for) pairs and the
+/// systems that `records` cover, sorted.
+fn datasets_and_systems(
+    records: &[&ResultRecord],
+) -> (BTreeSet<(String, Option<String>)>, BTreeSet<String>) {
+    let datasets = records
+        .iter()
+        .map(|r| (r.dataset.clone(), r.substitute_for.clone()))
+        .collect();
+    let systems = records.iter().map(|r| system(r)).collect();
+    (datasets, systems)
+}
+
 /// Table 3: ICL with in-language demonstrations (monolingual, and code-switched
 /// for code-switched datasets), 0-shot and 1-shot, per generator and retriever.
 pub fn table3(records: &[ResultRecord]) -> Table {
@@ -211,11 +224,7 @@ pub fn table3(records: &[ResultRecord]) -> Table {
             r.task == Task::Icl && matches!(r.setting, Setting::Monolingual | Setting::CodeSwitched)
         })
         .collect();
-    let datasets: BTreeSet<(String, Option<String>)> = icl
-        .iter()
-        .map(|r| (r.dataset.clone(), r.substitute_for.clone()))
-        .collect();
-    let systems: BTreeSet<String> = icl.iter().map(|r| system(r)).collect();
+    let (datasets, systems) = datasets_and_systems(&icl);
     let mut header = vec!["generator / retriever".to_owned()];
     for (d, sub) in &datasets {
         for k in [0, 1] {
@@ -267,11 +276,7 @@ pub fn per_dataset(records: &[ResultRecord]) -> Vec<Table> {
                 .iter()
                 .filter(|r| r.task == task && r.setting == setting && r.k == k)
                 .collect();
-            let datasets: BTreeSet<(String, Option<String>)> = chosen
-                .iter()
-                .map(|r| (r.dataset.clone(), r.substitute_for.clone()))
-                .collect();
-            let systems: BTreeSet<String> = chosen.iter().map(|r| system(r)).collect();
+            let (datasets, systems) = datasets_and_systems(&chosen);
             let mut header = vec!["system".to_owned()];
             header.extend(datasets.iter().map(|(d, s)| display_name(d, s.as_deref())));
             header.push("avg".into());

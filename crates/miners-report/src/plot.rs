@@ -2,7 +2,10 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use plotters::prelude::*;
+use plotters::{
+    coord::{Shift, types::RangedCoordf64},
+    prelude::*,
+};
 
 use crate::ReportError;
 
@@ -11,6 +14,23 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
         path: path.to_owned(),
         message: e.to_string(),
     }
+}
+
+/// Draws the legend at `position` and writes the file.
+fn finish<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<SVGBackend<'b>, Shift>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
 }
 
 /// Score against k, one line per system.
@@ -58,14 +78,7 @@ pub fn k_curve_svg(
             .draw_series(xy.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(|e| plot_error(path, e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| plot_error(path, e))?;
-    root.present().map_err(|e| plot_error(path, e))
+    finish(&mut chart, &root, SeriesLabelPosition::LowerRight, path)
 }
 
 /// Points coloured by category, with a legend of the (at most 20 most frequent) categories.
@@ -109,12 +122,5 @@ pub fn scatter_svg(
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| plot_error(path, e))?;
-    root.present().map_err(|e| plot_error(path, e))
+    finish(&mut chart, &root, SeriesLabelPosition::UpperRight, path)
 }

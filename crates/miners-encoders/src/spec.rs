@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EncoderError, Prompts, layout::Pooling};
 
-/// Numeric precision of a model's matrix products (autocast semantics: the
-/// dense layers compute in it; embeddings, norms, attention and the residual
-/// stream stay 32-bit).
+/// Numeric precision of a transformer's weights and activations (pooled
+/// vectors are always 32-bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {

@@ -177,7 +177,7 @@ fn report_markdown(
     let peak = records
         .iter()
         .filter_map(|r| r.peak_rss_mib)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        .reduce(f64::max);
     let peak = peak.map_or(String::new(), |p| {
         format!(", largest per-cell peak memory {p:.0} MiB")
     });

@@ -1,26 +1,31 @@
 //! `miners`: run MINERS bitext retrieval, retrieval-based classification and ICL.
 
-mod encoders;
-mod generators;
 mod progress;
 mod report;
 mod summary;
-mod sweep;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
-use miners_encoders::spec::DType;
+use miners_encoders::{
+    Encoder,
+    spec::{DType, DeviceChoice},
+};
 use miners_eval::{
-    ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, run_bitext,
+    ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, Task, run_bitext,
     run_classification, run_icl,
 };
 use miners_fusion::Normalization;
-use miners_icl::{Prompt, Selection, default_instruction};
+use miners_icl::{Prompt, Selection};
+use miners_models::Models;
+use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
 #[derive(Parser)]
 #[command(
@@ -251,7 +256,7 @@ fn run(cli: Cli) -> Result<()> {
             pairs: wanted,
         } => {
             let (retriever, options) = prepare(&common)?;
-            for dataset in datasets(&common, "bitext")? {
+            for dataset in datasets(&common, Task::Bitext)? {
                 let pairs: Vec<Pair> = dataset
                     .bitext_pairs()?
                     .into_iter()
@@ -276,7 +281,7 @@ fn run(cli: Cli) -> Result<()> {
             vote,
         } => {
             let (retriever, options) = prepare(&common)?;
-            for dataset in datasets(&common, "classification")? {
+            for dataset in datasets(&common, Task::Classification)? {
                 let single_language = dataset
                     .spec()
                     .classification
@@ -313,29 +318,31 @@ fn run(cli: Cli) -> Result<()> {
             options,
         } => {
             let (retriever, _) = prepare(&common)?;
-            let catalog = common.catalog.is_file().then_some(common.catalog.as_path());
-            let spec = generators::resolve(&generator, catalog)?;
+            let models = models(&common.catalog, &common.device, None)?;
+            let entry = models
+                .generator_entry(&generator)
+                .with_context(|| format!("--generator {generator}"))?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
                 (false, Some(p)) => parse_percentile(&p)?,
                 (false, None) => Selection::Nearest,
             };
-            let generator = generators::open(&spec, &common.device)
+            let generator = models
+                .open_generator(&entry)
                 .with_context(|| format!("--generator {generator}"))?;
-            for dataset in datasets(&common, "classification")? {
+            for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;
-                if dataset.spec().classification.is_none() {
+                let Some(plan) = dataset.spec().classification else {
                     bail!("--dataset {name}: ICL needs a classification dataset");
-                }
-                let Some(instruction) = instruction.as_deref().or(default_instruction(name)) else {
-                    bail!("--instruction: no default instruction for {name}");
                 };
+                let instruction = instruction.as_deref().unwrap_or(plan.instruction);
                 let (langs, cross_source) = languages.resolve(&dataset)?;
                 let run = IclRun {
                     langs,
                     cross_source,
                     selection: selection.clone(),
-                    prompt: Prompt::new(instruction).with_options(options.unwrap_or(spec.instruct)),
+                    prompt: Prompt::new(instruction)
+                        .with_options(options.unwrap_or(entry.instruct())),
                     ks: common.k.clone(),
                     limit: common.limit,
                 };
@@ -366,27 +373,35 @@ fn run(cli: Cli) -> Result<()> {
             shard,
             list,
         } => {
-            let spec = sweep::SweepSpec::read(&spec)?;
+            let spec = SweepSpec::read(&spec)?;
             let shard = match shard {
-                Some(text) => Some(sweep::Shard::parse(&text)?),
-                None => sweep::Shard::from_slurm()?,
+                Some(text) => Some(Shard::parse(&text).context("--shard")?),
+                None => Shard::from_slurm()?,
             };
-            let options = sweep::SweepOptions {
+            let options = SweepOptions {
                 out,
                 cache: Some(cache),
                 data: DataDir::resolve(data_dir.as_deref())?,
-                catalog: catalog.is_file().then_some(catalog),
-                device,
                 force,
                 shard,
             };
             if list {
-                for (i, job) in sweep::jobs(&spec, &options.data)?.iter().enumerate() {
+                for (i, job) in miners_sweep::jobs(&spec, &options.data)?.iter().enumerate() {
                     let mine = options.shard.is_none_or(|s| s.owns(i));
                     println!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
                 }
             } else {
-                sweep::run(&spec, &options)?;
+                let models = models(&catalog, &device, None)?;
+                let bars = progress::SweepBars::default();
+                let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
+                bars.finish(&summary);
+                if !summary.failed.is_empty() {
+                    bail!(
+                        "{} jobs failed: {}",
+                        summary.failed.len(),
+                        summary.failed.join(", ")
+                    );
+                }
             }
         }
         Command::Report {
@@ -404,8 +419,8 @@ fn run(cli: Cli) -> Result<()> {
             let out = out.unwrap_or_else(|| results.join("report"));
             for request in &tsne {
                 let data = DataDir::resolve(data_dir.as_deref())?;
-                let catalog = catalog.is_file().then_some(catalog.clone());
-                report::tsne_plots(request, tsne_points, &data, catalog, &cache, &out)?;
+                let models = models(&catalog, "cpu", None)?;
+                report::tsne_plots(request, tsne_points, &data, &models, &cache, &out)?;
             }
             let records = miners_report::load_records(&results)?;
             let summary = miners_report::write_report(&records, &out)?;
@@ -418,8 +433,11 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Merge { into, sources } => {
-            let (copied, same) = sweep::merge(&into, &sources)?;
-            eprintln!("merge: {copied} files copied, {same} already present and equal");
+            let merged = miners_sweep::merge(&into, &sources)?;
+            eprintln!(
+                "merge: {} files copied, {} already present and equal",
+                merged.copied, merged.same
+            );
         }
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
     }
@@ -448,17 +466,47 @@ fn parse_percentile(text: &str) -> Result<Selection> {
     Ok(Selection::Percentile { min, max })
 }
 
-fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
-    let options = encoders::ModelOptions {
-        catalog: common.catalog.is_file().then(|| common.catalog.clone()),
-        device: common.device.clone(),
-        dtype: common.dtype.map(|d| match d {
-            DTypeArg::Float32 => DType::Float32,
-            DTypeArg::Float16 => DType::Float16,
-            DTypeArg::Bfloat16 => DType::BFloat16,
-        }),
+/// The catalog (when the file exists), on `device`, with an optional precision override.
+fn models(catalog: &Path, device: &str, dtype: Option<DType>) -> Result<Models> {
+    let models = match catalog.is_file() {
+        true => Models::from_file(catalog)?,
+        false => Models::default(),
     };
-    let encoders = encoders::open_all(&common.models, &options)?;
+    let device: DeviceChoice = device
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--device")?;
+    Ok(models.on(device).with_dtype(dtype))
+}
+
+fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
+    let dtype = common.dtype.map(|d| match d {
+        DTypeArg::Float32 => DType::Float32,
+        DTypeArg::Float16 => DType::Float16,
+        DTypeArg::Bfloat16 => DType::BFloat16,
+    });
+    let models = models(&common.catalog, &common.device, dtype)?;
+    let mut opened: Vec<(&str, Arc<dyn Encoder>)> = Vec::new();
+    for name in &common.models {
+        if !opened.iter().any(|(n, _)| n == name) {
+            let encoder = models
+                .open_encoder(name)
+                .with_context(|| format!("--model {name}"))?;
+            opened.push((name, encoder));
+        }
+    }
+    let encoders: Vec<Arc<dyn Encoder>> = common
+        .models
+        .iter()
+        .map(|name| {
+            opened
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("opened")
+                .1
+                .clone()
+        })
+        .collect();
     let retriever = if encoders.len() == 1 && common.weights.is_empty() {
         Retriever::single(
             encoders.into_iter().next().expect("one encoder"),
@@ -469,10 +517,11 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
             NormalizationArg::None => Normalization::None,
             NormalizationArg::ZScore => Normalization::ZScore,
         };
-        Retriever::distfuse(encoders, common.weights.clone(), normalization)?
+        Retriever::distfuse(encoders, common.weights.clone(), normalization)
+            .context("--model / --weights")?
     };
     let retriever = match &common.cache {
-        Some(dir) => retriever.with_cache(std::sync::Arc::new(EmbeddingCache::new(dir))),
+        Some(dir) => retriever.with_cache(Arc::new(EmbeddingCache::new(dir))),
         None => retriever,
     };
     let options = RunOptions {
@@ -483,14 +532,14 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
 }
 
 /// The dataset asked for, or every dataset of the task present in the data directory.
-fn datasets(common: &Common, task: &str) -> Result<Vec<Dataset>> {
+fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
     let data = DataDir::resolve(common.data_dir.as_deref())?;
     if let Some(name) = &common.dataset {
         return Ok(vec![Dataset::open(&data, name)?]);
     }
     let has_task = |d: &&miners_datasets::DatasetSpec| match task {
-        "bitext" => d.bitext.is_some(),
-        _ => d.classification.is_some(),
+        Task::Bitext => d.bitext.is_some(),
+        Task::Classification | Task::Icl => d.classification.is_some(),
     };
     let mut found = Vec::new();
     for spec in registry().iter().filter(has_task) {

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use miners_eval::Progress;
+use miners_sweep::{Job, SweepError, SweepProgress, SweepSummary};
 
 /// One bar per encoding step, drawn on stderr when it is a terminal.
 #[derive(Default)]
@@ -43,4 +44,82 @@ pub fn sweep_bar(jobs: usize) -> ProgressBar {
     .progress_chars("=> ");
     bar.set_style(style);
     bar
+}
+
+/// The sweep's bar over jobs (a line per job in logs, where no bar is drawn),
+/// with a bar per encoding step below it.
+pub struct SweepBars {
+    jobs: ProgressBar,
+    steps: Bars,
+    started: std::time::Instant,
+}
+
+impl Default for SweepBars {
+    fn default() -> Self {
+        Self {
+            jobs: sweep_bar(0),
+            steps: Bars::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl SweepBars {
+    /// Clears the bar and prints what the sweep did.
+    pub fn finish(&self, summary: &SweepSummary) {
+        self.jobs.finish_and_clear();
+        eprintln!(
+            "sweep: {} jobs run ({} of their cells already done), \
+             {} jobs already done, {} failed, in {:.1} s",
+            summary.run,
+            summary.cells_skipped,
+            summary.skipped,
+            summary.failed.len(),
+            summary.seconds
+        );
+    }
+}
+
+impl SweepProgress for SweepBars {
+    fn start(&self, jobs: usize) {
+        self.jobs.set_length(jobs as u64);
+    }
+
+    fn job_started(&self, job: &Job) {
+        self.jobs.set_message(job.name());
+    }
+
+    fn job_skipped(&self, _job: &Job) {
+        self.jobs.inc(1);
+    }
+
+    fn job_finished(&self, job: &Job, seconds: f64) {
+        if self.jobs.is_hidden() {
+            // Logs (Slurm, nohup) get a line per job instead of the bar.
+            eprintln!(
+                "sweep: [{}/{}] {} done in {seconds:.1} s ({:.0} s elapsed)",
+                self.jobs.position() + 1,
+                self.jobs.length().unwrap_or(0),
+                job.name(),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        self.jobs.inc(1);
+    }
+
+    fn job_failed(&self, job: &Job, error: &SweepError) {
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(error);
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        self.jobs
+            .suspend(|| eprintln!("sweep: {} failed: {message}", job.name()));
+        self.jobs.inc(1);
+    }
+
+    fn steps(&self) -> &dyn Progress {
+        &self.steps
+    }
 }

@@ -8,9 +8,8 @@ use miners_core::Metric;
 use miners_datasets::{DataDir, Dataset};
 use miners_encoders::Role;
 use miners_eval::{EmbeddingCache, Quiet, Retriever};
+use miners_models::Models;
 use miners_report::{TsneOptions, scatter_svg, tsne};
-
-use crate::encoders;
 
 /// Draws `plots/tsne-<dataset>-<encoder>-{label,language}.svg` under `out`
 /// for `request` = `DATASET:ENCODER`.
@@ -18,7 +17,7 @@ pub fn tsne_plots(
     request: &str,
     points: usize,
     data: &DataDir,
-    catalog: Option<std::path::PathBuf>,
+    models: &Models,
     cache: &Path,
     out: &Path,
 ) -> Result<()> {
@@ -39,14 +38,9 @@ pub fn tsne_plots(
         labels.extend(split.labels.iter().map(|l| l.as_str().to_owned()));
         texts.extend(split.texts);
     }
-    let options = encoders::ModelOptions {
-        catalog,
-        device: "cpu".into(),
-        dtype: None,
-    };
-    let encoder = encoders::open_all(&[encoder_id.to_owned()], &options)?
-        .pop()
-        .expect("one encoder");
+    let encoder = models
+        .open_encoder(encoder_id)
+        .with_context(|| format!("--tsne {request}"))?;
     let retriever = Retriever::single(encoder, Metric::Euclidean)
         .with_cache(Arc::new(EmbeddingCache::new(cache)));
     let embeddings = retriever.encode(&texts, Role::Query, "t-SNE", &Quiet)?;

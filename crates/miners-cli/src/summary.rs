@@ -1,41 +1,23 @@
 //! Writing records as they come, and the stdout summary: one row per cell
 //! and k, then the average per k.
 
-use std::{
-    fmt::Write,
-    path::{Path, PathBuf},
-};
+use std::{fmt::Write, path::Path};
 
-use miners_eval::{CellKey, EvalError, RecordSink, ResultRecord};
+use miners_eval::{EvalError, RecordSink, ResultRecord, ResultsDir};
 
-/// Writes each cell's records atomically under `out` and keeps them for the summary.
+/// Writes each cell's records into a [`ResultsDir`] and keeps them for the summary.
 pub struct Writer {
-    out: PathBuf,
+    dir: ResultsDir,
     records: Vec<ResultRecord>,
-    resume: bool,
-    skipped: std::cell::Cell<usize>,
 }
 
 impl Writer {
     /// A writer into the result directory `out`.
     pub fn new(out: &Path) -> Self {
         Self {
-            out: out.to_owned(),
+            dir: ResultsDir::new(out),
             records: Vec::new(),
-            resume: false,
-            skipped: std::cell::Cell::new(0),
         }
-    }
-
-    /// Cells whose records all exist are reported done, so runners skip them.
-    pub fn resuming(mut self, resume: bool) -> Self {
-        self.resume = resume;
-        self
-    }
-
-    /// Cells skipped because their records existed.
-    pub fn skipped(&self) -> usize {
-        self.skipped.get()
     }
 
     /// Prints the summary table of everything written.
@@ -46,21 +28,9 @@ impl Writer {
 
 impl RecordSink for Writer {
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError> {
-        for record in records {
-            record.write(&self.out)?;
-        }
+        self.dir.accept(records)?;
         self.records.extend_from_slice(records);
         Ok(())
-    }
-
-    fn is_done(&self, cell: &CellKey, ks: &[usize], limit: Option<usize>) -> bool {
-        let same_run = |k: usize| {
-            let text = std::fs::read_to_string(cell.path(&self.out, k)).unwrap_or_default();
-            serde_json::from_str::<ResultRecord>(&text).is_ok_and(|r| r.limit == limit)
-        };
-        let done = self.resume && ks.iter().all(|&k| same_run(k));
-        self.skipped.set(self.skipped.get() + usize::from(done));
-        done
     }
 }
 
@@ -83,7 +53,7 @@ pub fn table(records: &[ResultRecord]) -> String {
     let _ = writeln!(
         out,
         "\n{} {}{substitute} · {} · {} · {}{generator}",
-        task_name(first),
+        first.task.name(),
         first.dataset,
         first.setting.name(),
         first.model.id,
@@ -133,12 +103,4 @@ pub fn table(records: &[ResultRecord]) -> String {
         );
     }
     out
-}
-
-fn task_name(record: &ResultRecord) -> &'static str {
-    match record.task {
-        miners_eval::Task::Bitext => "bitext",
-        miners_eval::Task::Classification => "classification",
-        miners_eval::Task::Icl => "icl",
-    }
 }

@@ -201,7 +201,7 @@ fn bad_arguments_get_clear_errors() {
             .into_iter()
             .chain(["--weights", "1,2"])
             .collect::<Vec<_>>(),
-        "one weight per --model (1 models, 2 weights)",
+        "one weight per encoder (1 encoders, 2 weights)",
     );
     fails_with(
         &data,
@@ -223,7 +223,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &with(&["bitext", "--dataset", "nusax", "--limit", "5", "--k", "10"]),
-        "--k 10 is larger than the pool of 5 candidates",
+        "k = 10 is larger than the pool of 5 candidates",
     );
     fails_with(
         &data,
@@ -233,7 +233,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &with(&["bitext", "--dataset", "nusax", "--k", "0"]),
-        "--k: give one or more values >= 1",
+        "k values: give one or more, each >= 1",
     );
 }
 

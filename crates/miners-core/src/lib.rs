@@ -4,6 +4,7 @@
 //! - [`Metric`]: how two embeddings are compared, and which direction is better.
 //! - [`Neighbours`]: the k nearest candidates of every query, best first.
 //! - [`Lang`] and [`Label`]: string newtypes that keep languages and labels apart.
+//! - [`atomic_write`]: the one way miners writes a file that others may read.
 //!
 //! ```
 //! use miners_core::{Embeddings, Metric};
@@ -14,11 +15,13 @@
 //! assert!(!Metric::Euclidean.higher_is_better());
 //! ```
 
+mod atomic;
 mod embeddings;
 mod metric;
 mod neighbours;
 mod text;
 
+pub use atomic::{TEMPORARY_SUFFIX, atomic_write, atomic_write_with};
 pub use embeddings::Embeddings;
 pub use metric::Metric;
 pub use neighbours::{Neighbour, Neighbours};

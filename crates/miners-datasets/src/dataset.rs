@@ -236,6 +236,19 @@ impl Dataset {
         Ok(labels)
     }
 
+    /// The labels an ICL generator chooses from, in the reference's order:
+    /// the registry's candidate list, else [`Dataset::label_set`].
+    pub fn candidate_labels(&self) -> Result<Vec<String>, DatasetError> {
+        let plan = self
+            .spec
+            .classification
+            .ok_or_else(|| self.no_task("classification"))?;
+        match plan.candidates {
+            Some(candidates) => Ok(candidates.iter().map(|&c| c.to_owned()).collect()),
+            None => self.label_set(),
+        }
+    }
+
     /// Loads one language's split, with the registry's label map applied.
     pub fn load_classification(
         &self,

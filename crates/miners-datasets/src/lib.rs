@@ -21,7 +21,10 @@ mod registry;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
-pub use registry::{BitextPlan, ClassificationPlan, DatasetSpec, Split, registry};
+pub use registry::{
+    BitextPlan, ClassificationPlan, DatasetSpec, Headline, INTENT, SENTIMENT, Split, TOPIC,
+    registry,
+};
 
 use std::path::PathBuf;
 
@@ -67,7 +70,7 @@ pub enum DatasetError {
         available: String,
     },
     /// No data directory was given and none was found.
-    #[error("no data directory: pass --data-dir or set MINERS_DATA_DIR (tried {tried})")]
+    #[error("no data directory found (tried {tried}); set MINERS_DATA_DIR or name one")]
     NoDataDir {
         /// Paths tried.
         tried: String,

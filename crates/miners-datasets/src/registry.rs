@@ -41,7 +41,31 @@ pub struct ClassificationPlan {
     pub cross_source: Option<&'static str>,
     /// Raw labels folded into another label on load (`from`, `to`).
     pub label_map: &'static [(&'static str, &'static str)],
+    /// The ICL instruction the paper uses for this dataset.
+    pub instruction: &'static str,
+    /// The metric the paper's tables report for this dataset.
+    pub headline: Headline,
+    /// The labels an ICL generator chooses from, in the reference's order;
+    /// `None`: the manifest's labels after the label map, in manifest order.
+    pub candidates: Option<&'static [&'static str]>,
 }
+
+/// The score a dataset's classification results are reported by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Headline {
+    /// Accuracy (most datasets).
+    Accuracy,
+    /// Macro-F1 (NusaX, as the paper reports it).
+    MacroF1,
+}
+
+/// The paper's ICL instruction for sentiment datasets.
+pub const SENTIMENT: &str = "Generate a sentiment label for a given input.";
+/// The paper's ICL instruction for topic datasets.
+pub const TOPIC: &str = "Generate a topic label for a given input.";
+/// The paper's ICL instruction for intent datasets.
+pub const INTENT: &str = "Generate an intent label for a given input.";
 
 /// Everything the registry knows about one dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +89,16 @@ const fn classification(
     pool: Split,
     test: Split,
     cross_source: Option<&'static str>,
+    instruction: &'static str,
 ) -> ClassificationPlan {
     ClassificationPlan {
         pool,
         test,
         cross_source,
         label_map: &[],
+        instruction,
+        headline: Headline::Accuracy,
+        candidates: None,
     }
 }
 
@@ -96,7 +124,10 @@ static REGISTRY: &[DatasetSpec] = &[
     },
     DatasetSpec {
         bitext: Some(BitextPlan { splits: TRAIN }),
-        classification: Some(classification(Split::Train, Split::Test, Some("eng"))),
+        classification: Some(ClassificationPlan {
+            headline: Headline::MacroF1,
+            ..classification(Split::Train, Split::Test, Some("eng"), SENTIMENT)
+        }),
         ..dataset("nusax")
     },
     DatasetSpec {
@@ -117,20 +148,35 @@ static REGISTRY: &[DatasetSpec] = &[
     },
     DatasetSpec {
         bitext: Some(BitextPlan { splits: TRAIN }),
-        classification: Some(classification(Split::Train, Split::Test, Some("en"))),
+        classification: Some(classification(
+            Split::Train,
+            Split::Test,
+            Some("en"),
+            SENTIMENT,
+        )),
         ..dataset("nollysenti")
     },
     DatasetSpec {
         substitute_for: Some("massive_intent"),
-        classification: Some(classification(Split::Validation, Split::Test, None)),
+        classification: Some(classification(Split::Validation, Split::Test, None, INTENT)),
         ..dataset("massive_substitute_slurp_en")
     },
     DatasetSpec {
-        classification: Some(classification(Split::Train, Split::Test, Some("eng_Latn"))),
+        classification: Some(classification(
+            Split::Train,
+            Split::Test,
+            Some("eng_Latn"),
+            TOPIC,
+        )),
         ..dataset("sib200")
     },
     DatasetSpec {
-        classification: Some(classification(Split::Train, Split::Test, Some("en"))),
+        classification: Some(classification(
+            Split::Train,
+            Split::Test,
+            Some("en"),
+            INTENT,
+        )),
         ..dataset("mtop_intent")
     },
     DatasetSpec {
@@ -139,14 +185,19 @@ static REGISTRY: &[DatasetSpec] = &[
             // The reference maps `not-tamil` but the Tamil files say `not-Tamil`;
             // we fold it into `Unknown` as the reference evidently intended.
             label_map: &[("not-Tamil", "Unknown")],
-            ..classification(Split::Train, Split::Test, Some("tamil"))
+            ..classification(Split::Train, Split::Test, Some("tamil"), SENTIMENT)
         }),
         ..dataset("fire")
     },
     DatasetSpec {
         code_switched: true,
         // The reference classifies the validation split: the HF test split has no labels.
-        classification: Some(classification(Split::Train, Split::Validation, None)),
+        classification: Some(classification(
+            Split::Train,
+            Split::Validation,
+            None,
+            SENTIMENT,
+        )),
         ..dataset("lince_sa")
     },
 ];

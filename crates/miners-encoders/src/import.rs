@@ -360,8 +360,11 @@ fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), Encode
             (name.clone(), view)
         })
         .collect();
-    safetensors::serialize_to_file(views, None, path)
-        .map_err(|e| EncoderError::format(path, e.to_string()))
+    // `format: pt` is what transformers 4.x insists on when loading.
+    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| EncoderError::format(path, e.to_string()))?;
+    miners_core::atomic_write(path, &bytes).map_err(|source| io(path, source))
 }
 
 fn write_configs(out: &Path, h: &Header) -> Result<(), EncoderError> {
@@ -410,7 +413,7 @@ fn write_configs(out: &Path, h: &Header) -> Result<(), EncoderError> {
     ] {
         let path = out.join(name);
         let text = serde_json::to_string_pretty(&value).expect("json values serialize");
-        std::fs::write(&path, text).map_err(|source| io(&path, source))?;
+        miners_core::atomic_write(&path, text.as_bytes()).map_err(|source| io(&path, source))?;
     }
     std::fs::create_dir_all(out.join("2_Normalize")).map_err(|source| io(out, source))
 }

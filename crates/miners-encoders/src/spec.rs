@@ -1,13 +1,16 @@
 //! Model specs: a named model directory with its prompts and overrides.
 //!
-//! Specs round-trip through JSON and TOML; `models.toml` at the repository
-//! root lists the fetched models.
+//! Specs round-trip through JSON and TOML; the `miners-models` crate reads
+//! them from catalogs (`models.toml`).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EncoderError, Prompts, layout::Pooling};
+use crate::{Prompts, layout::Pooling};
 
 /// Numeric precision of a transformer's weights and activations (pooled
 /// vectors are always 32-bit).
@@ -30,6 +33,37 @@ impl DType {
             DType::Float32 => "float32",
             DType::Float16 => "float16",
             DType::BFloat16 => "bfloat16",
+        }
+    }
+}
+
+/// Which device to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// A CUDA device by index; an error if unavailable.
+    Cuda(usize),
+    /// CUDA device 0 if available, else the CPU.
+    Auto,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "auto" => Ok(DeviceChoice::Auto),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device `{other}` (expected cpu, cuda, cuda:N or auto)")
+                }),
         }
     }
 }
@@ -78,76 +112,33 @@ impl ModelSpec {
     }
 }
 
-/// A list of specs, as in `models.toml` (`[[model]]` tables).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ModelCatalog {
-    /// The specs.
-    #[serde(default, rename = "model")]
-    pub models: Vec<ModelSpec>,
-}
-
-impl ModelCatalog {
-    /// Reads a TOML catalog; relative model paths are resolved against `base`.
-    pub fn read(path: &Path, base: &Path) -> Result<Self, EncoderError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EncoderError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut catalog: Self = toml::from_str(&text).map_err(|e| EncoderError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        for spec in &mut catalog.models {
-            if spec.path.is_relative() {
-                spec.path = base.join(&spec.path);
-            }
-        }
-        Ok(catalog)
-    }
-
-    /// The spec named `id`.
-    pub fn get(&self, id: &str) -> Option<&ModelSpec> {
-        self.models.iter().find(|m| m.id == id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn specs_round_trip_through_toml_and_json() {
-        let text = r#"
-            [[model]]
-            id = "e5-small"
-            path = "e5-small"
-            prompts = { query = "query: ", passage = "query: " }
-
-            [[model]]
-            id = "labse"
-            path = "/models/labse"
-            pooling = "cls"
-            dtype = "float16"
-        "#;
-        let catalog: ModelCatalog = toml::from_str(text).unwrap();
-        assert_eq!(
-            catalog.get("e5-small").unwrap().prompts.passage.as_deref(),
-            Some("query: ")
-        );
-        assert_eq!(catalog.get("labse").unwrap().pooling, Some(Pooling::Cls));
-        let back: ModelCatalog = toml::from_str(&toml::to_string(&catalog).unwrap()).unwrap();
-        assert_eq!(back, catalog);
-        let json: ModelCatalog =
-            serde_json::from_str(&serde_json::to_string(&catalog).unwrap()).unwrap();
-        assert_eq!(json, catalog);
+    fn specs_round_trip_through_json() {
+        let spec = ModelSpec {
+            pooling: Some(Pooling::Cls),
+            dtype: DType::Float16,
+            ..ModelSpec::for_dir(Path::new("/models/labse"))
+        };
+        let back: ModelSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(back.id, "labse");
     }
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = toml::from_str::<ModelCatalog>(
-            "[[model]]\nid = \"x\"\npath = \"x\"\npoolng = \"cls\"\n",
-        )
-        .unwrap_err();
+        let err = serde_json::from_str::<ModelSpec>(r#"{"id":"x","path":"x","poolng":"cls"}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("poolng"), "{err}");
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!("cuda:1".parse(), Ok(DeviceChoice::Cuda(1)));
+        assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
+        assert!("tpu".parse::<DeviceChoice>().is_err());
     }
 }

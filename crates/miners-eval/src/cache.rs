@@ -12,7 +12,6 @@
 
 use std::{
     collections::HashMap,
-    io::Write,
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -198,10 +197,6 @@ fn write_segment(dir: &Path, dim: usize, entries: &[(Key, &[f32])]) -> Result<()
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut file = tempfile::Builder::new()
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
     let mut buffer = Vec::with_capacity(HEADER + entries.len() * (32 + 4 * dim));
     buffer.extend_from_slice(MAGIC);
     buffer.extend_from_slice(&VERSION.to_le_bytes());
@@ -211,10 +206,8 @@ fn write_segment(dir: &Path, dim: usize, entries: &[(Key, &[f32])]) -> Result<()
         buffer.extend_from_slice(key);
         buffer.extend(vector.iter().flat_map(|v| v.to_le_bytes()));
     }
-    file.write_all(&buffer).map_err(io)?;
     let name = format!("{}.bin", hex(&Sha256::digest(&buffer)[..8]));
-    file.persist(dir.join(name)).map_err(|e| io(e.error))?;
-    Ok(())
+    miners_core::atomic_write(&dir.join(name), &buffer).map_err(io)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -6,12 +6,13 @@ use miners_core::Lang;
 use miners_datasets::{Dataset, LabelledTexts};
 use miners_encoders::Role;
 use miners_icl::{Generator, IclError, Prompt, Selection, decide, select};
-use serde::{Deserialize, Serialize};
 
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, classification_scores},
-    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Task},
+    record::{
+        CellKey, GeneratorRecord, IclOutputs, MetricsRecord, ResultRecord, SCHEMA_VERSION, Task,
+    },
     tasks::classification_cells,
 };
 
@@ -38,32 +39,6 @@ pub struct IclRun {
     pub limit: Option<usize>,
 }
 
-/// The generator side of an ICL record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GeneratorRecord {
-    /// Generator id.
-    pub id: String,
-    /// How demonstrations were chosen.
-    pub selection: Selection,
-    /// The prompt template.
-    pub prompt: Prompt,
-}
-
-/// Per-example outputs of an ICL cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IclOutputs {
-    /// Gold labels, in test order.
-    pub gold: Vec<String>,
-    /// Predicted labels.
-    pub predictions: Vec<String>,
-    /// The full prompts.
-    pub prompts: Vec<String>,
-    /// Demonstrations dropped (farthest first) to fit the context window, per example.
-    pub dropped_demonstrations: Vec<usize>,
-    /// Prompt tokens scored (labels excluded).
-    pub prompt_tokens: usize,
-}
-
 /// In-context-learning classification; each language's records (one per k)
 /// go to `sink` as soon as it is scored.
 pub fn run_icl(
@@ -77,9 +52,9 @@ pub fn run_icl(
     let (plan, langs, setting) =
         classification_cells(dataset, &run.langs, run.cross_source.as_ref(), "icl")?;
     if run.ks.is_empty() {
-        return Err(EvalError::Config("--k: give one or more values".into()));
+        return Err(EvalError::Config("k values: give one or more".into()));
     }
-    let labels = dataset.label_set()?;
+    let labels = dataset.candidate_labels()?;
     for lang in &langs {
         let key = CellKey {
             task: Task::Icl,

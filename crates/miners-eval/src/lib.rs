@@ -5,7 +5,7 @@
 //! - [`run_classification`]: the k nearest labelled pool texts vote; macro metrics.
 //! - [`run_icl`]: retrieved demonstrations in a prompt; a generator scores the labels.
 //! - [`Retriever`]: one encoder or a DistFuse of several.
-//! - [`ResultRecord`]: one JSON file per cell, written atomically.
+//! - [`ResultRecord`]: one JSON file per cell, written atomically into a [`ResultsDir`].
 //!
 //! ```
 //! use miners_eval::metrics::{classification_scores, Average};
@@ -20,16 +20,18 @@ mod icl;
 mod memory;
 pub mod metrics;
 mod record;
+mod results_dir;
 mod retriever;
 mod tasks;
 
 pub use cache::EmbeddingCache;
-pub use icl::{GeneratorRecord, IclOutputs, IclRun, run_icl};
+pub use icl::{IclRun, run_icl};
 pub use memory::{peak_rss_mib, reset_peak_rss};
 pub use record::{
-    CellKey, FusionMemberRecord, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting,
-    Task, slug,
+    CellKey, FusionMemberRecord, GeneratorRecord, IclOutputs, MetricsRecord, ModelRecord,
+    ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
 };
+pub use results_dir::ResultsDir;
 pub use retriever::Retriever;
 pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};
 

@@ -8,12 +8,8 @@ use std::{
 use miners_core::Metric;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    EvalError,
-    icl::{GeneratorRecord, IclOutputs},
-    metrics::Average,
-};
-use miners_icl::Selection;
+use crate::{EvalError, metrics::Average};
+use miners_icl::{Prompt, Selection};
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -28,6 +24,20 @@ pub enum Task {
     Classification,
     /// In-context-learning classification.
     Icl,
+}
+
+impl Task {
+    /// Every task, in the order sweeps run and reports list them.
+    pub const ALL: [Task; 3] = [Task::Bitext, Task::Classification, Task::Icl];
+
+    /// The name used in records, paths, job names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Bitext => "bitext",
+            Task::Classification => "classification",
+            Task::Icl => "icl",
+        }
+    }
 }
 
 /// The evaluation setting.
@@ -159,6 +169,32 @@ pub struct ResultRecord {
     pub icl: Option<IclOutputs>,
 }
 
+/// The generator side of an ICL record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    /// Generator id.
+    pub id: String,
+    /// How demonstrations were chosen.
+    pub selection: Selection,
+    /// The prompt template.
+    pub prompt: Prompt,
+}
+
+/// Per-example outputs of an ICL cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IclOutputs {
+    /// Gold labels, in test order.
+    pub gold: Vec<String>,
+    /// Predicted labels.
+    pub predictions: Vec<String>,
+    /// The full prompts.
+    pub prompts: Vec<String>,
+    /// Demonstrations dropped (farthest first) to fit the context window, per example.
+    pub dropped_demonstrations: Vec<usize>,
+    /// Prompt tokens scored (labels excluded).
+    pub prompt_tokens: usize,
+}
+
 /// What identifies a cell's records, all but k: where they live and whether
 /// a rerun can skip the cell.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,7 +216,7 @@ pub struct CellKey {
 impl CellKey {
     /// `<out>/<task>/<dataset>[/<generator>]/<model>/<setting>/<cell>.k<k>.json`.
     pub fn path(&self, out: &Path, k: usize) -> PathBuf {
-        let mut dir = out.join(task_name(self.task)).join(&self.dataset);
+        let mut dir = out.join(self.task.name()).join(&self.dataset);
         if let Some(generator) = &self.generator {
             dir = dir.join(slug(generator));
         }
@@ -228,25 +264,18 @@ impl ResultRecord {
     /// Writes the record atomically (temporary file, then rename) and returns its path.
     pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
         let path = self.path(out);
-        let dir = path.parent().expect("record paths have a parent");
         let io = |source| EvalError::Io {
             path: path.clone(),
             source,
         };
+        let dir = path.parent().unwrap_or(out);
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        serde_json::to_writer_pretty(&mut file, self).expect("records serialize");
-        file.write_all(b"\n").map_err(io)?;
-        file.persist(&path).map_err(|e| io(e.error))?;
+        miners_core::atomic_write_with(&path, |file| {
+            serde_json::to_writer_pretty(&mut *file, self)?;
+            file.write_all(b"\n")
+        })
+        .map_err(io)?;
         Ok(path)
-    }
-}
-
-fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Bitext => "bitext",
-        Task::Classification => "classification",
-        Task::Icl => "icl",
     }
 }
 

@@ -42,7 +42,7 @@ impl Retriever {
     ) -> Result<Self, EvalError> {
         if encoders.is_empty() || weights.len() != encoders.len() {
             return Err(EvalError::Config(format!(
-                "--weights: DistFuse needs one weight per --model ({} models, {} weights)",
+                "DistFuse needs one weight per encoder ({} encoders, {} weights)",
                 encoders.len(),
                 weights.len()
             )));

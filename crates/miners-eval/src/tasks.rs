@@ -36,7 +36,7 @@ impl RunOptions {
         match self.ks.iter().copied().max() {
             Some(k) if k > 0 && !self.ks.contains(&0) => Ok(k),
             _ => Err(EvalError::Config(
-                "--k: give one or more values >= 1".into(),
+                "k values: give one or more, each >= 1".into(),
             )),
         }
     }
@@ -290,7 +290,7 @@ fn check_pool(max_k: usize, pool: usize, dataset: &Dataset, cell: &str) -> Resul
     }
     let name = dataset.spec().name;
     Err(EvalError::Config(format!(
-        "--k {max_k} is larger than the pool of {pool} candidates for {name} {cell}"
+        "k = {max_k} is larger than the pool of {pool} candidates for {name} {cell}"
     )))
 }
 

@@ -193,7 +193,7 @@ fn k_beyond_the_pool_is_a_clear_error() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("--k 10 is larger than the pool of 5 candidates for nusax eng-sun"),
+        err.contains("k = 10 is larger than the pool of 5 candidates for nusax eng-sun"),
         "{err}"
     );
 }

@@ -1,9 +1,9 @@
 //! GGUF → Hugging Face directory (`config.json`, `model.safetensors`, `tokenizer.json`).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fs,
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use half::bf16;
@@ -306,10 +306,12 @@ fn write_weights(
                 .map_err(|e| GgufError::format(file.path(), format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let partial = partial_path(path);
-    safetensors::serialize_to_file(views, None, &partial)
-        .map_err(|e| GgufError::format(&partial, format!("writing safetensors: {e}")))?;
-    fs::rename(&partial, path).map_err(|e| GgufError::io(path, e))?;
+    // `format: pt` is what transformers 4.x insists on when loading.
+    let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| GgufError::format(path, format!("writing safetensors: {e}")))?;
+    drop(tensors);
+    miners_core::atomic_write(path, &bytes).map_err(|e| GgufError::io(path, e))?;
     Ok(report)
 }
 
@@ -323,18 +325,10 @@ fn encode(values: &[f32], store: StoreType) -> Vec<u8> {
     }
 }
 
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".partial");
-    path.with_file_name(name)
-}
-
 fn write_json(path: &Path, value: &Json) -> Result<(), GgufError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| GgufError::format(path, format!("serializing: {e}")))?;
-    let partial = partial_path(path);
-    fs::write(&partial, text).map_err(|e| GgufError::io(&partial, e))?;
-    fs::rename(&partial, path).map_err(|e| GgufError::io(path, e))
+    miners_core::atomic_write(path, text.as_bytes()).map_err(|e| GgufError::io(path, e))
 }
 
 #[cfg(test)]

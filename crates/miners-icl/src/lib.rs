@@ -32,7 +32,7 @@ mod prompt;
 mod select;
 
 pub use decide::decide;
-pub use prompt::{Prompt, default_instruction, python_list};
+pub use prompt::{Prompt, python_list};
 pub use select::{Selection, select};
 
 /// Errors at the ICL crate boundary.

@@ -2,23 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The instruction the paper used for a dataset, by registry name.
-///
-/// Sentiment datasets (NusaX, NollySenti, FIRE, LinCE SA) ask for a sentiment
-/// label, SIB-200 for a topic label, the intent datasets (MASSIVE, MTOP) for an
-/// intent label. Unknown datasets get `None`.
-pub fn default_instruction(dataset: &str) -> Option<&'static str> {
-    const SENTIMENT: &str = "Generate a sentiment label for a given input.";
-    const TOPIC: &str = "Generate a topic label for a given input.";
-    const INTENT: &str = "Generate an intent label for a given input.";
-    match dataset {
-        "nusax" | "nollysenti" | "fire" | "lince_sa" => Some(SENTIMENT),
-        "sib200" => Some(TOPIC),
-        "massive_intent" | "massive_substitute_slurp_en" | "mtop_intent" => Some(INTENT),
-        _ => None,
-    }
-}
-
 /// A prompt template: the instruction and, for instruction-tuned models,
 /// the list of label options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,18 +129,5 @@ mod tests {
             python_list(&labels(&["it's", "a\"b'c", "x\\y"])),
             r#"["it's", 'a"b\'c', 'x\\y']"#
         );
-    }
-
-    #[test]
-    fn instructions_follow_the_paper() {
-        assert_eq!(
-            default_instruction("sib200"),
-            Some("Generate a topic label for a given input.")
-        );
-        assert_eq!(
-            default_instruction("mtop_intent"),
-            Some("Generate an intent label for a given input.")
-        );
-        assert!(default_instruction("tatoeba").is_none());
     }
 }

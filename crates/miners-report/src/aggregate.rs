@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use miners_datasets::{DatasetSpec, Headline};
 use miners_eval::{ResultRecord, Setting, Task};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,10 +36,14 @@ pub fn headline_k(task: Task) -> usize {
     }
 }
 
-/// The metric the paper reports for a record.
+/// The metric the paper reports for a record: F1 for bitext, else the
+/// dataset's [`Headline`] (accuracy for datasets the registry does not know).
 pub fn headline_metric(record: &ResultRecord) -> f64 {
-    let f1 = record.task == Task::Bitext || record.dataset == "nusax";
-    if f1 {
+    let headline = DatasetSpec::find(&record.dataset)
+        .ok()
+        .and_then(|spec| spec.classification)
+        .map_or(Headline::Accuracy, |plan| plan.headline);
+    if record.task == Task::Bitext || headline == Headline::MacroF1 {
         record.metrics.f1
     } else {
         record.metrics.accuracy
@@ -303,12 +308,8 @@ pub fn per_dataset(records: &[ResultRecord]) -> Vec<Table> {
                 })
                 .collect();
             Table {
-                name: format!("{}-{}", task_name(task), setting.name()),
-                title: format!(
-                    "{} ({}), k = {k}, per dataset",
-                    task_name(task),
-                    setting.name()
-                ),
+                name: format!("{}-{}", task.name(), setting.name()),
+                title: format!("{} ({}), k = {k}, per dataset", task.name(), setting.name()),
                 header,
                 rows,
                 notes: Vec::new(),
@@ -355,10 +356,10 @@ pub fn per_language(records: &[ResultRecord]) -> Vec<Table> {
                 })
                 .collect();
             Table {
-                name: format!("{}-{dataset}-{}", task_name(task), setting.name()),
+                name: format!("{}-{dataset}-{}", task.name(), setting.name()),
                 title: format!(
                     "{} {} ({}), k = {k}, per cell",
-                    task_name(task),
+                    task.name(),
                     display_name(&dataset, substitute.as_deref()),
                     setting.name()
                 ),
@@ -368,15 +369,6 @@ pub fn per_language(records: &[ResultRecord]) -> Vec<Table> {
             }
         })
         .collect()
-}
-
-/// `bitext`, `classification` or `icl`.
-pub fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Bitext => "bitext",
-        Task::Classification => "classification",
-        Task::Icl => "icl",
-    }
 }
 
 /// Mean headline score (×100) per k, per system, for one (task, dataset, setting).

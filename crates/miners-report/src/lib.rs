@@ -25,7 +25,7 @@ use std::{
 
 pub use aggregate::{
     Table, dataset_score, display_name, headline_k, headline_metric, k_curves, per_dataset,
-    per_language, system, table2, table3, task_name,
+    per_language, system, table2, table3,
 };
 use miners_eval::ResultRecord;
 pub use plot::{k_curve_svg, scatter_svg};
@@ -142,16 +142,8 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
         if curves.values().all(|c| c.len() < 2) {
             continue;
         }
-        let name = format!(
-            "kcurve-{}-{dataset}-{}.svg",
-            task_name(task),
-            setting.name()
-        );
-        let title = format!(
-            "{} {dataset} ({}): score vs k",
-            task_name(task),
-            setting.name()
-        );
+        let name = format!("kcurve-{}-{dataset}-{}.svg", task.name(), setting.name());
+        let title = format!("{} {dataset} ({}): score vs k", task.name(), setting.name());
         k_curve_svg(&plots_dir.join(&name), &title, &curves)?;
         plots.push(name);
     }
@@ -237,9 +229,7 @@ fn report_markdown(
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), ReportError> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, contents).map_err(io(&partial))?;
-    std::fs::rename(&partial, path).map_err(io(path))
+    miners_core::atomic_write(path, contents.as_bytes()).map_err(io(path))
 }
 
 /// Wall time summed once per run: the k values of a bitext or classification

@@ -12,9 +12,8 @@ use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
-    device::{DeviceChoice, resolve_device},
-    model::{Linear, Transformer},
-    weights::Weights,
+    DeviceChoice, TorchError, batch::token_batches, device::resolve_device, layers::Linear,
+    models::Bert, weights::Weights,
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
@@ -30,7 +29,7 @@ struct Dense {
 /// The libtorch parts: tensors are `Send` but not `Sync`, so they sit behind a
 /// mutex (libtorch already spreads one forward pass over every core).
 struct Network {
-    transformer: Transformer,
+    transformer: Bert,
     dense: Vec<Dense>,
 }
 
@@ -73,7 +72,7 @@ impl TorchEncoder {
         )?;
         let weights = Weights::read(&spec.path.join("model.safetensors"), device, kind)?
             .with_prefix_of("embeddings.word_embeddings.weight");
-        let model = Transformer::load(&weights, &layout.config, layout.architecture)?;
+        let model = Bert::load(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
         let normalize = spec.normalize.unwrap_or(layout.normalize);
         let mut fingerprint = Fingerprint::new("torch-v1");
@@ -156,9 +155,11 @@ impl TorchEncoder {
             .network
             .lock()
             .map_err(|_| EncoderError::Backend("a previous encode panicked".into()))?;
-        for batch in batches(&order, &encodings, self.token_budget) {
+        let lengths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
+        for range in token_batches(&lengths, self.token_budget, MAX_BATCH) {
+            let batch = &order[range];
             let vectors = tch::no_grad(|| self.forward_batch(&network, batch, &encodings, skip))
-                .map_err(backend)?;
+                .map_err(TorchError::from)?;
             for (row, &index) in vectors.chunks(self.dim).zip(batch) {
                 output[index * self.dim..(index + 1) * self.dim].copy_from_slice(row);
             }
@@ -217,21 +218,6 @@ impl TorchEncoder {
     }
 }
 
-/// Groups indices (sorted longest first) so that each batch's padded size stays under budget.
-fn batches<'a>(order: &'a [usize], encodings: &[Encoding], budget: usize) -> Vec<&'a [usize]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let longest = encodings[order[start]].len().max(1);
-        let size = (budget / longest)
-            .clamp(1, MAX_BATCH)
-            .min(order.len() - start);
-        out.push(&order[start..start + size]);
-        start += size;
-    }
-    out
-}
-
 /// Sentence vectors `[batch, hidden]` from token states and a 0/1 mask.
 fn pool(pooling: Pooling, states: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
     let mask = mask.f_unsqueeze(-1)?.f_to_kind(Kind::Float)?;
@@ -280,10 +266,6 @@ fn load_tokenizer(
         .map_err(|e| EncoderError::format(path, e.to_string()))?;
     tokenizer.with_padding(None);
     Ok(tokenizer)
-}
-
-fn backend(error: TchError) -> EncoderError {
-    EncoderError::Backend(error.to_string())
 }
 
 impl Encoder for TorchEncoder {

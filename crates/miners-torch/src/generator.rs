@@ -14,8 +14,9 @@ use tch::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::{
-    DeviceChoice,
-    decoder::{Batch, Decoder},
+    DeviceChoice, TorchError,
+    batch::{Batch, token_batches},
+    models::Decoder,
     resolve_device,
 };
 
@@ -49,15 +50,12 @@ struct Packed {
 impl TorchGenerator {
     /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`) as generator `id`.
     pub fn load(id: &str, dir: &Path, device: DeviceChoice) -> Result<Self, IclError> {
-        let error = |message: String| IclError::Generator {
-            generator: id.to_owned(),
-            message,
-        };
-        let device = resolve_device(device).map_err(|e| error(e.to_string()))?;
-        let decoder = Decoder::load(dir, device).map_err(|e| error(e.to_string()))?;
+        let error = |e: TorchError| e.for_generator(id);
+        let device = resolve_device(device).map_err(error)?;
+        let decoder = Decoder::load(dir, device).map_err(error)?;
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| error(format!("{}: {e}", tokenizer_path.display())))?;
+            .map_err(|e| error(TorchError::model(&tokenizer_path, e.to_string())))?;
         let config = decoder.config();
         Ok(Self {
             id: id.to_owned(),
@@ -303,17 +301,14 @@ impl Generator for TorchGenerator {
             .collect::<Result<_, IclError>>()?;
         let mut order: Vec<usize> = (0..packed.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(packed[i].ids.len()));
+        let lengths: Vec<usize> = order.iter().map(|&i| packed[i].ids.len()).collect();
         let mut scores = vec![Vec::new(); packed.len()];
-        let mut at = 0;
-        while at < order.len() {
-            let longest = packed[order[at]].ids.len().max(1);
-            let take = (self.budget / longest).clamp(1, order.len() - at);
-            let group = &order[at..at + take];
+        for range in token_batches(&lengths, self.budget, usize::MAX) {
+            let group = &order[range];
             let batch: Vec<&Packed> = group.iter().map(|&i| &packed[i]).collect();
             for (&i, s) in group.iter().zip(self.score_batch(&batch, &labels)?) {
                 scores[i] = s;
             }
-            at += take;
         }
         Ok(scores)
     }

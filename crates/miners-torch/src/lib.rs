@@ -1,4 +1,12 @@
-//! Transformer sentence encoders on libtorch (through `tch`).
+//! The libtorch backend (through `tch`): transformer sentence encoders and
+//! decoder language models.
+//!
+//! Laid out like text-embeddings-inference / candle: shared layers
+//! (`layers`: dense, LayerNorm, RMSNorm, rotary), one module per family
+//! (`models/bert.rs`, `models/rotary.rs`, `models/bloom.rs`), decoder
+//! `config.json` deserialised into serde structs tagged by `model_type`
+//! (`config`), one token-budget batcher (`batch`) and one error,
+//! [`TorchError`], that converts into the encoder's and the generator's.
 //!
 //! [`TorchEncoder`] runs BERT-family (LaBSE, MiniLM, mBERT) and XLM-RoBERTa-family
 //! (multilingual-e5, paraphrase-multilingual, Glot500, XLM-R) encoders from a
@@ -17,16 +25,18 @@
 //! assert_eq!(vectors.dim(), 384);
 //! ```
 
-mod bloom;
-mod decoder;
+mod batch;
+mod config;
 mod device;
 mod encoder;
+mod error;
 mod generator;
-mod model;
+mod layers;
+mod models;
 mod weights;
 
-pub use bloom::Bloom;
-pub use decoder::{Batch, Decoder, DecoderConfig, Family, LoadError, RotaryDecoder};
-pub use device::{DeviceChoice, resolve_device};
-pub use encoder::TorchEncoder;
+pub use device::resolve_device;
+pub use encoder::{DEFAULT_TOKEN_BUDGET, TorchEncoder};
+pub use error::TorchError;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};
+pub use miners_encoders::spec::DeviceChoice;

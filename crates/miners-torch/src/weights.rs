@@ -5,11 +5,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use miners_encoders::EncoderError;
 use tch::{Device, Kind, Tensor};
 
+use crate::TorchError;
+
 /// The tensors of one safetensors file, looked up under an optional prefix.
-pub struct Weights {
+pub(crate) struct Weights {
     path: PathBuf,
     tensors: HashMap<String, Tensor>,
     prefix: String,
@@ -19,12 +20,12 @@ pub struct Weights {
 
 impl Weights {
     /// Reads `path`, placing tensors on `device` as `kind` when taken.
-    pub fn read(path: &Path, device: Device, kind: Kind) -> Result<Self, EncoderError> {
+    pub(crate) fn read(path: &Path, device: Device, kind: Kind) -> Result<Self, TorchError> {
         if !path.is_file() {
-            return Err(EncoderError::missing(path));
+            return Err(TorchError::model(path, "file not found"));
         }
         let tensors = Tensor::read_safetensors(path).map_err(|e| {
-            EncoderError::format(path, format!("not a readable safetensors file: {e}"))
+            TorchError::model(path, format!("not a readable safetensors file: {e}"))
         })?;
         Ok(Self {
             path: path.to_owned(),
@@ -36,7 +37,7 @@ impl Weights {
     }
 
     /// Uses the prefix (`bert.`, `roberta.`, ...) under which `probe` exists.
-    pub fn with_prefix_of(mut self, probe: &str) -> Self {
+    pub(crate) fn with_prefix_of(mut self, probe: &str) -> Self {
         if let Some(key) = self.tensors.keys().find(|k| k.ends_with(probe)) {
             self.prefix = key[..key.len() - probe.len()].to_owned();
         }
@@ -44,19 +45,19 @@ impl Weights {
     }
 
     /// Whether the tensor `name` exists (under the prefix).
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.tensors.contains_key(&format!("{}{name}", self.prefix))
     }
 
     /// The tensor `name` with exactly `shape`, on the target device and kind.
-    pub fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, EncoderError> {
+    pub(crate) fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, TorchError> {
         let key = format!("{}{name}", self.prefix);
         let tensor = self
             .tensors
             .get(&key)
-            .ok_or_else(|| EncoderError::format(&self.path, format!("missing tensor `{key}`")))?;
+            .ok_or_else(|| TorchError::model(&self.path, format!("missing tensor `{key}`")))?;
         if tensor.size() != shape {
-            return Err(EncoderError::format(
+            return Err(TorchError::model(
                 &self.path,
                 format!(
                     "tensor `{key}` has shape {:?}, expected {shape:?}",
@@ -67,6 +68,6 @@ impl Weights {
         tensor
             .f_to_device(self.device)
             .and_then(|t| t.f_to_kind(self.kind))
-            .map_err(|e| EncoderError::format(&self.path, format!("tensor `{key}`: {e}")))
+            .map_err(|e| TorchError::model(&self.path, format!("tensor `{key}`: {e}")))
     }
 }

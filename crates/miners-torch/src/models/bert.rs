@@ -1,88 +1,16 @@
-//! The BERT / XLM-RoBERTa encoder forward pass.
+//! BERT and XLM-RoBERTa encoders (LaBSE, MiniLM, mBERT; multilingual-e5,
+//! paraphrase-multilingual, Glot500, XLM-R): embeddings plus post-norm layers.
 
-use miners_encoders::{
-    EncoderError,
-    layout::{Architecture, TransformerConfig},
-};
+use std::path::Path;
+
+use miners_encoders::layout::{Architecture, TransformerConfig};
 use tch::{Kind, TchError, Tensor};
 
-use crate::weights::Weights;
-
-/// Layer normalisation with weight and bias (BERT, XLM-R, BLOOM).
-pub(crate) struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-}
-
-impl LayerNorm {
-    /// Loads `<name>.weight` and `<name>.bias` of `width`.
-    pub(crate) fn load(
-        w: &Weights,
-        name: &str,
-        width: i64,
-        eps: f64,
-    ) -> Result<Self, EncoderError> {
-        Ok(Self {
-            weight: w.take(&format!("{name}.weight"), &[width])?,
-            bias: w.take(&format!("{name}.bias"), &[width])?,
-            eps,
-        })
-    }
-
-    /// Normalises the last dimension.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
-        let width = *x.size().last().expect("non-scalar input");
-        x.f_layer_norm(
-            [width],
-            Some(&self.weight),
-            Some(&self.bias),
-            self.eps,
-            true,
-        )
-    }
-}
-
-/// A dense layer `y = x Wᵀ + b`.
-pub struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Linear {
-    /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`.
-    pub fn load(
-        w: &Weights,
-        name: &str,
-        inputs: i64,
-        outputs: i64,
-        bias: bool,
-    ) -> Result<Self, EncoderError> {
-        Ok(Self {
-            weight: w.take(&format!("{name}.weight"), &[outputs, inputs])?,
-            bias: if bias {
-                Some(w.take(&format!("{name}.bias"), &[outputs])?)
-            } else {
-                None
-            },
-        })
-    }
-
-    /// Applies the layer.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
-        x.f_linear(&self.weight, self.bias.as_ref())
-    }
-
-    /// One layer computing several layers of the same input side by side.
-    pub(crate) fn stack(parts: &[Linear]) -> Result<Self, TchError> {
-        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
-        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
-        Ok(Self {
-            weight: Tensor::f_cat(&weights, 0)?,
-            bias: biases.map(|b| Tensor::f_cat(&b, 0)).transpose()?,
-        })
-    }
-}
+use crate::{
+    TorchError,
+    layers::{LayerNorm, Linear},
+    weights::Weights,
+};
 
 #[derive(Clone, Copy)]
 enum Activation {
@@ -102,7 +30,7 @@ struct Layer {
 }
 
 /// Embeddings plus a stack of encoder layers.
-pub struct Transformer {
+pub(crate) struct Bert {
     architecture: Architecture,
     heads: i64,
     pad_token_id: i64,
@@ -114,13 +42,13 @@ pub struct Transformer {
     layers: Vec<Layer>,
 }
 
-impl Transformer {
+impl Bert {
     /// Loads every weight, checking shapes against `config`.
-    pub fn load(
+    pub(crate) fn load(
         w: &Weights,
         config: &TransformerConfig,
         architecture: Architecture,
-    ) -> Result<Self, EncoderError> {
+    ) -> Result<Self, TorchError> {
         let h = config.hidden_size as i64;
         let ff = config.intermediate_size as i64;
         let eps = config.layer_norm_eps;
@@ -129,22 +57,20 @@ impl Transformer {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
             other => {
-                return Err(EncoderError::Format {
-                    path: "config.json".into(),
-                    message: format!(
-                        "unsupported hidden_act `{other}` (supported: gelu, gelu_new, relu)"
-                    ),
-                });
+                return Err(TorchError::model(
+                    Path::new("config.json"),
+                    format!("unsupported hidden_act `{other}` (supported: gelu, gelu_new, relu)"),
+                ));
             }
         };
         if config.num_attention_heads == 0 || h % config.num_attention_heads as i64 != 0 {
-            return Err(EncoderError::Format {
-                path: "config.json".into(),
-                message: format!(
+            return Err(TorchError::model(
+                Path::new("config.json"),
+                format!(
                     "hidden_size {h} is not divisible by num_attention_heads {}",
                     config.num_attention_heads
                 ),
-            });
+            ));
         }
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
@@ -152,8 +78,7 @@ impl Transformer {
                 let projections = ["query", "key", "value"]
                     .map(|name| Linear::load(w, &format!("{p}.attention.self.{name}"), h, h, true));
                 let [q, k, v] = projections;
-                let qkv = Linear::stack(&[q?, k?, v?])
-                    .map_err(|e| EncoderError::Backend(e.to_string()))?;
+                let qkv = Linear::stack(&[q?, k?, v?])?;
                 Ok(Layer {
                     qkv,
                     attention_out: Linear::load(
@@ -174,7 +99,7 @@ impl Transformer {
                     output_norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, eps)?,
                 })
             })
-            .collect::<Result<_, EncoderError>>()?;
+            .collect::<Result<_, TorchError>>()?;
         Ok(Self {
             architecture,
             heads: config.num_attention_heads as i64,
@@ -198,7 +123,7 @@ impl Transformer {
     }
 
     /// Token states `[batch, length, hidden]` of right-padded `ids` with `mask` (1 = token).
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
+    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
         let positions = match self.architecture {
             Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?

@@ -6,16 +6,12 @@
 use tch::{Kind, TchError, Tensor};
 
 use crate::{
-    decoder::{Batch, DecoderConfig, LoadError, take, tch_error},
-    model::{LayerNorm, Linear},
+    TorchError,
+    batch::Batch,
+    config::DecoderConfig,
+    layers::{LayerNorm, Linear},
     weights::Weights,
 };
-
-/// The encoder's LayerNorm, with load errors as [`LoadError`]s.
-fn layer_norm(w: &Weights, name: &str, width: i64, eps: f64) -> Result<LayerNorm, LoadError> {
-    LayerNorm::load(w, name, width, eps)
-        .map_err(|e| tch_error("model.safetensors", TchError::Kind(e.to_string())))
-}
 
 struct Layer {
     input_norm: LayerNorm,
@@ -27,8 +23,8 @@ struct Layer {
 }
 
 /// A BLOOM causal LM.
-pub struct Bloom {
-    config: DecoderConfig,
+pub(crate) struct Bloom {
+    pub(crate) config: DecoderConfig,
     embedding: Tensor,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
@@ -39,7 +35,7 @@ pub struct Bloom {
 
 impl Bloom {
     /// Loads the `transformer.*` tensors (prefix optional); the output matrix is the embedding.
-    pub(crate) fn load(w: &Weights, config: DecoderConfig) -> Result<Self, LoadError> {
+    pub(crate) fn load(w: &Weights, config: DecoderConfig) -> Result<Self, TorchError> {
         let h = config.hidden;
         let eps = config.eps;
         let prefix = if w.has("transformer.word_embeddings.weight") {
@@ -49,45 +45,35 @@ impl Bloom {
         };
         let linear = |name: &str, inputs: i64, outputs: i64| {
             Linear::load(w, &format!("{prefix}{name}"), inputs, outputs, true)
-                .map_err(|e| tch_error("model.safetensors", TchError::Kind(e.to_string())))
         };
+        let layer_norm = |name: &str| LayerNorm::load(w, &format!("{prefix}{name}"), h, eps);
         let layers = (0..config.layers)
             .map(|i| {
                 let p = format!("h.{i}");
                 Ok(Layer {
-                    input_norm: layer_norm(w, &format!("{prefix}{p}.input_layernorm"), h, eps)?,
+                    input_norm: layer_norm(&format!("{p}.input_layernorm"))?,
                     qkv: linear(&format!("{p}.self_attention.query_key_value"), h, 3 * h)?,
                     dense: linear(&format!("{p}.self_attention.dense"), h, h)?,
-                    post_attention_norm: layer_norm(
-                        w,
-                        &format!("{prefix}{p}.post_attention_layernorm"),
-                        h,
-                        eps,
-                    )?,
+                    post_attention_norm: layer_norm(&format!("{p}.post_attention_layernorm"))?,
                     up: linear(&format!("{p}.mlp.dense_h_to_4h"), h, 4 * h)?,
                     down: linear(&format!("{p}.mlp.dense_4h_to_h"), 4 * h, h)?,
                 })
             })
-            .collect::<Result<_, LoadError>>()?;
-        let embedding = take(
-            w,
+            .collect::<Result<_, TorchError>>()?;
+        let embedding = w.take(
             &format!("{prefix}word_embeddings.weight"),
             &[config.vocab, h],
         )?;
         let slopes =
             Tensor::from_slice(&alibi_slopes(config.heads as usize)).to_device(embedding.device());
         Ok(Self {
-            embedding_norm: layer_norm(w, &format!("{prefix}word_embeddings_layernorm"), h, eps)?,
-            final_norm: layer_norm(w, &format!("{prefix}ln_f"), h, eps)?,
+            embedding_norm: layer_norm("word_embeddings_layernorm")?,
+            final_norm: layer_norm("ln_f")?,
             embedding,
             layers,
             slopes,
             config,
         })
-    }
-
-    pub(crate) fn config(&self) -> &DecoderConfig {
-        &self.config
     }
 
     pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {

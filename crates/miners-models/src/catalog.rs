@@ -1,0 +1,249 @@
+//! The model catalog (`models.toml`): encoders as `[[model]]`, generators as
+//! `[[generator]]`, each tagged with the `backend` that runs it.
+
+use std::path::{Path, PathBuf};
+
+use miners_encoders::{Prompts, spec::ModelSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelsError;
+
+/// Every model a catalog file names.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Encoders (`[[model]]`).
+    #[serde(default, rename = "model", skip_serializing_if = "Vec::is_empty")]
+    pub encoders: Vec<EncoderEntry>,
+    /// Generators (`[[generator]]`).
+    #[serde(default, rename = "generator", skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<GeneratorEntry>,
+}
+
+/// An encoder and the backend that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum EncoderEntry {
+    /// model2vec / tokenlearn static embeddings (no heavy backend).
+    Static(StaticEntry),
+    /// A Hugging Face / sentence-transformers directory on libtorch.
+    Torch(ModelSpec),
+}
+
+/// A static-embedding model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticEntry {
+    /// Id used by `--model` and recorded in results.
+    pub id: String,
+    /// Model directory; relative paths are resolved against the catalog's directory.
+    pub path: PathBuf,
+    /// Prefixes for queries and passages.
+    #[serde(default)]
+    pub prompts: Prompts,
+}
+
+/// A generator and the backend that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum GeneratorEntry {
+    /// A Hugging Face decoder directory on libtorch.
+    Torch(TorchGeneratorEntry),
+}
+
+/// A decoder directory (Llama, Qwen2, Gemma 3, BLOOM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorchGeneratorEntry {
+    /// Id used by `--generator` and recorded in results.
+    pub id: String,
+    /// Model directory; relative paths are resolved against the catalog's directory.
+    pub path: PathBuf,
+    /// Instruction-tuned: prompts list the label options, as the reference
+    /// does for such models.
+    #[serde(default)]
+    pub instruct: bool,
+}
+
+impl EncoderEntry {
+    /// The id recorded in results.
+    pub fn id(&self) -> &str {
+        match self {
+            EncoderEntry::Static(entry) => &entry.id,
+            EncoderEntry::Torch(spec) => &spec.id,
+        }
+    }
+
+    /// The model directory, for backends that read one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            EncoderEntry::Static(entry) => Some(&entry.path),
+            EncoderEntry::Torch(spec) => Some(&spec.path),
+        }
+    }
+
+    /// The backend's name, as in the catalog's `backend` field.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            EncoderEntry::Static(_) => "static",
+            EncoderEntry::Torch(_) => "torch",
+        }
+    }
+
+    fn path_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            EncoderEntry::Static(entry) => Some(&mut entry.path),
+            EncoderEntry::Torch(spec) => Some(&mut spec.path),
+        }
+    }
+}
+
+impl GeneratorEntry {
+    /// The id recorded in results.
+    pub fn id(&self) -> &str {
+        match self {
+            GeneratorEntry::Torch(entry) => &entry.id,
+        }
+    }
+
+    /// The model directory, for backends that read one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            GeneratorEntry::Torch(entry) => Some(&entry.path),
+        }
+    }
+
+    /// Whether prompts list the label options (instruction-tuned models).
+    pub fn instruct(&self) -> bool {
+        match self {
+            GeneratorEntry::Torch(entry) => entry.instruct,
+        }
+    }
+
+    fn path_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            GeneratorEntry::Torch(entry) => Some(&mut entry.path),
+        }
+    }
+}
+
+impl Catalog {
+    /// Reads a TOML catalog; relative model paths are resolved against the file's directory.
+    pub fn read(path: &Path) -> Result<Self, ModelsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelsError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|message| ModelsError::Catalog {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; relative model paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let mut catalog: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let encoder_paths = catalog
+            .encoders
+            .iter_mut()
+            .filter_map(EncoderEntry::path_mut);
+        let generator_paths = catalog
+            .generators
+            .iter_mut()
+            .filter_map(GeneratorEntry::path_mut);
+        for path in encoder_paths.chain(generator_paths) {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// The encoder named `id`.
+    pub fn encoder(&self, id: &str) -> Option<&EncoderEntry> {
+        self.encoders.iter().find(|e| e.id() == id)
+    }
+
+    /// The generator named `id`.
+    pub fn generator(&self, id: &str) -> Option<&GeneratorEntry> {
+        self.generators.iter().find(|g| g.id() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miners_encoders::layout::Pooling;
+
+    const CATALOG: &str = r#"
+        [[model]]
+        id = "static-tokenlearn"
+        backend = "static"
+        path = "static"
+
+        [[model]]
+        id = "e5-small"
+        backend = "torch"
+        path = "e5-small"
+        prompts = { query = "query: ", passage = "query: " }
+
+        [[model]]
+        id = "labse"
+        backend = "torch"
+        path = "/models/labse"
+        pooling = "cls"
+        dtype = "float16"
+
+        [[generator]]
+        id = "qwen"
+        backend = "torch"
+        path = "qwen"
+        instruct = true
+    "#;
+
+    #[test]
+    fn catalogs_round_trip_through_toml_and_json() {
+        let catalog = Catalog::parse(CATALOG, Path::new("/base")).unwrap();
+        let EncoderEntry::Torch(e5) = catalog.encoder("e5-small").unwrap() else {
+            panic!("e5-small runs on torch");
+        };
+        assert_eq!(e5.prompts.passage.as_deref(), Some("query: "));
+        assert_eq!(e5.path, Path::new("/base/e5-small"));
+        let EncoderEntry::Torch(labse) = catalog.encoder("labse").unwrap() else {
+            panic!("labse runs on torch");
+        };
+        assert_eq!(labse.pooling, Some(Pooling::Cls));
+        assert_eq!(labse.path, Path::new("/models/labse"));
+        assert_eq!(
+            catalog.encoder("static-tokenlearn").unwrap().backend(),
+            "static"
+        );
+        assert!(catalog.generator("qwen").unwrap().instruct());
+        let back = Catalog::parse(&toml::to_string(&catalog).unwrap(), Path::new("/")).unwrap();
+        assert_eq!(back, catalog);
+        let json: Catalog =
+            serde_json::from_str(&serde_json::to_string(&catalog).unwrap()).unwrap();
+        assert_eq!(json, catalog);
+    }
+
+    #[test]
+    fn unknown_fields_and_backends_are_rejected() {
+        let field = "[[model]]\nid = \"x\"\nbackend = \"torch\"\npath = \"x\"\npoolng = \"cls\"\n";
+        let err = Catalog::parse(field, Path::new(".")).unwrap_err();
+        assert!(err.contains("poolng"), "{err}");
+        let backend = "[[model]]\nid = \"x\"\nbackend = \"onnx\"\npath = \"x\"\n";
+        let err = Catalog::parse(backend, Path::new(".")).unwrap_err();
+        assert!(err.contains("onnx"), "{err}");
+        let missing = "[[model]]\nid = \"x\"\npath = \"x\"\n";
+        let err = Catalog::parse(missing, Path::new(".")).unwrap_err();
+        assert!(err.contains("backend"), "{err}");
+        let table = "[[encoder]]\nid = \"x\"\n";
+        let err = Catalog::parse(table, Path::new(".")).unwrap_err();
+        assert!(err.contains("encoder"), "{err}");
+        let static_option =
+            "[[model]]\nid = \"x\"\nbackend = \"static\"\npath = \"x\"\ndtype = \"float16\"\n";
+        let err = Catalog::parse(static_option, Path::new(".")).unwrap_err();
+        assert!(err.contains("dtype"), "{err}");
+    }
+}

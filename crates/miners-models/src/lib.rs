@@ -1,0 +1,303 @@
+//! Opening models: the one place that turns a model reference into an
+//! [`Encoder`] or a [`Generator`].
+//!
+//! A reference is a catalog id ([`Catalog`], read from `models.toml`) or a
+//! model directory, whose files then pick the backend. Each catalog entry
+//! names its `backend`; heavy backends sit behind cargo features:
+//!
+//! | backend  | runs                                   | feature |
+//! | -------- | -------------------------------------- | ------- |
+//! | `static` | model2vec / tokenlearn static models   | always  |
+//! | `torch`  | BERT / XLM-R encoders, decoder LMs     | `torch` |
+//!
+//! Adding a backend is one variant in [`EncoderEntry`] (or [`GeneratorEntry`])
+//! and one arm in [`Models::open_encoder`] (or [`Models::open_generator`]).
+//!
+//! ```
+//! use miners_models::{Catalog, Models};
+//!
+//! let catalog = Catalog::parse(
+//!     r#"
+//!     [[model]]
+//!     id = "static-tokenlearn"
+//!     backend = "static"
+//!     path = "models/static-tokenlearn"
+//!     "#,
+//!     ".".as_ref(),
+//! )
+//! .unwrap();
+//! let models = Models::new(catalog);
+//! let entry = models.encoder_entry("static-tokenlearn");
+//! // The entry resolves; opening it needs the fetched directory
+//! // (`cargo xtask fetch-models`).
+//! assert!(entry.is_err() || entry.unwrap().backend() == "static");
+//! ```
+
+mod catalog;
+
+use std::{path::Path, sync::Arc};
+
+pub use catalog::{Catalog, EncoderEntry, GeneratorEntry, StaticEntry, TorchGeneratorEntry};
+use miners_encoders::{
+    Encoder, EncoderError, StaticEncoder,
+    layout::TransformerLayout,
+    spec::{DType, DeviceChoice, ModelSpec},
+};
+use miners_icl::{Generator, IclError};
+
+/// Errors of reading a catalog or opening a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    /// A catalog file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A catalog file is malformed (unknown field or backend, missing field).
+    #[error("{path}: {message}")]
+    Catalog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The reference is neither a catalog id nor a model directory.
+    #[error("{kind} `{reference}`: neither a model directory nor a catalog id (known: {known})")]
+    Unknown {
+        /// `encoder` or `generator`.
+        kind: &'static str,
+        /// The reference given.
+        reference: String,
+        /// The catalog's ids of that kind.
+        known: String,
+    },
+    /// A catalog entry's directory is missing.
+    #[error("`{id}`: {} does not exist (run `cargo xtask fetch-models`)", path.display())]
+    NotFetched {
+        /// Catalog id.
+        id: String,
+        /// The missing directory.
+        path: std::path::PathBuf,
+    },
+    /// A directory that no backend recognises.
+    #[error(
+        "{}: not a static model nor a transformer directory (config.json + model.safetensors)",
+        path.display()
+    )]
+    NotAModel {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// The entry's backend was not compiled in.
+    #[error(
+        "`{id}` runs on the `{backend}` backend: build miners with the `{backend}` cargo feature"
+    )]
+    BackendNotBuilt {
+        /// Model id.
+        id: String,
+        /// Backend name (also the cargo feature).
+        backend: &'static str,
+    },
+    /// Loading an encoder failed.
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
+    /// Loading a generator failed.
+    #[error(transparent)]
+    Generator(#[from] IclError),
+}
+
+/// A catalog plus how to run what it names: device and precision.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    catalog: Catalog,
+    device: DeviceChoice,
+    dtype: Option<DType>,
+}
+
+impl Models {
+    /// Models of `catalog`, on the CPU, each in its own precision.
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            ..Self::default()
+        }
+    }
+
+    /// Models of the catalog file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ModelsError> {
+        Catalog::read(path).map(Self::new)
+    }
+
+    /// Runs transformer models on `device`.
+    pub fn on(mut self, device: DeviceChoice) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Runs transformer encoders in `dtype`; a precision other than an
+    /// entry's own is recorded as another model, `<id>@<dtype>`.
+    pub fn with_dtype(mut self, dtype: Option<DType>) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The entry a reference names: a catalog id, else a model directory
+    /// (its files pick the backend). The directory must exist.
+    pub fn encoder_entry(&self, reference: &str) -> Result<EncoderEntry, ModelsError> {
+        let entry = match self.catalog.encoder(reference) {
+            Some(entry) => entry.clone(),
+            None => self.encoder_dir(reference)?,
+        };
+        ensure_fetched(entry.id(), entry.path())?;
+        Ok(self.with_precision(entry))
+    }
+
+    /// Opens the encoder a reference names.
+    pub fn open_encoder(&self, reference: &str) -> Result<Arc<dyn Encoder>, ModelsError> {
+        match self.encoder_entry(reference)? {
+            EncoderEntry::Static(entry) => {
+                let encoder = StaticEncoder::load(&entry.path, &entry.id)?;
+                Ok(Arc::new(encoder.with_prompts(entry.prompts)))
+            }
+            EncoderEntry::Torch(spec) => self.open_torch_encoder(&spec),
+        }
+    }
+
+    /// The generator entry a reference names: a catalog id, else a model
+    /// directory with a `config.json` (not instruction-tuned).
+    pub fn generator_entry(&self, reference: &str) -> Result<GeneratorEntry, ModelsError> {
+        let entry = match self.catalog.generator(reference) {
+            Some(entry) => entry.clone(),
+            None => self.generator_dir(reference)?,
+        };
+        ensure_fetched(entry.id(), entry.path())?;
+        Ok(entry)
+    }
+
+    /// Opens a generator entry.
+    pub fn open_generator(
+        &self,
+        entry: &GeneratorEntry,
+    ) -> Result<Box<dyn Generator>, ModelsError> {
+        match entry {
+            GeneratorEntry::Torch(entry) => self.open_torch_generator(entry),
+        }
+    }
+
+    fn encoder_dir(&self, reference: &str) -> Result<EncoderEntry, ModelsError> {
+        let dir = Path::new(reference);
+        if !dir.is_dir() {
+            let known = self.catalog.encoders.iter().map(EncoderEntry::id);
+            return Err(unknown("encoder", reference, known));
+        }
+        let spec = ModelSpec::for_dir(dir);
+        if StaticEncoder::recognizes(dir) {
+            Ok(EncoderEntry::Static(StaticEntry {
+                id: spec.id,
+                path: spec.path,
+                prompts: spec.prompts,
+            }))
+        } else if TransformerLayout::recognizes(dir) {
+            Ok(EncoderEntry::Torch(spec))
+        } else {
+            Err(ModelsError::NotAModel {
+                path: dir.to_owned(),
+            })
+        }
+    }
+
+    fn generator_dir(&self, reference: &str) -> Result<GeneratorEntry, ModelsError> {
+        let dir = Path::new(reference);
+        if !dir.join("config.json").is_file() {
+            let known = self.catalog.generators.iter().map(GeneratorEntry::id);
+            return Err(unknown("generator", reference, known));
+        }
+        Ok(GeneratorEntry::Torch(TorchGeneratorEntry {
+            id: ModelSpec::for_dir(dir).id,
+            path: dir.to_owned(),
+            instruct: false,
+        }))
+    }
+
+    /// Applies the precision override: another precision is another model
+    /// as far as results go.
+    fn with_precision(&self, entry: EncoderEntry) -> EncoderEntry {
+        match (entry, self.dtype) {
+            (EncoderEntry::Torch(mut spec), Some(dtype)) if dtype != spec.dtype => {
+                spec.id = format!("{}@{}", spec.id, dtype.name());
+                spec.dtype = dtype;
+                EncoderEntry::Torch(spec)
+            }
+            (entry, _) => entry,
+        }
+    }
+
+    #[cfg(feature = "torch")]
+    fn open_torch_encoder(&self, spec: &ModelSpec) -> Result<Arc<dyn Encoder>, ModelsError> {
+        Ok(Arc::new(miners_torch::TorchEncoder::load(
+            spec,
+            self.device,
+        )?))
+    }
+
+    #[cfg(not(feature = "torch"))]
+    fn open_torch_encoder(&self, spec: &ModelSpec) -> Result<Arc<dyn Encoder>, ModelsError> {
+        Err(not_built(&spec.id, "torch"))
+    }
+
+    #[cfg(feature = "torch")]
+    fn open_torch_generator(
+        &self,
+        entry: &TorchGeneratorEntry,
+    ) -> Result<Box<dyn Generator>, ModelsError> {
+        let generator = miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device)?;
+        Ok(Box::new(generator))
+    }
+
+    #[cfg(not(feature = "torch"))]
+    fn open_torch_generator(
+        &self,
+        entry: &TorchGeneratorEntry,
+    ) -> Result<Box<dyn Generator>, ModelsError> {
+        Err(not_built(&entry.id, "torch"))
+    }
+}
+
+/// A catalog entry whose directory is missing has not been fetched.
+fn ensure_fetched(id: &str, path: Option<&Path>) -> Result<(), ModelsError> {
+    match path {
+        Some(path) if !path.is_dir() => Err(ModelsError::NotFetched {
+            id: id.to_owned(),
+            path: path.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn unknown<'a>(
+    kind: &'static str,
+    reference: &str,
+    known: impl Iterator<Item = &'a str>,
+) -> ModelsError {
+    ModelsError::Unknown {
+        kind,
+        reference: reference.to_owned(),
+        known: known.collect::<Vec<_>>().join(", "),
+    }
+}
+
+#[cfg(not(feature = "torch"))]
+fn not_built(id: &str, backend: &'static str) -> ModelsError {
+    ModelsError::BackendNotBuilt {
+        id: id.to_owned(),
+        backend,
+    }
+}

@@ -1,0 +1,254 @@
+//! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
+
+use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_eval::{Setting, Task, slug};
+use serde::{Deserialize, Serialize};
+
+use crate::{EnsembleSpec, SweepError, SweepSpec};
+
+/// Which retriever a job uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RetrieverSpec {
+    /// One encoder.
+    Single {
+        /// Encoder reference.
+        id: String,
+    },
+    /// DistFuse.
+    Ensemble(EnsembleSpec),
+}
+
+impl RetrieverSpec {
+    fn label(&self) -> String {
+        match self {
+            Self::Single { id } => id.clone(),
+            Self::Ensemble(e) => format!("distfuse({})", e.members.join("+")),
+        }
+    }
+}
+
+/// One unit of work: a task on one dataset with one retriever in one setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The task.
+    pub task: Task,
+    /// Dataset name.
+    pub dataset: String,
+    /// The retriever.
+    pub retriever: RetrieverSpec,
+    /// Monolingual or cross-lingual (bitext: cross-lingual); code-switched
+    /// datasets turn these into their code-switched settings when run.
+    pub setting: Setting,
+    /// ICL: the generator reference.
+    pub generator: Option<String>,
+    /// k values.
+    pub ks: Vec<usize>,
+    /// Item limit.
+    pub limit: Option<usize>,
+    /// Test languages (empty: all).
+    pub langs: Vec<String>,
+}
+
+impl Job {
+    /// A stable, file-name-safe name: `<task>.<dataset>.[<generator>+]<retriever>.<setting>`.
+    pub fn name(&self) -> String {
+        let generator = self
+            .generator
+            .as_ref()
+            .map(|g| format!("{g}+"))
+            .unwrap_or_default();
+        slug(&format!(
+            "{}.{}.{generator}{}.{}",
+            self.task.name(),
+            self.dataset,
+            self.retriever.label(),
+            self.setting.name()
+        ))
+    }
+}
+
+/// The jobs of `spec`, in order: bitext, classification (datasets in registry
+/// order, then retrievers and settings in spec order), ICL (generators, then
+/// datasets, then settings).
+pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
+    spec.check().map_err(|message| SweepError::Spec {
+        origin: "sweep spec".into(),
+        message,
+    })?;
+    let retrievers: Vec<RetrieverSpec> = spec
+        .encoders
+        .iter()
+        .map(|id| RetrieverSpec::Single { id: id.clone() })
+        .chain(spec.ensembles.iter().cloned().map(RetrieverSpec::Ensemble))
+        .collect();
+    let job = |task, dataset: &str, retriever: &RetrieverSpec, setting, ks: &[usize]| Job {
+        task,
+        dataset: dataset.to_owned(),
+        retriever: retriever.clone(),
+        setting,
+        generator: None,
+        ks: ks.to_vec(),
+        limit: spec.limit,
+        langs: Vec::new(),
+    };
+    let mut jobs = Vec::new();
+    if let Some(task) = &spec.bitext {
+        for dataset in present(data, &task.datasets, Task::Bitext)? {
+            for retriever in &retrievers {
+                jobs.push(job(
+                    Task::Bitext,
+                    &dataset,
+                    retriever,
+                    Setting::CrossLingual,
+                    &task.ks,
+                ));
+            }
+        }
+    }
+    if let Some(task) = &spec.classification {
+        for dataset in present(data, &task.datasets, Task::Classification)? {
+            for retriever in &retrievers {
+                for setting in settings_of(&dataset, &task.settings)? {
+                    jobs.push(job(
+                        Task::Classification,
+                        &dataset,
+                        retriever,
+                        setting,
+                        &task.ks,
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(icl) = &spec.icl {
+        let datasets = present(data, &icl.datasets, Task::Icl)?;
+        let retriever = RetrieverSpec::Single {
+            id: icl.retriever.clone(),
+        };
+        // Generator-major, so each generator is loaded once.
+        for generator in &icl.generators {
+            for dataset in &datasets {
+                for setting in settings_of(dataset, &icl.settings)? {
+                    jobs.push(Job {
+                        generator: Some(generator.clone()),
+                        limit: icl.limit.or(spec.limit),
+                        langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
+                        ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
+                    });
+                }
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// Whether the registry entry supports `task`.
+fn has_task(spec: &DatasetSpec, task: Task) -> bool {
+    match task {
+        Task::Bitext => spec.bitext.is_some(),
+        Task::Classification | Task::Icl => spec.classification.is_some(),
+    }
+}
+
+/// Datasets of a task, in registry order: the listed ones (all must exist),
+/// or every present one when the list is empty.
+fn present(data: &DataDir, wanted: &[String], task: Task) -> Result<Vec<String>, SweepError> {
+    let mut names = Vec::new();
+    for spec in registry().iter().filter(|s| has_task(s, task)) {
+        let listed = wanted.iter().any(|w| w == spec.name);
+        if !wanted.is_empty() && !listed {
+            continue;
+        }
+        match Dataset::open(data, spec.name) {
+            Ok(_) => names.push(spec.name.to_owned()),
+            Err(error @ DatasetError::Missing { .. }) if !listed => {
+                eprintln!("sweep: skipping {}: {error}", spec.name)
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    match wanted.iter().find(|name| !names.contains(name)) {
+        Some(name) => Err(SweepError::UnknownDataset {
+            dataset: name.clone(),
+            task,
+        }),
+        None => Ok(names),
+    }
+}
+
+/// The settings a dataset supports among `wanted` (cross needs a source language).
+fn settings_of(dataset: &str, wanted: &[Setting]) -> Result<Vec<Setting>, SweepError> {
+    let spec = DatasetSpec::find(dataset)?;
+    let crossable = spec
+        .classification
+        .is_some_and(|p| p.cross_source.is_some());
+    Ok(wanted
+        .iter()
+        .copied()
+        .filter(|&s| s == Setting::Monolingual || crossable)
+        .collect())
+}
+
+/// `i/N`: shard `i` of `N` runs the jobs whose index is `i` modulo `N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `i/N` (0-based, `i < N`).
+    pub fn parse(text: &str) -> Result<Self, SweepError> {
+        let invalid = || SweepError::Shard(text.to_owned());
+        let (i, n) = text.split_once('/').ok_or_else(invalid)?;
+        let index: usize = i.trim().parse().map_err(|_| invalid())?;
+        let count: usize = n.trim().parse().map_err(|_| invalid())?;
+        if count == 0 || index >= count {
+            return Err(invalid());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// `SLURM_ARRAY_TASK_ID` / `SLURM_ARRAY_TASK_COUNT` (less
+    /// `SLURM_ARRAY_TASK_MIN`, so `--array=1-N` works too), when both are set.
+    pub fn from_slurm() -> Result<Option<Self>, SweepError> {
+        let (Ok(id), Ok(count)) = (
+            std::env::var("SLURM_ARRAY_TASK_ID"),
+            std::env::var("SLURM_ARRAY_TASK_COUNT"),
+        ) else {
+            return Ok(None);
+        };
+        let min: usize = std::env::var("SLURM_ARRAY_TASK_MIN")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let id: usize = id
+            .parse()
+            .map_err(|_| SweepError::Shard(format!("SLURM_ARRAY_TASK_ID={id}")))?;
+        Self::parse(&format!("{}/{count}", id.saturating_sub(min))).map(Some)
+    }
+
+    /// Whether job `index` belongs to this shard.
+    pub fn owns(&self, index: usize) -> bool {
+        index % self.count == self.index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_split_by_index() {
+        let shard = Shard::parse("1/3").unwrap();
+        assert_eq!((shard.index, shard.count), (1, 3));
+        assert!(shard.owns(4) && !shard.owns(3));
+        for bad in ["3/3", "1", "a/2", "0/0"] {
+            let err = Shard::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad) && !err.contains("--"), "{err}");
+        }
+    }
+}

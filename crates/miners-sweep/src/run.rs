@@ -1,0 +1,281 @@
+//! Running a sweep's jobs: resumable, one shard at a time, progress through a trait.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+use miners_classify::Vote;
+use miners_core::{Lang, Metric};
+use miners_datasets::{DataDir, Dataset};
+use miners_encoders::Encoder;
+use miners_eval::{
+    ClassificationRun, EmbeddingCache, IclRun, Progress, Quiet, ResultsDir, Retriever, RunOptions,
+    Setting, Task, run_bitext, run_classification, run_icl,
+};
+use miners_fusion::Normalization;
+use miners_icl::{Generator, Prompt, Selection};
+use miners_models::{GeneratorEntry, Models};
+
+use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs};
+
+/// Where and how to run a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Result directory (shared by shards).
+    pub out: PathBuf,
+    /// Embedding cache directory.
+    pub cache: Option<PathBuf>,
+    /// Data directory.
+    pub data: DataDir,
+    /// Redo finished jobs and cells.
+    pub force: bool,
+    /// This process's shard (all jobs when `None`).
+    pub shard: Option<Shard>,
+}
+
+impl SweepOptions {
+    /// Everything, into `out`, from `data`, without a cache.
+    pub fn new(out: &Path, data: DataDir) -> Self {
+        Self {
+            out: out.to_owned(),
+            cache: None,
+            data,
+            force: false,
+            shard: None,
+        }
+    }
+}
+
+/// Hears how a sweep goes; every method does nothing by default.
+pub trait SweepProgress: Sync {
+    /// The sweep starts with `jobs` jobs for this shard.
+    fn start(&self, _jobs: usize) {}
+    /// A job starts.
+    fn job_started(&self, _job: &Job) {}
+    /// A job was already done and is skipped.
+    fn job_skipped(&self, _job: &Job) {}
+    /// A job finished in `seconds`.
+    fn job_finished(&self, _job: &Job, _seconds: f64) {}
+    /// A job failed; the sweep goes on with the next.
+    fn job_failed(&self, _job: &Job, _error: &SweepError) {}
+    /// Where encoding and scoring steps report their progress.
+    fn steps(&self) -> &dyn Progress {
+        &Quiet
+    }
+}
+
+/// Progress that is not shown.
+impl SweepProgress for Quiet {}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepSummary {
+    /// Jobs run.
+    pub run: usize,
+    /// Cells of those jobs that were already done.
+    pub cells_skipped: usize,
+    /// Jobs already done.
+    pub skipped: usize,
+    /// Names of the jobs that failed.
+    pub failed: Vec<String>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Runs the jobs of `spec` that belong to this shard, opening models through
+/// `models`; a failed job is reported and the sweep goes on.
+pub fn run(
+    spec: &SweepSpec,
+    models: &Models,
+    options: &SweepOptions,
+    progress: &dyn SweepProgress,
+) -> Result<SweepSummary, SweepError> {
+    let all = jobs(spec, &options.data)?;
+    let mine: Vec<&Job> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| options.shard.is_none_or(|s| s.owns(*i)))
+        .map(|(_, j)| j)
+        .collect();
+    let markers = options.out.join(".sweep");
+    std::fs::create_dir_all(&markers).map_err(|source| SweepError::io(&markers, source))?;
+    let started = Instant::now();
+    let mut summary = SweepSummary::default();
+    let mut opened = Opened::new(models, options.cache.as_deref());
+    progress.start(mine.len());
+    for job in mine {
+        let marker = markers.join(format!("{}.done", job.name()));
+        let signature = serde_json::to_string(job).expect("jobs serialize");
+        if !options.force && std::fs::read_to_string(&marker).is_ok_and(|s| s == signature) {
+            summary.skipped += 1;
+            progress.job_skipped(job);
+            continue;
+        }
+        progress.job_started(job);
+        let job_started = Instant::now();
+        match run_job(job, &mut opened, options, progress.steps()) {
+            Ok(cells_skipped) => {
+                miners_core::atomic_write(&marker, signature.as_bytes())
+                    .map_err(|source| SweepError::io(&marker, source))?;
+                summary.run += 1;
+                summary.cells_skipped += cells_skipped;
+                progress.job_finished(job, job_started.elapsed().as_secs_f64());
+            }
+            Err(error) => {
+                progress.job_failed(job, &error);
+                summary.failed.push(job.name());
+            }
+        }
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Encoders and the current generator, opened once and shared across jobs.
+struct Opened<'a> {
+    models: &'a Models,
+    cache: Option<Arc<EmbeddingCache>>,
+    encoders: HashMap<String, Arc<dyn Encoder>>,
+    generator: Option<(GeneratorEntry, Box<dyn Generator>)>,
+}
+
+impl<'a> Opened<'a> {
+    fn new(models: &'a Models, cache: Option<&Path>) -> Self {
+        Self {
+            models,
+            cache: cache.map(|dir| Arc::new(EmbeddingCache::new(dir))),
+            encoders: HashMap::new(),
+            generator: None,
+        }
+    }
+
+    fn encoder(&mut self, reference: &str) -> Result<Arc<dyn Encoder>, SweepError> {
+        if let Some(encoder) = self.encoders.get(reference) {
+            return Ok(encoder.clone());
+        }
+        let encoder = self.models.open_encoder(reference)?;
+        self.encoders.insert(reference.to_owned(), encoder.clone());
+        Ok(encoder)
+    }
+
+    fn retriever(&mut self, spec: &RetrieverSpec) -> Result<Retriever, SweepError> {
+        let retriever = match spec {
+            RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, Metric::Euclidean),
+            RetrieverSpec::Ensemble(e) => {
+                let members = e
+                    .members
+                    .iter()
+                    .map(|m| self.encoder(m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let normalization = match e.z_score {
+                    true => Normalization::ZScore,
+                    false => Normalization::None,
+                };
+                Retriever::distfuse(members, e.weights.clone(), normalization)?
+            }
+        };
+        Ok(match &self.cache {
+            Some(cache) => retriever.with_cache(cache.clone()),
+            None => retriever,
+        })
+    }
+
+    /// The generator a reference names; one generator is in memory at a time.
+    fn generator(&mut self, reference: &str) -> Result<(&dyn Generator, bool), SweepError> {
+        let entry = self.models.generator_entry(reference)?;
+        if self
+            .generator
+            .as_ref()
+            .is_none_or(|(open, _)| *open != entry)
+        {
+            self.generator = None;
+            let generator = self.models.open_generator(&entry)?;
+            self.generator = Some((entry, generator));
+        }
+        let (entry, generator) = self.generator.as_ref().expect("just opened");
+        Ok((generator.as_ref(), entry.instruct()))
+    }
+}
+
+/// Runs one job; returns how many of its cells were already done.
+fn run_job(
+    job: &Job,
+    opened: &mut Opened<'_>,
+    options: &SweepOptions,
+    progress: &dyn Progress,
+) -> Result<usize, SweepError> {
+    let dataset = Dataset::open(&options.data, &job.dataset)?;
+    let retriever = opened.retriever(&job.retriever)?;
+    let mut sink = ResultsDir::new(&options.out).resuming(!options.force);
+    let cross_source = cross_source(job, &dataset)?;
+    let langs: Vec<Lang> = job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
+    let run_options = RunOptions {
+        ks: job.ks.clone(),
+        limit: job.limit,
+    };
+    match job.task {
+        Task::Bitext => run_bitext(&dataset, &retriever, &[], &run_options, progress, &mut sink)?,
+        Task::Classification => {
+            let run = ClassificationRun {
+                langs,
+                cross_source,
+                vote: Vote::Majority,
+            };
+            run_classification(
+                &dataset,
+                &retriever,
+                &run,
+                &run_options,
+                progress,
+                &mut sink,
+            )?
+        }
+        Task::Icl => {
+            let reference = job.generator.as_deref().ok_or_else(|| SweepError::Spec {
+                origin: job.name(),
+                message: "an ICL job names a generator".into(),
+            })?;
+            let (generator, instruct) = opened.generator(reference)?;
+            let plan = dataset
+                .spec()
+                .classification
+                .ok_or_else(|| not_classification(job))?;
+            let run = IclRun {
+                langs,
+                cross_source,
+                selection: Selection::Nearest,
+                prompt: Prompt::new(plan.instruction).with_options(instruct),
+                ks: job.ks.clone(),
+                limit: job.limit,
+            };
+            run_icl(&dataset, &retriever, generator, &run, progress, &mut sink)?
+        }
+    }
+    Ok(sink.skipped())
+}
+
+/// The pool language of a cross-lingual classification or ICL job.
+fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError> {
+    if job.task == Task::Bitext || job.setting != Setting::CrossLingual {
+        return Ok(None);
+    }
+    let plan = dataset
+        .spec()
+        .classification
+        .ok_or_else(|| not_classification(job))?;
+    let source = plan.cross_source.ok_or_else(|| SweepError::Spec {
+        origin: job.name(),
+        message: format!("{} has a single language; nothing to cross to", job.dataset),
+    })?;
+    Ok(Some(Lang::from(source)))
+}
+
+fn not_classification(job: &Job) -> SweepError {
+    SweepError::Spec {
+        origin: job.name(),
+        message: format!("{} is not a classification dataset", job.dataset),
+    }
+}

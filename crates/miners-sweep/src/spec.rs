@@ -1,0 +1,157 @@
+//! The sweep specification (`sweep.toml`).
+
+use std::{collections::HashMap, path::Path};
+
+use miners_eval::Setting;
+use serde::{Deserialize, Serialize};
+
+use crate::SweepError;
+
+/// A sweep: which retrievers and generators run which tasks on which datasets.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Encoder references (catalog ids or directories), each a retriever of its own.
+    #[serde(default)]
+    pub encoders: Vec<String>,
+    /// DistFuse ensembles, each a retriever.
+    #[serde(default)]
+    pub ensembles: Vec<EnsembleSpec>,
+    /// Bitext retrieval.
+    #[serde(default)]
+    pub bitext: Option<TaskSpec>,
+    /// Retrieval-based classification.
+    #[serde(default)]
+    pub classification: Option<TaskSpec>,
+    /// In-context learning.
+    #[serde(default)]
+    pub icl: Option<IclSpec>,
+    /// Keep only the first N items of each split read (smoke sweeps).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// A DistFuse ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    /// Member encoder references.
+    pub members: Vec<String>,
+    /// One raw weight per member.
+    pub weights: Vec<f32>,
+    /// Distance normalisation before weighting.
+    #[serde(default)]
+    pub z_score: bool,
+}
+
+/// Datasets, settings and k values of a retrieval task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Dataset names; empty means every dataset of the task that is present.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Classification: `mono` and/or `cross` (code-switched datasets give
+    /// `cs` / `cross-cs`). Bitext always crosses languages.
+    #[serde(default = "mono_and_cross")]
+    pub settings: Vec<Setting>,
+    /// Neighbour counts.
+    #[serde(default = "paper_ks")]
+    pub ks: Vec<usize>,
+}
+
+impl Default for TaskSpec {
+    /// Every present dataset, mono and cross, k = 1, 5, 10.
+    fn default() -> Self {
+        Self {
+            datasets: Vec::new(),
+            settings: mono_and_cross(),
+            ks: paper_ks(),
+        }
+    }
+}
+
+/// The ICL part of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IclSpec {
+    /// Dataset names (classification datasets).
+    pub datasets: Vec<String>,
+    /// Generator references (`[[generator]]` catalog ids or directories).
+    pub generators: Vec<String>,
+    /// The encoder that retrieves demonstrations.
+    pub retriever: String,
+    /// `mono` and/or `cross`.
+    #[serde(default = "mono_only")]
+    pub settings: Vec<Setting>,
+    /// Numbers of demonstrations (0 = zero-shot).
+    #[serde(default = "zero_and_one")]
+    pub ks: Vec<usize>,
+    /// Test examples scored per language (the pool stays whole).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Per dataset, the test languages (default: all).
+    #[serde(default)]
+    pub langs: HashMap<String, Vec<String>>,
+}
+
+fn mono_and_cross() -> Vec<Setting> {
+    vec![Setting::Monolingual, Setting::CrossLingual]
+}
+
+fn mono_only() -> Vec<Setting> {
+    vec![Setting::Monolingual]
+}
+
+fn paper_ks() -> Vec<usize> {
+    vec![1, 5, 10]
+}
+
+fn zero_and_one() -> Vec<usize> {
+    vec![0, 1]
+}
+
+impl SweepSpec {
+    /// Reads and checks a TOML spec.
+    pub fn read(path: &Path) -> Result<Self, SweepError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SweepError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |message: String| SweepError::Spec {
+            origin: path.display().to_string(),
+            message,
+        };
+        let spec: Self = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        spec.check().map_err(invalid)?;
+        Ok(spec)
+    }
+
+    /// Checks what the types cannot: one weight per ensemble member, and
+    /// only `mono` / `cross` as settings.
+    pub fn check(&self) -> Result<(), String> {
+        for ensemble in &self.ensembles {
+            if ensemble.members.len() != ensemble.weights.len() || ensemble.members.is_empty() {
+                return Err(format!(
+                    "ensemble {:?} needs one weight per member",
+                    ensemble.members
+                ));
+            }
+        }
+        let task_settings = [&self.bitext, &self.classification]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| &t.settings);
+        let icl_settings = self.icl.iter().flat_map(|i| &i.settings);
+        match task_settings
+            .chain(icl_settings)
+            .find(|s| !matches!(s, Setting::Monolingual | Setting::CrossLingual))
+        {
+            Some(other) => Err(format!(
+                "setting `{}`: a spec names mono or cross (code-switched datasets give cs / cross-cs)",
+                other.name()
+            )),
+            None => Ok(()),
+        }
+    }
+}

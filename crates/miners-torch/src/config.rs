@@ -1,0 +1,328 @@
+//! Decoder `config.json`, deserialised into serde structs dispatched on
+//! `model_type`, then checked and turned into one [`DecoderConfig`].
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::TorchError;
+
+/// The family-specific switches of the decoder stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// Llama, SmolLM2 (optionally with attention biases).
+    Llama,
+    /// Qwen2 / Qwen2.5: Q/K/V biases.
+    Qwen2,
+    /// Gemma 3 text models.
+    Gemma3,
+    /// BLOOM / BLOOMZ: ALiBi attention biases, LayerNorms, a plain GELU MLP.
+    Bloom,
+}
+
+/// What the decoder stacks need from `config.json`.
+#[derive(Debug, Clone)]
+pub(crate) struct DecoderConfig {
+    pub family: Family,
+    /// Width of the residual stream.
+    pub hidden: i64,
+    /// MLP width.
+    pub intermediate: i64,
+    pub layers: usize,
+    /// Query heads.
+    pub heads: i64,
+    /// Key/value heads.
+    pub kv_heads: i64,
+    pub head_dim: i64,
+    pub vocab: i64,
+    /// Longest sequence the model supports.
+    pub max_positions: usize,
+    /// Norm epsilon.
+    pub eps: f64,
+    /// Rotary base of global layers.
+    pub rope_theta: f64,
+    /// Rotary base of sliding-window layers (Gemma 3).
+    pub rope_local_theta: f64,
+    /// Sliding window per layer (`None`: global attention).
+    pub windows: Vec<Option<i64>>,
+    /// Attention logit scale.
+    pub attention_scale: f64,
+    /// Whether Q/K/V projections have biases.
+    pub qkv_bias: bool,
+    /// Whether the output projection shares the embedding matrix.
+    pub tied: bool,
+    /// `tanh` soft cap on final logits, if any.
+    pub final_softcap: Option<f64>,
+    /// End-of-sequence token ids.
+    pub eos: Vec<i64>,
+}
+
+/// `config.json` by `model_type`.
+#[derive(Deserialize)]
+#[serde(tag = "model_type")]
+enum ConfigFile {
+    #[serde(rename = "llama")]
+    Llama(RotaryFile),
+    #[serde(rename = "qwen2")]
+    Qwen2(RotaryFile),
+    #[serde(rename = "gemma3_text")]
+    Gemma3Text(RotaryFile),
+    #[serde(rename = "bloom")]
+    Bloom(BloomFile),
+}
+
+/// The activation function a config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum HiddenAct {
+    Silu,
+    GeluPytorchTanh,
+    Gelu,
+    GeluNew,
+    Relu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LayerType {
+    SlidingAttention,
+    FullAttention,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+/// One rotary parameter set (`rope_scaling`, or transformers 5's `rope_parameters`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct RopeParams {
+    rope_theta: Option<f64>,
+    rope_type: Option<String>,
+    #[serde(rename = "type")]
+    legacy_type: Option<String>,
+}
+
+/// transformers 5: one parameter set, or one per layer type.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RopeParameters {
+    PerLayerType {
+        full_attention: RopeParams,
+        sliding_attention: Option<RopeParams>,
+    },
+    Shared(RopeParams),
+}
+
+/// Llama, Qwen2 and Gemma 3 (transformers 4 and 5 layouts).
+#[derive(Deserialize)]
+struct RotaryFile {
+    hidden_size: i64,
+    intermediate_size: i64,
+    num_hidden_layers: usize,
+    num_attention_heads: i64,
+    num_key_value_heads: Option<i64>,
+    head_dim: Option<i64>,
+    vocab_size: i64,
+    max_position_embeddings: usize,
+    rms_norm_eps: Option<f64>,
+    hidden_act: Option<HiddenAct>,
+    hidden_activation: Option<HiddenAct>,
+    rope_theta: Option<f64>,
+    rope_local_base_freq: Option<f64>,
+    rope_scaling: Option<RopeParams>,
+    rope_parameters: Option<RopeParameters>,
+    sliding_window: Option<i64>,
+    layer_types: Option<Vec<LayerType>>,
+    query_pre_attn_scalar: Option<f64>,
+    attn_logit_softcapping: Option<f64>,
+    final_logit_softcapping: Option<f64>,
+    attention_bias: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    eos_token_id: Option<OneOrMany>,
+}
+
+/// BLOOM / BLOOMZ.
+#[derive(Deserialize)]
+struct BloomFile {
+    #[serde(alias = "n_embed")]
+    hidden_size: i64,
+    #[serde(alias = "num_attention_heads")]
+    n_head: i64,
+    #[serde(alias = "num_hidden_layers")]
+    n_layer: usize,
+    vocab_size: i64,
+    seq_length: Option<usize>,
+    layer_norm_epsilon: Option<f64>,
+    apply_residual_connection_post_layernorm: Option<bool>,
+    eos_token_id: Option<i64>,
+}
+
+impl DecoderConfig {
+    /// Reads a Hugging Face `config.json`.
+    pub(crate) fn read(path: &Path) -> Result<Self, TorchError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| TorchError::model(path, e.to_string()))?;
+        let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
+            TorchError::model(
+                path,
+                format!("{e} (supported model_type: llama, qwen2, gemma3_text, bloom)"),
+            )
+        })?;
+        let config = match file {
+            ConfigFile::Llama(c) => c.into_config(Family::Llama),
+            ConfigFile::Qwen2(c) => c.into_config(Family::Qwen2),
+            ConfigFile::Gemma3Text(c) => c.into_config(Family::Gemma3),
+            ConfigFile::Bloom(c) => c.into_config(),
+        };
+        config.map_err(|message| TorchError::model(path, message))
+    }
+}
+
+impl RotaryFile {
+    fn into_config(self, family: Family) -> Result<DecoderConfig, String> {
+        let head_dim = self
+            .head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1));
+        let activation = self
+            .hidden_activation
+            .or(self.hidden_act)
+            .unwrap_or(HiddenAct::Silu);
+        let expected = match family {
+            Family::Gemma3 => HiddenAct::GeluPytorchTanh,
+            _ => HiddenAct::Silu,
+        };
+        if activation != expected {
+            return Err(format!(
+                "activation {activation:?} is not supported for {family:?}"
+            ));
+        }
+        if self.attn_logit_softcapping.is_some() {
+            return Err("attention logit soft-capping is not supported".into());
+        }
+        let (rope_theta, rope_local_theta) = self.rope_bases()?;
+        let windows = match family {
+            Family::Gemma3 => self.sliding_windows()?,
+            _ => vec![None; self.num_hidden_layers],
+        };
+        let attention_scale = match family {
+            Family::Gemma3 => self
+                .query_pre_attn_scalar
+                .unwrap_or(head_dim as f64)
+                .powf(-0.5),
+            _ => (head_dim as f64).powf(-0.5),
+        };
+        let eos = match self.eos_token_id {
+            Some(OneOrMany::One(id)) => vec![id],
+            Some(OneOrMany::Many(ids)) => ids,
+            None => Vec::new(),
+        };
+        Ok(DecoderConfig {
+            family,
+            hidden: self.hidden_size,
+            intermediate: self.intermediate_size,
+            layers: self.num_hidden_layers,
+            heads: self.num_attention_heads,
+            kv_heads: self.num_key_value_heads.unwrap_or(self.num_attention_heads),
+            head_dim,
+            vocab: self.vocab_size,
+            max_positions: self.max_position_embeddings,
+            eps: self.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta,
+            rope_local_theta,
+            windows,
+            attention_scale,
+            qkv_bias: family == Family::Qwen2 || self.attention_bias.unwrap_or(false),
+            tied: self.tie_word_embeddings.unwrap_or(family == Family::Gemma3),
+            final_softcap: self.final_logit_softcapping,
+            eos,
+        })
+    }
+
+    /// `(global, local)` rotary bases; scaled rotary variants are refused.
+    fn rope_bases(&self) -> Result<(f64, f64), String> {
+        let check = |p: &RopeParams| match p.rope_type.as_deref().or(p.legacy_type.as_deref()) {
+            None | Some("default") => Ok(()),
+            Some(other) => Err(format!("rotary scaling `{other}` is not supported")),
+        };
+        if let Some(scaling) = &self.rope_scaling {
+            check(scaling)?;
+        }
+        let (global, local) = match &self.rope_parameters {
+            Some(RopeParameters::PerLayerType {
+                full_attention,
+                sliding_attention,
+            }) => (Some(full_attention), sliding_attention.as_ref()),
+            Some(RopeParameters::Shared(params)) => (Some(params), Some(params)),
+            None => (None, None),
+        };
+        for params in [global, local].into_iter().flatten() {
+            check(params)?;
+        }
+        let theta = global
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_theta)
+            .unwrap_or(10_000.0);
+        let local_theta = local
+            .filter(|&l| Some(l) != global)
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_local_base_freq)
+            .unwrap_or(theta);
+        Ok((theta, local_theta))
+    }
+
+    /// Gemma 3's per-layer windows from `layer_types` (or the 5:1 pattern).
+    fn sliding_windows(&self) -> Result<Vec<Option<i64>>, String> {
+        let window = self
+            .sliding_window
+            .ok_or("missing integer `sliding_window`")?;
+        let layers = self.num_hidden_layers;
+        let types = match &self.layer_types {
+            Some(types) if types.len() != layers => {
+                return Err(format!("{} layer_types for {layers} layers", types.len()));
+            }
+            Some(types) => types.clone(),
+            None => (0..layers)
+                .map(|i| match (i + 1) % 6 {
+                    0 => LayerType::FullAttention,
+                    _ => LayerType::SlidingAttention,
+                })
+                .collect(),
+        };
+        Ok(types
+            .iter()
+            .map(|t| (*t == LayerType::SlidingAttention).then_some(window))
+            .collect())
+    }
+}
+
+impl BloomFile {
+    fn into_config(self) -> Result<DecoderConfig, String> {
+        if self.apply_residual_connection_post_layernorm == Some(true) {
+            return Err("apply_residual_connection_post_layernorm is not supported".into());
+        }
+        let (hidden, heads) = (self.hidden_size, self.n_head);
+        Ok(DecoderConfig {
+            family: Family::Bloom,
+            hidden,
+            intermediate: 4 * hidden,
+            layers: self.n_layer,
+            heads,
+            kv_heads: heads,
+            head_dim: hidden / heads.max(1),
+            vocab: self.vocab_size,
+            max_positions: self.seq_length.unwrap_or(2048),
+            eps: self.layer_norm_epsilon.unwrap_or(1e-5),
+            rope_theta: 0.0,
+            rope_local_theta: 0.0,
+            windows: vec![None; self.n_layer],
+            attention_scale: (hidden as f64 / heads.max(1) as f64).powf(-0.5),
+            qkv_bias: true,
+            tied: true,
+            final_softcap: None,
+            eos: self.eos_token_id.into_iter().collect(),
+        })
+    }
+}

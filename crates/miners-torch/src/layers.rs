@@ -1,0 +1,152 @@
+//! Layers shared by the model families: dense, LayerNorm, RMSNorm, rotary positions.
+//!
+//! Each loads its tensors by name from [`Weights`], checking shapes.
+
+use tch::{Kind, TchError, Tensor};
+
+use crate::{TorchError, weights::Weights};
+
+/// A dense layer `y = x Wᵀ + b`.
+pub(crate) struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`.
+    pub(crate) fn load(
+        w: &Weights,
+        name: &str,
+        inputs: i64,
+        outputs: i64,
+        bias: bool,
+    ) -> Result<Self, TorchError> {
+        Ok(Self {
+            weight: w.take(&format!("{name}.weight"), &[outputs, inputs])?,
+            bias: bias
+                .then(|| w.take(&format!("{name}.bias"), &[outputs]))
+                .transpose()?,
+        })
+    }
+
+    /// Applies the layer.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        x.f_linear(&self.weight, self.bias.as_ref())
+    }
+
+    /// One layer computing several layers of the same input side by side
+    /// (fused Q/K/V, gate/up projections).
+    pub(crate) fn stack(parts: &[Linear]) -> Result<Self, TorchError> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
+        Ok(Self {
+            weight: Tensor::f_cat(&weights, 0)?,
+            bias: biases.map(|b| Tensor::f_cat(&b, 0)).transpose()?,
+        })
+    }
+}
+
+/// Layer normalisation with weight and bias (BERT, XLM-R, BLOOM).
+pub(crate) struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `<name>.weight` and `<name>.bias` of `width`.
+    pub(crate) fn load(w: &Weights, name: &str, width: i64, eps: f64) -> Result<Self, TorchError> {
+        Ok(Self {
+            weight: w.take(&format!("{name}.weight"), &[width])?,
+            bias: w.take(&format!("{name}.bias"), &[width])?,
+            eps,
+        })
+    }
+
+    /// Normalises the last dimension.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let width = x.size().last().copied().unwrap_or(0);
+        x.f_layer_norm(
+            [width],
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            true,
+        )
+    }
+}
+
+/// Root-mean-square norm (Llama, Qwen2, Gemma).
+pub(crate) struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+/// How an RMSNorm's stored weight scales its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NormWeight {
+    /// `x̂ · w` (Llama, Qwen2).
+    Plain,
+    /// `x̂ · (1 + w)` (Gemma); folded into the weight on load.
+    OnePlus,
+}
+
+impl RmsNorm {
+    /// Loads `<name>.weight` of `width`.
+    pub(crate) fn load(
+        w: &Weights,
+        name: &str,
+        width: i64,
+        eps: f64,
+        kind: NormWeight,
+    ) -> Result<Self, TorchError> {
+        let weight = w.take(&format!("{name}.weight"), &[width])?;
+        let weight = match kind {
+            NormWeight::Plain => weight,
+            NormWeight::OnePlus => weight.f_add_scalar(1.0)?,
+        };
+        Ok(Self { weight, eps })
+    }
+
+    /// Normalises the last dimension.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let variance = x.f_square()?.f_mean_dim(-1, true, Kind::Float)?;
+        x.f_mul(&variance.f_add_scalar(self.eps)?.f_rsqrt()?)?
+            .f_mul(&self.weight)
+    }
+}
+
+/// Rotary position embedding: `1 / θ^(2i/d)` frequencies, in float32 as
+/// transformers computes them, applied in the rotate-half layout.
+pub(crate) struct Rotary {
+    frequencies: Tensor,
+}
+
+impl Rotary {
+    /// Frequencies for base `theta` and heads of `head_dim`.
+    pub(crate) fn new(theta: f64, head_dim: i64, device: tch::Device) -> Result<Self, TchError> {
+        let exponents = Tensor::f_arange_start_step(0, head_dim, 2, (Kind::Int64, device))?
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar(head_dim as f64)?;
+        let frequencies = Tensor::f_pow_scalar(theta, &exponents)?.f_reciprocal()?;
+        Ok(Self { frequencies })
+    }
+
+    /// `(cos, sin)` `[batch, 1, length, head_dim]` for `[batch, length]` positions.
+    pub(crate) fn angles(&self, positions: &Tensor) -> Result<(Tensor, Tensor), TchError> {
+        let angles = positions
+            .f_to_kind(Kind::Float)?
+            .f_unsqueeze(-1)?
+            .f_mul(&self.frequencies)?;
+        let angles = Tensor::f_cat(&[&angles, &angles], -1)?.f_unsqueeze(1)?;
+        Ok((angles.f_cos()?, angles.f_sin()?))
+    }
+}
+
+/// Rotates `x` `[batch, heads, length, head_dim]` by precomputed angles.
+pub(crate) fn rotate(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> Result<Tensor, TchError> {
+    let half = x.size().last().copied().unwrap_or(0) / 2;
+    let halves = x.f_split(half, -1)?;
+    let rotated = Tensor::f_cat(&[&halves[1].f_neg()?, &halves[0]], -1)?;
+    x.f_mul(cos)?.f_add(&rotated.f_mul(sin)?)
+}

@@ -1,0 +1,63 @@
+//! One module per model family; [`Decoder`] dispatches the generator's families.
+
+mod bert;
+mod bloom;
+mod rotary;
+
+use std::path::Path;
+
+pub(crate) use bert::Bert;
+use bloom::Bloom;
+use rotary::RotaryDecoder;
+use tch::{Kind, TchError, Tensor};
+
+use crate::{
+    TorchError,
+    batch::Batch,
+    config::{DecoderConfig, Family},
+    weights::Weights,
+};
+
+/// A decoder-only language model of any supported family.
+pub(crate) enum Decoder {
+    /// Llama, Qwen2, Gemma 3: RMSNorm, rotary positions, gated MLP.
+    Rotary(RotaryDecoder),
+    /// BLOOM: LayerNorm, ALiBi, plain MLP.
+    Bloom(Bloom),
+}
+
+impl Decoder {
+    /// Loads `config.json` and `model.safetensors` from `dir` onto `device`.
+    pub(crate) fn load(dir: &Path, device: tch::Device) -> Result<Self, TorchError> {
+        let config = DecoderConfig::read(&dir.join("config.json"))?;
+        let weights = Weights::read(&dir.join("model.safetensors"), device, Kind::Float)?;
+        Ok(match config.family {
+            Family::Bloom => Self::Bloom(Bloom::load(&weights, config)?),
+            _ => Self::Rotary(RotaryDecoder::load(&weights, config, device)?),
+        })
+    }
+
+    /// The configuration read from `config.json`.
+    pub(crate) fn config(&self) -> &DecoderConfig {
+        match self {
+            Self::Rotary(d) => &d.config,
+            Self::Bloom(d) => &d.config,
+        }
+    }
+
+    /// Final-norm hidden states `[batch, length, hidden]`.
+    pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
+        match self {
+            Self::Rotary(d) => d.hidden_states(batch),
+            Self::Bloom(d) => d.hidden_states(batch),
+        }
+    }
+
+    /// Log-probabilities `[rows, vocab]` (float32) of the next token after `hidden` rows `[rows, hidden]`.
+    pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
+        match self {
+            Self::Rotary(d) => d.log_probs(hidden),
+            Self::Bloom(d) => d.log_probs(hidden),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Rotary decoders (Llama, SmolLM2, Qwen2, Gemma 3): one parametrised stack.
+//!
+//! Qwen2 adds Q/K/V biases; Gemma 3 adds scaled embeddings, `1 + w`
+//! RMSNorms, per-head Q/K norms, sandwich norms around attention and MLP, a
+//! tanh-GELU MLP and alternating sliding-window / global layers with their
+//! own rotary bases.
+
+use tch::{Kind, TchError, Tensor};
+
+use crate::{
+    TorchError,
+    batch::Batch,
+    config::{DecoderConfig, Family},
+    layers::{Linear, NormWeight, RmsNorm, Rotary, rotate},
+    weights::Weights,
+};
+
+struct Layer {
+    input_norm: RmsNorm,
+    qkv: Linear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    output: Linear,
+    post_attention_norm: Option<RmsNorm>,
+    pre_mlp_norm: RmsNorm,
+    gate_up: Linear,
+    down: Linear,
+    post_mlp_norm: Option<RmsNorm>,
+    window: Option<i64>,
+}
+
+/// The rotary families (Llama, Qwen2, Gemma 3).
+pub(crate) struct RotaryDecoder {
+    pub(crate) config: DecoderConfig,
+    embedding: Tensor,
+    lm_head: Option<Tensor>,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    global_rotary: Rotary,
+    local_rotary: Rotary,
+}
+
+impl RotaryDecoder {
+    pub(crate) fn load(
+        w: &Weights,
+        config: DecoderConfig,
+        device: tch::Device,
+    ) -> Result<Self, TorchError> {
+        let (h, kv) = (config.hidden, config.kv_heads * config.head_dim);
+        let q = config.heads * config.head_dim;
+        let layers = (0..config.layers)
+            .map(|i| Layer::load(w, &format!("model.layers.{i}"), &config, (h, q, kv), i))
+            .collect::<Result<_, _>>()?;
+        let embedding = w.take("model.embed_tokens.weight", &[config.vocab, h])?;
+        let lm_head = (!config.tied)
+            .then(|| w.take("lm_head.weight", &[config.vocab, h]))
+            .transpose()?;
+        Ok(Self {
+            norm: RmsNorm::load(w, "model.norm", h, config.eps, norm_weight(&config))?,
+            global_rotary: Rotary::new(config.rope_theta, config.head_dim, device)?,
+            local_rotary: Rotary::new(config.rope_local_theta, config.head_dim, device)?,
+            embedding,
+            lm_head,
+            layers,
+            config,
+        })
+    }
+
+    /// Whether any layer uses a sliding window.
+    fn has_sliding_layers(&self) -> bool {
+        self.config.windows.iter().any(Option::is_some)
+    }
+
+    pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
+        let mut x = Tensor::f_embedding(&self.embedding, &batch.ids, -1, false, false)?;
+        if self.config.family == Family::Gemma3 {
+            let scale = Tensor::from((self.config.hidden as f64).sqrt() as f32);
+            x = x.f_mul(&scale.f_to_device(x.device())?)?;
+        }
+        let global = self.global_rotary.angles(&batch.positions)?;
+        let local = if self.has_sliding_layers() {
+            Some(self.local_rotary.angles(&batch.positions)?)
+        } else {
+            None
+        };
+        for layer in &self.layers {
+            let (rope, attend) = match (layer.window, &local, &batch.attend_local) {
+                (Some(_), Some(local), Some(mask)) => (local, mask),
+                _ => (&global, &batch.attend),
+            };
+            x = self.layer_forward(layer, &x, rope, attend)?;
+        }
+        self.norm.forward(&x)
+    }
+
+    pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embedding);
+        let mut logits = hidden.f_matmul(&head.f_tr()?)?;
+        if let Some(cap) = self.config.final_softcap {
+            logits = logits.f_div_scalar(cap)?.f_tanh()?.f_mul_scalar(cap)?;
+        }
+        logits.f_log_softmax(-1, Kind::Float)
+    }
+
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        angles: &(Tensor, Tensor),
+        attend: &Tensor,
+    ) -> Result<Tensor, TchError> {
+        let c = &self.config;
+        let (batch, length, _) = x.size3()?;
+        let normed = layer.input_norm.forward(x)?;
+        let qkv = layer.qkv.forward(&normed)?;
+        let q_width = c.heads * c.head_dim;
+        let kv_width = c.kv_heads * c.head_dim;
+        let parts = qkv.f_split_with_sizes([q_width, kv_width, kv_width], -1)?;
+        let heads = |t: &Tensor, n: i64| -> Result<Tensor, TchError> {
+            t.f_view([batch, length, n, c.head_dim])?.f_transpose(1, 2)
+        };
+        let mut q = heads(&parts[0], c.heads)?;
+        let mut k = heads(&parts[1], c.kv_heads)?;
+        let v = heads(&parts[2], c.kv_heads)?;
+        if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
+        let q = rotate(&q, angles)?;
+        let k = rotate(&k, angles)?;
+        let context = Tensor::f_scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            Some(attend),
+            0.0,
+            false,
+            c.attention_scale,
+            c.kv_heads != c.heads,
+        )?
+        .f_transpose(1, 2)?
+        .f_reshape([batch, length, q_width])?;
+        let mut attention = layer.output.forward(&context)?;
+        if let Some(norm) = &layer.post_attention_norm {
+            attention = norm.forward(&attention)?;
+        }
+        let x = x.f_add(&attention)?;
+        let gate_up = layer
+            .gate_up
+            .forward(&layer.pre_mlp_norm.forward(&x)?)?
+            .f_chunk(2, -1)?;
+        let gate = match c.family {
+            Family::Gemma3 => gate_up[0].f_gelu("tanh")?,
+            _ => gate_up[0].f_silu()?,
+        };
+        let mut mlp = layer.down.forward(&gate.f_mul(&gate_up[1])?)?;
+        if let Some(norm) = &layer.post_mlp_norm {
+            mlp = norm.forward(&mlp)?;
+        }
+        x.f_add(&mlp)
+    }
+}
+
+impl Layer {
+    fn load(
+        w: &Weights,
+        p: &str,
+        c: &DecoderConfig,
+        (h, q, kv): (i64, i64, i64),
+        index: usize,
+    ) -> Result<Self, TorchError> {
+        let linear = |name: &str, inputs: i64, outputs: i64, bias: bool| {
+            Linear::load(w, &format!("{p}.{name}"), inputs, outputs, bias)
+        };
+        let norm = |name: &str, width: i64| {
+            RmsNorm::load(w, &format!("{p}.{name}"), width, c.eps, norm_weight(c))
+        };
+        let gemma = c.family == Family::Gemma3;
+        let optional_norm = |name: &str, width: i64| gemma.then(|| norm(name, width)).transpose();
+        let qkv = Linear::stack(&[
+            linear("self_attn.q_proj", h, q, c.qkv_bias)?,
+            linear("self_attn.k_proj", h, kv, c.qkv_bias)?,
+            linear("self_attn.v_proj", h, kv, c.qkv_bias)?,
+        ])?;
+        let gate_up = Linear::stack(&[
+            linear("mlp.gate_proj", h, c.intermediate, false)?,
+            linear("mlp.up_proj", h, c.intermediate, false)?,
+        ])?;
+        Ok(Self {
+            input_norm: norm("input_layernorm", h)?,
+            qkv,
+            q_norm: optional_norm("self_attn.q_norm", c.head_dim)?,
+            k_norm: optional_norm("self_attn.k_norm", c.head_dim)?,
+            output: linear("self_attn.o_proj", q, h, false)?,
+            post_attention_norm: optional_norm("post_attention_layernorm", h)?,
+            pre_mlp_norm: norm(
+                if gemma {
+                    "pre_feedforward_layernorm"
+                } else {
+                    "post_attention_layernorm"
+                },
+                h,
+            )?,
+            gate_up,
+            down: linear("mlp.down_proj", c.intermediate, h, false)?,
+            post_mlp_norm: optional_norm("post_feedforward_layernorm", h)?,
+            window: c.windows[index],
+        })
+    }
+}
+
+/// Gemma stores RMSNorm weights as `w` for a `1 + w` scale.
+fn norm_weight(config: &DecoderConfig) -> NormWeight {
+    match config.family {
+        Family::Gemma3 => NormWeight::OnePlus,
+        _ => NormWeight::Plain,
+    }
+}

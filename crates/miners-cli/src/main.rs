@@ -319,9 +319,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let (retriever, _) = prepare(&common)?;
             let models = models(&common.catalog, &common.device, None)?;
-            let entry = models
-                .generator_entry(&generator)
-                .with_context(|| format!("--generator {generator}"))?;
+            let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
                 (false, Some(p)) => parse_percentile(&p)?,
@@ -489,9 +487,7 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
     let mut opened: Vec<(&str, Arc<dyn Encoder>)> = Vec::new();
     for name in &common.models {
         if !opened.iter().any(|(n, _)| n == name) {
-            let encoder = models
-                .open_encoder(name)
-                .with_context(|| format!("--model {name}"))?;
+            let encoder = models.open_encoder(name)?;
             opened.push((name, encoder));
         }
     }

@@ -228,7 +228,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &["bitext", "--dataset", "nusax", "--model", "no-such-model"],
-        "--model no-such-model: neither a model directory nor a catalog id (known: static-tokenlearn, minilm-l6, e5-small)",
+        "encoder `no-such-model`: neither a model directory nor a catalog id (known: static-tokenlearn, minilm-l6, e5-small)",
     );
     fails_with(
         &data,

@@ -107,6 +107,7 @@ fn test(root: &Path) -> Result<()> {
     models::fetch_all(root)?;
     libtorch::ensure(root)?;
     cargo(&["fmt", "--all", "--check"])?;
+    light_crates_stay_light()?;
     cargo(&[
         "clippy",
         "--workspace",
@@ -121,6 +122,32 @@ fn test(root: &Path) -> Result<()> {
     cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])?;
     // Last, so that the test runner's summary closes the output.
     cargo(&["test", "--workspace", "--release"])
+}
+
+/// Library users get no libtorch unless they ask: the model seam and the
+/// sweep build without `torch-sys` when their `torch` feature is off.
+fn light_crates_stay_light() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for package in ["miners-models", "miners-sweep"] {
+        let output = Command::new(&cargo)
+            .args([
+                "tree",
+                "-p",
+                package,
+                "--no-default-features",
+                "-e",
+                "normal",
+            ])
+            .output()?;
+        if !output.status.success() {
+            bail!("cargo tree -p {package} failed");
+        }
+        if String::from_utf8_lossy(&output.stdout).contains("torch-sys") {
+            bail!("{package} without default features depends on torch-sys");
+        }
+        eprintln!("xtask: {package} without default features has no torch-sys");
+    }
+    Ok(())
 }
 
 fn miners(args: &[String]) -> Result<()> {

@@ -267,6 +267,9 @@ struct Cursor<'a> {
     remaining: u64,
 }
 
+/// Nesting limit of metadata arrays (real files nest at most one level).
+const MAX_ARRAY_DEPTH: usize = 8;
+
 impl Cursor<'_> {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), GgufError> {
         if buf.len() as u64 > self.remaining {
@@ -316,6 +319,12 @@ impl Cursor<'_> {
     }
 
     fn value(&mut self, kind: u32) -> Result<Value, GgufError> {
+        self.value_at(kind, 0)
+    }
+
+    /// A value `depth` arrays deep; deeper than [`MAX_ARRAY_DEPTH`] is an error,
+    /// so a crafted file cannot exhaust the stack.
+    fn value_at(&mut self, kind: u32, depth: usize) -> Result<Value, GgufError> {
         Ok(match kind {
             0 => Value::Uint(u8::from_le_bytes(self.bytes()?).into()),
             1 => Value::Int(i8::from_le_bytes(self.bytes()?).into()),
@@ -327,10 +336,16 @@ impl Cursor<'_> {
             7 => Value::Bool(self.bytes::<1>()?[0] != 0),
             8 => Value::String(self.string()?),
             9 => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(GgufError::format(
+                        self.path,
+                        format!("metadata arrays nested deeper than {MAX_ARRAY_DEPTH}"),
+                    ));
+                }
                 let item_kind = self.u32()?;
                 let len = self.length(1)?;
                 let items = (0..len)
-                    .map(|_| self.value(item_kind))
+                    .map(|_| self.value_at(item_kind, depth + 1))
                     .collect::<Result<_, _>>()?;
                 Value::Array(items)
             }

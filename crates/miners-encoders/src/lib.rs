@@ -20,6 +20,7 @@
 mod fingerprint;
 pub mod import;
 pub mod layout;
+mod prepare;
 pub mod spec;
 mod static_model;
 mod tensors;
@@ -30,6 +31,7 @@ use miners_core::Embeddings;
 use serde::{Deserialize, Serialize};
 
 pub use fingerprint::Fingerprint;
+pub use prepare::{Prepared, TextPreparation, is_python_space};
 pub use static_model::StaticEncoder;
 
 /// Errors of loading a model or encoding with it; each names the file at fault.
@@ -134,18 +136,27 @@ pub trait Encoder: Send + Sync {
     /// The model's prefixes; none by default.
     fn prompts(&self) -> &Prompts;
 
+    /// How the model's reference implementation prepares a prompt and a text.
+    fn preparation(&self) -> TextPreparation {
+        TextPreparation::Verbatim
+    }
+
+    /// `text` as [`Encoder::encode`] gives it to the model for `role`.
+    fn prepare<'p, 't>(&'p self, text: &'t str, role: Role) -> Prepared<'p, 't> {
+        let prompt = self.prompts().for_role(role).unwrap_or_default();
+        self.preparation().apply(prompt, text)
+    }
+
     /// Embeds texts exactly as given, one row per text, in input order.
     fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError>;
 
-    /// Embeds texts after prefixing copies of them with the prompt for `role`.
+    /// Embeds texts as [`Encoder::prepare`] makes them ready for `role`.
     fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        match self.prompts().for_role(role) {
-            None => self.encode_raw(texts),
-            Some(prefix) => {
-                let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-                let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-                self.encode_raw(&refs)
-            }
-        }
+        let prepared: Vec<String> = texts
+            .iter()
+            .map(|text| self.prepare(text, role).joined())
+            .collect();
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        self.encode_raw(&refs)
     }
 }

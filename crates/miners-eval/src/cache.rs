@@ -2,8 +2,9 @@
 //! ensemble and k: each sentence is encoded once per model and prompt.
 //!
 //! Layout: `<root>/<encoder fingerprint>/<segment>.bin`. A text's key is
-//! SHA-256 of (the role's prompt, NUL, the text), so the same text under
-//! another prefix is another entry. New entries are written as a new segment
+//! SHA-256 of its [`Prepared`](miners_encoders::Prepared) form (prompt, NUL,
+//! body), so the same text under another prefix is another entry, and texts
+//! the model sees alike (`" hi"` and `"hi"` for a stripping model) share one. New entries are written as a new segment
 //! (temporary file, then rename), so concurrent processes (Slurm shards) can
 //! share a directory and a crash leaves no partial segment behind.
 //!
@@ -60,8 +61,13 @@ impl EmbeddingCache {
         label: &str,
         progress: &dyn Progress,
     ) -> Result<Embeddings, EvalError> {
-        let prompt = encoder.prompts().for_role(role).unwrap_or_default();
-        let keys: Vec<Key> = texts.iter().map(|t| key(prompt, t)).collect();
+        let keys: Vec<Key> = texts
+            .iter()
+            .map(|text| {
+                let prepared = encoder.prepare(text, role);
+                key(prepared.prompt, prepared.body)
+            })
+            .collect();
         let mut stores = self
             .stores
             .lock()
@@ -106,12 +112,12 @@ impl EmbeddingCache {
     }
 }
 
-/// `sha256(prompt \0 text)`.
-fn key(prompt: &str, text: &str) -> Key {
+/// `sha256(prompt \0 body)`.
+fn key(prompt: &str, body: &str) -> Key {
     let mut hasher = Sha256::new();
     hasher.update(prompt.as_bytes());
     hasher.update([0]);
-    hasher.update(text.as_bytes());
+    hasher.update(body.as_bytes());
     hasher.finalize().into()
 }
 

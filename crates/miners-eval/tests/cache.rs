@@ -7,13 +7,14 @@ use std::{
 };
 
 use miners_core::Embeddings;
-use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder};
+use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder, TextPreparation};
 use miners_eval::{EmbeddingCache, Quiet};
 
 /// The static model, counting the texts it is asked to encode.
 struct Counted {
     inner: StaticEncoder,
     texts: AtomicUsize,
+    preparation: TextPreparation,
 }
 
 impl Encoder for Counted {
@@ -28,6 +29,9 @@ impl Encoder for Counted {
     }
     fn prompts(&self) -> &Prompts {
         self.inner.prompts()
+    }
+    fn preparation(&self) -> TextPreparation {
+        self.preparation
     }
     fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
         self.texts.fetch_add(texts.len(), Ordering::Relaxed);
@@ -50,6 +54,7 @@ fn model(prompts: Prompts) -> Option<Counted> {
     Some(Counted {
         inner,
         texts: AtomicUsize::new(0),
+        preparation: TextPreparation::Verbatim,
     })
 }
 
@@ -138,4 +143,32 @@ fn corrupt_segments_are_named() {
         err.contains(&segment.display().to_string()) && err.contains("corrupt"),
         "{err}"
     );
+}
+
+/// A stripping encoder (sentence-transformers' preparation) sees padded and
+/// unpadded copies of a text alike: one entry, the prepared text's vector.
+#[test]
+fn texts_that_prepare_alike_share_one_entry() {
+    let Some(mut encoder) = model(Prompts {
+        query: Some("query: ".into()),
+        passage: None,
+    }) else {
+        return;
+    };
+    encoder.preparation = TextPreparation::SentenceTransformers;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = EmbeddingCache::new(dir.path());
+    let padded = texts(&[" Halo dunia", "Halo dunia \r\n", "Halo dunia", "  \t"]);
+    let vectors = cache
+        .encode(&encoder, &padded, Role::Query, "t", &Quiet)
+        .unwrap();
+    assert_eq!(encoder.texts.load(Ordering::Relaxed), 3);
+    let want = encoder
+        .inner
+        .encode_raw(&["query:  Halo dunia", "query: Halo dunia", "query:"])
+        .unwrap();
+    assert_eq!(vectors.row(0), want.row(0));
+    assert_eq!(vectors.row(1), want.row(1));
+    assert_eq!(vectors.row(2), want.row(1));
+    assert_eq!(vectors.row(3), want.row(2));
 }

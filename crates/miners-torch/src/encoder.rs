@@ -4,7 +4,7 @@ use std::{path::Path, sync::Mutex};
 
 use miners_core::Embeddings;
 use miners_encoders::{
-    Encoder, EncoderError, Fingerprint, Prompts, Role,
+    Encoder, EncoderError, Fingerprint, Prompts, Role, TextPreparation,
     layout::{Activation, Pooling, TransformerLayout},
     spec::{DType, ModelSpec},
 };
@@ -285,30 +285,36 @@ impl Encoder for TorchEncoder {
         &self.prompts
     }
 
+    /// sentence-transformers strips every input after prepending the prompt.
+    fn preparation(&self) -> TextPreparation {
+        TextPreparation::SentenceTransformers
+    }
+
     fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
         self.embed(texts, 0)
     }
 
-    /// Applies the role's prompt once; with `include_prompt = false` its tokens
-    /// (after the leading special token) are left out of pooling.
+    /// Prepares each text once; with `include_prompt = false` the prompt's
+    /// tokens (after the leading special token) are left out of pooling.
     fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        let Some(prefix) = self.prompts.for_role(role) else {
-            return self.embed(texts, 0);
-        };
-        let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-        let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-        let skip = if self.include_prompt {
-            0
-        } else {
-            self.prompt_tokens(prefix)?
+        let prepared: Vec<String> = texts
+            .iter()
+            .map(|text| self.prepare(text, role).joined())
+            .collect();
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        let skip = match self.prompts.for_role(role) {
+            Some(prompt) if !self.include_prompt => self.prompt_tokens(prompt)?,
+            _ => 0,
         };
         self.embed(&refs, skip)
     }
 }
 
 impl TorchEncoder {
-    /// Tokens of a prompt with special tokens, minus the closing one (as sentence-transformers).
+    /// Tokens of the prepared prompt with special tokens, minus the closing one
+    /// (as sentence-transformers counts them).
     fn prompt_tokens(&self, prompt: &str) -> Result<usize, EncoderError> {
+        let prompt = self.preparation().apply("", prompt).joined();
         let encoding =
             self.tokenizer
                 .encode_fast(prompt, true)

@@ -147,6 +147,18 @@ pub trait Encoder: Send + Sync {
         self.preparation().apply(prompt, text)
     }
 
+    /// What results are keyed by: a hash of [`Encoder::fingerprint`], the text
+    /// preparation and the prompts, everything that makes two runs' vectors differ.
+    fn identity(&self) -> String {
+        let mut identity = Fingerprint::new("identity-v1");
+        identity
+            .field("fingerprint", self.fingerprint())
+            .field("preparation", format!("{:?}", self.preparation()))
+            .field("query", format!("{:?}", self.prompts().query))
+            .field("passage", format!("{:?}", self.prompts().passage));
+        identity.finish()
+    }
+
     /// Embeds texts exactly as given, one row per text, in input order.
     fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError>;
 

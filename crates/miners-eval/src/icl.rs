@@ -67,7 +67,8 @@ pub fn run_icl(
                 None => lang.to_string(),
             },
         };
-        if sink.is_done(&key, &run.ks, run.limit) {
+        let fingerprint = retriever.record().fingerprint;
+        if sink.is_done(&key, &run.ks, run.limit, fingerprint.as_deref()) {
             continue;
         }
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);

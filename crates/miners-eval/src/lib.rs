@@ -77,8 +77,15 @@ pub trait RecordSink {
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError>;
 
     /// Whether the cell already has records for every k, made with the same
-    /// item `limit`, so a resumed run can skip it. By default nothing is done.
-    fn is_done(&self, _cell: &CellKey, _ks: &[usize], _limit: Option<usize>) -> bool {
+    /// item `limit` by a model of the same `fingerprint`, so a resumed run can
+    /// skip it. By default nothing is done.
+    fn is_done(
+        &self,
+        _cell: &CellKey,
+        _ks: &[usize],
+        _limit: Option<usize>,
+        _fingerprint: Option<&str>,
+    ) -> bool {
         false
     }
 }

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::{EvalError, metrics::Average};
 use miners_icl::{Prompt, Selection};
 
-/// Version of the record layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the record layout; bumped on any incompatible change
+/// (2: `model.fingerprint`; records of version 1 are redone on resume).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The MINERS task a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,6 +100,11 @@ pub struct ModelRecord {
     /// DistFuse normalisation (`none` or `z_score`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalization: Option<String>,
+    /// A hash of the encoders' identities (weights, tokenizer, settings,
+    /// precision, text preparation, prompts): records under one id but another
+    /// fingerprint come from a different model. Absent in records before schema 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Scores of one cell.
@@ -259,6 +265,46 @@ impl ResultRecord {
     /// Where the record lives under `out` ([`CellKey::path`]).
     pub fn path(&self, out: &Path) -> PathBuf {
         self.key().path(out, self.k)
+    }
+
+    /// Reads a record file and [checks](ResultRecord::check) it.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let record: ResultRecord = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        record.check()?;
+        Ok(record)
+    }
+
+    /// What parsing cannot check: a known schema (1 to [`SCHEMA_VERSION`]),
+    /// n of at least 1, k of at least 1 (0 for zero-shot ICL), and every score
+    /// a number in [0, 1].
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=SCHEMA_VERSION).contains(&self.schema) {
+            return Err(format!(
+                "schema {} is not one this version reads (1 to {SCHEMA_VERSION})",
+                self.schema
+            ));
+        }
+        if (self.k == 0 && self.task != Task::Icl) || self.n == 0 {
+            return Err(format!(
+                "k = {} and n = {} must be at least 1",
+                self.k, self.n
+            ));
+        }
+        let m = &self.metrics;
+        let scores = [
+            ("accuracy", Some(m.accuracy)),
+            ("precision", Some(m.precision)),
+            ("recall", Some(m.recall)),
+            ("f1", Some(m.f1)),
+            ("recall_at_k", m.recall_at_k),
+        ];
+        for (name, value) in scores {
+            if let Some(value) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(format!("metrics.{name} = {value} is outside [0, 1]"));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the record atomically (temporary file, then rename) and returns its path.

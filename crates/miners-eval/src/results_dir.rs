@@ -2,11 +2,11 @@
 //! atomically as they come, and a resumed run skips cells already there.
 
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     path::{Path, PathBuf},
 };
 
-use crate::{CellKey, EvalError, RecordSink, ResultRecord};
+use crate::{CellKey, EvalError, RecordSink, ResultRecord, SCHEMA_VERSION};
 
 /// Writes records under `<out>/<task>/…` ([`CellKey::path`]).
 #[derive(Debug)]
@@ -14,6 +14,7 @@ pub struct ResultsDir {
     out: PathBuf,
     resume: bool,
     skipped: Cell<usize>,
+    files: RefCell<Vec<PathBuf>>,
 }
 
 impl ResultsDir {
@@ -23,11 +24,13 @@ impl ResultsDir {
             out: out.to_owned(),
             resume: false,
             skipped: Cell::new(0),
+            files: RefCell::new(Vec::new()),
         }
     }
 
-    /// With `resume`, cells whose records all exist (made with the same item
-    /// limit) are reported done, so runners skip them.
+    /// With `resume`, cells whose records all exist and read back (this schema,
+    /// the same item limit, the same model fingerprint) are reported done, so
+    /// runners skip them; anything else is redone.
     pub fn resuming(mut self, resume: bool) -> Self {
         self.resume = resume;
         self
@@ -42,23 +45,43 @@ impl ResultsDir {
     pub fn skipped(&self) -> usize {
         self.skipped.get()
     }
+
+    /// Every record file this sink wrote or found done, in order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.files.borrow().clone()
+    }
 }
 
 impl RecordSink for ResultsDir {
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError> {
         for record in records {
-            record.write(&self.out)?;
+            let path = record.write(&self.out)?;
+            self.files.borrow_mut().push(path);
         }
         Ok(())
     }
 
-    fn is_done(&self, cell: &CellKey, ks: &[usize], limit: Option<usize>) -> bool {
-        let same_run = |k: usize| {
-            let text = std::fs::read_to_string(cell.path(&self.out, k)).unwrap_or_default();
-            serde_json::from_str::<ResultRecord>(&text).is_ok_and(|r| r.limit == limit)
+    fn is_done(
+        &self,
+        cell: &CellKey,
+        ks: &[usize],
+        limit: Option<usize>,
+        fingerprint: Option<&str>,
+    ) -> bool {
+        let same_run = |path: &Path| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            serde_json::from_str::<ResultRecord>(&text).is_ok_and(|r| {
+                r.schema == SCHEMA_VERSION
+                    && r.limit == limit
+                    && r.model.fingerprint.as_deref() == fingerprint
+            })
         };
-        let done = self.resume && ks.iter().all(|&k| same_run(k));
-        self.skipped.set(self.skipped.get() + usize::from(done));
+        let paths: Vec<PathBuf> = ks.iter().map(|&k| cell.path(&self.out, k)).collect();
+        let done = self.resume && paths.iter().all(|p| same_run(p));
+        if done {
+            self.skipped.set(self.skipped.get() + 1);
+            self.files.borrow_mut().extend(paths);
+        }
         done
     }
 }

@@ -72,6 +72,7 @@ impl Retriever {
                 id: self.encoders[0].id().to_owned(),
                 members: None,
                 normalization: None,
+                fingerprint: Some(self.encoders[0].identity()),
             };
         }
         let members: Vec<FusionMemberRecord> = self
@@ -96,10 +97,17 @@ impl Retriever {
         } else {
             format!(",{normalization}")
         };
+        let id = format!("distfuse({}{suffix})", parts.join("+"));
+        let mut fingerprint = miners_encoders::Fingerprint::new("distfuse-v1");
+        fingerprint.field("id", &id);
+        for encoder in &self.encoders {
+            fingerprint.field("member", encoder.identity());
+        }
         ModelRecord {
-            id: format!("distfuse({}{suffix})", parts.join("+")),
+            id,
             members: Some(members),
             normalization: Some(normalization.into()),
+            fingerprint: Some(fingerprint.finish()),
         }
     }
 

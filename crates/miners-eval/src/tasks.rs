@@ -142,7 +142,13 @@ pub fn run_bitext(
             lang: None,
             limit: options.limit,
         };
-        if sink.is_done(&cell.key(), &options.ks, options.limit) {
+        let fingerprint = retriever.record().fingerprint;
+        if sink.is_done(
+            &cell.key(),
+            &options.ks,
+            options.limit,
+            fingerprint.as_deref(),
+        ) {
             continue;
         }
         let started = Instant::now();
@@ -218,7 +224,11 @@ pub fn run_classification(
         lang: run.cross_source.is_none().then(|| lang.to_string()),
         limit: options.limit,
     };
-    langs.retain(|lang| !sink.is_done(&cell_of(lang).key(), &options.ks, options.limit));
+    let fingerprint = retriever.record().fingerprint;
+    langs.retain(|lang| {
+        let key = cell_of(lang).key();
+        !sink.is_done(&key, &options.ks, options.limit, fingerprint.as_deref())
+    });
     if langs.is_empty() {
         return Ok(());
     }

@@ -51,6 +51,19 @@ pub enum ReportError {
         /// What is wrong.
         message: String,
     },
+    /// Records under one model id come from different models.
+    #[error(
+        "records of `{model}` come from different models: {first} and {second}; \
+         rerun one of them or report them separately"
+    )]
+    MixedModels {
+        /// The model id.
+        model: String,
+        /// One record, described.
+        first: String,
+        /// A record with another fingerprint, described.
+        second: String,
+    },
     /// Drawing a plot failed.
     #[error("{path}: plotting failed: {message}")]
     Plot {
@@ -93,13 +106,39 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(io(path))?;
-            serde_json::from_str(&text).map_err(|e| ReportError::Record {
+            ResultRecord::read(path).map_err(|message| ReportError::Record {
                 path: path.clone(),
-                message: e.to_string(),
+                message,
             })
         })
         .collect()
+}
+
+/// Refuses records of one model id made by different models (fingerprints),
+/// which no table may average together.
+pub fn check_fingerprints(records: &[ResultRecord]) -> Result<(), ReportError> {
+    let mut seen: std::collections::BTreeMap<&str, &ResultRecord> = Default::default();
+    for record in records {
+        let first = *seen.entry(&record.model.id).or_insert(record);
+        if first.model.fingerprint != record.model.fingerprint {
+            let describe = |r: &ResultRecord| {
+                let fingerprint = r.model.fingerprint.as_deref().unwrap_or("none");
+                format!(
+                    "{} {} {} (fingerprint {})",
+                    r.dataset,
+                    r.cell(),
+                    r.task.name(),
+                    &fingerprint[..fingerprint.len().min(12)]
+                )
+            };
+            return Err(ReportError::MixedModels {
+                model: record.model.id.clone(),
+                first: describe(first),
+                second: describe(record),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What [`write_report`] wrote.
@@ -113,6 +152,7 @@ pub struct ReportSummary {
 
 /// Writes `REPORT.md`, `tables/` and `plots/` under `out` (atomically, file by file).
 pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummary, ReportError> {
+    check_fingerprints(records)?;
     let tables_dir = out.join("tables");
     let plots_dir = out.join("plots");
     for dir in [&tables_dir, &plots_dir] {

@@ -16,7 +16,7 @@ fn record(
     f1: f64,
 ) -> ResultRecord {
     let mut value = json!({
-        "schema": 1, "task": task, "dataset": dataset, "setting": setting,
+        "schema": 2, "task": task, "dataset": dataset, "setting": setting,
         "model": {"id": model}, "metric": "euclidean", "k": k, "n": 10,
         "metrics": {"accuracy": accuracy, "precision": 0.0, "recall": 0.0, "f1": f1,
                     "averaging": "macro"},
@@ -180,4 +180,52 @@ fn reports_round_trip_through_record_files() {
         err.contains("broken.k1.json") && err.contains("not a result record"),
         "{err}"
     );
+}
+
+/// Writes `edit`ed copies of one record and returns what loading says.
+fn load_error(edit: impl Fn(&mut serde_json::Value)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = records()[0].write(dir.path()).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(&path, value.to_string()).unwrap();
+    load_records(dir.path()).unwrap_err().to_string()
+}
+
+#[test]
+fn unknown_schemas_and_scores_outside_the_unit_interval_are_refused() {
+    let err = load_error(|v| v["schema"] = json!(99));
+    assert!(err.contains("schema 99"), "{err}");
+    let err = load_error(|v| v["schema"] = json!(0));
+    assert!(err.contains("schema 0"), "{err}");
+    let err = load_error(|v| v["metrics"]["f1"] = json!(1.5));
+    assert!(err.contains("metrics.f1 = 1.5 is outside [0, 1]"), "{err}");
+    let err = load_error(|v| v["metrics"]["accuracy"] = json!(-0.1));
+    assert!(err.contains("metrics.accuracy"), "{err}");
+    let err = load_error(|v| v["k"] = json!(0));
+    assert!(err.contains("k = 0"), "{err}");
+}
+
+#[test]
+fn records_of_one_id_from_different_models_are_not_averaged() {
+    let mut records = records();
+    let model = records[0].model.id.clone();
+    let other = (1..records.len())
+        .find(|&i| records[i].model.id == model)
+        .unwrap();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.model.fingerprint = Some(if i == other { "bbbb" } else { "aaaa" }.into());
+    }
+    let out = tempfile::tempdir().unwrap();
+    let err = write_report(&records, out.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("records of `{model}` come from different models")),
+        "{err}"
+    );
+    assert!(err.contains("aaaa") && err.contains("bbbb"), "{err}");
+    for r in &mut records {
+        r.model.fingerprint = Some("aaaa".into());
+    }
+    write_report(&records, out.path()).unwrap();
 }

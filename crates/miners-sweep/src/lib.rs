@@ -5,8 +5,9 @@
 //! (task × dataset × retriever × setting, plus the generator for ICL) in a
 //! fixed order. [`Shard`] `i/N` runs the jobs whose index is `i` modulo `N`
 //! (also from Slurm's array variables). Inside a job every cell (language or
-//! pair) is skipped when its records exist, and a finished job leaves a
-//! marker under `<out>/.sweep/` so a rerun skips it without loading anything.
+//! pair) is skipped when its records read back with the same model
+//! fingerprint, and a finished job leaves a marker under `<out>/.sweep/`
+//! listing its record files, so a rerun skips it after one `stat` per record.
 //! [`merge`] joins shard directories. Progress reaches the caller through
 //! [`SweepProgress`]; models are opened through [`miners_models::Models`].
 //!
@@ -28,6 +29,7 @@
 //! ```
 
 mod jobs;
+mod marker;
 mod merge;
 mod run;
 mod spec;

@@ -1,8 +1,19 @@
-//! Merging shard result directories into one.
+//! Merging shard result directories into one, all or nothing.
+//!
+//! The merge is built in a temporary sibling of the target: the target's
+//! current files, then every source's, each record read back and checked
+//! (schema, score ranges, one fingerprint per model id, equal metrics where a
+//! cell exists twice). Only a merge that passes every check replaces the
+//! target, by rename; on any error the target is left as it was.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
-use crate::SweepError;
+use miners_eval::ResultRecord;
+
+use crate::{SweepError, marker::JobMarker};
 
 /// What a merge did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,34 +27,161 @@ pub struct MergeSummary {
 /// Copies the records (and job markers) of `sources` into `into`; a record
 /// present in both must have the same metrics.
 pub fn merge(into: &Path, sources: &[PathBuf]) -> Result<MergeSummary, SweepError> {
+    let staging = Staging::next_to(into)?;
+    let mut merged = Merged::default();
+    if into.is_dir() {
+        merged.keep_tree(into, &staging.dir)?;
+    }
     let mut summary = MergeSummary::default();
     for source in sources {
-        for file in result_files(source)? {
-            let relative = file.strip_prefix(source).expect("walked from source");
-            let target = into.join(relative);
-            let bytes = read(&file)?;
-            if target.is_file() {
-                let existing = read(&target)?;
-                if relative.starts_with(".sweep") || same_metrics(&existing, &bytes) {
-                    summary.same += 1;
-                    continue;
-                }
-                return Err(SweepError::MergeConflict {
-                    shard: file,
-                    target,
-                });
-            }
-            let dir = target.parent().expect("files have a parent");
-            std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
-            miners_core::atomic_write(&target, &bytes).map_err(|e| SweepError::io(&target, e))?;
-            summary.copied += 1;
-        }
+        let before = merged.summary;
+        merged.add_tree(source, &staging.dir)?;
+        summary.copied += merged.summary.copied - before.copied;
+        summary.same += merged.summary.same - before.same;
     }
+    staging.replace(into)?;
     Ok(summary)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, SweepError> {
-    std::fs::read(path).map_err(|e| SweepError::io(path, e))
+/// A temporary directory beside the target, removed unless it replaced it.
+struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    fn next_to(into: &Path) -> Result<Self, SweepError> {
+        let name = into.file_name().unwrap_or_default().to_string_lossy();
+        let parent = into.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| SweepError::io(parent, e))?;
+        let dir = parent.join(format!(
+            ".{name}.merge-{}{}",
+            std::process::id(),
+            miners_core::TEMPORARY_SUFFIX
+        ));
+        std::fs::create_dir(&dir).map_err(|e| SweepError::io(&dir, e))?;
+        Ok(Self { dir })
+    }
+
+    /// Puts the staged tree where `into` was: the old tree is renamed aside
+    /// first and removed once the new one is in place.
+    fn replace(self, into: &Path) -> Result<(), SweepError> {
+        let aside = self.dir.with_extension("old");
+        if into.exists() {
+            std::fs::rename(into, &aside).map_err(|e| SweepError::io(into, e))?;
+        }
+        if let Err(e) = std::fs::rename(&self.dir, into) {
+            let _ = std::fs::rename(&aside, into);
+            return Err(SweepError::io(into, e));
+        }
+        let _ = std::fs::remove_dir_all(&aside);
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The merged tree so far: fingerprints by model id, and counts.
+#[derive(Default)]
+struct Merged {
+    fingerprints: BTreeMap<String, (Option<String>, PathBuf)>,
+    summary: MergeSummary,
+}
+
+impl Merged {
+    /// Checks the target's records and links all its files (reports and
+    /// anything else included) into `staging`.
+    fn keep_tree(&mut self, into: &Path, staging: &Path) -> Result<(), SweepError> {
+        let results: std::collections::BTreeSet<PathBuf> =
+            result_files(into)?.into_iter().collect();
+        for file in all_files(into)? {
+            let relative = file.strip_prefix(into).expect("walked from into");
+            if results.contains(&file) {
+                self.check(&file)?;
+            }
+            let target = staging.join(relative);
+            let dir = target.parent().expect("files have a parent");
+            std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+            std::fs::hard_link(&file, &target)
+                .or_else(|_| std::fs::copy(&file, &target).map(drop))
+                .map_err(|e| SweepError::io(&target, e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a result file back: a job marker or a checked record.
+    fn check(&mut self, file: &Path) -> Result<(), SweepError> {
+        if file.extension().is_some_and(|e| e == "done") {
+            let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
+            serde_json::from_slice::<JobMarker>(&bytes).map_err(|e| invalid(file, e))?;
+            return Ok(());
+        }
+        let record = ResultRecord::read(file).map_err(|e| invalid(file, e))?;
+        self.check_fingerprint(&record, file)
+    }
+
+    /// Checks and copies every result file of `source` into `staging`.
+    fn add_tree(&mut self, source: &Path, staging: &Path) -> Result<(), SweepError> {
+        for file in result_files(source)? {
+            let relative = file.strip_prefix(source).expect("walked from source");
+            self.add_file(&file, &staging.join(relative))?;
+        }
+        Ok(())
+    }
+
+    fn add_file(&mut self, file: &Path, target: &Path) -> Result<(), SweepError> {
+        self.check(file)?;
+        let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
+        let is_marker = file.extension().is_some_and(|e| e == "done");
+        if target.is_file() {
+            let existing = std::fs::read(target).map_err(|e| SweepError::io(target, e))?;
+            if is_marker || same_metrics(&existing, &bytes) {
+                self.summary.same += 1;
+                return Ok(());
+            }
+            return Err(SweepError::MergeConflict {
+                shard: file.to_owned(),
+                target: target.to_owned(),
+            });
+        }
+        let dir = target.parent().expect("files have a parent");
+        std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+        miners_core::atomic_write(target, &bytes).map_err(|e| SweepError::io(target, e))?;
+        self.summary.copied += 1;
+        Ok(())
+    }
+
+    /// One fingerprint per model id across everything merged.
+    fn check_fingerprint(&mut self, record: &ResultRecord, file: &Path) -> Result<(), SweepError> {
+        let fingerprint = record.model.fingerprint.clone();
+        let (first, origin) = self
+            .fingerprints
+            .entry(record.model.id.clone())
+            .or_insert_with(|| (fingerprint.clone(), file.to_owned()));
+        if *first == fingerprint {
+            return Ok(());
+        }
+        Err(SweepError::Spec {
+            origin: file.display().to_string(),
+            message: format!(
+                "`{}` was made by another model (fingerprint) than in {}; not merging",
+                record.model.id,
+                origin.display()
+            ),
+        })
+    }
+}
+
+fn invalid(file: &Path, error: impl std::fmt::Display) -> SweepError {
+    SweepError::Spec {
+        origin: file.display().to_string(),
+        message: format!("not a valid result file: {error}"),
+    }
 }
 
 fn same_metrics(a: &[u8], b: &[u8]) -> bool {
@@ -51,8 +189,27 @@ fn same_metrics(a: &[u8], b: &[u8]) -> bool {
     matches!((parse(a), parse(b)), (Some(a), Some(b)) if a["metrics"] == b["metrics"])
 }
 
-/// Every record (`.json`) and job marker (`.done`) under `dir`, recursively, sorted.
+/// Every record (`.json`) and job marker (`.done`) under `dir`, recursively,
+/// sorted, leaving out the report's own directory and temporary files.
 pub fn result_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
+    let mut found = all_files(dir)?;
+    found.retain(|path| {
+        is_result_file(path)
+            && !path
+                .strip_prefix(dir)
+                .is_ok_and(|p| p.starts_with("report"))
+    });
+    Ok(found)
+}
+
+fn is_result_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    !name.ends_with(miners_core::TEMPORARY_SUFFIX)
+        && path.extension().is_some_and(|e| e == "json" || e == "done")
+}
+
+/// Every file under `dir`, recursively, sorted.
+fn all_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
@@ -61,7 +218,7 @@ pub fn result_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
             let path = entry.map_err(|e| SweepError::io(&dir, e))?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "json" || e == "done") {
+            } else {
                 found.push(path);
             }
         }

@@ -19,7 +19,7 @@ use miners_fusion::Normalization;
 use miners_icl::{Generator, Prompt, Selection};
 use miners_models::{GeneratorEntry, Models};
 
-use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs};
+use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs, marker::JobMarker};
 
 /// Where and how to run a sweep.
 #[derive(Debug, Clone)]
@@ -107,22 +107,26 @@ pub fn run(
     let mut opened = Opened::new(models, options.cache.as_deref());
     progress.start(mine.len());
     for job in mine {
-        let marker = markers.join(format!("{}.done", job.name()));
-        let signature = serde_json::to_string(job).expect("jobs serialize");
-        if !options.force && std::fs::read_to_string(&marker).is_ok_and(|s| s == signature) {
-            summary.skipped += 1;
-            progress.job_skipped(job);
-            continue;
-        }
-        progress.job_started(job);
-        let job_started = Instant::now();
-        match run_job(job, &mut opened, options, progress.steps()) {
-            Ok(cells_skipped) => {
-                miners_core::atomic_write(&marker, signature.as_bytes())
-                    .map_err(|source| SweepError::io(&marker, source))?;
+        let outcome = opened.retriever(&job.retriever).and_then(|retriever| {
+            let fingerprint = retriever.record().fingerprint;
+            if !options.force && JobMarker::is_current(&options.out, job, fingerprint.as_deref()) {
+                return Ok(None);
+            }
+            progress.job_started(job);
+            let job_started = Instant::now();
+            let sink = run_job(job, &retriever, &mut opened, options, progress.steps())?;
+            JobMarker::write(&options.out, job, fingerprint, &sink.files())?;
+            Ok(Some((sink.skipped(), job_started.elapsed().as_secs_f64())))
+        });
+        match outcome {
+            Ok(None) => {
+                summary.skipped += 1;
+                progress.job_skipped(job);
+            }
+            Ok(Some((cells_skipped, seconds))) => {
                 summary.run += 1;
                 summary.cells_skipped += cells_skipped;
-                progress.job_finished(job, job_started.elapsed().as_secs_f64());
+                progress.job_finished(job, seconds);
             }
             Err(error) => {
                 progress.job_failed(job, &error);
@@ -200,15 +204,16 @@ impl<'a> Opened<'a> {
     }
 }
 
-/// Runs one job; returns how many of its cells were already done.
+/// Runs one job with `retriever`; returns the sink, which knows the job's
+/// record files and how many cells were already done.
 fn run_job(
     job: &Job,
+    retriever: &Retriever,
     opened: &mut Opened<'_>,
     options: &SweepOptions,
     progress: &dyn Progress,
-) -> Result<usize, SweepError> {
+) -> Result<ResultsDir, SweepError> {
     let dataset = Dataset::open(&options.data, &job.dataset)?;
-    let retriever = opened.retriever(&job.retriever)?;
     let mut sink = ResultsDir::new(&options.out).resuming(!options.force);
     let cross_source = cross_source(job, &dataset)?;
     let langs: Vec<Lang> = job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
@@ -217,21 +222,14 @@ fn run_job(
         limit: job.limit,
     };
     match job.task {
-        Task::Bitext => run_bitext(&dataset, &retriever, &[], &run_options, progress, &mut sink)?,
+        Task::Bitext => run_bitext(&dataset, retriever, &[], &run_options, progress, &mut sink)?,
         Task::Classification => {
             let run = ClassificationRun {
                 langs,
                 cross_source,
                 vote: Vote::Majority,
             };
-            run_classification(
-                &dataset,
-                &retriever,
-                &run,
-                &run_options,
-                progress,
-                &mut sink,
-            )?
+            run_classification(&dataset, retriever, &run, &run_options, progress, &mut sink)?
         }
         Task::Icl => {
             let reference = job.generator.as_deref().ok_or_else(|| SweepError::Spec {
@@ -251,10 +249,10 @@ fn run_job(
                 ks: job.ks.clone(),
                 limit: job.limit,
             };
-            run_icl(&dataset, &retriever, generator, &run, progress, &mut sink)?
+            run_icl(&dataset, retriever, generator, &run, progress, &mut sink)?
         }
     }
-    Ok(sink.skipped())
+    Ok(sink)
 }
 
 /// The pool language of a cross-lingual classification or ICL job.

@@ -111,3 +111,192 @@ fn runs_resumes_and_merges_shards() {
     };
     assert_eq!(relative(&merged), relative(whole.path()));
 }
+
+/// The records of a result directory: relative path and bytes.
+fn snapshot(root: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path.strip_prefix(root).unwrap().to_owned(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The metrics of every record, by path (wall times and memory differ between runs).
+fn metrics(root: &std::path::Path) -> Vec<(PathBuf, serde_json::Value)> {
+    result_files(root)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .map(|f| {
+            let value: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            (
+                f.strip_prefix(root).unwrap().to_owned(),
+                value["metrics"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rerun_redoes_deleted_and_truncated_records_despite_job_markers() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let options = SweepOptions::new(dir.path(), data);
+    run(&spec(), &models, &options, &Quiet).unwrap();
+    let before = metrics(dir.path());
+    let records: Vec<PathBuf> = result_files(dir.path())
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .collect();
+    std::fs::remove_file(&records[0]).unwrap();
+    let text = std::fs::read(&records[5]).unwrap();
+    std::fs::write(&records[5], &text[..text.len() / 2]).unwrap();
+
+    let again = run(&spec(), &models, &options, &Quiet).unwrap();
+    assert_eq!(again.failed, Vec::<String>::new());
+    assert!(again.run >= 1, "{again:?}");
+    assert_eq!(metrics(dir.path()), before);
+    let third = run(&spec(), &models, &options, &Quiet).unwrap();
+    assert_eq!((third.run, third.skipped), (0, 3));
+}
+
+/// A catalog whose `static-tokenlearn` is a copy of the real one with one
+/// weight changed: another model under the same id.
+fn altered_catalog(root: &std::path::Path) -> Models {
+    let source = workspace().join("models/static-tokenlearn");
+    let copy = root.join("static-tokenlearn");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let weights = copy.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&weights, bytes).unwrap();
+    let catalog = root.join("models.toml");
+    std::fs::write(
+        &catalog,
+        "[[model]]\nid = \"static-tokenlearn\"\nbackend = \"static\"\npath = \"static-tokenlearn\"\n",
+    )
+    .unwrap();
+    Models::from_file(&catalog).unwrap()
+}
+
+#[test]
+fn records_of_another_model_under_the_same_id_are_redone() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let options = SweepOptions::new(&dir.path().join("results"), data);
+    run(&spec(), &models, &options, &Quiet).unwrap();
+    let fingerprints = |root: &std::path::Path| -> std::collections::BTreeSet<String> {
+        result_files(root)
+            .unwrap()
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "json"))
+            .map(|f| {
+                let value: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+                value["model"]["fingerprint"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let first = fingerprints(&options.out);
+    assert_eq!(first.len(), 1);
+
+    let altered = altered_catalog(dir.path());
+    let again = run(&spec(), &altered, &options, &Quiet).unwrap();
+    assert_eq!((again.run, again.skipped), (3, 0));
+    assert_eq!(again.cells_skipped, 0);
+    let second = fingerprints(&options.out);
+    assert_eq!(second.len(), 1);
+    assert_ne!(first, second);
+}
+
+#[test]
+fn a_failed_merge_leaves_the_target_as_it_was() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let shard = |index: usize, models: &Models| {
+        let dir = root.path().join(format!("shard{index}"));
+        let options = SweepOptions {
+            shard: Some(Shard { index, count: 2 }),
+            ..SweepOptions::new(&dir, data.clone())
+        };
+        run(&spec(), models, &options, &Quiet).unwrap();
+        dir
+    };
+    let target = root.path().join("merged");
+    merge(&target, &[shard(0, &models)]).unwrap();
+    std::fs::create_dir_all(target.join("report")).unwrap();
+    std::fs::write(target.join("report/REPORT.md"), "kept").unwrap();
+    let before = snapshot(&target);
+
+    // A shard of another model under the same id is refused.
+    let altered = altered_catalog(root.path());
+    let other = shard(1, &altered);
+    let err = merge(&target, &[other]).unwrap_err().to_string();
+    assert!(err.contains("another model"), "{err}");
+    assert_eq!(snapshot(&target), before);
+
+    // So is a malformed record, and a conflict; nothing is half-written.
+    let good = root.path().join("good");
+    merge(&good, &[shard(1, &models)]).unwrap();
+    let broken = result_files(&good).unwrap()[0].clone();
+    let text = std::fs::read(&broken).unwrap();
+    std::fs::write(&broken, &text[..text.len() - 10]).unwrap();
+    let err = merge(&target, &[good.clone()]).unwrap_err().to_string();
+    assert!(err.contains("not a valid result file"), "{err}");
+    assert_eq!(snapshot(&target), before);
+
+    std::fs::write(&broken, &text).unwrap();
+    let record = result_files(&target)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let relative = record.strip_prefix(&target).unwrap();
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    value["metrics"]["accuracy"] = serde_json::json!(0.123);
+    let conflicting = good.join(relative);
+    std::fs::create_dir_all(conflicting.parent().unwrap()).unwrap();
+    std::fs::write(&conflicting, value.to_string()).unwrap();
+    let err = merge(&target, &[good.clone()]).unwrap_err().to_string();
+    assert!(err.contains("disagree"), "{err}");
+    assert_eq!(snapshot(&target), before);
+    let leftovers: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    std::fs::remove_file(&conflicting).unwrap();
+    merge(&target, &[good]).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(target.join("report/REPORT.md")).unwrap(),
+        "kept"
+    );
+}

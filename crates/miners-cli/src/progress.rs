@@ -32,6 +32,14 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
+
+    /// Printed above the bar, which stays.
+    fn warn(&self, message: &str) {
+        match &*self.0.lock().expect("progress lock") {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+    }
 }
 
 /// The bar over a sweep's jobs, with the current job as its message.

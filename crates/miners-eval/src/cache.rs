@@ -9,7 +9,11 @@
 //! share a directory and a crash leaves no partial segment behind.
 //!
 //! Segment: `MEMB`, version `1` (u32), dimension (u32), count (u64), then per
-//! entry a 32-byte key and `dimension` little-endian `f32`.
+//! entry a 32-byte key and `dimension` little-endian `f32`. A segment's name
+//! is the first 16 hex digits of the SHA-256 of its bytes, verified as it is
+//! read: a segment that fails (bad header, wrong size, wrong hash) is renamed
+//! to `<name>.corrupt`, reported through [`Progress::warn`], and its texts are
+//! encoded again.
 
 use std::{
     collections::HashMap,
@@ -74,7 +78,7 @@ impl EmbeddingCache {
             .map_err(|_| EvalError::Config("embedding cache lock poisoned".into()))?;
         let dir = self.root.join(encoder.fingerprint());
         if !stores.contains_key(encoder.fingerprint()) {
-            stores.insert(encoder.fingerprint().to_owned(), load(&dir)?);
+            stores.insert(encoder.fingerprint().to_owned(), load(&dir, progress)?);
         }
         let store = stores
             .get_mut(encoder.fingerprint())
@@ -143,8 +147,8 @@ pub(crate) fn encode_some(
     Ok(Embeddings::concat(&parts).map_err(EncoderError::from)?)
 }
 
-/// Reads every segment of one encoder's directory.
-fn load(dir: &Path) -> Result<Store, EvalError> {
+/// Reads every segment of one encoder's directory, setting corrupt ones aside.
+fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
     let mut store = Store::default();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(store);
@@ -156,44 +160,115 @@ fn load(dir: &Path) -> Result<Store, EvalError> {
         .collect();
     paths.sort();
     for path in paths {
-        read_segment(&path, &mut store)?;
+        match read_segment(&path, store.dim) {
+            Ok(Some((dim, entries))) => {
+                store.dim = dim;
+                store.vectors.extend(entries);
+            }
+            Ok(None) => {}
+            Err(Corrupt(why)) => set_aside(&path, &why, progress)?,
+        }
     }
     Ok(store)
 }
 
-fn read_segment(path: &Path, store: &mut Store) -> Result<(), EvalError> {
-    let bytes = std::fs::read(path).map_err(|source| EvalError::Io {
+/// Why a segment cannot be used.
+struct Corrupt(String);
+
+/// Renames a corrupt segment to `<name>.corrupt` and says so.
+fn set_aside(path: &Path, why: &str, progress: &dyn Progress) -> Result<(), EvalError> {
+    let aside = path.with_extension("corrupt");
+    std::fs::rename(path, &aside).map_err(|source| EvalError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let corrupt = |why: &str| {
-        EvalError::Config(format!(
-            "{}: corrupt embedding cache segment ({why}); delete it to rebuild",
-            path.display()
-        ))
+    progress.warn(&format!(
+        "{}: corrupt embedding cache segment ({why}); moved to {} and its texts will be encoded again",
+        path.display(),
+        aside.display()
+    ));
+    Ok(())
+}
+
+/// The entries of one segment, hashed as they stream in and checked against
+/// its name; `None` if it vanished (another process set it aside).
+fn read_segment(
+    path: &Path,
+    expected_dim: usize,
+) -> Result<Option<(usize, Vec<(Key, Vec<f32>)>)>, Corrupt> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Corrupt(e.to_string())),
     };
-    if bytes.len() < HEADER
-        || &bytes[..4] != MAGIC
-        || u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) != VERSION
-    {
-        return Err(corrupt("bad header"));
+    let mut reader = HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut header = [0u8; HEADER];
+    reader
+        .fill(&mut header)
+        .map_err(|_| Corrupt("truncated header".into()))?;
+    let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+    if &header[..4] != MAGIC || word(4) != VERSION {
+        return Err(Corrupt("bad header".into()));
     }
-    let dim = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-    let count = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
-    let entry = 32 + 4 * dim;
-    if dim == 0 || bytes.len() != HEADER + count * entry || (store.dim != 0 && store.dim != dim) {
-        return Err(corrupt("size or dimension mismatch"));
+    let dim = word(8) as usize;
+    let count = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
+    if dim == 0 || (expected_dim != 0 && expected_dim != dim) {
+        return Err(Corrupt(format!("dimension {dim}, expected {expected_dim}")));
     }
-    store.dim = dim;
-    for raw in bytes[HEADER..].chunks_exact(entry) {
+    let mut entries = Vec::new();
+    let mut raw = vec![0u8; 32 + 4 * dim];
+    for _ in 0..count {
+        reader
+            .fill(&mut raw)
+            .map_err(|_| Corrupt("truncated".into()))?;
         let key: Key = raw[..32].try_into().expect("32 bytes");
         let vector = raw[32..]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
-        store.vectors.insert(key, vector);
+        entries.push((key, vector));
     }
-    Ok(())
+    let digest = reader
+        .finish()
+        .map_err(|_| Corrupt("trailing bytes".into()))?;
+    let name = path.file_stem().unwrap_or_default().to_string_lossy();
+    if name != hex(&digest[..8]) {
+        return Err(Corrupt(format!(
+            "content hash {} does not match its name",
+            hex(&digest[..8])
+        )));
+    }
+    Ok(Some((dim, entries)))
+}
+
+/// Reads exact byte counts while hashing them.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: std::io::Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn fill(&mut self, buffer: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_exact(buffer)?;
+        self.hasher.update(&*buffer);
+        Ok(())
+    }
+
+    /// The digest, if nothing follows what was read.
+    fn finish(mut self) -> std::io::Result<[u8; 32]> {
+        let mut probe = [0u8; 1];
+        match self.inner.read(&mut probe)? {
+            0 => Ok(self.hasher.finalize().into()),
+            _ => Err(std::io::Error::other("trailing bytes")),
+        }
+    }
 }
 
 /// Writes entries as one new segment, atomically.

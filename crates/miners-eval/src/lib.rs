@@ -106,6 +106,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: usize);
     /// The step is done.
     fn finish(&self);
+    /// Something went wrong and was repaired (a corrupt cache segment set
+    /// aside); printed to standard error unless overridden.
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }
 
 /// Progress that is not shown.

@@ -118,31 +118,66 @@ fn each_text_is_encoded_once_per_prompt_and_survives_reopening() {
     assert_eq!(encoder.texts.load(Ordering::Relaxed), 4);
 }
 
+/// Progress that keeps its warnings.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl miners_eval::Progress for Warnings {
+    fn begin(&self, _: &str, _: usize) {}
+    fn advance(&self, _: usize) {}
+    fn finish(&self) {}
+    fn warn(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_owned());
+    }
+}
+
+/// Every corruption of a segment, same-size byte flips included, is caught
+/// on open: the segment is set aside and its texts are encoded again.
 #[test]
-fn corrupt_segments_are_named() {
+fn corrupt_segments_are_set_aside_and_reencoded() {
     let Some(encoder) = model(Prompts::default()) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    EmbeddingCache::new(dir.path())
-        .encode(&encoder, &texts(&["a"]), Role::Query, "t", &Quiet)
-        .unwrap();
-    let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let bytes = std::fs::read(&segment).unwrap();
-    std::fs::write(&segment, &bytes[..bytes.len() - 3]).unwrap();
-    let err = EmbeddingCache::new(dir.path())
-        .encode(&encoder, &texts(&["a"]), Role::Query, "t", &Quiet)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(&segment.display().to_string()) && err.contains("corrupt"),
-        "{err}"
-    );
+    let items = texts(&["Halo dunia", "Selamat pagi"]);
+    let corruptions: [(&str, fn(&mut Vec<u8>)); 4] = [
+        ("truncated", |b| b.truncate(b.len() - 3)),
+        ("flipped", |b| {
+            let at = b.len() - 5;
+            b[at] ^= 0x10;
+        }),
+        ("extended", |b| b.push(0)),
+        ("header", |b| b[0] = b'X'),
+    ];
+    for (what, corrupt) in corruptions {
+        let dir = tempfile::tempdir().unwrap();
+        let clean = EmbeddingCache::new(dir.path())
+            .encode(&encoder, &items, Role::Query, "t", &Quiet)
+            .unwrap();
+        let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        corrupt(&mut bytes);
+        std::fs::write(&segment, &bytes).unwrap();
+
+        let before = encoder.texts.load(Ordering::Relaxed);
+        let warnings = Warnings::default();
+        let again = EmbeddingCache::new(dir.path())
+            .encode(&encoder, &items, Role::Query, "t", &warnings)
+            .unwrap();
+        assert_eq!(again, clean, "{what}");
+        assert_eq!(encoder.texts.load(Ordering::Relaxed), before + 2, "{what}");
+        let warnings = warnings.0.into_inner().unwrap();
+        assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
+        assert!(
+            warnings[0].contains(&segment.display().to_string()) && warnings[0].contains("corrupt"),
+            "{what}: {warnings:?}"
+        );
+        assert!(segment.with_extension("corrupt").is_file(), "{what}");
+    }
 }
 
 /// A stripping encoder (sentence-transformers' preparation) sees padded and

@@ -63,6 +63,9 @@ pub struct Manifest {
     /// Classification label names in the reference's order.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Every data file (`<task>/<stem>.<split>.tsv`) and its row count.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, usize>,
 }
 
 /// A bitext language pair: source sentences are the queries.
@@ -190,7 +193,7 @@ impl Dataset {
             if remaining == Some(0) {
                 break;
             }
-            for (source, target) in read_two_columns(&path, ["src", "tgt"], remaining)? {
+            for (source, target) in self.read(&path, ["src", "tgt"], remaining)? {
                 bitext.source.push(source);
                 bitext.target.push(target);
             }
@@ -261,15 +264,59 @@ impl Dataset {
             return Err(self.unknown(lang.as_str(), available.iter().map(Lang::to_string)));
         }
         let path = self.file("classification", lang.as_str(), split);
-        let rows = read_two_columns(&path, ["text", "label"], limit)?;
-        let (texts, labels) = rows
-            .into_iter()
-            .map(|(text, label)| {
-                let label = Label(self.spec.map_label(&label).to_owned());
-                (text, label)
-            })
-            .unzip();
-        Ok(LabelledTexts { texts, labels })
+        let rows = self.read(&path, ["text", "label"], limit)?;
+        let mut labelled = LabelledTexts::default();
+        for (index, (text, label)) in rows.into_iter().enumerate() {
+            if !self.manifest.labels.contains(&label) {
+                return Err(DatasetError::Parse {
+                    path,
+                    line: index + 2,
+                    message: format!(
+                        "label `{}` is not one of manifest.json's labels ({})",
+                        label.escape_debug(),
+                        self.manifest.labels.join(", ")
+                    ),
+                });
+            }
+            labelled.texts.push(text);
+            labelled
+                .labels
+                .push(Label(self.spec.map_label(&label).to_owned()));
+        }
+        Ok(labelled)
+    }
+
+    /// Reads a data file the manifest lists, checking that it exists and has
+    /// the manifest's row count (the first `limit` rows of it).
+    fn read(
+        &self,
+        path: &Path,
+        header: [&str; 2],
+        limit: Option<usize>,
+    ) -> Result<Vec<(String, String)>, DatasetError> {
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        let listed = self
+            .manifest
+            .files
+            .get(&relative.to_string_lossy().replace('\\', "/"));
+        if listed.is_some() && !path.is_file() {
+            return Err(DatasetError::MissingFile {
+                name: self.spec.name.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        let rows = read_two_columns(path, header, limit)?;
+        if let Some(&count) = listed {
+            let expected = limit.map_or(count, |l| l.min(count));
+            if rows.len() != expected {
+                return Err(DatasetError::Parse {
+                    path: path.to_owned(),
+                    line: 0,
+                    message: format!("{} rows where manifest.json lists {count}", rows.len()),
+                });
+            }
+        }
+        Ok(rows)
     }
 
     fn file(&self, task: &str, stem: &str, split: Split) -> PathBuf {
@@ -278,15 +325,27 @@ impl Dataset {
             .join(format!("{stem}.{}.tsv", split.name()))
     }
 
-    /// File stems `<stem>.<split>.tsv` under `<root>/<task>/`.
+    /// File stems `<stem>.<split>.tsv` under `<root>/<task>/`: those the
+    /// manifest lists, so a missing file is an error and not a missing
+    /// language; the directory's files for manifests without a `files` list.
     fn stems(&self, task: &str, split: &str) -> Result<Vec<String>, DatasetError> {
+        let suffix = format!(".{split}.tsv");
+        if !self.manifest.files.is_empty() {
+            let prefix = format!("{task}/");
+            return Ok(self
+                .manifest
+                .files
+                .keys()
+                .filter_map(|file| file.strip_prefix(&prefix)?.strip_suffix(&suffix))
+                .map(str::to_owned)
+                .collect());
+        }
         let dir = self.root.join(task);
         let entries = std::fs::read_dir(&dir).map_err(|_| DatasetError::Missing {
             name: self.spec.name.to_owned(),
             why: format!("{} does not exist", dir.display()),
             expected: dir.clone(),
         })?;
-        let suffix = format!(".{split}.tsv");
         Ok(entries
             .filter_map(Result::ok)
             .filter_map(|e| {

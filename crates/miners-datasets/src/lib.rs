@@ -51,6 +51,14 @@ pub enum DatasetError {
         /// Where the files are expected.
         expected: PathBuf,
     },
+    /// A data file that the manifest lists is absent.
+    #[error("{}: manifest.json lists this file of dataset `{name}`, but it does not exist", path.display())]
+    MissingFile {
+        /// Dataset name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
     /// The dataset does not support the asked task.
     #[error("dataset `{name}` has no {task} task")]
     NoSuchTask {

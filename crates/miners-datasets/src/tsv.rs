@@ -7,7 +7,9 @@ use crate::DatasetError;
 /// Reads a TSV file whose first line is exactly `header`, returning its rows.
 ///
 /// Every row must have exactly two tab-separated fields and be valid UTF-8;
-/// an empty file or a header-only file is an error. `limit` keeps the first rows.
+/// an empty file or a header-only file is an error. A leading UTF-8 byte-order
+/// mark and a `\r` at the end of each line (CRLF files) are dropped. `limit`
+/// keeps the first rows.
 pub fn read_two_columns(
     path: &Path,
     header: [&str; 2],
@@ -25,15 +27,23 @@ pub fn read_two_columns(
     if bytes.is_empty() {
         return Err(parse_error(0, "file is empty".into()));
     }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    let mut lines = body.split(|&b| b == b'\n').enumerate();
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .enumerate();
     let expected = header.join("\t");
     let (_, first) = lines.next().expect("split yields at least one item");
     if first != expected.as_bytes() {
         let found = String::from_utf8_lossy(first);
         return Err(parse_error(
             1,
-            format!("expected header `{expected}`, found `{found}`"),
+            format!(
+                "expected header `{}`, found `{}`",
+                expected.escape_debug(),
+                found.escape_debug()
+            ),
         ));
     }
     let mut rows = Vec::new();
@@ -81,6 +91,20 @@ mod tests {
     }
 
     #[test]
+    fn crlf_line_ends_and_a_byte_order_mark_are_dropped() {
+        let rows = read(b"\xef\xbb\xbftext\tlabel\r\n a\tpositive\r\nb\tnegative\r\n").unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (" a".into(), "positive".into()),
+                ("b".into(), "negative".into())
+            ]
+        );
+        let rows = read(b"text\tlabel\na\tpositive\r\nb\tnegative").unwrap();
+        assert_eq!(rows[0].1, "positive");
+    }
+
+    #[test]
     fn errors_name_file_and_line() {
         assert_eq!(read(b"").unwrap_err(), "F:0: file is empty");
         assert_eq!(
@@ -89,7 +113,7 @@ mod tests {
         );
         assert_eq!(
             read(b"src\ttgt\na\tb\n").unwrap_err(),
-            "F:1: expected header `text\tlabel`, found `src\ttgt`"
+            "F:1: expected header `text\\tlabel`, found `src\\ttgt`"
         );
         assert_eq!(
             read(b"text\tlabel\na\tb\nc\n").unwrap_err(),

@@ -98,3 +98,90 @@ fn unknown_language_lists_the_available_ones() {
         .unwrap_err();
     assert!(err.to_string().contains("ace, ban"), "{err}");
 }
+
+/// A scratch copy of the real NusaX (manifest and classification files).
+fn nusax_copy(data: &DataDir) -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    let from = data.path().join("nusax");
+    let to = scratch.path().join("nusax");
+    std::fs::create_dir_all(to.join("classification")).unwrap();
+    std::fs::copy(from.join("manifest.json"), to.join("manifest.json")).unwrap();
+    for entry in std::fs::read_dir(from.join("classification")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            to.join("classification").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    scratch
+}
+
+#[test]
+fn crlf_files_read_as_their_lf_originals_and_unknown_labels_are_named() {
+    let Some(data) = data() else { return };
+    let scratch = nusax_copy(&data);
+    let copy = DataDir::new(scratch.path());
+    let file = scratch.path().join("nusax/classification/jav.test.tsv");
+    let original = Dataset::open(&copy, "nusax")
+        .unwrap()
+        .load_classification(&"jav".into(), Split::Test, None)
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+    let crlf = Dataset::open(&copy, "nusax")
+        .unwrap()
+        .load_classification(&"jav".into(), Split::Test, None)
+        .unwrap();
+    assert_eq!(crlf, original);
+
+    let broken = text.replacen("\tpositive\n", "\tpostive\n", 1);
+    let line = text[..text.find("\tpositive\n").unwrap()].lines().count();
+    std::fs::write(&file, broken).unwrap();
+    let err = Dataset::open(&copy, "nusax")
+        .unwrap()
+        .load_classification(&"jav".into(), Split::Test, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "jav.test.tsv:{line}: label `postive` is not one of"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_or_short_file_is_an_error_not_a_missing_language() {
+    let Some(data) = data() else { return };
+    let scratch = nusax_copy(&data);
+    let copy = DataDir::new(scratch.path());
+    let file = scratch.path().join("nusax/classification/ban.test.tsv");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let nusax = Dataset::open(&copy, "nusax").unwrap();
+    assert_eq!(nusax.classification_langs().unwrap().len(), 12);
+    let err = nusax
+        .load_classification(&"ban".into(), Split::Test, None)
+        .unwrap_err();
+    assert!(matches!(err, DatasetError::MissingFile { .. }), "{err}");
+    assert!(err.to_string().contains("ban.test.tsv"), "{err}");
+    // Other languages still load (what `--lang` relies on).
+    nusax
+        .load_classification(&"jav".into(), Split::Test, None)
+        .unwrap();
+
+    let short: String = text.lines().take(100).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, short).unwrap();
+    let err = nusax
+        .load_classification(&"ban".into(), Split::Test, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("99 rows where manifest.json lists 400"),
+        "{err}"
+    );
+    nusax
+        .load_classification(&"ban".into(), Split::Test, Some(50))
+        .unwrap();
+}

@@ -51,9 +51,8 @@ pub fn run_icl(
 ) -> Result<(), EvalError> {
     let (plan, langs, setting) =
         classification_cells(dataset, &run.langs, run.cross_source.as_ref(), "icl")?;
-    if run.ks.is_empty() {
-        return Err(EvalError::Config("k values: give one or more".into()));
-    }
+    crate::tasks::check_ks(&run.ks, 0)?;
+    crate::tasks::check_limit(run.limit)?;
     let labels = dataset.candidate_labels()?;
     for lang in &langs {
         let key = CellKey {

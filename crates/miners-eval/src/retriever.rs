@@ -47,6 +47,8 @@ impl Retriever {
                 weights.len()
             )));
         }
+        miners_fusion::check_weights(&weights)
+            .map_err(|e| EvalError::Config(format!("DistFuse: {e}")))?;
         Ok(Self {
             encoders,
             weights,

@@ -33,12 +33,33 @@ impl Default for RunOptions {
 
 impl RunOptions {
     fn max_k(&self) -> Result<usize, EvalError> {
-        match self.ks.iter().copied().max() {
-            Some(k) if k > 0 && !self.ks.contains(&0) => Ok(k),
-            _ => Err(EvalError::Config(
-                "k values: give one or more, each >= 1".into(),
-            )),
-        }
+        check_limit(self.limit)?;
+        check_ks(&self.ks, 1)
+    }
+}
+
+/// Checks k values (one or more, each at least `min`, none twice) and returns the largest.
+pub(crate) fn check_ks(ks: &[usize], min: usize) -> Result<usize, EvalError> {
+    let invalid = |why: String| Err(EvalError::Config(format!("k values {ks:?}: {why}")));
+    if let Some(k) = ks.iter().find(|&&k| k < min) {
+        return invalid(format!("k = {k} is below {min}"));
+    }
+    if let Some((i, k)) = ks.iter().enumerate().find(|(i, k)| ks[..*i].contains(k)) {
+        return invalid(format!("k = {k} is given twice (position {})", i + 1));
+    }
+    match ks.iter().copied().max() {
+        Some(max) => Ok(max),
+        None => invalid("give one or more".into()),
+    }
+}
+
+/// Checks an item limit: none, or at least 1.
+pub(crate) fn check_limit(limit: Option<usize>) -> Result<(), EvalError> {
+    match limit {
+        Some(0) => Err(EvalError::Config(
+            "limit 0 keeps no items; give at least 1, or no limit".into(),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -39,14 +39,17 @@ pub enum FusionError {
     /// No member models.
     #[error("DistFuse needs at least one model")]
     Empty,
-    /// A weight that is NaN or infinite.
-    #[error("weight {index} is not finite ({weight})")]
+    /// A weight that is NaN, infinite or negative.
+    #[error("weight {index} is {weight}; weights must be finite and at least 0")]
     BadWeight {
         /// Member position.
         index: usize,
         /// The weight.
         weight: f32,
     },
+    /// Every weight is 0, so every candidate would tie.
+    #[error("every weight is 0; at least one must be positive")]
+    AllZero,
     /// Members disagree on how many queries or candidates there are.
     #[error(
         "model {index} has {queries} queries × {candidates} candidates, model 0 has {expected_queries} × {expected_candidates}"
@@ -114,20 +117,40 @@ pub struct DistFuse<'a> {
 /// Queries sampled to estimate z-score statistics.
 const ZSCORE_SAMPLE_QUERIES: usize = 256;
 
+/// Checks DistFuse weights: each finite and at least 0, at least one positive.
+///
+/// ```
+/// use miners_fusion::{FusionError, check_weights};
+///
+/// assert!(check_weights(&[1.0, 0.0]).is_ok());
+/// assert_eq!(check_weights(&[0.0, 0.0]), Err(FusionError::AllZero));
+/// assert!(check_weights(&[1.0, -0.5]).is_err());
+/// ```
+pub fn check_weights(weights: &[f32]) -> Result<(), FusionError> {
+    if weights.is_empty() {
+        return Err(FusionError::Empty);
+    }
+    for (index, &weight) in weights.iter().enumerate() {
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(FusionError::BadWeight { index, weight });
+        }
+    }
+    match weights.iter().any(|&w| w > 0.0) {
+        true => Ok(()),
+        false => Err(FusionError::AllZero),
+    }
+}
+
 impl<'a> DistFuse<'a> {
     /// Checks the members and prepares their scorers.
     pub fn new(members: &[Member<'a>], normalization: Normalization) -> Result<Self, FusionError> {
-        let first = members.first().ok_or(FusionError::Empty)?;
+        let weights: Vec<f32> = members.iter().map(|m| m.weight).collect();
+        check_weights(&weights)?;
+        let first = &members[0];
         let (nq, nc) = (first.queries.len(), first.candidates.len());
         let mut scorers = Vec::with_capacity(members.len());
         let mut affine = Vec::with_capacity(members.len());
         for (index, m) in members.iter().enumerate() {
-            if !m.weight.is_finite() {
-                return Err(FusionError::BadWeight {
-                    index,
-                    weight: m.weight,
-                });
-            }
             if (m.queries.len(), m.candidates.len()) != (nq, nc) {
                 return Err(FusionError::ShapeMismatch {
                     index,

@@ -20,10 +20,21 @@ pub enum RetrieverSpec {
 }
 
 impl RetrieverSpec {
+    /// The retriever's part of a job name; an ensemble's says its weights and
+    /// normalisation, as its records' model id does.
     fn label(&self) -> String {
         match self {
             Self::Single { id } => id.clone(),
-            Self::Ensemble(e) => format!("distfuse({})", e.members.join("+")),
+            Self::Ensemble(e) => {
+                let parts: Vec<String> = e
+                    .members
+                    .iter()
+                    .zip(&e.weights)
+                    .map(|(member, weight)| format!("{member}*{weight}"))
+                    .collect();
+                let z_score = if e.z_score { ",z_score" } else { "" };
+                format!("distfuse({}{z_score})", parts.join("+"))
+            }
         }
     }
 }

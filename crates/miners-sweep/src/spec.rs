@@ -127,15 +127,47 @@ impl SweepSpec {
         Ok(spec)
     }
 
-    /// Checks what the types cannot: one weight per ensemble member, and
+    /// Checks what the types cannot: something to run, one usable weight per
+    /// ensemble member, k values without repeats, a limit of at least 1, and
     /// only `mono` / `cross` as settings.
     pub fn check(&self) -> Result<(), String> {
+        let retrieval = self.bitext.is_some() || self.classification.is_some();
+        if !retrieval && self.icl.is_none() {
+            return Err("no task: add [bitext], [classification] or [icl]".into());
+        }
+        if retrieval && self.encoders.is_empty() && self.ensembles.is_empty() {
+            return Err("`encoders` and `ensembles` are both empty: nothing would run".into());
+        }
         for ensemble in &self.ensembles {
             if ensemble.members.len() != ensemble.weights.len() || ensemble.members.is_empty() {
                 return Err(format!(
                     "ensemble {:?} needs one weight per member",
                     ensemble.members
                 ));
+            }
+            miners_fusion::check_weights(&ensemble.weights)
+                .map_err(|e| format!("ensemble {:?}: {e}", ensemble.members))?;
+        }
+        if self.limit == Some(0) || self.icl.as_ref().is_some_and(|i| i.limit == Some(0)) {
+            return Err("limit 0 keeps no items; give at least 1, or no limit".into());
+        }
+        if let Some(icl) = &self.icl
+            && icl.generators.is_empty()
+        {
+            return Err("[icl] lists no generators".into());
+        }
+        let ks = [&self.bitext, &self.classification]
+            .into_iter()
+            .flatten()
+            .map(|t| &t.ks)
+            .chain(self.icl.iter().map(|i| &i.ks));
+        for ks in ks {
+            if let Some(k) = ks
+                .iter()
+                .enumerate()
+                .find_map(|(i, k)| ks[..i].contains(k).then_some(k))
+            {
+                return Err(format!("k = {k} is listed twice in {ks:?}"));
             }
         }
         let task_settings = [&self.bitext, &self.classification]

@@ -300,3 +300,73 @@ fn a_failed_merge_leaves_the_target_as_it_was() {
         "kept"
     );
 }
+
+#[test]
+fn specs_that_would_do_nothing_or_count_twice_are_refused() {
+    let refuse = |edit: &dyn Fn(&mut SweepSpec), want: &str| {
+        let mut spec = spec();
+        edit(&mut spec);
+        let err = spec.check().unwrap_err();
+        assert!(err.contains(want), "{err}");
+    };
+    refuse(&|s| s.encoders.clear(), "nothing would run");
+    refuse(
+        &|s| {
+            s.bitext = None;
+            s.classification = None;
+        },
+        "no task",
+    );
+    refuse(
+        &|s| s.bitext.as_mut().unwrap().ks = vec![1, 5, 1],
+        "k = 1 is listed twice",
+    );
+    refuse(&|s| s.limit = Some(0), "limit 0");
+    for (weights, want) in [
+        (vec![1.0, -1.0], "weight 1 is -1"),
+        (vec![0.0, 0.0], "every weight is 0"),
+        (vec![f32::NAN, 1.0], "weight 0 is NaN"),
+    ] {
+        refuse(
+            &|s| {
+                s.ensembles = vec![miners_sweep::EnsembleSpec {
+                    members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
+                    weights: weights.clone(),
+                    z_score: false,
+                }]
+            },
+            want,
+        );
+    }
+}
+
+#[test]
+fn ensembles_that_differ_only_in_weights_are_different_jobs() {
+    let Some((_, data)) = setup() else { return };
+    let ensemble = |weights: Vec<f32>| miners_sweep::EnsembleSpec {
+        members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
+        weights,
+        z_score: false,
+    };
+    let spec = SweepSpec {
+        encoders: vec![],
+        ensembles: vec![ensemble(vec![1.0, 1.0]), ensemble(vec![1.0, 0.5])],
+        bitext: Some(TaskSpec {
+            datasets: vec!["nusax".into()],
+            ..TaskSpec::default()
+        }),
+        ..SweepSpec::default()
+    };
+    let names: Vec<String> = jobs(&spec, &data)
+        .unwrap()
+        .iter()
+        .map(|j| j.name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bitext.nusax.distfuse_static-tokenlearn_1+static-tokenlearn_1_.cross",
+            "bitext.nusax.distfuse_static-tokenlearn_1+static-tokenlearn_0.5_.cross",
+        ]
+    );
+}

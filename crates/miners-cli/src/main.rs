@@ -156,9 +156,9 @@ struct Sources {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Model catalog.
-    #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
-    catalog: PathBuf,
+    /// Model catalog (default: models.toml when it exists).
+    #[arg(long, env = "MINERS_CATALOG")]
+    catalog: Option<PathBuf>,
 }
 
 /// Which test languages, and the pool language of a cross-lingual run.
@@ -212,9 +212,10 @@ struct Common {
     /// Embedding cache directory: each text is encoded once per model and prompt, across runs.
     #[arg(long, env = "MINERS_CACHE")]
     cache: Option<PathBuf>,
-    /// Model catalog (TOML `[[model]]` specs; ids usable as --model).
-    #[arg(long, env = "MINERS_CATALOG", default_value = "models.toml")]
-    catalog: PathBuf,
+    /// Model catalog (TOML `[[model]]` specs; ids usable as --model; default:
+    /// models.toml when it exists).
+    #[arg(long, env = "MINERS_CATALOG")]
+    catalog: Option<PathBuf>,
     /// Device for transformer models: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -244,9 +245,45 @@ enum NormalizationArg {
 
 fn main() {
     if let Err(error) = run(Cli::parse()) {
-        eprintln!("error: {error:#}");
+        if closed_stdout(&error) {
+            // `miners datasets | head -1`: the reader has what it wanted.
+            return;
+        }
+        eprintln!("error: {}", describe(&error));
         std::process::exit(1);
     }
+}
+
+/// Whether the error is a write to a standard output whose reader has gone.
+fn closed_stdout(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The error and its causes, each said once: a cause whose text the message
+/// already contains (`path: reason` errors) is not repeated.
+fn describe(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Prints a line to standard output; a closed pipe ends the program quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -258,22 +295,33 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let (retriever, options) = prepare(&common)?;
             for dataset in datasets(&common, Task::Bitext)? {
-                let pairs: Vec<Pair> = dataset
-                    .bitext_pairs()?
-                    .into_iter()
+                let available = dataset.bitext_pairs()?;
+                let pairs: Vec<Pair> = available
+                    .iter()
                     .filter(|p| src_lang.as_deref().is_none_or(|s| p.source.as_str() == s))
                     .filter(|p| wanted.is_empty() || wanted.contains(&p.to_string()))
+                    .cloned()
                     .collect();
-                if pairs.is_empty() {
+                let unknown: Vec<&String> = wanted
+                    .iter()
+                    .filter(|w| !available.iter().any(|p| &p.to_string() == *w))
+                    .collect();
+                if pairs.is_empty() || !unknown.is_empty() {
+                    let asked = match (&src_lang, unknown.is_empty()) {
+                        (Some(s), true) => format!("--src-lang {s}"),
+                        _ => format!("--pair {}", join(&unknown)),
+                    };
+                    let names: Vec<String> = available.iter().map(Pair::to_string).collect();
                     bail!(
-                        "--src-lang {src_lang:?} / --pair {wanted:?}: no {} pair matches",
-                        dataset.spec().name
+                        "{asked}: {} has no such pair; its pairs are {}",
+                        dataset.spec().name,
+                        names.join(", ")
                     );
                 }
                 let mut sink = summary::Writer::new(&common.out);
                 let bars = progress::Bars::default();
                 run_bitext(&dataset, &retriever, &pairs, &options, &bars, &mut sink)?;
-                sink.finish();
+                sink.finish()?;
             }
         }
         Command::Classify {
@@ -306,7 +354,7 @@ fn run(cli: Cli) -> Result<()> {
                 let mut sink = summary::Writer::new(&common.out);
                 let bars = progress::Bars::default();
                 run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
-                sink.finish();
+                sink.finish()?;
             }
         }
         Command::Icl {
@@ -319,7 +367,7 @@ fn run(cli: Cli) -> Result<()> {
             options,
         } => {
             let (retriever, _) = prepare(&common)?;
-            let models = models(&common.catalog, &common.device, None)?;
+            let models = models(common.catalog.as_deref(), &common.device, None)?;
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
@@ -355,7 +403,7 @@ fn run(cli: Cli) -> Result<()> {
                     &bars,
                     &mut sink,
                 )?;
-                sink.finish();
+                sink.finish()?;
             }
         }
         Command::Sweep {
@@ -377,6 +425,9 @@ fn run(cli: Cli) -> Result<()> {
                 Some(text) => Some(Shard::parse(&text).context("--shard")?),
                 None => Shard::from_slurm()?,
             };
+            if !list {
+                ensure_writable(&out)?;
+            }
             let options = SweepOptions {
                 out,
                 cache: Some(cache),
@@ -387,10 +438,10 @@ fn run(cli: Cli) -> Result<()> {
             if list {
                 for (i, job) in miners_sweep::jobs(&spec, &options.data)?.iter().enumerate() {
                     let mine = options.shard.is_none_or(|s| s.owns(i));
-                    println!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
+                    out!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
                 }
             } else {
-                let models = models(&catalog, &device, None)?;
+                let models = models(catalog.as_deref(), &device, None)?;
                 let bars = progress::SweepBars::default();
                 let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
                 bars.finish(&summary);
@@ -418,7 +469,7 @@ fn run(cli: Cli) -> Result<()> {
             let out = out.unwrap_or_else(|| results.join("report"));
             for request in &tsne {
                 let data = DataDir::resolve(data_dir.as_deref())?;
-                let models = models(&catalog, "cpu", None)?;
+                let models = models(catalog.as_deref(), "cpu", None)?;
                 report::tsne_plots(request, tsne_points, &data, &models, &cache, &out)?;
             }
             let records = miners_report::load_records(&results)?;
@@ -443,6 +494,14 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+fn join(items: &[&String]) -> String {
+    items
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `P` (P to 100) or `MIN-MAX`, percentiles within 0..=100.
 fn parse_percentile(text: &str) -> Result<Selection> {
     let parse = |s: &str| -> Result<f64> {
@@ -465,11 +524,14 @@ fn parse_percentile(text: &str) -> Result<Selection> {
     Ok(Selection::Percentile { min, max })
 }
 
-/// The catalog (when the file exists), on `device`, with an optional precision override.
-fn models(catalog: &Path, device: &str, dtype: Option<DType>) -> Result<Models> {
-    let models = match catalog.is_file() {
-        true => Models::from_file(catalog)?,
-        false => Models::default(),
+/// The catalog named (which must exist), else `models.toml` when it exists,
+/// on `device`, with an optional precision override.
+fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<Models> {
+    let default = Path::new("models.toml");
+    let models = match catalog {
+        Some(path) => Models::from_file(path).context("--catalog")?,
+        None if default.is_file() => Models::from_file(default)?,
+        None => Models::default(),
     };
     let device: DeviceChoice = device
         .parse()
@@ -484,7 +546,7 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         DTypeArg::Float16 => DType::Float16,
         DTypeArg::Bfloat16 => DType::BFloat16,
     });
-    let models = models(&common.catalog, &common.device, dtype)?;
+    let models = models(common.catalog.as_deref(), &common.device, dtype)?;
     // Each distinct --model is opened once; a repeated one is shared.
     let mut opened: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();
     let mut encoders = Vec::new();
@@ -496,7 +558,18 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         opened.insert(name, encoder.clone());
         encoders.push(encoder);
     }
-    let retriever = if encoders.len() == 1 && common.weights.is_empty() {
+    let fusion = encoders.len() > 1 || !common.weights.is_empty();
+    if fusion && common.metric != Metric::Euclidean {
+        bail!(
+            "--metric {}: DistFuse sums Euclidean distances; --metric applies to a single --model",
+            common.metric
+        );
+    }
+    if !fusion && matches!(common.normalization, NormalizationArg::ZScore) {
+        bail!("--normalization z-score rescales DistFuse members; it needs two or more --model");
+    }
+    ensure_writable(&common.out)?;
+    let retriever = if !fusion {
         Retriever::single(
             encoders.into_iter().next().expect("one encoder"),
             common.metric,
@@ -518,6 +591,15 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         limit: common.limit,
     };
     Ok((retriever, options))
+}
+
+/// Fails now, before any work, if records cannot be written under `out`.
+fn ensure_writable(out: &Path) -> Result<()> {
+    let probe = out.join(".miners-write-probe");
+    std::fs::create_dir_all(out)
+        .and_then(|()| miners_core::atomic_write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("--out {}: cannot write results there", out.display()))
 }
 
 /// The dataset asked for, or every dataset of the task present in the data directory.
@@ -598,7 +680,7 @@ fn list_datasets(data_dir: Option<&Path>) -> Result<()> {
             .substitute_for
             .map(|s| format!(" [substitute for {s}]"))
             .unwrap_or_default();
-        println!(
+        out!(
             "{:<28} {:<22} {status}{substitute}",
             spec.name,
             tasks.join(",")

@@ -21,8 +21,9 @@ impl Writer {
     }
 
     /// Prints the summary table of everything written.
-    pub fn finish(self) {
-        print!("{}", table(&self.records));
+    pub fn finish(self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), "{}", table(&self.records))
     }
 }
 

@@ -233,7 +233,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &with(&["bitext", "--dataset", "nusax", "--k", "0"]),
-        "k values: give one or more, each >= 1",
+        "k values [0]: k = 0 is below 1",
     );
 }
 
@@ -245,7 +245,11 @@ fn malformed_data_names_file_and_line() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join("nusax/classification");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(data.path().join("nusax/manifest.json"), "{}").unwrap();
+    std::fs::write(
+        data.path().join("nusax/manifest.json"),
+        r#"{"labels": ["negative", "neutral", "positive"]}"#,
+    )
+    .unwrap();
     std::fs::write(
         dir.join("eng.train.tsv"),
         "text\tlabel\ngood\tpositive\nno label here\n",
@@ -491,5 +495,140 @@ ks = [1, 5]
     assert_eq!(
         std::fs::metadata(&kept).unwrap().modified().unwrap(),
         kept_time
+    );
+}
+
+#[test]
+fn listings_end_quietly_when_the_reader_closes_the_pipe() {
+    let Some(data) = data_dir() else { return };
+    for args in [
+        vec!["datasets"],
+        vec!["sweep", "--list", "--spec", "sweep.toml"],
+    ] {
+        let script = format!(
+            "'{}' {} --data-dir '{}' | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_miners"),
+            args.join(" "),
+            data.display()
+        );
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(workspace())
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert_eq!(status, "0", "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_before_any_work_with_one_clear_message() {
+    let Some(data) = data_dir() else { return };
+    let bitext = [
+        "bitext",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        bitext.iter().chain(extra).copied().collect()
+    };
+    fails_with(&data, &with(&["--limit", "0"]), "limit 0 keeps no items");
+    fails_with(
+        &data,
+        &with(&["--pair", "eng-xyz"]),
+        "--pair eng-xyz: nusax has no such pair; its pairs are eng-ace, eng-ban",
+    );
+    fails_with(&data, &with(&["--k", "1,5,1"]), "k = 1 is given twice");
+    fails_with(
+        &data,
+        &with(&["--weights", "1", "--metric", "cosine"]),
+        "--metric cosine: DistFuse sums Euclidean distances",
+    );
+    fails_with(
+        &data,
+        &with(&["--normalization", "z-score"]),
+        "--normalization z-score rescales DistFuse members",
+    );
+    let two = with(&["--model", "static-tokenlearn", "--weights", "1,-1"]);
+    fails_with(
+        &data,
+        &two,
+        "weight 1 is -1; weights must be finite and at least 0",
+    );
+
+    // An unwritable --out is found before the first cell is computed.
+    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(bitext)
+        .args(["--data-dir".as_ref(), data.as_os_str()])
+        .args([
+            "--catalog".as_ref(),
+            workspace().join("models.toml").as_os_str(),
+        ])
+        .args(["--out", "/dev/null/results"])
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("--out /dev/null/results: cannot write results there"),
+        "{message}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    // A --catalog that does not exist is an error, not an empty catalog;
+    // the OS reason is said once.
+    let missing = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(bitext)
+        .args(["--data-dir".as_ref(), data.as_os_str()])
+        .args(["--catalog", "/nonexistent/models.toml", "--out", "/tmp"])
+        .output()
+        .unwrap();
+    let message = stderr(&missing);
+    assert!(
+        message.contains("--catalog: /nonexistent/models.toml"),
+        "{message}"
+    );
+    assert_eq!(
+        message.matches("No such file or directory").count(),
+        1,
+        "{message}"
+    );
+}
+
+#[test]
+fn a_truncated_static_model_is_blamed_on_its_weights() {
+    let Some(data) = data_dir() else { return };
+    let model = tempfile::tempdir().unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(
+            workspace().join("models/static-tokenlearn").join(file),
+            model.path().join(file),
+        )
+        .unwrap();
+    }
+    let weights = model.path().join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let dir = model.path().to_str().unwrap();
+    fails_with(
+        &data,
+        &[
+            "bitext",
+            "--dataset",
+            "nusax",
+            "--model",
+            dir,
+            "--limit",
+            "5",
+        ],
+        "model.safetensors: not a safetensors file",
     );
 }

@@ -47,17 +47,12 @@ impl StaticEncoder {
     /// Tokens kept per text, as the tokenlearn package does.
     pub const MAX_TOKENS: usize = 512;
 
-    /// Whether `dir` holds a static model (a safetensors file with an `embeddings` tensor).
+    /// Whether `dir` holds a static model: a `model.safetensors` whose header
+    /// names an `embeddings` tensor. Only the header is read, so a damaged file
+    /// is still recognised and [`StaticEncoder::load`] says what is wrong with it.
     pub fn recognizes(dir: &Path) -> bool {
-        let path = dir.join("model.safetensors");
-        std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| {
-                safetensors::SafeTensors::read_metadata(&bytes)
-                    .ok()
-                    .map(|(_, m)| m)
-            })
-            .is_some_and(|meta| meta.tensors().contains_key("embeddings"))
+        safetensors_header(&dir.join("model.safetensors"))
+            .is_some_and(|header| header.get("embeddings").is_some())
     }
 
     /// Loads and validates the model in `dir`.
@@ -176,6 +171,22 @@ impl Encoder for StaticEncoder {
             .collect::<Result<_, EncoderError>>()?;
         Ok(Embeddings::from_rows(self.dim, rows.concat())?)
     }
+}
+
+/// The JSON header of a safetensors file, if it has a readable one.
+fn safetensors_header(path: &Path) -> Option<serde_json::Value> {
+    use std::io::Read;
+    const MAX_HEADER: u64 = 100 << 20;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).ok()?;
+    let length = u64::from_le_bytes(length);
+    if length > MAX_HEADER {
+        return None;
+    }
+    let mut header = vec![0u8; length as usize];
+    file.read_exact(&mut header).ok()?;
+    serde_json::from_slice(&header).ok()
 }
 
 fn read_config(path: &PathBuf) -> Result<bool, EncoderError> {

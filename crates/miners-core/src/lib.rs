@@ -21,7 +21,7 @@ mod metric;
 mod neighbours;
 mod text;
 
-pub use atomic::{TEMPORARY_SUFFIX, atomic_write, atomic_write_with};
+pub use atomic::{TEMPORARY_SUFFIX, atomic_write, atomic_write_with, remove_stale_temporaries};
 pub use embeddings::Embeddings;
 pub use metric::Metric;
 pub use neighbours::{Neighbour, Neighbours};

@@ -102,6 +102,10 @@ pub fn run(
         .collect();
     let markers = options.out.join(".sweep");
     std::fs::create_dir_all(&markers).map_err(|source| SweepError::io(&markers, source))?;
+    // Writers killed mid-write (kill -9, a lost node) leave temporaries behind.
+    for dir in std::iter::once(&options.out).chain(&options.cache) {
+        miners_core::remove_stale_temporaries(dir).map_err(|source| SweepError::io(dir, source))?;
+    }
     let started = Instant::now();
     let mut summary = SweepSummary::default();
     let mut opened = Opened::new(models, options.cache.as_deref());

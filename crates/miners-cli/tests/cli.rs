@@ -632,3 +632,37 @@ fn a_truncated_static_model_is_blamed_on_its_weights() {
         "model.safetensors: not a safetensors file",
     );
 }
+
+/// bfloat16 on a CPU without bfloat16 units is emulated and slow: said at load,
+/// naming what is missing; silent where AMX or AVX512-BF16 is present.
+#[test]
+fn bfloat16_on_a_cpu_without_bf16_units_is_warned_about() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let model = workspace().join("fixtures/tiny-bert");
+    let args = [
+        "bitext",
+        "--dataset",
+        "nusax",
+        "--pair",
+        "eng-ind",
+        "--limit",
+        "3",
+        "--k",
+        "1",
+        "--dtype",
+        "bfloat16",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let output = miners(&data, out.path(), &args);
+    let message = stderr(&output);
+    assert!(output.status.success(), "{message}");
+    let warned = message.contains("neither AMX-BF16 nor AVX512-BF16");
+    let native = miners_encoders::spec::native_cpu_bf16();
+    assert_eq!(
+        warned,
+        native.is_none(),
+        "native bf16: {native:?}; stderr: {message}"
+    );
+}

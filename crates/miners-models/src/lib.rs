@@ -242,6 +242,9 @@ impl Models {
 
     #[cfg(feature = "torch")]
     fn open_torch_encoder(&self, spec: &ModelSpec) -> Result<Arc<dyn Encoder>, ModelsError> {
+        if let Some(warning) = miners_encoders::spec::slow_bf16_warning(spec.dtype, self.device) {
+            eprintln!("warning: {}: {warning}", spec.id);
+        }
         Ok(Arc::new(miners_torch::TorchEncoder::load(
             spec,
             self.device,

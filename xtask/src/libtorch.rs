@@ -15,7 +15,7 @@ use anyhow::Result;
 
 use crate::wheels::{self, Wheel};
 
-const TORCH: Wheel = Wheel {
+pub const TORCH: Wheel = Wheel {
     package: "torch",
     version: "2.11.0",
     file: "torch-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl",

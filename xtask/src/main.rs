@@ -1,5 +1,6 @@
 //! `cargo xtask`: everything needed to go from a fresh clone to results.
 
+mod interop;
 mod libtorch;
 mod models;
 mod wheels;
@@ -49,6 +50,16 @@ enum Task {
         #[arg(long)]
         force: bool,
     },
+    /// Property-based fuzzing of every parser, 100,000 cases each by default
+    /// (CI runs 1,000 as part of the tests).
+    Fuzz {
+        /// Cases per parser.
+        #[arg(long, default_value_t = 100_000)]
+        cases: u32,
+    },
+    /// Imported model directories load in transformers 4.44 / sentence-transformers
+    /// 3.0.1 (a Python environment under .cache/interop-venv).
+    Interop,
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -85,6 +96,20 @@ fn main() -> Result<()> {
             libtorch::ensure(&root)?;
             bench_all(&spec, &out, shard.as_deref(), force)
         }
+        Task::Fuzz { cases } => cargo_env(
+            &[
+                "test",
+                "--release",
+                "-p",
+                "miners-fuzz",
+                "--",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ],
+            &[("MINERS_FUZZ_CASES", &cases.to_string())],
+        ),
+        Task::Interop => interop::run(&root),
         Task::Merge { into, sources } => {
             libtorch::ensure(&root)?;
             let mut args = vec!["merge".to_owned(), "--into".to_owned(), path(&into)];

@@ -257,8 +257,9 @@ pub fn fetch_all(root: &Path) -> Result<()> {
 }
 
 /// Bumped when the importers' output changes, so imported directories are
-/// rebuilt (2: `model.safetensors` carries `{"format": "pt"}` for transformers 4.x).
-const IMPORTER: &str = "importer-2";
+/// rebuilt (2: `model.safetensors` carries `{"format": "pt"}` for transformers 4.x;
+/// 3: `tokenizer.json` merges as `"left right"` strings, which older tokenizers read).
+const IMPORTER: &str = "importer-3";
 
 fn fetch(root: &Path, model: &Model) -> Result<()> {
     let target = root.join("models").join(model.id);

@@ -25,6 +25,7 @@ pub use registry::{
     BitextPlan, ClassificationPlan, DatasetSpec, Headline, INTENT, SENTIMENT, Split, TOPIC,
     registry,
 };
+pub use tsv::read_two_columns;
 
 use std::path::PathBuf;
 

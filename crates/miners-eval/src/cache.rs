@@ -11,7 +11,8 @@
 //! Segment: `MEMB`, version `1` (u32), dimension (u32), count (u64), then per
 //! entry a 32-byte key and `dimension` little-endian `f32`. A segment's name
 //! is the first 16 hex digits of the SHA-256 of its bytes, verified as it is
-//! read: a segment that fails (bad header, wrong size, wrong hash) is renamed
+//! read: a segment that fails (bad header, wrong size, wrong hash, a value
+//! that is not finite) is renamed
 //! to `<name>.corrupt`, reported through [`Progress::warn`], and its texts are
 //! encoded again.
 
@@ -222,10 +223,13 @@ fn read_segment(
             .fill(&mut raw)
             .map_err(|_| Corrupt("truncated".into()))?;
         let key: Key = raw[..32].try_into().expect("32 bytes");
-        let vector = raw[32..]
+        let vector: Vec<f32> = raw[32..]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
+        if vector.iter().any(|v| !v.is_finite()) {
+            return Err(Corrupt(format!("entry {} is not finite", entries.len())));
+        }
         entries.push((key, vector));
     }
     let digest = reader

@@ -108,14 +108,12 @@ fn optional_numbers(gguf: &GgufFile, key: &str, len: usize) -> Result<Vec<f64>, 
 }
 
 fn byte_level(gguf: &GgufFile, vocab: &Vocabulary) -> Result<Json, GgufError> {
-    let merges: Vec<Json> = array(gguf, "tokenizer.ggml.merges")?
+    let pairs: Vec<(&str, &str)> = array(gguf, "tokenizer.ggml.merges")?
         .iter()
-        .map(|m| {
-            let (left, right) = m.as_str()?.split_once(' ')?;
-            Some(json!([left, right]))
-        })
+        .map(|m| m.as_str()?.split_once(' '))
         .collect::<Option<_>>()
         .ok_or_else(|| not_all(gguf, "tokenizer.ggml.merges", "`left right` strings"))?;
+    let merges = merges_json(&pairs);
     let pre = gguf
         .get("tokenizer.ggml.pre")
         .and_then(Value::as_str)
@@ -240,7 +238,7 @@ fn sentencepiece(
 /// Every split of a token into two tokens, ranked best first: by the merged
 /// token's rank (higher first), then longer left and right parts first; pairs
 /// from one token keep the order of their parts' ids.
-fn derive_merges(tokens: &[String], ranks: &[f64]) -> Vec<Json> {
+fn derive_merges(tokens: &[String], ranks: &[f64]) -> Json {
     let ids: HashMap<&str, usize> = tokens
         .iter()
         .enumerate()
@@ -264,7 +262,24 @@ fn derive_merges(tokens: &[String], ranks: &[f64]) -> Vec<Json> {
             .then(b.1.chars().count().cmp(&a.1.chars().count()))
             .then(b.2.chars().count().cmp(&a.2.chars().count()))
     });
-    merges.into_iter().map(|(_, l, r)| json!([l, r])).collect()
+    let pairs: Vec<(&str, &str)> = merges.into_iter().map(|(_, l, r)| (l, r)).collect();
+    merges_json(&pairs)
+}
+
+/// Merges as `"left right"` strings, which every version of the tokenizers
+/// library reads (transformers 4.x ships versions that read nothing else);
+/// as `[left, right]` pairs only if some part has a space of its own.
+fn merges_json(pairs: &[(&str, &str)]) -> Json {
+    if pairs
+        .iter()
+        .any(|(l, r)| l.contains(' ') || r.contains(' '))
+    {
+        return pairs.iter().map(|(l, r)| json!([l, r])).collect();
+    }
+    pairs
+        .iter()
+        .map(|(l, r)| json!(format!("{l} {r}")))
+        .collect()
 }
 
 /// Control tokens (special) and user-defined tokens (not special), matched

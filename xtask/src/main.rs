@@ -26,7 +26,8 @@ enum Task {
     FetchModels,
     /// Provision libtorch 2.11.0 from PyPI wheels into .cache/libtorch and print its path.
     Libtorch,
-    /// The full test suite: fetch models, fmt, clippy, tests (release).
+    /// The full test suite: fetch models, fmt, clippy, docs, the transformers 4.x
+    /// interop check, tests (release; fuzzing at 1,000 cases per parser).
     Test,
     /// Fetch models, build, and run the `miners` CLI with the given arguments.
     Miners {
@@ -145,6 +146,9 @@ fn test(root: &Path) -> Result<()> {
     // Release profile: shares torch-sys's compiled C++ with the other steps.
     let doc = ["doc", "--workspace", "--no-deps", "--release"];
     cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])?;
+    // Imported directories load in transformers 4.x (a Python environment,
+    // built once under .cache/interop-venv; about 3 minutes the first time).
+    interop::run(root)?;
     // Last, so that the test runner's summary closes the output.
     cargo(&["test", "--workspace", "--release"])
 }

@@ -258,8 +258,9 @@ pub fn fetch_all(root: &Path) -> Result<()> {
 
 /// Bumped when the importers' output changes, so imported directories are
 /// rebuilt (2: `model.safetensors` carries `{"format": "pt"}` for transformers 4.x;
-/// 3: `tokenizer.json` merges as `"left right"` strings, which older tokenizers read).
-const IMPORTER: &str = "importer-3";
+/// 3: `tokenizer.json` merges as `"left right"` strings, which older tokenizers read;
+/// 4: `tokenizer_config.json` with special tokens and the chat template).
+const IMPORTER: &str = "importer-4";
 
 fn fetch(root: &Path, model: &Model) -> Result<()> {
     let target = root.join("models").join(model.id);

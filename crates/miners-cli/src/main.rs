@@ -81,10 +81,10 @@ enum Command {
         /// Instruction text (default: the paper's for the dataset).
         #[arg(long)]
         instruction: Option<String>,
-        /// List the label options in the prompt (default: if the catalog marks the
-        /// generator instruction-tuned).
+        /// Add the `Options:` line listing the labels to log-probability prompts;
+        /// the reference lists options only when generating, so off by default.
         #[arg(long)]
-        options: Option<bool>,
+        options: bool,
     },
     /// Run a sweep spec (`sweep.toml`): every model, dataset and setting it
     /// lists; resumable (finished cells and jobs are skipped) and shardable.
@@ -187,6 +187,14 @@ struct Common {
     /// Encoder: an id of the --catalog or a model directory; repeat for DistFuse.
     #[arg(long = "model", visible_alias = "retriever", required = true)]
     models: Vec<String>,
+    /// Encode with the models' prompts (e5's `query: `). Default: true for
+    /// bitext and classification, false for ICL retrieval, as the reference does.
+    #[arg(long)]
+    prompts: Option<bool>,
+    /// A label option of the dataset, a named deviation from the reference
+    /// recorded in the results (`fold-not-tamil` for FIRE).
+    #[arg(long)]
+    label_option: Option<String>,
     /// DistFuse weights, one per --model (comma-separated).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f32>,
@@ -293,7 +301,7 @@ fn run(cli: Cli) -> Result<()> {
             src_lang,
             pairs: wanted,
         } => {
-            let (retriever, options) = prepare(&common)?;
+            let (retriever, options) = prepare(&common, true)?;
             for dataset in datasets(&common, Task::Bitext)? {
                 let available = dataset.bitext_pairs()?;
                 let pairs: Vec<Pair> = available
@@ -329,7 +337,7 @@ fn run(cli: Cli) -> Result<()> {
             languages,
             vote,
         } => {
-            let (retriever, options) = prepare(&common)?;
+            let (retriever, options) = prepare(&common, true)?;
             for dataset in datasets(&common, Task::Classification)? {
                 let single_language = dataset
                     .spec()
@@ -366,7 +374,7 @@ fn run(cli: Cli) -> Result<()> {
             instruction,
             options,
         } => {
-            let (retriever, _) = prepare(&common)?;
+            let (retriever, _) = prepare(&common, false)?;
             let models = models(common.catalog.as_deref(), &common.device, None)?;
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
@@ -388,8 +396,7 @@ fn run(cli: Cli) -> Result<()> {
                     langs,
                     cross_source,
                     selection: selection.clone(),
-                    prompt: Prompt::new(instruction)
-                        .with_options(options.unwrap_or(entry.instruct())),
+                    prompt: Prompt::new(instruction).with_options(options),
                     ks: common.k.clone(),
                     limit: common.limit,
                 };
@@ -540,7 +547,9 @@ fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<
     Ok(models.on(device).with_dtype(dtype))
 }
 
-fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
+/// The retriever and run options of a command; `prompts` is the command's
+/// default for `--prompts`.
+fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
     let dtype = common.dtype.map(|d| match d {
         DTypeArg::Float32 => DType::Float32,
         DTypeArg::Float16 => DType::Float16,
@@ -582,6 +591,10 @@ fn prepare(common: &Common) -> Result<(Retriever, RunOptions)> {
         Retriever::distfuse(encoders, common.weights.clone(), normalization)
             .context("--model / --weights")?
     };
+    let retriever = match common.prompts.unwrap_or(prompts) {
+        true => retriever,
+        false => retriever.without_prompts(),
+    };
     let retriever = match &common.cache {
         Some(dir) => retriever.with_cache(Arc::new(EmbeddingCache::new(dir))),
         None => retriever,
@@ -605,8 +618,14 @@ fn ensure_writable(out: &Path) -> Result<()> {
 /// The dataset asked for, or every dataset of the task present in the data directory.
 fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
     let data = DataDir::resolve(common.data_dir.as_deref())?;
+    let with_option = |dataset: Dataset| -> Result<Dataset> {
+        Ok(match &common.label_option {
+            Some(option) => dataset.with_label_option(option)?,
+            None => dataset,
+        })
+    };
     if let Some(name) = &common.dataset {
-        return Ok(vec![Dataset::open(&data, name)?]);
+        return Ok(vec![with_option(Dataset::open(&data, name)?)?]);
     }
     let has_task = |d: &&miners_datasets::DatasetSpec| match task {
         Task::Bitext => d.bitext.is_some(),
@@ -615,7 +634,7 @@ fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
     let mut found = Vec::new();
     for spec in registry().iter().filter(has_task) {
         match Dataset::open(&data, spec.name) {
-            Ok(dataset) => found.push(dataset),
+            Ok(dataset) => found.push(with_option(dataset)?),
             Err(error @ DatasetError::Missing { .. }) => eprintln!("skipping: {error}"),
             Err(error) => return Err(error.into()),
         }

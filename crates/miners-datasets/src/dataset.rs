@@ -6,7 +6,7 @@ use std::{
 use miners_core::{Label, Lang};
 use serde::Deserialize;
 
-use crate::{DatasetError, DatasetSpec, Split, tsv::read_two_columns};
+use crate::{Candidates, DatasetError, DatasetSpec, LabelOption, Split, tsv::read_two_columns};
 
 /// The root of the normalized data layout (`<root>/<dataset>/manifest.json`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,7 @@ pub struct Dataset {
     spec: &'static DatasetSpec,
     root: PathBuf,
     manifest: Manifest,
+    label_option: Option<&'static LabelOption>,
 }
 
 impl Dataset {
@@ -147,12 +148,34 @@ impl Dataset {
             spec,
             root,
             manifest,
+            label_option: None,
         })
     }
 
     /// The registry entry.
     pub fn spec(&self) -> &'static DatasetSpec {
         self.spec
+    }
+
+    /// The same data with one of the registry's label options applied (a
+    /// deviation from the reference, named in [`Dataset::name`]).
+    pub fn with_label_option(mut self, name: &str) -> Result<Self, DatasetError> {
+        self.label_option = Some(self.spec.label_option(name)?);
+        Ok(self)
+    }
+
+    /// The label option in force, if any.
+    pub fn label_option(&self) -> Option<&'static LabelOption> {
+        self.label_option
+    }
+
+    /// The name results carry: the registry name, plus `+<option>` when a
+    /// label option is in force (`fire+fold-not-tamil`).
+    pub fn name(&self) -> String {
+        match self.label_option {
+            Some(option) => format!("{}+{}", self.spec.name, option.name),
+            None => self.spec.name.to_owned(),
+        }
     }
 
     /// The parsed manifest.
@@ -224,7 +247,7 @@ impl Dataset {
             .ok_or_else(|| self.no_task("classification"))?;
         let mut labels: Vec<String> = Vec::new();
         for raw in &self.manifest.labels {
-            let label = self.spec.map_label(raw).to_owned();
+            let label = self.spec.map_label(raw, self.label_option);
             if !labels.contains(&label) {
                 labels.push(label);
             }
@@ -239,17 +262,53 @@ impl Dataset {
         Ok(labels)
     }
 
-    /// The labels an ICL generator chooses from, in the reference's order:
-    /// the registry's candidate list, else [`Dataset::label_set`].
+    /// The labels an ICL generator chooses from, in the reference's order
+    /// ([`Candidates`]); label maps and options apply to them too.
     pub fn candidate_labels(&self) -> Result<Vec<String>, DatasetError> {
         let plan = self
             .spec
             .classification
             .ok_or_else(|| self.no_task("classification"))?;
-        match plan.candidates {
-            Some(candidates) => Ok(candidates.iter().map(|&c| c.to_owned()).collect()),
-            None => self.label_set(),
+        let raw: Vec<String> = match plan.candidates {
+            Candidates::Manifest => return self.label_set(),
+            Candidates::Listed(labels) => labels.iter().map(|&l| l.to_owned()).collect(),
+            Candidates::FirstSeen => self.first_seen_labels()?,
+        };
+        let mut labels: Vec<String> = Vec::new();
+        for label in raw
+            .iter()
+            .map(|l| self.spec.map_label(l, self.label_option))
+        {
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
         }
+        Ok(labels)
+    }
+
+    /// Raw labels in order of first appearance in the train, validation and
+    /// test files of the first language (the reference's datasets are parallel
+    /// across languages, so any language gives the same order).
+    fn first_seen_labels(&self) -> Result<Vec<String>, DatasetError> {
+        let langs = self.classification_langs()?;
+        let first = langs.first().ok_or_else(|| DatasetError::Missing {
+            name: self.spec.name.to_owned(),
+            why: "no classification files".into(),
+            expected: self.root.join("classification"),
+        })?;
+        let mut labels: Vec<String> = Vec::new();
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            let path = self.file("classification", first.as_str(), split);
+            if !path.is_file() {
+                continue;
+            }
+            for (_, label) in self.read(&path, ["text", "label"], None)? {
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+        }
+        Ok(labels)
     }
 
     /// Loads one language's split, with the registry's label map applied.
@@ -279,9 +338,8 @@ impl Dataset {
                 });
             }
             labelled.texts.push(text);
-            labelled
-                .labels
-                .push(Label(self.spec.map_label(&label).to_owned()));
+            let label = self.spec.map_label(&label, self.label_option);
+            labelled.labels.push(Label(label));
         }
         Ok(labelled)
     }

@@ -22,8 +22,8 @@ mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
 pub use registry::{
-    BitextPlan, ClassificationPlan, DatasetSpec, Headline, INTENT, SENTIMENT, Split, TOPIC,
-    registry,
+    BitextPlan, Candidates, ClassificationPlan, DatasetSpec, Headline, INTENT, LabelOption,
+    SENTIMENT, Split, TOPIC, registry,
 };
 pub use tsv::read_two_columns;
 
@@ -51,6 +51,16 @@ pub enum DatasetError {
         why: String,
         /// Where the files are expected.
         expected: PathBuf,
+    },
+    /// A label option the dataset does not have.
+    #[error("dataset `{dataset}` has no label option `{option}` (it has: {known})")]
+    UnknownLabelOption {
+        /// Dataset name.
+        dataset: String,
+        /// The option asked for.
+        option: String,
+        /// The options it has.
+        known: String,
     },
     /// A data file that the manifest lists is absent.
     #[error("{}: manifest.json lists this file of dataset `{name}`, but it does not exist", path.display())]

@@ -41,13 +41,40 @@ pub struct ClassificationPlan {
     pub cross_source: Option<&'static str>,
     /// Raw labels folded into another label on load (`from`, `to`).
     pub label_map: &'static [(&'static str, &'static str)],
+    /// Label maps a user may add by name (deviations from the reference).
+    pub label_options: &'static [LabelOption],
+    /// Underscores in labels become spaces (the reference's MASSIVE labels).
+    pub underscores_as_spaces: bool,
     /// The ICL instruction the paper uses for this dataset.
     pub instruction: &'static str,
     /// The metric the paper's tables report for this dataset.
     pub headline: Headline,
-    /// The labels an ICL generator chooses from, in the reference's order;
-    /// `None`: the manifest's labels after the label map, in manifest order.
-    pub candidates: Option<&'static [&'static str]>,
+    /// The labels an ICL generator chooses from, in the reference's order.
+    pub candidates: Candidates,
+}
+
+/// A named label map that deviates from the reference, chosen explicitly and
+/// recorded in results (`dataset` becomes `<name>+<option>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelOption {
+    /// The option's name (`fold-not-tamil`).
+    pub name: &'static str,
+    /// Raw labels folded into another label (`from`, `to`), after the plan's own map.
+    pub map: &'static [(&'static str, &'static str)],
+    /// What it does and why one would want it.
+    pub about: &'static str,
+}
+
+/// Where the ICL candidate labels and their order come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates {
+    /// The manifest's labels after the label map, in manifest order.
+    Manifest,
+    /// This list, as the reference spells it (it may hold labels the data lacks).
+    Listed(&'static [&'static str]),
+    /// Order of first appearance in the train, validation and test splits, as
+    /// the reference builds MASSIVE's and SIB-200's label lists.
+    FirstSeen,
 }
 
 /// The score a dataset's classification results are reported by.
@@ -59,6 +86,10 @@ pub enum Headline {
     /// Macro-F1 (NusaX, as the paper reports it).
     MacroF1,
 }
+
+/// The reference's three-way sentiment labels.
+const NEGATIVE_NEUTRAL_POSITIVE: Candidates =
+    Candidates::Listed(&["negative", "neutral", "positive"]);
 
 /// The paper's ICL instruction for sentiment datasets.
 pub const SENTIMENT: &str = "Generate a sentiment label for a given input.";
@@ -96,9 +127,11 @@ const fn classification(
         test,
         cross_source,
         label_map: &[],
+        label_options: &[],
+        underscores_as_spaces: false,
         instruction,
         headline: Headline::Accuracy,
-        candidates: None,
+        candidates: Candidates::Manifest,
     }
 }
 
@@ -126,6 +159,7 @@ static REGISTRY: &[DatasetSpec] = &[
         bitext: Some(BitextPlan { splits: TRAIN }),
         classification: Some(ClassificationPlan {
             headline: Headline::MacroF1,
+            candidates: NEGATIVE_NEUTRAL_POSITIVE,
             ..classification(Split::Train, Split::Test, Some("eng"), SENTIMENT)
         }),
         ..dataset("nusax")
@@ -148,43 +182,48 @@ static REGISTRY: &[DatasetSpec] = &[
     },
     DatasetSpec {
         bitext: Some(BitextPlan { splits: TRAIN }),
-        classification: Some(classification(
-            Split::Train,
-            Split::Test,
-            Some("en"),
-            SENTIMENT,
-        )),
+        // The reference offers `neutral`, which NollySenti's data never has.
+        classification: Some(ClassificationPlan {
+            candidates: NEGATIVE_NEUTRAL_POSITIVE,
+            ..classification(Split::Train, Split::Test, Some("en"), SENTIMENT)
+        }),
         ..dataset("nollysenti")
     },
     DatasetSpec {
         substitute_for: Some("massive_intent"),
-        classification: Some(classification(Split::Validation, Split::Test, None, INTENT)),
+        classification: Some(ClassificationPlan {
+            underscores_as_spaces: true,
+            candidates: Candidates::FirstSeen,
+            ..classification(Split::Validation, Split::Test, None, INTENT)
+        }),
         ..dataset("massive_substitute_slurp_en")
     },
     DatasetSpec {
-        classification: Some(classification(
-            Split::Train,
-            Split::Test,
-            Some("eng_Latn"),
-            TOPIC,
-        )),
+        classification: Some(ClassificationPlan {
+            candidates: Candidates::FirstSeen,
+            ..classification(Split::Train, Split::Test, Some("eng_Latn"), TOPIC)
+        }),
         ..dataset("sib200")
     },
     DatasetSpec {
-        classification: Some(classification(
-            Split::Train,
-            Split::Test,
-            Some("en"),
-            INTENT,
-        )),
+        classification: Some(ClassificationPlan {
+            underscores_as_spaces: true,
+            candidates: Candidates::FirstSeen,
+            ..classification(Split::Train, Split::Test, Some("en"), INTENT)
+        }),
         ..dataset("mtop_intent")
     },
     DatasetSpec {
         code_switched: true,
         classification: Some(ClassificationPlan {
-            // The reference maps `not-tamil` but the Tamil files say `not-Tamil`;
-            // we fold it into `Unknown` as the reference evidently intended.
-            label_map: &[("not-Tamil", "Unknown")],
+            // The reference maps `not-tamil`, but the Tamil files say `not-Tamil`,
+            // which it leaves as a fifth label; so do we, unless asked to fold it.
+            label_options: &[LabelOption {
+                name: "fold-not-tamil",
+                map: &[("not-Tamil", "Unknown")],
+                about: "fold Tamil's `not-Tamil` into `Unknown`, as the reference folds `not-malayalam`",
+            }],
+            candidates: Candidates::Listed(&["Positive", "Negative", "Mixed", "Unknown"]),
             ..classification(Split::Train, Split::Test, Some("tamil"), SENTIMENT)
         }),
         ..dataset("fire")
@@ -192,12 +231,10 @@ static REGISTRY: &[DatasetSpec] = &[
     DatasetSpec {
         code_switched: true,
         // The reference classifies the validation split: the HF test split has no labels.
-        classification: Some(classification(
-            Split::Train,
-            Split::Validation,
-            None,
-            SENTIMENT,
-        )),
+        classification: Some(ClassificationPlan {
+            candidates: NEGATIVE_NEUTRAL_POSITIVE,
+            ..classification(Split::Train, Split::Validation, None, SENTIMENT)
+        }),
         ..dataset("lince_sa")
     },
 ];
@@ -222,11 +259,41 @@ impl DatasetSpec {
         })
     }
 
-    /// Maps a raw label through the plan's label map.
-    pub fn map_label<'a>(&self, raw: &'a str) -> &'a str {
-        let map = self.classification.map_or(&[][..], |c| c.label_map);
-        map.iter()
-            .find(|(from, _)| *from == raw)
-            .map_or(raw, |(_, to)| to)
+    /// Maps a raw label through the plan's label map, then `option`'s, then
+    /// turns underscores into spaces where the plan says so.
+    pub fn map_label(&self, raw: &str, option: Option<&LabelOption>) -> String {
+        let Some(plan) = self.classification else {
+            return raw.to_owned();
+        };
+        let fold = |label: &str, map: &[(&str, &'static str)]| -> String {
+            map.iter()
+                .find(|(from, _)| *from == label)
+                .map_or(label, |(_, to)| to)
+                .to_owned()
+        };
+        let mut label = fold(raw, plan.label_map);
+        if let Some(option) = option {
+            label = fold(&label, option.map);
+        }
+        if plan.underscores_as_spaces {
+            label = label.replace('_', " ");
+        }
+        label
+    }
+
+    /// The label option `name` of this dataset.
+    pub fn label_option(&self, name: &str) -> Result<&'static LabelOption, crate::DatasetError> {
+        let options = self.classification.map_or(&[][..], |c| c.label_options);
+        options.iter().find(|o| o.name == name).ok_or_else(|| {
+            crate::DatasetError::UnknownLabelOption {
+                dataset: self.name.to_owned(),
+                option: name.to_owned(),
+                known: options
+                    .iter()
+                    .map(|o| o.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
     }
 }

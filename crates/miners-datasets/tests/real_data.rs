@@ -54,15 +54,71 @@ fn nollysenti_bitext_uses_the_400_subsets() {
 }
 
 #[test]
-fn fire_folds_not_tamil_into_unknown() {
+fn fire_keeps_not_tamil_as_the_reference_does_unless_folded() {
     let Some(data) = data() else { return };
     let fire = Dataset::open(&data, "fire").unwrap();
+    let tamil = Lang::from("tamil");
     let train = fire
-        .load_classification(&Lang::from("tamil"), Split::Train, None)
+        .load_classification(&tamil, Split::Train, None)
         .unwrap();
     assert_eq!(train.texts.len(), 11335);
+    assert!(train.labels.iter().any(|l| l.as_str() == "not-Tamil"));
+    assert_eq!(fire.name(), "fire");
+    assert_eq!(
+        fire.candidate_labels().unwrap(),
+        ["Positive", "Negative", "Mixed", "Unknown"]
+    );
+
+    let folded = fire.with_label_option("fold-not-tamil").unwrap();
+    assert_eq!(folded.name(), "fire+fold-not-tamil");
+    let train = folded
+        .load_classification(&tamil, Split::Train, None)
+        .unwrap();
     assert!(train.labels.iter().all(|l| l.as_str() != "not-Tamil"));
-    assert!(train.labels.iter().any(|l| l.as_str() == "Unknown"));
+    let fire = Dataset::open(&data, "fire").unwrap();
+    let err = fire.with_label_option("fold-all").unwrap_err().to_string();
+    assert!(
+        err.contains("no label option `fold-all` (it has: fold-not-tamil)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn icl_candidates_are_the_references_lists_in_its_order() {
+    let Some(data) = data() else { return };
+    let candidates = |name: &str| {
+        Dataset::open(&data, name)
+            .unwrap()
+            .candidate_labels()
+            .unwrap()
+    };
+    assert_eq!(
+        candidates("nollysenti"),
+        ["negative", "neutral", "positive"]
+    );
+    assert_eq!(candidates("nusax"), ["negative", "neutral", "positive"]);
+    assert_eq!(candidates("lince_sa"), ["negative", "neutral", "positive"]);
+    // The order the reference's own comment lists.
+    assert_eq!(
+        candidates("sib200"),
+        [
+            "geography",
+            "science/technology",
+            "entertainment",
+            "politics",
+            "health",
+            "travel",
+            "sports"
+        ]
+    );
+    let massive = candidates("massive_substitute_slurp_en");
+    assert!(massive.iter().all(|l| !l.contains('_')), "{massive:?}");
+    let massive_set = Dataset::open(&data, "massive_substitute_slurp_en").unwrap();
+    let pool = massive_set
+        .load_classification(&Lang::from("en"), Split::Validation, None)
+        .unwrap();
+    assert!(pool.labels.iter().all(|l| !l.as_str().contains('_')));
+    assert_eq!(massive.len(), massive_set.label_set().unwrap().len());
 }
 
 #[test]

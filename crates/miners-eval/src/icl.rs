@@ -57,7 +57,7 @@ pub fn run_icl(
     for lang in &langs {
         let key = CellKey {
             task: Task::Icl,
-            dataset: dataset.spec().name.to_owned(),
+            dataset: dataset.name(),
             generator: Some(CellKey::generator_dir(generator.id(), &run.selection)),
             model: retriever.record().id,
             setting,
@@ -90,7 +90,7 @@ pub fn run_icl(
             records.push(ResultRecord {
                 schema: SCHEMA_VERSION,
                 task: Task::Icl,
-                dataset: dataset.spec().name.to_owned(),
+                dataset: dataset.name(),
                 substitute_for: dataset.spec().substitute_for.map(str::to_owned),
                 setting,
                 model: retriever.record(),

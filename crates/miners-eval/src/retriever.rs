@@ -113,6 +113,18 @@ impl Retriever {
         }
     }
 
+    /// The same retriever with its encoders' prompts left out (the reference's
+    /// ICL scripts encode with e5 without `query: `). The records keep the
+    /// model id; the fingerprint tells the two apart.
+    pub fn without_prompts(mut self) -> Self {
+        self.encoders = self
+            .encoders
+            .into_iter()
+            .map(|encoder| Arc::new(Unprompted(encoder)) as Arc<dyn Encoder>)
+            .collect();
+        self
+    }
+
     /// Uses `cache` for every encoding, so each text is encoded once per model and prompt.
     pub fn with_cache(mut self, cache: Arc<EmbeddingCache>) -> Self {
         self.cache = Some(cache);
@@ -159,5 +171,51 @@ impl Retriever {
             .collect();
         let fused = DistFuse::new(&members, self.normalization)?;
         Ok(search(&fused, k, options)?)
+    }
+}
+
+/// An encoder with its prompts left out.
+struct Unprompted(Arc<dyn Encoder>);
+
+impl Encoder for Unprompted {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    fn fingerprint(&self) -> &str {
+        self.0.fingerprint()
+    }
+
+    fn prompts(&self) -> &miners_encoders::Prompts {
+        static NONE: std::sync::OnceLock<miners_encoders::Prompts> = std::sync::OnceLock::new();
+        NONE.get_or_init(miners_encoders::Prompts::default)
+    }
+
+    fn preparation(&self) -> miners_encoders::TextPreparation {
+        self.0.preparation()
+    }
+
+    fn encode_raw(
+        &self,
+        texts: &[&str],
+    ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
+        self.0.encode_raw(texts)
+    }
+
+    fn encode(
+        &self,
+        texts: &[&str],
+        role: Role,
+    ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
+        let prepared: Vec<String> = texts
+            .iter()
+            .map(|text| self.prepare(text, role).joined())
+            .collect();
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        self.0.encode_raw(&refs)
     }
 }

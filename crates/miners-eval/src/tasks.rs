@@ -84,7 +84,7 @@ impl Cell<'_> {
         };
         CellKey {
             task: self.task,
-            dataset: self.dataset.spec().name.to_owned(),
+            dataset: self.dataset.name(),
             generator: None,
             model: self.retriever.record().id,
             setting: self.setting,
@@ -104,7 +104,7 @@ impl Cell<'_> {
         ResultRecord {
             schema: SCHEMA_VERSION,
             task: self.task,
-            dataset: self.dataset.spec().name.to_owned(),
+            dataset: self.dataset.name(),
             substitute_for: self.dataset.spec().substitute_for.map(str::to_owned),
             setting: self.setting,
             model: self.retriever.record(),

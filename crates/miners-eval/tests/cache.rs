@@ -207,3 +207,31 @@ fn texts_that_prepare_alike_share_one_entry() {
     assert_eq!(vectors.row(2), want.row(1));
     assert_eq!(vectors.row(3), want.row(2));
 }
+
+/// ICL retrieval as the reference runs it: the same model without its prompts,
+/// recorded under the same id but another fingerprint.
+#[test]
+fn a_retriever_without_prompts_encodes_the_bare_text() {
+    let Some(encoder) = model(Prompts {
+        query: Some("query: ".into()),
+        passage: Some("query: ".into()),
+    }) else {
+        return;
+    };
+    let bare = encoder.inner.encode_raw(&["Halo dunia"]).unwrap();
+    let prompted_vectors = encoder.inner.encode(&["Halo dunia"], Role::Query).unwrap();
+    let encoder: std::sync::Arc<dyn Encoder> = std::sync::Arc::new(encoder);
+    let prompted = miners_eval::Retriever::single(encoder.clone(), miners_core::Metric::Euclidean);
+    let unprompted =
+        miners_eval::Retriever::single(encoder, miners_core::Metric::Euclidean).without_prompts();
+    let texts = texts(&["Halo dunia"]);
+    let got = unprompted.encode(&texts, Role::Query, "t", &Quiet).unwrap();
+    assert_eq!(got[0], bare);
+    let got = prompted.encode(&texts, Role::Query, "t", &Quiet).unwrap();
+    assert_eq!(got[0], prompted_vectors);
+    assert_eq!(prompted.record().id, unprompted.record().id);
+    assert_ne!(
+        prompted.record().fingerprint,
+        unprompted.record().fingerprint
+    );
+}

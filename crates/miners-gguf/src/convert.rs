@@ -10,7 +10,10 @@ use half::bf16;
 use safetensors::{Dtype, tensor::TensorView};
 use serde_json::{Value as Json, json};
 
-use crate::{GgufError, GgufFile, TensorInfo, Value, tokenizer::tokenizer_json};
+use crate::{
+    GgufError, GgufFile, TensorInfo, Value,
+    tokenizer::{tokenizer_config_json, tokenizer_json},
+};
 
 /// How imported weights are stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,6 +70,7 @@ pub fn import_gguf(gguf: &Path, out: &Path, store: StoreType) -> Result<ImportRe
     let hparams = HyperParams::read(&file)?;
     fs::create_dir_all(out).map_err(|e| GgufError::io(out, e))?;
     let tokenizer = tokenizer_json(&file)?;
+    let tokenizer_config = tokenizer_config_json(&file)?;
     let config = config_json(&file, family, &hparams)?;
     let report = write_weights(
         &file,
@@ -77,6 +81,7 @@ pub fn import_gguf(gguf: &Path, out: &Path, store: StoreType) -> Result<ImportRe
     )?;
     write_json(&out.join("config.json"), &config)?;
     write_json(&out.join("tokenizer.json"), &tokenizer)?;
+    write_json(&out.join("tokenizer_config.json"), &tokenizer_config)?;
     Ok(report)
 }
 

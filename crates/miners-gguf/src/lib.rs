@@ -29,4 +29,4 @@ pub use convert::{ImportReport, StoreType, import_gguf};
 pub use error::GgufError;
 pub use quant::TensorType;
 pub use reader::{GgufFile, TensorInfo, Value};
-pub use tokenizer::tokenizer_json;
+pub use tokenizer::{tokenizer_config_json, tokenizer_json};

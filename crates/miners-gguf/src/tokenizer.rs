@@ -40,6 +40,33 @@ pub fn tokenizer_json(gguf: &GgufFile) -> Result<Json, GgufError> {
     Ok(tokenizer)
 }
 
+/// Builds `tokenizer_config.json`: the generic fast tokenizer class (so
+/// transformers adds no special tokens of a model class's defaults), the
+/// special tokens the file names by id, and its chat template, if any.
+pub fn tokenizer_config_json(gguf: &GgufFile) -> Result<Json, GgufError> {
+    let vocab = Vocabulary::read(gguf)?;
+    let mut config = json!({"tokenizer_class": "PreTrainedTokenizerFast"});
+    let roles = [
+        ("bos", "bos_token"),
+        ("eos", "eos_token"),
+        ("unknown", "unk_token"),
+        ("padding", "pad_token"),
+    ];
+    for (role, name) in roles {
+        let token = gguf
+            .get(&format!("tokenizer.ggml.{role}_token_id"))
+            .and_then(Value::as_u64)
+            .and_then(|id| vocab.tokens.get(id as usize));
+        if let Some(token) = token {
+            config[name] = json!(token);
+        }
+    }
+    if let Some(template) = gguf.get("tokenizer.chat_template").and_then(Value::as_str) {
+        config["chat_template"] = json!(template);
+    }
+    Ok(config)
+}
+
 /// Tokens, their types and scores, in id order.
 struct Vocabulary {
     tokens: Vec<String>,

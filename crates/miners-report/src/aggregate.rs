@@ -60,9 +60,12 @@ pub fn display_name(dataset: &str, substitute_for: Option<&str>) -> String {
 
 /// The generator and retriever of a row: `retriever` or `generator / retriever`.
 pub fn system(record: &ResultRecord) -> String {
-    match record.key().generator {
-        Some(generator) => format!("{generator} / {}", record.model.id),
-        None => record.model.id.clone(),
+    match (record.key().generator, &record.generator) {
+        (Some(generator), Some(g)) if g.prompt.options => {
+            format!("{generator} / {} (logprob + options)", record.model.id)
+        }
+        (Some(generator), _) => format!("{generator} / {}", record.model.id),
+        (None, _) => record.model.id.clone(),
     }
 }
 

@@ -27,7 +27,7 @@ pub use aggregate::{
     Table, dataset_score, display_name, headline_k, headline_metric, k_curves, per_dataset,
     per_language, system, table2, table3,
 };
-use miners_eval::ResultRecord;
+use miners_eval::{ResultRecord, Task};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use tsne::{TsneOptions, tsne};
@@ -114,12 +114,15 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
         .collect()
 }
 
-/// Refuses records of one model id made by different models (fingerprints),
-/// which no table may average together.
+/// Refuses records of one task and model id made by different models
+/// (fingerprints), which no table may average together. (ICL retrieval may
+/// use a model without the prompts its retrieval records use.)
 pub fn check_fingerprints(records: &[ResultRecord]) -> Result<(), ReportError> {
-    let mut seen: std::collections::BTreeMap<&str, &ResultRecord> = Default::default();
+    let mut seen: std::collections::BTreeMap<(Task, &str), &ResultRecord> = Default::default();
     for record in records {
-        let first = *seen.entry(&record.model.id).or_insert(record);
+        let first = *seen
+            .entry((record.task, &record.model.id))
+            .or_insert(record);
         if first.model.fingerprint != record.model.fingerprint {
             let describe = |r: &ResultRecord| {
                 let fingerprint = r.model.fingerprint.as_deref().unwrap_or("none");

@@ -59,6 +59,16 @@ pub struct Job {
     pub limit: Option<usize>,
     /// Test languages (empty: all).
     pub langs: Vec<String>,
+    /// Whether the retriever encodes with its models' prompts.
+    #[serde(default = "yes")]
+    pub prompts: bool,
+    /// ICL: whether prompts carry the `Options:` line.
+    #[serde(default)]
+    pub options: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Job {
@@ -102,18 +112,23 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         ks: ks.to_vec(),
         limit: spec.limit,
         langs: Vec::new(),
+        prompts: true,
+        options: false,
     };
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
         for dataset in present(data, &task.datasets, Task::Bitext)? {
             for retriever in &retrievers {
-                jobs.push(job(
-                    Task::Bitext,
-                    &dataset,
-                    retriever,
-                    Setting::CrossLingual,
-                    &task.ks,
-                ));
+                jobs.push(Job {
+                    prompts: task.prompts,
+                    ..job(
+                        Task::Bitext,
+                        &dataset,
+                        retriever,
+                        Setting::CrossLingual,
+                        &task.ks,
+                    )
+                });
             }
         }
     }
@@ -121,13 +136,10 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         for dataset in present(data, &task.datasets, Task::Classification)? {
             for retriever in &retrievers {
                 for setting in settings_of(&dataset, &task.settings)? {
-                    jobs.push(job(
-                        Task::Classification,
-                        &dataset,
-                        retriever,
-                        setting,
-                        &task.ks,
-                    ));
+                    jobs.push(Job {
+                        prompts: task.prompts,
+                        ..job(Task::Classification, &dataset, retriever, setting, &task.ks)
+                    });
                 }
             }
         }
@@ -145,6 +157,8 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
                         generator: Some(generator.clone()),
                         limit: icl.limit.or(spec.limit),
                         langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
+                        prompts: icl.retriever_prompts,
+                        options: icl.options,
                         ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
                     });
                 }

@@ -89,7 +89,7 @@ impl Drop for Staging {
 /// The merged tree so far: fingerprints by model id, and counts.
 #[derive(Default)]
 struct Merged {
-    fingerprints: BTreeMap<String, (Option<String>, PathBuf)>,
+    fingerprints: BTreeMap<(miners_eval::Task, String), (Option<String>, PathBuf)>,
     summary: MergeSummary,
 }
 
@@ -156,12 +156,12 @@ impl Merged {
         Ok(())
     }
 
-    /// One fingerprint per model id across everything merged.
+    /// One fingerprint per task and model id across everything merged.
     fn check_fingerprint(&mut self, record: &ResultRecord, file: &Path) -> Result<(), SweepError> {
         let fingerprint = record.model.fingerprint.clone();
         let (first, origin) = self
             .fingerprints
-            .entry(record.model.id.clone())
+            .entry((record.task, record.model.id.clone()))
             .or_insert_with(|| (fingerprint.clone(), file.to_owned()));
         if *first == fingerprint {
             return Ok(());

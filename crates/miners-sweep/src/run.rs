@@ -111,7 +111,7 @@ pub fn run(
     let mut opened = Opened::new(models, options.cache.as_deref());
     progress.start(mine.len());
     for job in mine {
-        let outcome = opened.retriever(&job.retriever).and_then(|retriever| {
+        let outcome = opened.retriever(job).and_then(|retriever| {
             let fingerprint = retriever.record().fingerprint;
             if !options.force && JobMarker::is_current(&options.out, job, fingerprint.as_deref()) {
                 return Ok(None);
@@ -169,8 +169,9 @@ impl<'a> Opened<'a> {
         Ok(encoder)
     }
 
-    fn retriever(&mut self, spec: &RetrieverSpec) -> Result<Retriever, SweepError> {
-        let retriever = match spec {
+    /// The job's retriever, with or without its models' prompts as the job says.
+    fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
+        let retriever = match &job.retriever {
             RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, Metric::Euclidean),
             RetrieverSpec::Ensemble(e) => {
                 let members = e
@@ -185,6 +186,10 @@ impl<'a> Opened<'a> {
                 Retriever::distfuse(members, e.weights.clone(), normalization)?
             }
         };
+        let retriever = match job.prompts {
+            true => retriever,
+            false => retriever.without_prompts(),
+        };
         Ok(match &self.cache {
             Some(cache) => retriever.with_cache(cache.clone()),
             None => retriever,
@@ -192,7 +197,7 @@ impl<'a> Opened<'a> {
     }
 
     /// The generator a reference names; one generator is in memory at a time.
-    fn generator(&mut self, reference: &str) -> Result<(&dyn Generator, bool), SweepError> {
+    fn generator(&mut self, reference: &str) -> Result<&dyn Generator, SweepError> {
         let entry = self.models.generator_entry(reference)?;
         if self
             .generator
@@ -203,8 +208,8 @@ impl<'a> Opened<'a> {
             let generator = self.models.open_generator(&entry)?;
             self.generator = Some((entry, generator));
         }
-        let (entry, generator) = self.generator.as_ref().expect("just opened");
-        Ok((generator.as_ref(), entry.instruct()))
+        let (_, generator) = self.generator.as_ref().expect("just opened");
+        Ok(generator.as_ref())
     }
 }
 
@@ -240,7 +245,7 @@ fn run_job(
                 origin: job.name(),
                 message: "an ICL job names a generator".into(),
             })?;
-            let (generator, instruct) = opened.generator(reference)?;
+            let generator = opened.generator(reference)?;
             let plan = dataset
                 .spec()
                 .classification
@@ -249,7 +254,7 @@ fn run_job(
                 langs,
                 cross_source,
                 selection: Selection::Nearest,
-                prompt: Prompt::new(plan.instruction).with_options(instruct),
+                prompt: Prompt::new(plan.instruction).with_options(job.options),
                 ks: job.ks.clone(),
                 limit: job.limit,
             };

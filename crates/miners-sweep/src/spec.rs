@@ -58,15 +58,20 @@ pub struct TaskSpec {
     /// Neighbour counts.
     #[serde(default = "paper_ks")]
     pub ks: Vec<usize>,
+    /// Encode with the models' prompts (e5's `query: `), as the reference's
+    /// bitext and classification scripts do.
+    #[serde(default = "yes")]
+    pub prompts: bool,
 }
 
 impl Default for TaskSpec {
-    /// Every present dataset, mono and cross, k = 1, 5, 10.
+    /// Every present dataset, mono and cross, k = 1, 5, 10, with prompts.
     fn default() -> Self {
         Self {
             datasets: Vec::new(),
             settings: mono_and_cross(),
             ks: paper_ks(),
+            prompts: true,
         }
     }
 }
@@ -93,10 +98,22 @@ pub struct IclSpec {
     /// Per dataset, the test languages (default: all).
     #[serde(default)]
     pub langs: HashMap<String, Vec<String>>,
+    /// Retrieve demonstrations with the retriever's prompts; the reference's
+    /// ICL scripts encode without them (default false).
+    #[serde(default)]
+    pub retriever_prompts: bool,
+    /// Add the `Options:` line to log-probability prompts, a combination the
+    /// reference never runs (it lists options only when generating); default false.
+    #[serde(default)]
+    pub options: bool,
 }
 
 fn mono_and_cross() -> Vec<Setting> {
     vec![Setting::Monolingual, Setting::CrossLingual]
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn mono_only() -> Vec<Setting> {

@@ -94,7 +94,8 @@ mod tests {
             text in "[ \n\u{3000}\u{1f}xé]{0,6}",
         ) {
             let prepared = TextPreparation::SentenceTransformers.apply(&prompt, &text);
-            prop_assert_eq!(prepared.joined(), python_strip(&format!("{prompt}{text}")));
+            let joined = format!("{prompt}{text}");
+            prop_assert_eq!(prepared.joined(), python_strip(&joined));
         }
 
         #[test]

@@ -162,9 +162,9 @@ fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
     paths.sort();
     for path in paths {
         match read_segment(&path, store.dim) {
-            Ok(Some((dim, entries))) => {
-                store.dim = dim;
-                store.vectors.extend(entries);
+            Ok(Some(segment)) => {
+                store.dim = segment.dim;
+                store.vectors.extend(segment.entries);
             }
             Ok(None) => {}
             Err(Corrupt(why)) => set_aside(&path, &why, progress)?,
@@ -175,6 +175,12 @@ fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
 
 /// Why a segment cannot be used.
 struct Corrupt(String);
+
+/// The contents of one verified segment.
+struct Segment {
+    dim: usize,
+    entries: Vec<(Key, Vec<f32>)>,
+}
 
 /// Renames a corrupt segment to `<name>.corrupt` and says so.
 fn set_aside(path: &Path, why: &str, progress: &dyn Progress) -> Result<(), EvalError> {
@@ -193,10 +199,7 @@ fn set_aside(path: &Path, why: &str, progress: &dyn Progress) -> Result<(), Eval
 
 /// The entries of one segment, hashed as they stream in and checked against
 /// its name; `None` if it vanished (another process set it aside).
-fn read_segment(
-    path: &Path,
-    expected_dim: usize,
-) -> Result<Option<(usize, Vec<(Key, Vec<f32>)>)>, Corrupt> {
+fn read_segment(path: &Path, expected_dim: usize) -> Result<Option<Segment>, Corrupt> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -242,7 +245,7 @@ fn read_segment(
             hex(&digest[..8])
         )));
     }
-    Ok(Some((dim, entries)))
+    Ok(Some(Segment { dim, entries }))
 }
 
 /// Reads exact byte counts while hashing them.

@@ -131,6 +131,9 @@ impl miners_eval::Progress for Warnings {
     }
 }
 
+/// A name and a way to damage a segment's bytes.
+type Corruption = (&'static str, fn(&mut Vec<u8>));
+
 /// Every corruption of a segment, same-size byte flips included, is caught
 /// on open: the segment is set aside and its texts are encoded again.
 #[test]
@@ -139,7 +142,7 @@ fn corrupt_segments_are_set_aside_and_reencoded() {
         return;
     };
     let items = texts(&["Halo dunia", "Selamat pagi"]);
-    let corruptions: [(&str, fn(&mut Vec<u8>)); 4] = [
+    let corruptions: [Corruption; 4] = [
         ("truncated", |b| b.truncate(b.len() - 3)),
         ("flipped", |b| {
             let at = b.len() - 5;

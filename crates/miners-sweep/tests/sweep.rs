@@ -266,7 +266,9 @@ fn a_failed_merge_leaves_the_target_as_it_was() {
     let broken = result_files(&good).unwrap()[0].clone();
     let text = std::fs::read(&broken).unwrap();
     std::fs::write(&broken, &text[..text.len() - 10]).unwrap();
-    let err = merge(&target, &[good.clone()]).unwrap_err().to_string();
+    let err = merge(&target, std::slice::from_ref(&good))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a valid result file"), "{err}");
     assert_eq!(snapshot(&target), before);
 
@@ -283,7 +285,9 @@ fn a_failed_merge_leaves_the_target_as_it_was() {
     let conflicting = good.join(relative);
     std::fs::create_dir_all(conflicting.parent().unwrap()).unwrap();
     std::fs::write(&conflicting, value.to_string()).unwrap();
-    let err = merge(&target, &[good.clone()]).unwrap_err().to_string();
+    let err = merge(&target, std::slice::from_ref(&good))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("disagree"), "{err}");
     assert_eq!(snapshot(&target), before);
     let leftovers: Vec<_> = std::fs::read_dir(root.path())

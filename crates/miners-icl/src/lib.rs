@@ -27,10 +27,12 @@
 //! assert_eq!(decide(&[-2.5, -0.5, -1.0]), 1);
 //! ```
 
+mod chat;
 mod decide;
 mod prompt;
 mod select;
 
+pub use chat::ChatTemplate;
 pub use decide::decide;
 pub use prompt::{Prompt, python_list};
 pub use select::{Selection, select};
@@ -53,6 +55,9 @@ pub enum IclError {
         /// The generator's context window.
         window: usize,
     },
+    /// A chat template that does not render.
+    #[error("chat template: {0}")]
+    Template(String),
     /// The generator failed (model loading, tokenization, the forward pass).
     #[error("generator `{generator}`: {message}")]
     Generator {
@@ -83,7 +88,73 @@ pub trait Generator: Send + Sync {
         continuations: &[String],
     ) -> Result<Vec<Vec<f64>>, IclError>;
 
-    /// Greedy decoding of up to `max_new_tokens` tokens after `prompt`
-    /// (stopping at end-of-sequence), for instruction-following use.
-    fn generate(&self, prompt: &str, max_new_tokens: usize) -> Result<String, IclError>;
+    /// Decodes a continuation of `prompt` (tokenized without special tokens;
+    /// a chat template puts in what it needs), stopping at an end-of-sequence
+    /// or end-of-turn token or after `decoding.max_new_tokens`.
+    fn generate(&self, prompt: &str, decoding: &Decoding) -> Result<Generation, IclError>;
+
+    /// The model's chat template, if it has one.
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        None
+    }
+}
+
+/// How each generated token is picked.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Sampling {
+    /// The most probable token.
+    Greedy,
+    /// A draw from the temperature-scaled distribution, cut to the smallest
+    /// set of tokens whose probability reaches `top_p`; repeatable by `seed`.
+    Sample {
+        /// Softmax temperature.
+        temperature: f64,
+        /// Nucleus mass.
+        top_p: f64,
+        /// Seed of the draws (one stream per generation).
+        seed: u64,
+    },
+}
+
+/// Decoding settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Decoding {
+    /// Tokens generated at most.
+    pub max_new_tokens: usize,
+    /// How tokens are picked.
+    pub sampling: Sampling,
+}
+
+impl Decoding {
+    /// The reference's: 10 new tokens, sampled at temperature 0.2 with top-p 1.
+    pub fn reference(seed: u64) -> Self {
+        Self {
+            max_new_tokens: 10,
+            sampling: Sampling::Sample {
+                temperature: 0.2,
+                top_p: 1.0,
+                seed,
+            },
+        }
+    }
+
+    /// Greedy decoding of up to `max_new_tokens` tokens.
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        Self {
+            max_new_tokens,
+            sampling: Sampling::Greedy,
+        }
+    }
+}
+
+/// A decoded continuation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Generation {
+    /// The text, special tokens skipped.
+    pub text: String,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Whether decoding ended at a stop token (not at the token limit).
+    pub stopped: bool,
 }

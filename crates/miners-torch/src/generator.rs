@@ -9,14 +9,14 @@
 
 use std::{path::Path, sync::Mutex};
 
-use miners_icl::{Generator, IclError};
+use miners_icl::{ChatTemplate, Decoding, Generation, Generator, IclError, Sampling};
 use tch::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::{
     DeviceChoice, TorchError,
     batch::{Batch, token_batches},
-    models::Decoder,
+    models::{Decoder, KvCache},
     resolve_device,
 };
 
@@ -34,7 +34,39 @@ pub struct TorchGenerator {
     device: Device,
     budget: usize,
     window: usize,
-    eos: Vec<i64>,
+    /// Tokens that end a generation: end-of-sequence and end-of-turn.
+    stop: Vec<i64>,
+    chat: Option<ChatTemplate>,
+}
+
+/// The chat template of `tokenizer_config.json` (if any) and the ids of the
+/// end-of-sequence token it names.
+fn read_chat(
+    dir: &Path,
+    tokenizer: &Tokenizer,
+) -> Result<(Option<ChatTemplate>, Vec<i64>), TorchError> {
+    let path = dir.join("tokenizer_config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok((None, Vec::new()));
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| TorchError::model(&path, e.to_string()))?;
+    let token = |key: &str| -> String {
+        match &config[key] {
+            serde_json::Value::String(s) => s.clone(),
+            value => value["content"].as_str().unwrap_or_default().to_owned(),
+        }
+    };
+    let (bos, eos) = (token("bos_token"), token("eos_token"));
+    let stop = tokenizer
+        .token_to_id(&eos)
+        .map(i64::from)
+        .into_iter()
+        .collect();
+    let chat = config["chat_template"]
+        .as_str()
+        .map(|source| ChatTemplate::new(source, &bos, &eos));
+    Ok((chat, stop))
 }
 
 /// One prompt with its label continuations laid out in a single sequence.
@@ -57,10 +89,15 @@ impl TorchGenerator {
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| error(TorchError::model(&tokenizer_path, e.to_string())))?;
         let config = decoder.config();
+        let (chat, mut stop) = read_chat(dir, &tokenizer).map_err(error)?;
+        stop.extend(&config.eos);
+        stop.sort_unstable();
+        stop.dedup();
         Ok(Self {
             id: id.to_owned(),
             window: config.max_positions,
-            eos: config.eos.clone(),
+            stop,
+            chat,
             tokenizer,
             decoder: Mutex::new(decoder),
             device,
@@ -313,39 +350,150 @@ impl Generator for TorchGenerator {
         Ok(scores)
     }
 
-    fn generate(&self, prompt: &str, max_new_tokens: usize) -> Result<String, IclError> {
+    fn generate(&self, prompt: &str, decoding: &Decoding) -> Result<Generation, IclError> {
+        self.decode(prompt, decoding, true)
+    }
+
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat.as_ref()
+    }
+}
+
+impl TorchGenerator {
+    /// Decodes as [`Generator::generate`]; `cached = false` recomputes the
+    /// whole sequence for every token (what a model without a KV cache does),
+    /// for measuring the cache's gain.
+    pub fn decode(
+        &self,
+        prompt: &str,
+        decoding: &Decoding,
+        cached: bool,
+    ) -> Result<Generation, IclError> {
         let tch = |e: tch::TchError| self.error(e.to_string());
         let mut ids = self.tokenize(prompt)?;
+        if ids.is_empty() {
+            return Err(self.error("an empty prompt cannot be continued".into()));
+        }
         let start = ids.len();
-        for _ in 0..max_new_tokens {
-            if ids.len() >= self.window {
-                break;
-            }
-            let packed = pack(&ids, &[]);
-            let decoder = self
-                .decoder
-                .lock()
-                .map_err(|_| self.error("poisoned".into()))?;
-            let window = decoder.config().windows.iter().flatten().min().copied();
-            let batch = self.batch(&[&packed], ids.len(), window).map_err(tch)?;
-            let next = tch::no_grad(|| -> Result<i64, tch::TchError> {
-                let hidden = decoder.hidden_states(&batch)?;
-                let last = hidden.f_select(1, ids.len() as i64 - 1)?;
+        let decoder = self
+            .decoder
+            .lock()
+            .map_err(|_| self.error("poisoned".into()))?;
+        let mut cache = KvCache::default();
+        let mut draws = Draws::new(&decoding.sampling);
+        let mut stopped = false;
+        while ids.len() - start < decoding.max_new_tokens && ids.len() < self.window {
+            let log_probs = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
+                let hidden =
+                    match cached.then(|| decoder.step(&ids[cache.len() as usize..], &mut cache)) {
+                        Some(Some(hidden)) => hidden?,
+                        _ => {
+                            let packed = pack(&ids, &[]);
+                            let window = decoder.config().windows.iter().flatten().min().copied();
+                            let batch = self.batch(&[&packed], ids.len(), window)?;
+                            decoder
+                                .hidden_states(&batch)?
+                                .f_select(1, ids.len() as i64 - 1)?
+                        }
+                    };
                 decoder
-                    .log_probs(&last)?
-                    .f_argmax(-1, false)?
-                    .f_int64_value(&[0])
+                    .log_probs(&hidden)?
+                    .f_squeeze_dim(0)?
+                    .f_to_device(Device::Cpu)
             })
             .map_err(tch)?;
-            if self.eos.contains(&next) {
+            let log_probs = Vec::<f32>::try_from(log_probs).map_err(tch)?;
+            let next = draws.pick(&log_probs) as i64;
+            if self.stop.contains(&next) {
+                stopped = true;
                 break;
             }
             ids.push(next);
         }
         let new: Vec<u32> = ids[start..].iter().map(|&id| id as u32).collect();
-        self.tokenizer
+        let text = self
+            .tokenizer
             .decode(&new, true)
-            .map_err(|e| self.error(format!("decoding: {e}")))
+            .map_err(|e| self.error(format!("decoding: {e}")))?;
+        Ok(Generation {
+            text,
+            tokens: new.len(),
+            stopped,
+        })
+    }
+}
+
+/// Picks tokens from log-probabilities: the best, or a seeded draw.
+struct Draws {
+    sampling: Sampling,
+    state: u64,
+}
+
+impl Draws {
+    fn new(sampling: &Sampling) -> Self {
+        let seed = match sampling {
+            Sampling::Greedy => 0,
+            Sampling::Sample { seed, .. } => *seed,
+        };
+        Self {
+            sampling: *sampling,
+            // splitmix64 of the seed: a non-zero xorshift state.
+            state: seed.wrapping_add(0x9e37_79b9_7f4a_7c15) | 1,
+        }
+    }
+
+    /// A uniform draw in [0, 1) (xorshift64*).
+    fn uniform(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let bits = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        bits as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick(&mut self, log_probs: &[f32]) -> usize {
+        let best = || {
+            (0..log_probs.len())
+                .max_by(|&a, &b| log_probs[a].total_cmp(&log_probs[b]).then(b.cmp(&a)))
+                .unwrap_or(0)
+        };
+        let Sampling::Sample {
+            temperature, top_p, ..
+        } = self.sampling
+        else {
+            return best();
+        };
+        if temperature <= 0.0 {
+            return best();
+        }
+        // Temperature-scaled probabilities, most probable first, cut at top_p.
+        let max = f64::from(log_probs[best()]);
+        let mut weighted: Vec<(usize, f64)> = log_probs
+            .iter()
+            .enumerate()
+            .map(|(i, &lp)| (i, ((f64::from(lp) - max) / temperature).exp()))
+            .filter(|&(_, w)| w > 0.0)
+            .collect();
+        weighted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total: f64 = weighted.iter().map(|(_, w)| w).sum();
+        let mut kept = 0.0;
+        let cut = weighted
+            .iter()
+            .position(|(_, w)| {
+                kept += w / total;
+                kept >= top_p
+            })
+            .map_or(weighted.len(), |i| i + 1);
+        let weighted = &weighted[..cut];
+        let mass: f64 = weighted.iter().map(|(_, w)| w).sum();
+        let mut target = self.uniform() * mass;
+        for &(i, w) in weighted {
+            if target < w {
+                return i;
+            }
+            target -= w;
+        }
+        weighted.last().map_or(0, |&(i, _)| i)
     }
 }
 

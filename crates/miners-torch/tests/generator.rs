@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use miners_gguf::{StoreType, import_gguf};
-use miners_icl::{Generator, IclError, decide};
+use miners_icl::{Decoding, Generator, IclError, Sampling, decide};
 use miners_torch::{DeviceChoice, TorchGenerator, resolve_device};
 use serde_json::Value;
 
@@ -131,11 +131,49 @@ fn greedy_generation_matches_transformers() {
     for family in ["llama", "qwen2", "gemma3", "bloom"] {
         let generator =
             TorchGenerator::load(family, &fixtures().join(family), DeviceChoice::Cpu).unwrap();
-        let text = generator.generate(&prompt, 4).unwrap();
+        let generation = generator.generate(&prompt, &Decoding::greedy(4)).unwrap();
         assert_eq!(
-            text,
+            generation.text,
             expected["models"][family]["greedy"].as_str().unwrap(),
             "{family}"
         );
+        // The KV cache decodes exactly what recomputing the sequence decodes.
+        let recomputed = generator
+            .decode(&prompt, &Decoding::greedy(12), false)
+            .unwrap();
+        let cached = generator
+            .decode(&prompt, &Decoding::greedy(12), true)
+            .unwrap();
+        assert_eq!(cached, recomputed, "{family}");
     }
+}
+
+#[test]
+fn sampling_is_repeatable_by_seed_and_stops_at_the_limit() {
+    let expected = expected();
+    let prompt = strings(&expected["prompts"])[0].clone();
+    let generator =
+        TorchGenerator::load("qwen2", &fixtures().join("qwen2"), DeviceChoice::Cpu).unwrap();
+    let sampled = |seed| {
+        let decoding = Decoding {
+            max_new_tokens: 6,
+            sampling: Sampling::Sample {
+                temperature: 5.0,
+                top_p: 1.0,
+                seed,
+            },
+        };
+        generator.generate(&prompt, &decoding).unwrap()
+    };
+    assert_eq!(sampled(7), sampled(7));
+    let draws: std::collections::BTreeSet<String> = (0..8).map(|s| sampled(s).text).collect();
+    assert!(
+        draws.len() > 1,
+        "a hot temperature varies with the seed: {draws:?}"
+    );
+    let limited = sampled(1);
+    assert!(
+        limited.tokens <= 6 && (limited.stopped || limited.tokens == 6),
+        "{limited:?}"
+    );
 }

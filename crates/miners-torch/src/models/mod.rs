@@ -8,6 +8,7 @@ use std::path::Path;
 
 pub(crate) use bert::Bert;
 use bloom::Bloom;
+pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;
 use tch::{Kind, TchError, Tensor};
 
@@ -50,6 +51,20 @@ impl Decoder {
         match self {
             Self::Rotary(d) => d.hidden_states(batch),
             Self::Bloom(d) => d.hidden_states(batch),
+        }
+    }
+
+    /// With a KV cache (the rotary families): the hidden state `[1, hidden]` of
+    /// the last of `ids`, which follow the cached tokens. `None` for families
+    /// without one, which decode by recomputing the whole sequence.
+    pub(crate) fn step(
+        &self,
+        ids: &[i64],
+        cache: &mut KvCache,
+    ) -> Option<Result<Tensor, TchError>> {
+        match self {
+            Self::Rotary(d) => Some(d.step(ids, cache)),
+            Self::Bloom(_) => None,
         }
     }
 

@@ -29,6 +29,21 @@ struct Layer {
     window: Option<i64>,
 }
 
+/// Keys and values of every layer for the tokens of one sequence seen so far,
+/// so that decoding a token costs one token's forward pass.
+#[derive(Default)]
+pub(crate) struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    length: i64,
+}
+
+impl KvCache {
+    /// Tokens cached.
+    pub(crate) fn len(&self) -> i64 {
+        self.length
+    }
+}
+
 /// The rotary families (Llama, Qwen2, Gemma 3).
 pub(crate) struct RotaryDecoder {
     pub(crate) config: DecoderConfig,
@@ -71,12 +86,54 @@ impl RotaryDecoder {
         self.config.windows.iter().any(Option::is_some)
     }
 
-    pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
-        let mut x = Tensor::f_embedding(&self.embedding, &batch.ids, -1, false, false)?;
-        if self.config.family == Family::Gemma3 {
-            let scale = Tensor::from((self.config.hidden as f64).sqrt() as f32);
-            x = x.f_mul(&scale.f_to_device(x.device())?)?;
+    fn embed(&self, ids: &Tensor) -> Result<Tensor, TchError> {
+        let x = Tensor::f_embedding(&self.embedding, ids, -1, false, false)?;
+        if self.config.family != Family::Gemma3 {
+            return Ok(x);
         }
+        let scale = Tensor::from((self.config.hidden as f64).sqrt() as f32);
+        x.f_mul(&scale.f_to_device(x.device())?)
+    }
+
+    /// The final-norm hidden state `[1, hidden]` of the last of `ids`, which
+    /// follow the tokens in `cache` (one sequence); the cache takes them in.
+    pub(crate) fn step(&self, ids: &[i64], cache: &mut KvCache) -> Result<Tensor, TchError> {
+        let device = self.embedding.device();
+        let (past, n) = (cache.length, ids.len() as i64);
+        cache.layers.resize_with(self.layers.len(), || None);
+        let x = self.embed(
+            &Tensor::f_from_slice(ids)?
+                .f_to_device(device)?
+                .f_unsqueeze(0)?,
+        )?;
+        let positions =
+            Tensor::f_arange_start(past, past + n, (Kind::Int64, device))?.f_unsqueeze(0)?;
+        let queries = positions.f_view([n, 1])?;
+        let keys = Tensor::f_arange(past + n, (Kind::Int64, device))?.f_view([1, past + n])?;
+        let causal = keys.f_le_tensor(&queries)?;
+        let global = self.global_rotary.angles(&positions)?;
+        let local = match self.has_sliding_layers() {
+            true => Some(self.local_rotary.angles(&positions)?),
+            false => None,
+        };
+        let mut x = x;
+        for (layer, kv) in self.layers.iter().zip(&mut cache.layers) {
+            let (rope, attend) = match (layer.window, &local) {
+                (Some(window), Some(local)) => {
+                    let near = queries.f_sub(&keys)?.f_lt(window)?;
+                    (local, causal.f_logical_and(&near)?)
+                }
+                _ => (&global, causal.shallow_clone()),
+            };
+            let attend = attend.f_view([1, 1, n, past + n])?;
+            x = self.layer_forward(layer, &x, rope, &attend, Some(kv))?;
+        }
+        cache.length += n;
+        self.norm.forward(&x)?.f_select(1, n - 1)
+    }
+
+    pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
+        let mut x = self.embed(&batch.ids)?;
         let global = self.global_rotary.angles(&batch.positions)?;
         let local = if self.has_sliding_layers() {
             Some(self.local_rotary.angles(&batch.positions)?)
@@ -88,7 +145,7 @@ impl RotaryDecoder {
                 (Some(_), Some(local), Some(mask)) => (local, mask),
                 _ => (&global, &batch.attend),
             };
-            x = self.layer_forward(layer, &x, rope, attend)?;
+            x = self.layer_forward(layer, &x, rope, attend, None)?;
         }
         self.norm.forward(&x)
     }
@@ -102,12 +159,15 @@ impl RotaryDecoder {
         logits.f_log_softmax(-1, Kind::Float)
     }
 
+    /// One layer; with `cache`, keys and values of earlier tokens come from it
+    /// and this call's are appended.
     fn layer_forward(
         &self,
         layer: &Layer,
         x: &Tensor,
         angles: &(Tensor, Tensor),
         attend: &Tensor,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor, TchError> {
         let c = &self.config;
         let (batch, length, _) = x.size3()?;
@@ -127,7 +187,15 @@ impl RotaryDecoder {
             k = kn.forward(&k)?;
         }
         let q = rotate(&q, angles)?;
-        let k = rotate(&k, angles)?;
+        let mut k = rotate(&k, angles)?;
+        let mut v = v;
+        if let Some(cache) = cache {
+            if let Some((past_k, past_v)) = cache.as_ref() {
+                k = Tensor::f_cat(&[past_k, &k], 2)?;
+                v = Tensor::f_cat(&[past_v, &v], 2)?;
+            }
+            *cache = Some((k.shallow_clone(), v.shallow_clone()));
+        }
         let context = Tensor::f_scaled_dot_product_attention(
             &q,
             &k,

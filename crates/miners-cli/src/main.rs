@@ -24,7 +24,7 @@ use miners_eval::{
     run_classification, run_icl,
 };
 use miners_fusion::Normalization;
-use miners_icl::{Prompt, Selection};
+use miners_icl::{Decoding, Prompt, ScoringKind, Selection};
 use miners_models::Models;
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -85,6 +85,18 @@ enum Command {
         /// the reference lists options only when generating, so off by default.
         #[arg(long)]
         options: bool,
+        /// How answers are read: `logprob` (each label's log-probability) or
+        /// `generate` (chat template, generation, exact match). Default: the
+        /// generator's catalog setting.
+        #[arg(long, value_enum)]
+        scoring: Option<ScoringArg>,
+        /// Generation: decode greedily instead of the reference's sampling
+        /// (temperature 0.2, top-p 1).
+        #[arg(long)]
+        greedy: bool,
+        /// Generation: seed of the sampled answers.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Run a sweep spec (`sweep.toml`): every model, dataset and setting it
     /// lists; resumable (finished cells and jobs are skipped) and shardable.
@@ -240,6 +252,12 @@ enum DTypeArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ScoringArg {
+    Logprob,
+    Generate,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum VoteArg {
     Majority,
     DistanceWeighted,
@@ -373,6 +391,9 @@ fn run(cli: Cli) -> Result<()> {
             percentile,
             instruction,
             options,
+            scoring,
+            greedy,
+            seed,
         } => {
             let (retriever, _) = prepare(&common, false)?;
             let models = models(common.catalog.as_deref(), &common.device, None)?;
@@ -385,6 +406,17 @@ fn run(cli: Cli) -> Result<()> {
             let generator = models
                 .open_generator(&entry)
                 .with_context(|| format!("--generator {generator}"))?;
+            let (kind, fold_case) = entry.scoring();
+            let kind = match scoring {
+                Some(ScoringArg::Logprob) => ScoringKind::Logprob,
+                Some(ScoringArg::Generate) => ScoringKind::Generate,
+                None => kind,
+            };
+            let decoding = match greedy {
+                true => Decoding::greedy(Decoding::reference(seed).max_new_tokens),
+                false => Decoding::reference(seed),
+            };
+            let scoring = kind.with(decoding, fold_case);
             for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;
                 let Some(plan) = dataset.spec().classification else {
@@ -397,6 +429,7 @@ fn run(cli: Cli) -> Result<()> {
                     cross_source,
                     selection: selection.clone(),
                     prompt: Prompt::new(instruction).with_options(options),
+                    scoring,
                     ks: common.k.clone(),
                     limit: common.limit,
                 };

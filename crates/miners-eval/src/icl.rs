@@ -5,7 +5,9 @@ use std::time::Instant;
 use miners_core::Lang;
 use miners_datasets::{Dataset, LabelledTexts};
 use miners_encoders::Role;
-use miners_icl::{Generator, IclError, Prompt, Selection, decide, select};
+use miners_icl::{
+    Decoding, Generation, Generator, IclError, Prompt, Sampling, Scoring, Selection, decide, select,
+};
 
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
@@ -28,8 +30,10 @@ pub struct IclRun {
     pub cross_source: Option<Lang>,
     /// How demonstrations are chosen.
     pub selection: Selection,
-    /// Instruction and options line.
+    /// Instruction and options line (generation scoring always lists the options).
     pub prompt: Prompt,
+    /// Log-probability of each label, or generation and exact match.
+    pub scoring: Scoring,
     /// Numbers of demonstrations; each gives one record per language (0 = zero-shot).
     pub ks: Vec<usize>,
     /// Score N test examples spread evenly over the test split (example
@@ -58,7 +62,11 @@ pub fn run_icl(
         let key = CellKey {
             task: Task::Icl,
             dataset: dataset.name(),
-            generator: Some(CellKey::generator_dir(generator.id(), &run.selection)),
+            generator: Some(CellKey::generator_dir(
+                generator.id(),
+                &run.selection,
+                &run.scoring,
+            )),
             model: retriever.record().id,
             setting,
             cell: match &run.cross_source {
@@ -113,7 +121,8 @@ pub fn run_icl(
                 generator: Some(GeneratorRecord {
                     id: generator.id().to_owned(),
                     selection: run.selection.clone(),
-                    prompt: run.prompt.clone(),
+                    prompt: template(run),
+                    scoring: run.scoring,
                 }),
                 peak_rss_mib: crate::peak_rss_mib(),
                 icl: Some(outputs),
@@ -188,6 +197,12 @@ fn score_cell(
         .into_iter()
         .max()
         .unwrap_or(0);
+    // Room for the answer: the longest label, or the tokens generation may add.
+    let label_tokens = match run.scoring {
+        Scoring::LogProb => label_tokens,
+        Scoring::Generate { decoding, .. } => label_tokens.max(decoding.max_new_tokens),
+    };
+    let template = template(run);
     let mut prompts = Vec::with_capacity(test.texts.len());
     let mut dropped = Vec::with_capacity(test.texts.len());
     let mut lengths = Vec::with_capacity(test.texts.len());
@@ -195,7 +210,7 @@ fn score_cell(
         let chosen = select(ranking, &pool_labels, k, &run.selection, labels);
         let (prompt, tokens, removed) = fit(
             generator,
-            &run.prompt,
+            &template,
             pool,
             &chosen,
             text,
@@ -205,6 +220,26 @@ fn score_cell(
         prompts.push(prompt);
         dropped.push(removed);
         lengths.push(tokens);
+    }
+    let gold: Vec<String> = test.labels.iter().map(|l| l.as_str().to_owned()).collect();
+    if let Scoring::Generate {
+        decoding,
+        fold_case,
+    } = run.scoring
+    {
+        let generations = generate_all(generator, &mut prompts, &decoding, k, progress)?;
+        let read = |text: &str| match fold_case {
+            true => text.to_lowercase(),
+            false => text.to_owned(),
+        };
+        return Ok(IclOutputs {
+            gold: gold.iter().map(|g| read(g)).collect(),
+            predictions: generations.iter().map(|g| read(&g.text)).collect(),
+            prompts,
+            dropped_demonstrations: dropped,
+            prompt_tokens: lengths.iter().sum(),
+            generations: Some(generations),
+        });
     }
     progress.begin(&format!("k={k} scoring"), prompts.len());
     // Score in order of length, so each call's batches pad little.
@@ -220,12 +255,49 @@ fn score_cell(
     }
     progress.finish();
     Ok(IclOutputs {
-        gold: test.labels.iter().map(|l| l.as_str().to_owned()).collect(),
+        gold,
         predictions,
         prompts,
         dropped_demonstrations: dropped,
         prompt_tokens: lengths.iter().sum(),
+        generations: None,
     })
+}
+
+/// The prompt template a run uses: generation scoring always lists the
+/// options, as the reference does on that path.
+fn template(run: &IclRun) -> Prompt {
+    match run.scoring {
+        Scoring::LogProb => run.prompt.clone(),
+        Scoring::Generate { .. } => run.prompt.clone().with_options(true),
+    }
+}
+
+/// Generates an answer to every prompt, through the model's chat template
+/// when it has one; example `i` draws with seed `seed + i`, so a rerun of any
+/// example repeats it. Prompts are replaced by what the model was given.
+fn generate_all(
+    generator: &dyn Generator,
+    prompts: &mut [String],
+    decoding: &Decoding,
+    k: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<Generation>, EvalError> {
+    progress.begin(&format!("k={k} generating"), prompts.len());
+    let mut generations = Vec::with_capacity(prompts.len());
+    for (i, prompt) in prompts.iter_mut().enumerate() {
+        if let Some(chat) = generator.chat_template() {
+            *prompt = chat.render_user(prompt)?;
+        }
+        let mut decoding = *decoding;
+        if let Sampling::Sample { seed, .. } = &mut decoding.sampling {
+            *seed = seed.wrapping_add(i as u64);
+        }
+        generations.push(generator.generate(prompt, &decoding)?);
+        progress.advance(1);
+    }
+    progress.finish();
+    Ok(generations)
 }
 
 /// The prompt with as many of `chosen` demonstrations as fit the context

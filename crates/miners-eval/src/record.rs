@@ -9,7 +9,7 @@ use miners_core::Metric;
 use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, metrics::Average};
-use miners_icl::{Prompt, Selection};
+use miners_icl::{Generation, Prompt, Scoring, Selection};
 
 /// Version of the record layout; bumped on any incompatible change
 /// (2: `model.fingerprint`; records of version 1 are redone on resume).
@@ -184,6 +184,9 @@ pub struct GeneratorRecord {
     pub selection: Selection,
     /// The prompt template.
     pub prompt: Prompt,
+    /// How the answer was read (records before it was recorded: log-probability).
+    #[serde(default)]
+    pub scoring: Scoring,
 }
 
 /// Per-example outputs of an ICL cell.
@@ -199,6 +202,10 @@ pub struct IclOutputs {
     pub dropped_demonstrations: Vec<usize>,
     /// Prompt tokens scored (labels excluded).
     pub prompt_tokens: usize,
+    /// Generation scoring: what the model generated for each example (the
+    /// prompt after the chat template is in `prompts`' place otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations: Option<Vec<Generation>>,
 }
 
 /// What identifies a cell's records, all but k: where they live and whether
@@ -209,7 +216,7 @@ pub struct CellKey {
     pub task: Task,
     /// Dataset name.
     pub dataset: String,
-    /// ICL: `<generator>[+balanced|+pMIN-MAX]`.
+    /// ICL: `<generator>[+balanced|+pMIN-MAX][+generate]`.
     pub generator: Option<String>,
     /// Retriever id.
     pub model: String,
@@ -231,9 +238,14 @@ impl CellKey {
             .join(format!("{}.k{k}.json", slug(&self.cell)))
     }
 
-    /// The ICL generator directory name for `id` and `selection`.
-    pub fn generator_dir(id: &str, selection: &Selection) -> String {
-        format!("{id}{}", selection_suffix(selection))
+    /// The ICL generator directory name for `id`, `selection` and `scoring`
+    /// (`+generate` for generation scoring).
+    pub fn generator_dir(id: &str, selection: &Selection, scoring: &Scoring) -> String {
+        let scoring = match scoring {
+            Scoring::LogProb => "",
+            Scoring::Generate { .. } => "+generate",
+        };
+        format!("{id}{}{scoring}", selection_suffix(selection))
     }
 }
 
@@ -255,7 +267,7 @@ impl ResultRecord {
             generator: self
                 .generator
                 .as_ref()
-                .map(|g| CellKey::generator_dir(&g.id, &g.selection)),
+                .map(|g| CellKey::generator_dir(&g.id, &g.selection, &g.scoring)),
             model: self.model.id.clone(),
             setting: self.setting,
             cell: self.cell(),

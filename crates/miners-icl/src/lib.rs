@@ -99,6 +99,61 @@ pub trait Generator: Send + Sync {
     }
 }
 
+/// Which of the two scorings a generator uses, as a catalog or spec names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoringKind {
+    /// Label log-probabilities (base models).
+    #[default]
+    Logprob,
+    /// Generation and exact match (chat models).
+    Generate,
+}
+
+impl ScoringKind {
+    /// The full scoring: generation decodes as `decoding` and compares
+    /// lower-cased when `fold_case`.
+    pub fn with(self, decoding: Decoding, fold_case: bool) -> Scoring {
+        match self {
+            ScoringKind::Logprob => Scoring::LogProb,
+            ScoringKind::Generate => Scoring::Generate {
+                decoding,
+                fold_case,
+            },
+        }
+    }
+}
+
+/// How an ICL generator's answer is read, as the reference's two paths do.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Scoring {
+    /// Each label's mean token log-probability as a continuation of the
+    /// prompt; the best label is the prediction (base models).
+    #[default]
+    #[serde(rename = "logprob")]
+    LogProb,
+    /// The prompt (with its `Options:` line) goes through the chat template,
+    /// the model generates, and the raw text is compared with the gold label
+    /// by exact string match (chat models).
+    Generate {
+        /// Decoding settings.
+        decoding: Decoding,
+        /// Compare lower-cased (the reference does for Gemma-it, GPT and Command-R).
+        fold_case: bool,
+    },
+}
+
+impl Scoring {
+    /// `logprob` or `generate`, as tables label rows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scoring::LogProb => "logprob",
+            Scoring::Generate { .. } => "generate",
+        }
+    }
+}
+
 /// How each generated token is picked.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use miners_encoders::{Prompts, spec::ModelSpec};
+use miners_icl::ScoringKind;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelsError;
@@ -59,10 +60,14 @@ pub struct TorchGeneratorEntry {
     pub id: String,
     /// Model directory; relative paths are resolved against the catalog's directory.
     pub path: PathBuf,
-    /// Instruction-tuned: prompts list the label options, as the reference
-    /// does for such models.
+    /// How ICL reads its answers by default: `logprob` (base models, the
+    /// default) or `generate` (chat models: chat template, generation, exact match).
     #[serde(default)]
-    pub instruct: bool,
+    pub scoring: ScoringKind,
+    /// Generation scoring compares lower-cased, as the reference does for
+    /// Gemma-it, GPT and Command-R.
+    #[serde(default)]
+    pub fold_case: bool,
 }
 
 impl EncoderEntry {
@@ -113,10 +118,10 @@ impl GeneratorEntry {
         }
     }
 
-    /// Whether prompts list the label options (instruction-tuned models).
-    pub fn instruct(&self) -> bool {
+    /// The scoring ICL uses by default, and whether generations are compared lower-cased.
+    pub fn scoring(&self) -> (ScoringKind, bool) {
         match self {
-            GeneratorEntry::Torch(entry) => entry.instruct,
+            GeneratorEntry::Torch(entry) => (entry.scoring, entry.fold_case),
         }
     }
 
@@ -199,7 +204,8 @@ mod tests {
         id = "qwen"
         backend = "torch"
         path = "qwen"
-        instruct = true
+        scoring = "generate"
+        fold_case = true
     "#;
 
     #[test]
@@ -219,7 +225,10 @@ mod tests {
             catalog.encoder("static-tokenlearn").unwrap().backend(),
             "static"
         );
-        assert!(catalog.generator("qwen").unwrap().instruct());
+        assert_eq!(
+            catalog.generator("qwen").unwrap().scoring(),
+            (ScoringKind::Generate, true)
+        );
         let back = Catalog::parse(&toml::to_string(&catalog).unwrap(), Path::new("/")).unwrap();
         assert_eq!(back, catalog);
         let json: Catalog =

@@ -223,7 +223,8 @@ impl Models {
         Ok(GeneratorEntry::Torch(TorchGeneratorEntry {
             id: ModelSpec::for_dir(dir).id,
             path: dir.to_owned(),
-            instruct: false,
+            scoring: Default::default(),
+            fold_case: false,
         }))
     }
 

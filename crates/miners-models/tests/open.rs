@@ -20,7 +20,14 @@ fn the_repository_catalog_parses_with_every_backend_tagged() {
     );
     assert_eq!(catalog.encoder("e5-small").unwrap().backend(), "torch");
     assert_eq!(catalog.generators.len(), 3);
-    assert!(catalog.generator("qwen2.5-0.5b").unwrap().instruct());
+    assert_eq!(
+        catalog.generator("qwen2.5-0.5b").unwrap().scoring(),
+        (miners_icl::ScoringKind::Generate, false)
+    );
+    assert_eq!(
+        catalog.generator("gemma3-270m").unwrap().scoring(),
+        (miners_icl::ScoringKind::Logprob, false)
+    );
 }
 
 #[test]

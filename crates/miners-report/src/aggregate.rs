@@ -59,14 +59,18 @@ pub fn display_name(dataset: &str, substitute_for: Option<&str>) -> String {
 }
 
 /// The generator and retriever of a row: `retriever` or `generator / retriever`.
+/// ICL rows say how answers were read: `logprob`, `logprob + options` (a
+/// combination the reference never runs) or `generate`.
 pub fn system(record: &ResultRecord) -> String {
-    match (record.key().generator, &record.generator) {
-        (Some(generator), Some(g)) if g.prompt.options => {
-            format!("{generator} / {} (logprob + options)", record.model.id)
-        }
-        (Some(generator), _) => format!("{generator} / {}", record.model.id),
-        (None, _) => record.model.id.clone(),
-    }
+    let (Some(g), Some(generator)) = (&record.generator, record.key().generator) else {
+        return record.model.id.clone();
+    };
+    let generator = generator.trim_end_matches("+generate");
+    let scoring = match (g.scoring.name(), g.prompt.options) {
+        ("logprob", true) => "logprob + options",
+        (name, _) => name,
+    };
+    format!("{generator} / {} ({scoring})", record.model.id)
 }
 
 /// Mean over cells ×100, rounded to two decimals, and the number of cells.

@@ -148,11 +148,11 @@ fn table3_reports_zero_and_one_shot() {
     let table = table3(&records());
     assert_eq!(table.header[1], "fire 0-shot");
     assert_eq!(table.header[3], "nusax 0-shot");
-    assert_eq!(table.rows[0][0], json!("gen / m"));
+    assert_eq!(table.rows[0][0], json!("gen / m (logprob)"));
     // FIRE by accuracy, NusaX by macro-F1; the cross-lingual 0.9 is left out.
     let text = markdown(&table);
     assert!(
-        text.contains("| gen / m | 40.00 | 60.00 | 20.00 | 45.00 | 30.00 | 52.50 |"),
+        text.contains("| gen / m (logprob) | 40.00 | 60.00 | 20.00 | 45.00 | 30.00 | 52.50 |"),
         "{text}"
     );
     assert!(csv(&table).starts_with("generator / retriever,fire 0-shot"));

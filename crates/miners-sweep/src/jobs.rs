@@ -65,6 +65,15 @@ pub struct Job {
     /// ICL: whether prompts carry the `Options:` line.
     #[serde(default)]
     pub options: bool,
+    /// ICL: the scoring, when the spec overrides the generator's catalog setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<miners_icl::ScoringKind>,
+    /// ICL generation: greedy decoding, else sampling seeded by `seed`.
+    #[serde(default)]
+    pub greedy: bool,
+    /// ICL generation: seed of the sampled generations.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 fn yes() -> bool {
@@ -114,6 +123,9 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         langs: Vec::new(),
         prompts: true,
         options: false,
+        scoring: None,
+        greedy: false,
+        seed: 0,
     };
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
@@ -159,6 +171,9 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
                         langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
                         prompts: icl.retriever_prompts,
                         options: icl.options,
+                        scoring: icl.scoring,
+                        greedy: icl.greedy,
+                        seed: icl.seed,
                         ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
                     });
                 }

@@ -16,7 +16,7 @@ use miners_eval::{
     Setting, Task, run_bitext, run_classification, run_icl,
 };
 use miners_fusion::Normalization;
-use miners_icl::{Generator, Prompt, Selection};
+use miners_icl::{Decoding, Generator, Prompt, ScoringKind, Selection};
 use miners_models::{GeneratorEntry, Models};
 
 use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs, marker::JobMarker};
@@ -196,8 +196,12 @@ impl<'a> Opened<'a> {
         })
     }
 
-    /// The generator a reference names; one generator is in memory at a time.
-    fn generator(&mut self, reference: &str) -> Result<&dyn Generator, SweepError> {
+    /// The generator a reference names and its catalog scoring; one generator
+    /// is in memory at a time.
+    fn generator(
+        &mut self,
+        reference: &str,
+    ) -> Result<(&dyn Generator, (ScoringKind, bool)), SweepError> {
         let entry = self.models.generator_entry(reference)?;
         if self
             .generator
@@ -208,8 +212,8 @@ impl<'a> Opened<'a> {
             let generator = self.models.open_generator(&entry)?;
             self.generator = Some((entry, generator));
         }
-        let (_, generator) = self.generator.as_ref().expect("just opened");
-        Ok(generator.as_ref())
+        let (entry, generator) = self.generator.as_ref().expect("just opened");
+        Ok((generator.as_ref(), entry.scoring()))
     }
 }
 
@@ -245,7 +249,12 @@ fn run_job(
                 origin: job.name(),
                 message: "an ICL job names a generator".into(),
             })?;
-            let generator = opened.generator(reference)?;
+            let (generator, (kind, fold_case)) = opened.generator(reference)?;
+            let decoding = match job.greedy {
+                true => Decoding::greedy(Decoding::reference(job.seed).max_new_tokens),
+                false => Decoding::reference(job.seed),
+            };
+            let scoring = job.scoring.unwrap_or(kind).with(decoding, fold_case);
             let plan = dataset
                 .spec()
                 .classification
@@ -255,6 +264,7 @@ fn run_job(
                 cross_source,
                 selection: Selection::Nearest,
                 prompt: Prompt::new(plan.instruction).with_options(job.options),
+                scoring,
                 ks: job.ks.clone(),
                 limit: job.limit,
             };

@@ -106,6 +106,21 @@ pub struct IclSpec {
     /// reference never runs (it lists options only when generating); default false.
     #[serde(default)]
     pub options: bool,
+    /// `logprob` or `generate` for every generator; default: each generator's
+    /// catalog setting.
+    #[serde(default)]
+    pub scoring: Option<miners_icl::ScoringKind>,
+    /// Generation scoring decodes greedily instead of the reference's sampling
+    /// (temperature 0.2, top-p 1).
+    #[serde(default)]
+    pub greedy: bool,
+    /// Seed of the sampled generations (the reference's default: 42).
+    #[serde(default = "reference_seed")]
+    pub seed: u64,
+}
+
+fn reference_seed() -> u64 {
+    42
 }
 
 fn mono_and_cross() -> Vec<Setting> {

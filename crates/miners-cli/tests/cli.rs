@@ -666,3 +666,63 @@ fn bfloat16_on_a_cpu_without_bf16_units_is_warned_about() {
         "native bf16: {native:?}; stderr: {message}"
     );
 }
+
+/// Generation scoring on a real chat model: the chat template wraps the prompt
+/// with its `Options:` line, answers are generated and kept, and exact matches
+/// are scored; greedy decoding makes the run repeatable.
+#[test]
+fn icl_generation_scoring_uses_the_chat_template_and_keeps_the_answers() {
+    let Some(data) = data_dir() else { return };
+    if !workspace()
+        .join("models/smollm2-135m/tokenizer_config.json")
+        .is_file()
+    {
+        assert!(std::env::var_os("CI").is_none(), "CI fetches smollm2-135m");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "icl",
+        "--dataset",
+        "nusax",
+        "--retriever",
+        "static-tokenlearn",
+        "--generator",
+        "smollm2-135m",
+        "--scoring",
+        "generate",
+        "--greedy",
+        "--k",
+        "0",
+        "--lang",
+        "jav",
+        "--limit",
+        "3",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let path = out
+        .path()
+        .join("icl/nusax/smollm2-135m+generate/static-tokenlearn/mono/jav.k0.json");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["generator"]["scoring"]["type"], "generate");
+    assert_eq!(record["generator"]["prompt"]["options"], true);
+    let icl = &record["icl"];
+    let prompt = icl["prompts"][0].as_str().unwrap();
+    assert!(prompt.starts_with("<|im_start|>"), "{prompt}");
+    assert!(
+        prompt.contains("Options:['negative', 'neutral', 'positive']\nInput:"),
+        "{prompt}"
+    );
+    assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
+    let generations = icl["generations"].as_array().unwrap();
+    assert_eq!(generations.len(), 3);
+    for (generation, prediction) in generations
+        .iter()
+        .zip(icl["predictions"].as_array().unwrap())
+    {
+        assert_eq!(&generation["text"], prediction);
+        assert!(generation["tokens"].as_u64().unwrap() <= 10);
+    }
+}

@@ -59,3 +59,32 @@ impl ChatTemplate {
         .map_err(|e| IclError::Template(format!("{e:#}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_methods_and_special_tokens_render() {
+        let template = ChatTemplate::new(
+            "{{ bos_token }}{% for m in messages %}{{ m['role'].upper() }}: {{ m.content.strip() }}{{ eos_token }}{% endfor %}",
+            "<s>",
+            "</s>",
+        );
+        assert_eq!(template.render_user("  hi  ").unwrap(), "<s>USER: hi</s>");
+    }
+
+    #[test]
+    fn templates_that_fail_are_errors_that_say_why() {
+        let raising =
+            ChatTemplate::new("{{ raise_exception('System role not supported') }}", "", "");
+        let err = raising.render_user("x").unwrap_err().to_string();
+        assert!(
+            err.contains("chat template") && err.contains("System role not supported"),
+            "{err}"
+        );
+        let broken = ChatTemplate::new("{% for m in messages %}", "", "");
+        let err = broken.render_user("x").unwrap_err().to_string();
+        assert!(err.starts_with("chat template:"), "{err}");
+    }
+}

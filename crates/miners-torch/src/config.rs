@@ -20,6 +20,34 @@ pub(crate) enum Family {
     Bloom,
 }
 
+/// Llama 3's rotary scaling: low frequencies divided by `factor`, high ones
+/// kept, the band between interpolated.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub(crate) struct Llama3Scaling {
+    pub factor: f64,
+    pub low_freq_factor: f64,
+    pub high_freq_factor: f64,
+    pub original_max_position_embeddings: f64,
+}
+
+impl Llama3Scaling {
+    /// The scaled inverse frequency, as transformers' `_compute_llama3_parameters`.
+    pub(crate) fn apply(&self, frequency: f64) -> f64 {
+        let low_wavelength = self.original_max_position_embeddings / self.low_freq_factor;
+        let high_wavelength = self.original_max_position_embeddings / self.high_freq_factor;
+        let wavelength = 2.0 * std::f64::consts::PI / frequency;
+        if wavelength < high_wavelength {
+            return frequency;
+        }
+        if wavelength > low_wavelength {
+            return frequency / self.factor;
+        }
+        let smooth = (self.original_max_position_embeddings / wavelength - self.low_freq_factor)
+            / (self.high_freq_factor - self.low_freq_factor);
+        (1.0 - smooth) * frequency / self.factor + smooth * frequency
+    }
+}
+
 /// What the decoder stacks need from `config.json`.
 #[derive(Debug, Clone)]
 pub(crate) struct DecoderConfig {
@@ -43,6 +71,8 @@ pub(crate) struct DecoderConfig {
     pub rope_theta: f64,
     /// Rotary base of sliding-window layers (Gemma 3).
     pub rope_local_theta: f64,
+    /// Llama 3.1's frequency-dependent rotary scaling (`rope_type = "llama3"`).
+    pub rope_scaling: Option<Llama3Scaling>,
     /// Sliding window per layer (`None`: global attention).
     pub windows: Vec<Option<i64>>,
     /// Attention logit scale.
@@ -63,6 +93,8 @@ pub(crate) struct DecoderConfig {
 enum ConfigFile {
     #[serde(rename = "llama")]
     Llama(RotaryFile),
+    #[serde(rename = "mistral")]
+    Mistral(RotaryFile),
     #[serde(rename = "qwen2")]
     Qwen2(RotaryFile),
     #[serde(rename = "gemma3_text")]
@@ -103,6 +135,35 @@ struct RopeParams {
     rope_type: Option<String>,
     #[serde(rename = "type")]
     legacy_type: Option<String>,
+    factor: Option<f64>,
+    low_freq_factor: Option<f64>,
+    high_freq_factor: Option<f64>,
+    original_max_position_embeddings: Option<f64>,
+}
+
+impl RopeParams {
+    fn kind(&self) -> Option<&str> {
+        self.rope_type.as_deref().or(self.legacy_type.as_deref())
+    }
+
+    /// Llama 3's scaling, if these parameters are of that type.
+    fn llama3(&self) -> Result<Option<Llama3Scaling>, String> {
+        if self.kind() != Some("llama3") {
+            return Ok(None);
+        }
+        let field = |value: Option<f64>, name: &str| {
+            value.ok_or_else(|| format!("`llama3` rotary scaling needs `{name}`"))
+        };
+        Ok(Some(Llama3Scaling {
+            factor: field(self.factor, "factor")?,
+            low_freq_factor: field(self.low_freq_factor, "low_freq_factor")?,
+            high_freq_factor: field(self.high_freq_factor, "high_freq_factor")?,
+            original_max_position_embeddings: field(
+                self.original_max_position_embeddings,
+                "original_max_position_embeddings",
+            )?,
+        }))
+    }
 }
 
 /// transformers 5: one parameter set, or one per layer type.
@@ -168,11 +229,18 @@ impl DecoderConfig {
         let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
             TorchError::model(
                 path,
-                format!("{e} (supported model_type: llama, qwen2, gemma3_text, bloom)"),
+                format!("{e} (supported model_type: llama, mistral, qwen2, gemma3_text, bloom)"),
             )
         })?;
         let config = match file {
             ConfigFile::Llama(c) => c.into_config(Family::Llama),
+            ConfigFile::Mistral(c) => {
+                let window = c.sliding_window;
+                c.into_config(Family::Llama).map(|config| DecoderConfig {
+                    windows: vec![window; config.layers],
+                    ..config
+                })
+            }
             ConfigFile::Qwen2(c) => c.into_config(Family::Qwen2),
             ConfigFile::Gemma3Text(c) => c.into_config(Family::Gemma3),
             ConfigFile::Bloom(c) => c.into_config(),
@@ -203,6 +271,7 @@ impl RotaryFile {
             return Err("attention logit soft-capping is not supported".into());
         }
         let (rope_theta, rope_local_theta) = self.rope_bases()?;
+        let rope_scaling = self.rope_scaling()?;
         let windows = match family {
             Family::Gemma3 => self.sliding_windows()?,
             _ => vec![None; self.num_hidden_layers],
@@ -232,6 +301,7 @@ impl RotaryFile {
             eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope_theta,
             rope_local_theta,
+            rope_scaling,
             windows,
             attention_scale,
             qkv_bias: family == Family::Qwen2 || self.attention_bias.unwrap_or(false),
@@ -241,11 +311,22 @@ impl RotaryFile {
         })
     }
 
-    /// `(global, local)` rotary bases; scaled rotary variants are refused.
+    /// Llama 3's rotary scaling, from `rope_scaling` or a shared `rope_parameters`.
+    fn rope_scaling(&self) -> Result<Option<Llama3Scaling>, String> {
+        match (&self.rope_scaling, &self.rope_parameters) {
+            (Some(params), _) | (None, Some(RopeParameters::Shared(params))) => params.llama3(),
+            _ => Ok(None),
+        }
+    }
+
+    /// `(global, local)` rotary bases; scaled rotary variants other than
+    /// Llama 3's are refused.
     fn rope_bases(&self) -> Result<(f64, f64), String> {
-        let check = |p: &RopeParams| match p.rope_type.as_deref().or(p.legacy_type.as_deref()) {
-            None | Some("default") => Ok(()),
-            Some(other) => Err(format!("rotary scaling `{other}` is not supported")),
+        let check = |p: &RopeParams| match p.kind() {
+            None | Some("default") | Some("llama3") => Ok(()),
+            Some(other) => Err(format!(
+                "rotary scaling `{other}` is not supported (supported: default, llama3)"
+            )),
         };
         if let Some(scaling) = &self.rope_scaling {
             check(scaling)?;
@@ -317,6 +398,7 @@ impl BloomFile {
             eps: self.layer_norm_epsilon.unwrap_or(1e-5),
             rope_theta: 0.0,
             rope_local_theta: 0.0,
+            rope_scaling: None,
             windows: vec![None; self.n_layer],
             attention_scale: (hidden as f64 / heads.max(1) as f64).powf(-0.5),
             qkv_bias: true,

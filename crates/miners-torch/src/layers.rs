@@ -123,12 +123,26 @@ pub(crate) struct Rotary {
 }
 
 impl Rotary {
-    /// Frequencies for base `theta` and heads of `head_dim`.
-    pub(crate) fn new(theta: f64, head_dim: i64, device: tch::Device) -> Result<Self, TchError> {
+    /// Frequencies for base `theta` and heads of `head_dim`, each passed
+    /// through `scale` (Llama 3's scaling; identity otherwise).
+    pub(crate) fn new(
+        theta: f64,
+        head_dim: i64,
+        scale: Option<&dyn Fn(f64) -> f64>,
+        device: tch::Device,
+    ) -> Result<Self, TchError> {
         let exponents = Tensor::f_arange_start_step(0, head_dim, 2, (Kind::Int64, device))?
             .f_to_kind(Kind::Float)?
             .f_div_scalar(head_dim as f64)?;
-        let frequencies = Tensor::f_pow_scalar(theta, &exponents)?.f_reciprocal()?;
+        let mut frequencies = Tensor::f_pow_scalar(theta, &exponents)?.f_reciprocal()?;
+        if let Some(scale) = scale {
+            let scaled: Vec<f32> =
+                Vec::<f32>::try_from(frequencies.f_to_device(tch::Device::Cpu)?)?
+                    .into_iter()
+                    .map(|f| scale(f64::from(f)) as f32)
+                    .collect();
+            frequencies = Tensor::f_from_slice(&scaled)?.f_to_device(device)?;
+        }
         Ok(Self { frequencies })
     }
 

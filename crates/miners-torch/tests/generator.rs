@@ -12,6 +12,9 @@ use serde_json::Value;
 /// Largest allowed |log-prob difference| (float32 forward passes).
 const TOLERANCE: f64 = 1e-4;
 
+/// Every family with a tiny fixture (fixtures/generate_tiny_decoders.py).
+const FAMILIES: [&str; 6] = ["llama", "qwen2", "gemma3", "bloom", "mistral", "llama31"];
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny-decoders")
 }
@@ -71,7 +74,7 @@ fn check(generator: &TorchGenerator, family: &str) {
 #[test]
 fn tree_masked_scoring_matches_transformers_for_every_family() {
     for device in devices() {
-        for family in ["llama", "qwen2", "gemma3", "bloom"] {
+        for family in FAMILIES {
             let generator = TorchGenerator::load(family, &fixtures().join(family), device).unwrap();
             check(&generator, family);
         }
@@ -128,7 +131,7 @@ fn empty_labels_and_long_prompts_are_errors() {
 fn greedy_generation_matches_transformers() {
     let expected = expected();
     let prompt = strings(&expected["prompts"])[0].clone();
-    for family in ["llama", "qwen2", "gemma3", "bloom"] {
+    for family in FAMILIES {
         let generator =
             TorchGenerator::load(family, &fixtures().join(family), DeviceChoice::Cpu).unwrap();
         let generation = generator.generate(&prompt, &Decoding::greedy(4)).unwrap();

@@ -67,13 +67,16 @@ impl RotaryDecoder {
             .map(|i| Layer::load(w, &format!("model.layers.{i}"), &config, (h, q, kv), i))
             .collect::<Result<_, _>>()?;
         let embedding = w.take("model.embed_tokens.weight", &[config.vocab, h])?;
+        let scaling = config.rope_scaling;
+        let llama3 = move |f: f64| scaling.map_or(f, |s| s.apply(f));
+        let scale: Option<&dyn Fn(f64) -> f64> = scaling.is_some().then_some(&llama3);
         let lm_head = (!config.tied)
             .then(|| w.take("lm_head.weight", &[config.vocab, h]))
             .transpose()?;
         Ok(Self {
             norm: RmsNorm::load(w, "model.norm", h, config.eps, norm_weight(&config))?,
-            global_rotary: Rotary::new(config.rope_theta, config.head_dim, device)?,
-            local_rotary: Rotary::new(config.rope_local_theta, config.head_dim, device)?,
+            global_rotary: Rotary::new(config.rope_theta, config.head_dim, scale, device)?,
+            local_rotary: Rotary::new(config.rope_local_theta, config.head_dim, scale, device)?,
             embedding,
             lm_head,
             layers,

@@ -14,7 +14,12 @@ pub(crate) enum Family {
     Llama,
     /// Qwen2 / Qwen2.5: Q/K/V biases.
     Qwen2,
-    /// Gemma 3 text models.
+    /// Gemma 1: scaled embeddings, `1 + w` RMSNorms, tanh-GELU.
+    Gemma,
+    /// Gemma 2: Gemma 1 plus sandwich norms, attention and final logit
+    /// soft-capping and alternating sliding-window layers.
+    Gemma2,
+    /// Gemma 3 text models: Gemma 2 plus Q/K norms and per-layer-type rotary bases.
     Gemma3,
     /// BLOOM / BLOOMZ: ALiBi attention biases, LayerNorms, a plain GELU MLP.
     Bloom,
@@ -45,6 +50,18 @@ impl Llama3Scaling {
         let smooth = (self.original_max_position_embeddings / wavelength - self.low_freq_factor)
             / (self.high_freq_factor - self.low_freq_factor);
         (1.0 - smooth) * frequency / self.factor + smooth * frequency
+    }
+}
+
+impl Family {
+    /// The Gemma generations share scaled embeddings, `1 + w` norms and tanh-GELU.
+    pub(crate) fn is_gemma(self) -> bool {
+        matches!(self, Family::Gemma | Family::Gemma2 | Family::Gemma3)
+    }
+
+    /// Norms after attention and after the MLP as well as before (Gemma 2, 3).
+    pub(crate) fn has_sandwich_norms(self) -> bool {
+        matches!(self, Family::Gemma2 | Family::Gemma3)
     }
 }
 
@@ -83,6 +100,8 @@ pub(crate) struct DecoderConfig {
     pub tied: bool,
     /// `tanh` soft cap on final logits, if any.
     pub final_softcap: Option<f64>,
+    /// `tanh` soft cap on attention logits, if any (Gemma 2).
+    pub attention_softcap: Option<f64>,
     /// End-of-sequence token ids.
     pub eos: Vec<i64>,
 }
@@ -97,6 +116,10 @@ enum ConfigFile {
     Mistral(RotaryFile),
     #[serde(rename = "qwen2")]
     Qwen2(RotaryFile),
+    #[serde(rename = "gemma")]
+    Gemma(RotaryFile),
+    #[serde(rename = "gemma2")]
+    Gemma2(RotaryFile),
     #[serde(rename = "gemma3_text")]
     Gemma3Text(RotaryFile),
     #[serde(rename = "bloom")]
@@ -229,7 +252,9 @@ impl DecoderConfig {
         let file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
             TorchError::model(
                 path,
-                format!("{e} (supported model_type: llama, mistral, qwen2, gemma3_text, bloom)"),
+                format!(
+                    "{e} (supported model_type: llama, mistral, qwen2, gemma, gemma2, gemma3_text, bloom)"
+                ),
             )
         })?;
         let config = match file {
@@ -242,6 +267,8 @@ impl DecoderConfig {
                 })
             }
             ConfigFile::Qwen2(c) => c.into_config(Family::Qwen2),
+            ConfigFile::Gemma(c) => c.into_config(Family::Gemma),
+            ConfigFile::Gemma2(c) => c.into_config(Family::Gemma2),
             ConfigFile::Gemma3Text(c) => c.into_config(Family::Gemma3),
             ConfigFile::Bloom(c) => c.into_config(),
         };
@@ -258,26 +285,30 @@ impl RotaryFile {
             .hidden_activation
             .or(self.hidden_act)
             .unwrap_or(HiddenAct::Silu);
-        let expected = match family {
-            Family::Gemma3 => HiddenAct::GeluPytorchTanh,
-            _ => HiddenAct::Silu,
+        // Gemma 1 configs say `gelu`; transformers runs the tanh approximation.
+        let supported = match family {
+            Family::Gemma => matches!(activation, HiddenAct::GeluPytorchTanh | HiddenAct::Gelu),
+            f if f.is_gemma() => activation == HiddenAct::GeluPytorchTanh,
+            _ => activation == HiddenAct::Silu,
         };
-        if activation != expected {
+        if !supported {
             return Err(format!(
                 "activation {activation:?} is not supported for {family:?}"
             ));
         }
-        if self.attn_logit_softcapping.is_some() {
-            return Err("attention logit soft-capping is not supported".into());
+        if self.attn_logit_softcapping.is_some() && family != Family::Gemma2 {
+            return Err(format!(
+                "attention logit soft-capping is not supported for {family:?}"
+            ));
         }
         let (rope_theta, rope_local_theta) = self.rope_bases()?;
         let rope_scaling = self.rope_scaling()?;
         let windows = match family {
-            Family::Gemma3 => self.sliding_windows()?,
+            Family::Gemma2 | Family::Gemma3 => self.sliding_windows(family)?,
             _ => vec![None; self.num_hidden_layers],
         };
         let attention_scale = match family {
-            Family::Gemma3 => self
+            Family::Gemma2 | Family::Gemma3 => self
                 .query_pre_attn_scalar
                 .unwrap_or(head_dim as f64)
                 .powf(-0.5),
@@ -305,8 +336,9 @@ impl RotaryFile {
             windows,
             attention_scale,
             qkv_bias: family == Family::Qwen2 || self.attention_bias.unwrap_or(false),
-            tied: self.tie_word_embeddings.unwrap_or(family == Family::Gemma3),
+            tied: self.tie_word_embeddings.unwrap_or(family.is_gemma()),
             final_softcap: self.final_logit_softcapping,
+            attention_softcap: self.attn_logit_softcapping,
             eos,
         })
     }
@@ -354,8 +386,13 @@ impl RotaryFile {
         Ok((theta, local_theta))
     }
 
-    /// Gemma 3's per-layer windows from `layer_types` (or the 5:1 pattern).
-    fn sliding_windows(&self) -> Result<Vec<Option<i64>>, String> {
+    /// Per-layer windows from `layer_types`, or the family's pattern (Gemma 2:
+    /// sliding and global alternate, sliding first; Gemma 3: five sliding, one global).
+    fn sliding_windows(&self, family: Family) -> Result<Vec<Option<i64>>, String> {
+        let period = match family {
+            Family::Gemma2 => 2,
+            _ => 6,
+        };
         let window = self
             .sliding_window
             .ok_or("missing integer `sliding_window`")?;
@@ -366,7 +403,7 @@ impl RotaryFile {
             }
             Some(types) => types.clone(),
             None => (0..layers)
-                .map(|i| match (i + 1) % 6 {
+                .map(|i| match (i + 1) % period {
                     0 => LayerType::FullAttention,
                     _ => LayerType::SlidingAttention,
                 })
@@ -404,6 +441,7 @@ impl BloomFile {
             qkv_bias: true,
             tied: true,
             final_softcap: None,
+            attention_softcap: None,
             eos: self.eos_token_id.into_iter().collect(),
         })
     }

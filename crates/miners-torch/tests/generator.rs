@@ -13,7 +13,9 @@ use serde_json::Value;
 const TOLERANCE: f64 = 1e-4;
 
 /// Every family with a tiny fixture (fixtures/generate_tiny_decoders.py).
-const FAMILIES: [&str; 6] = ["llama", "qwen2", "gemma3", "bloom", "mistral", "llama31"];
+const FAMILIES: [&str; 8] = [
+    "llama", "qwen2", "gemma3", "bloom", "mistral", "llama31", "gemma", "gemma2",
+];
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny-decoders")

@@ -91,7 +91,7 @@ impl RotaryDecoder {
 
     fn embed(&self, ids: &Tensor) -> Result<Tensor, TchError> {
         let x = Tensor::f_embedding(&self.embedding, ids, -1, false, false)?;
-        if self.config.family != Family::Gemma3 {
+        if !self.config.family.is_gemma() {
             return Ok(x);
         }
         let scale = Tensor::from((self.config.hidden as f64).sqrt() as f32);
@@ -199,18 +199,9 @@ impl RotaryDecoder {
             }
             *cache = Some((k.shallow_clone(), v.shallow_clone()));
         }
-        let context = Tensor::f_scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            Some(attend),
-            0.0,
-            false,
-            c.attention_scale,
-            c.kv_heads != c.heads,
-        )?
-        .f_transpose(1, 2)?
-        .f_reshape([batch, length, q_width])?;
+        let context = attention(&q, &k, &v, attend, c)?
+            .f_transpose(1, 2)?
+            .f_reshape([batch, length, q_width])?;
         let mut attention = layer.output.forward(&context)?;
         if let Some(norm) = &layer.post_attention_norm {
             attention = norm.forward(&attention)?;
@@ -221,7 +212,7 @@ impl RotaryDecoder {
             .forward(&layer.pre_mlp_norm.forward(&x)?)?
             .f_chunk(2, -1)?;
         let gate = match c.family {
-            Family::Gemma3 => gate_up[0].f_gelu("tanh")?,
+            f if f.is_gemma() => gate_up[0].f_gelu("tanh")?,
             _ => gate_up[0].f_silu()?,
         };
         let mut mlp = layer.down.forward(&gate.f_mul(&gate_up[1])?)?;
@@ -246,8 +237,10 @@ impl Layer {
         let norm = |name: &str, width: i64| {
             RmsNorm::load(w, &format!("{p}.{name}"), width, c.eps, norm_weight(c))
         };
-        let gemma = c.family == Family::Gemma3;
-        let optional_norm = |name: &str, width: i64| gemma.then(|| norm(name, width)).transpose();
+        let sandwich = c.family.has_sandwich_norms();
+        let optional_norm =
+            |name: &str, width: i64, present: bool| present.then(|| norm(name, width)).transpose();
+        let qk_norms = c.family == Family::Gemma3;
         let qkv = Linear::stack(&[
             linear("self_attn.q_proj", h, q, c.qkv_bias)?,
             linear("self_attn.k_proj", h, kv, c.qkv_bias)?,
@@ -260,12 +253,12 @@ impl Layer {
         Ok(Self {
             input_norm: norm("input_layernorm", h)?,
             qkv,
-            q_norm: optional_norm("self_attn.q_norm", c.head_dim)?,
-            k_norm: optional_norm("self_attn.k_norm", c.head_dim)?,
+            q_norm: optional_norm("self_attn.q_norm", c.head_dim, qk_norms)?,
+            k_norm: optional_norm("self_attn.k_norm", c.head_dim, qk_norms)?,
             output: linear("self_attn.o_proj", q, h, false)?,
-            post_attention_norm: optional_norm("post_attention_layernorm", h)?,
+            post_attention_norm: optional_norm("post_attention_layernorm", h, sandwich)?,
             pre_mlp_norm: norm(
-                if gemma {
+                if sandwich {
                     "pre_feedforward_layernorm"
                 } else {
                     "post_attention_layernorm"
@@ -274,16 +267,50 @@ impl Layer {
             )?,
             gate_up,
             down: linear("mlp.down_proj", c.intermediate, h, false)?,
-            post_mlp_norm: optional_norm("post_feedforward_layernorm", h)?,
+            post_mlp_norm: optional_norm("post_feedforward_layernorm", h, sandwich)?,
             window: c.windows[index],
         })
     }
 }
 
+/// Scaled dot-product attention; with Gemma 2's soft cap the logits go
+/// through `cap · tanh(logits / cap)` before the mask and softmax.
+fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    attend: &Tensor,
+    c: &DecoderConfig,
+) -> Result<Tensor, TchError> {
+    let Some(cap) = c.attention_softcap else {
+        return Tensor::f_scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            Some(attend),
+            0.0,
+            false,
+            c.attention_scale,
+            c.kv_heads != c.heads,
+        );
+    };
+    let groups = c.heads / c.kv_heads.max(1);
+    let k = k.f_repeat_interleave_self_int(groups, 1, None)?;
+    let v = v.f_repeat_interleave_self_int(groups, 1, None)?;
+    let logits = q
+        .f_matmul(&k.f_transpose(-2, -1)?)?
+        .f_mul_scalar(c.attention_scale)?
+        .f_div_scalar(cap)?
+        .f_tanh()?
+        .f_mul_scalar(cap)?
+        .f_masked_fill(&attend.f_logical_not()?, f64::NEG_INFINITY)?;
+    logits.f_softmax(-1, Kind::Float)?.f_matmul(&v)
+}
+
 /// Gemma stores RMSNorm weights as `w` for a `1 + w` scale.
 fn norm_weight(config: &DecoderConfig) -> NormWeight {
     match config.family {
-        Family::Gemma3 => NormWeight::OnePlus,
+        f if f.is_gemma() => NormWeight::OnePlus,
         _ => NormWeight::Plain,
     }
 }

@@ -23,6 +23,8 @@ pub(crate) enum Family {
     Gemma3,
     /// BLOOM / BLOOMZ: ALiBi attention biases, LayerNorms, a plain GELU MLP.
     Bloom,
+    /// XGLM: sinusoidal positions, scaled embeddings, pre-LayerNorm, GELU MLP.
+    Xglm,
 }
 
 /// Llama 3's rotary scaling: low frequencies divided by `factor`, high ones
@@ -102,6 +104,8 @@ pub(crate) struct DecoderConfig {
     pub final_softcap: Option<f64>,
     /// `tanh` soft cap on attention logits, if any (Gemma 2).
     pub attention_softcap: Option<f64>,
+    /// Factor on token embeddings (XGLM's √d; Gemma computes its own).
+    pub embedding_scale: Option<f64>,
     /// End-of-sequence token ids.
     pub eos: Vec<i64>,
 }
@@ -124,6 +128,61 @@ enum ConfigFile {
     Gemma3Text(RotaryFile),
     #[serde(rename = "bloom")]
     Bloom(BloomFile),
+    #[serde(rename = "xglm")]
+    Xglm(XglmFile),
+}
+
+/// XGLM.
+#[derive(Deserialize)]
+struct XglmFile {
+    d_model: i64,
+    ffn_dim: i64,
+    num_layers: usize,
+    attention_heads: i64,
+    vocab_size: i64,
+    max_position_embeddings: usize,
+    scale_embedding: Option<bool>,
+    activation_function: Option<String>,
+    eos_token_id: Option<i64>,
+}
+
+impl XglmFile {
+    fn into_config(self) -> Result<DecoderConfig, String> {
+        let activation = self.activation_function.as_deref().unwrap_or("gelu");
+        if activation != "gelu" {
+            return Err(format!(
+                "XGLM activation `{activation}` is not supported (gelu)"
+            ));
+        }
+        let (hidden, heads) = (self.d_model, self.attention_heads);
+        let head_dim = hidden / heads.max(1);
+        Ok(DecoderConfig {
+            family: Family::Xglm,
+            hidden,
+            intermediate: self.ffn_dim,
+            layers: self.num_layers,
+            heads,
+            kv_heads: heads,
+            head_dim,
+            vocab: self.vocab_size,
+            max_positions: self.max_position_embeddings,
+            eps: 1e-5,
+            rope_theta: 0.0,
+            rope_local_theta: 0.0,
+            rope_scaling: None,
+            windows: vec![None; self.num_layers],
+            attention_scale: (head_dim as f64).powf(-0.5),
+            qkv_bias: true,
+            tied: true,
+            final_softcap: None,
+            attention_softcap: None,
+            embedding_scale: self
+                .scale_embedding
+                .unwrap_or(true)
+                .then(|| (hidden as f64).sqrt()),
+            eos: self.eos_token_id.into_iter().collect(),
+        })
+    }
 }
 
 /// The activation function a config names.
@@ -253,7 +312,7 @@ impl DecoderConfig {
             TorchError::model(
                 path,
                 format!(
-                    "{e} (supported model_type: llama, mistral, qwen2, gemma, gemma2, gemma3_text, bloom)"
+                    "{e} (supported model_type: llama, mistral, qwen2, gemma, gemma2, gemma3_text, bloom, xglm)"
                 ),
             )
         })?;
@@ -271,6 +330,7 @@ impl DecoderConfig {
             ConfigFile::Gemma2(c) => c.into_config(Family::Gemma2),
             ConfigFile::Gemma3Text(c) => c.into_config(Family::Gemma3),
             ConfigFile::Bloom(c) => c.into_config(),
+            ConfigFile::Xglm(c) => c.into_config(),
         };
         config.map_err(|message| TorchError::model(path, message))
     }
@@ -339,6 +399,7 @@ impl RotaryFile {
             tied: self.tie_word_embeddings.unwrap_or(family.is_gemma()),
             final_softcap: self.final_logit_softcapping,
             attention_softcap: self.attn_logit_softcapping,
+            embedding_scale: None,
             eos,
         })
     }
@@ -442,6 +503,7 @@ impl BloomFile {
             tied: true,
             final_softcap: None,
             attention_softcap: None,
+            embedding_scale: None,
             eos: self.eos_token_id.into_iter().collect(),
         })
     }

@@ -3,6 +3,7 @@
 mod bert;
 mod bloom;
 mod rotary;
+mod xglm;
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;
 use tch::{Kind, TchError, Tensor};
+use xglm::Xglm;
 
 use crate::{
     TorchError,
@@ -25,6 +27,8 @@ pub(crate) enum Decoder {
     Rotary(RotaryDecoder),
     /// BLOOM: LayerNorm, ALiBi, plain MLP.
     Bloom(Bloom),
+    /// XGLM: sinusoidal positions, LayerNorm, GELU MLP.
+    Xglm(Xglm),
 }
 
 impl Decoder {
@@ -34,6 +38,7 @@ impl Decoder {
         let weights = Weights::read(&dir.join("model.safetensors"), device, Kind::Float)?;
         Ok(match config.family {
             Family::Bloom => Self::Bloom(Bloom::load(&weights, config)?),
+            Family::Xglm => Self::Xglm(Xglm::load(&weights, config)?),
             _ => Self::Rotary(RotaryDecoder::load(&weights, config, device)?),
         })
     }
@@ -43,6 +48,7 @@ impl Decoder {
         match self {
             Self::Rotary(d) => &d.config,
             Self::Bloom(d) => &d.config,
+            Self::Xglm(d) => &d.config,
         }
     }
 
@@ -51,6 +57,7 @@ impl Decoder {
         match self {
             Self::Rotary(d) => d.hidden_states(batch),
             Self::Bloom(d) => d.hidden_states(batch),
+            Self::Xglm(d) => d.hidden_states(batch),
         }
     }
 
@@ -64,7 +71,7 @@ impl Decoder {
     ) -> Option<Result<Tensor, TchError>> {
         match self {
             Self::Rotary(d) => Some(d.step(ids, cache)),
-            Self::Bloom(_) => None,
+            Self::Bloom(_) | Self::Xglm(_) => None,
         }
     }
 
@@ -73,6 +80,7 @@ impl Decoder {
         match self {
             Self::Rotary(d) => d.log_probs(hidden),
             Self::Bloom(d) => d.log_probs(hidden),
+            Self::Xglm(d) => d.log_probs(hidden),
         }
     }
 }

@@ -25,6 +25,9 @@ pub(crate) enum Family {
     Bloom,
     /// XGLM: sinusoidal positions, scaled embeddings, pre-LayerNorm, GELU MLP.
     Xglm,
+    /// Cohere (Command-R, Aya-23): attention and MLP in parallel from one
+    /// bias-free LayerNorm, interleaved rotary pairs, scaled logits.
+    Cohere,
 }
 
 /// Llama 3's rotary scaling: low frequencies divided by `factor`, high ones
@@ -106,6 +109,8 @@ pub(crate) struct DecoderConfig {
     pub attention_softcap: Option<f64>,
     /// Factor on token embeddings (XGLM's √d; Gemma computes its own).
     pub embedding_scale: Option<f64>,
+    /// Factor on output logits (Cohere's `logit_scale`).
+    pub logit_scale: Option<f64>,
     /// End-of-sequence token ids.
     pub eos: Vec<i64>,
 }
@@ -130,6 +135,8 @@ enum ConfigFile {
     Bloom(BloomFile),
     #[serde(rename = "xglm")]
     Xglm(XglmFile),
+    #[serde(rename = "cohere")]
+    Cohere(RotaryFile),
 }
 
 /// XGLM.
@@ -180,6 +187,7 @@ impl XglmFile {
                 .scale_embedding
                 .unwrap_or(true)
                 .then(|| (hidden as f64).sqrt()),
+            logit_scale: None,
             eos: self.eos_token_id.into_iter().collect(),
         })
     }
@@ -271,6 +279,9 @@ struct RotaryFile {
     vocab_size: i64,
     max_position_embeddings: usize,
     rms_norm_eps: Option<f64>,
+    layer_norm_eps: Option<f64>,
+    logit_scale: Option<f64>,
+    use_qk_norm: Option<bool>,
     hidden_act: Option<HiddenAct>,
     hidden_activation: Option<HiddenAct>,
     rope_theta: Option<f64>,
@@ -312,7 +323,7 @@ impl DecoderConfig {
             TorchError::model(
                 path,
                 format!(
-                    "{e} (supported model_type: llama, mistral, qwen2, gemma, gemma2, gemma3_text, bloom, xglm)"
+                    "{e} (supported model_type: llama, mistral, qwen2, gemma, gemma2, gemma3_text, cohere, bloom, xglm)"
                 ),
             )
         })?;
@@ -331,6 +342,7 @@ impl DecoderConfig {
             ConfigFile::Gemma3Text(c) => c.into_config(Family::Gemma3),
             ConfigFile::Bloom(c) => c.into_config(),
             ConfigFile::Xglm(c) => c.into_config(),
+            ConfigFile::Cohere(c) => c.into_config(Family::Cohere),
         };
         config.map_err(|message| TorchError::model(path, message))
     }
@@ -355,6 +367,9 @@ impl RotaryFile {
             return Err(format!(
                 "activation {activation:?} is not supported for {family:?}"
             ));
+        }
+        if self.use_qk_norm == Some(true) {
+            return Err("Cohere's `use_qk_norm` (Command R+) is not supported".into());
         }
         if self.attn_logit_softcapping.is_some() && family != Family::Gemma2 {
             return Err(format!(
@@ -389,17 +404,20 @@ impl RotaryFile {
             head_dim,
             vocab: self.vocab_size,
             max_positions: self.max_position_embeddings,
-            eps: self.rms_norm_eps.unwrap_or(1e-6),
+            eps: self.rms_norm_eps.or(self.layer_norm_eps).unwrap_or(1e-6),
             rope_theta,
             rope_local_theta,
             rope_scaling,
             windows,
             attention_scale,
             qkv_bias: family == Family::Qwen2 || self.attention_bias.unwrap_or(false),
-            tied: self.tie_word_embeddings.unwrap_or(family.is_gemma()),
+            tied: self
+                .tie_word_embeddings
+                .unwrap_or(family.is_gemma() || family == Family::Cohere),
             final_softcap: self.final_logit_softcapping,
             attention_softcap: self.attn_logit_softcapping,
             embedding_scale: None,
+            logit_scale: self.logit_scale,
             eos,
         })
     }
@@ -504,6 +522,7 @@ impl BloomFile {
             final_softcap: None,
             attention_softcap: None,
             embedding_scale: None,
+            logit_scale: None,
             eos: self.eos_token_id.into_iter().collect(),
         })
     }

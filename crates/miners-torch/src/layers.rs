@@ -76,10 +76,12 @@ impl LayerNorm {
     }
 }
 
-/// Root-mean-square norm (Llama, Qwen2, Gemma).
+/// Root-mean-square norm (Llama, Qwen2, Gemma); centred, it is a LayerNorm
+/// without bias (Cohere).
 pub(crate) struct RmsNorm {
     weight: Tensor,
     eps: f64,
+    centered: bool,
 }
 
 /// How an RMSNorm's stored weight scales its output.
@@ -105,11 +107,29 @@ impl RmsNorm {
             NormWeight::Plain => weight,
             NormWeight::OnePlus => weight.f_add_scalar(1.0)?,
         };
-        Ok(Self { weight, eps })
+        Ok(Self {
+            weight,
+            eps,
+            centered: false,
+        })
+    }
+
+    /// Subtracts the mean first: a LayerNorm without bias.
+    pub(crate) fn centered(mut self) -> Self {
+        self.centered = true;
+        self
     }
 
     /// Normalises the last dimension.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let centered;
+        let x = match self.centered {
+            true => {
+                centered = x.f_sub(&x.f_mean_dim(-1, true, Kind::Float)?)?;
+                &centered
+            }
+            false => x,
+        };
         let variance = x.f_square()?.f_mean_dim(-1, true, Kind::Float)?;
         x.f_mul(&variance.f_add_scalar(self.eps)?.f_rsqrt()?)?
             .f_mul(&self.weight)
@@ -155,6 +175,27 @@ impl Rotary {
         let angles = Tensor::f_cat(&[&angles, &angles], -1)?.f_unsqueeze(1)?;
         Ok((angles.f_cos()?, angles.f_sin()?))
     }
+}
+
+/// Rotates `x` `[batch, heads, length, head_dim]` by angles laid out for
+/// adjacent pairs `(x₀, x₁), (x₂, x₃), …` (Cohere's layout): each angle
+/// repeated twice in place.
+pub(crate) fn rotate_interleaved(
+    x: &Tensor,
+    (cos, sin): &(Tensor, Tensor),
+) -> Result<Tensor, TchError> {
+    let half = x.size().last().copied().unwrap_or(0) / 2;
+    let pairs = |t: &Tensor| -> Result<Tensor, TchError> {
+        // Angles come as [a, a] halves; keep one half, repeat each in place.
+        t.f_narrow(-1, 0, half)?
+            .f_repeat_interleave_self_int(2, -1, None)
+    };
+    let (cos, sin) = (pairs(cos)?, pairs(sin)?);
+    let shape = x.size();
+    let split = x.f_unflatten(-1, [half, 2])?;
+    let (even, odd) = (split.f_select(-1, 0)?, split.f_select(-1, 1)?);
+    let rotated = Tensor::f_stack(&[odd.f_neg()?, even], -1)?.f_reshape(&shape)?;
+    x.f_mul(&cos)?.f_add(&rotated.f_mul(&sin)?)
 }
 
 /// Rotates `x` `[batch, heads, length, head_dim]` by precomputed angles.

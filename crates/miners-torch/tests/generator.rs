@@ -13,8 +13,8 @@ use serde_json::Value;
 const TOLERANCE: f64 = 1e-4;
 
 /// Every family with a tiny fixture (fixtures/generate_tiny_decoders.py).
-const FAMILIES: [&str; 9] = [
-    "llama", "qwen2", "gemma3", "bloom", "mistral", "llama31", "gemma", "gemma2", "xglm",
+const FAMILIES: [&str; 10] = [
+    "llama", "qwen2", "gemma3", "bloom", "mistral", "llama31", "gemma", "gemma2", "xglm", "cohere",
 ];
 
 fn fixtures() -> PathBuf {

@@ -11,7 +11,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::{DecoderConfig, Family},
-    layers::{Linear, NormWeight, RmsNorm, Rotary, rotate},
+    layers::{Linear, NormWeight, RmsNorm, Rotary, rotate, rotate_interleaved},
     weights::Weights,
 };
 
@@ -22,7 +22,8 @@ struct Layer {
     k_norm: Option<RmsNorm>,
     output: Linear,
     post_attention_norm: Option<RmsNorm>,
-    pre_mlp_norm: RmsNorm,
+    /// Absent in Cohere's parallel blocks.
+    pre_mlp_norm: Option<RmsNorm>,
     gate_up: Linear,
     down: Linear,
     post_mlp_norm: Option<RmsNorm>,
@@ -73,8 +74,12 @@ impl RotaryDecoder {
         let lm_head = (!config.tied)
             .then(|| w.take("lm_head.weight", &[config.vocab, h]))
             .transpose()?;
+        let norm = RmsNorm::load(w, "model.norm", h, config.eps, norm_weight(&config))?;
         Ok(Self {
-            norm: RmsNorm::load(w, "model.norm", h, config.eps, norm_weight(&config))?,
+            norm: match config.family {
+                Family::Cohere => norm.centered(),
+                _ => norm,
+            },
             global_rotary: Rotary::new(config.rope_theta, config.head_dim, scale, device)?,
             local_rotary: Rotary::new(config.rope_local_theta, config.head_dim, scale, device)?,
             embedding,
@@ -156,6 +161,9 @@ impl RotaryDecoder {
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embedding);
         let mut logits = hidden.f_matmul(&head.f_tr()?)?;
+        if let Some(scale) = self.config.logit_scale {
+            logits = logits.f_mul_scalar(scale)?;
+        }
         if let Some(cap) = self.config.final_softcap {
             logits = logits.f_div_scalar(cap)?.f_tanh()?.f_mul_scalar(cap)?;
         }
@@ -189,8 +197,12 @@ impl RotaryDecoder {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
         }
-        let q = rotate(&q, angles)?;
-        let mut k = rotate(&k, angles)?;
+        let turn = match c.family {
+            Family::Cohere => rotate_interleaved,
+            _ => rotate,
+        };
+        let q = turn(&q, angles)?;
+        let mut k = turn(&k, angles)?;
         let mut v = v;
         if let Some(cache) = cache {
             if let Some((past_k, past_v)) = cache.as_ref() {
@@ -206,11 +218,19 @@ impl RotaryDecoder {
         if let Some(norm) = &layer.post_attention_norm {
             attention = norm.forward(&attention)?;
         }
-        let x = x.f_add(&attention)?;
-        let gate_up = layer
-            .gate_up
-            .forward(&layer.pre_mlp_norm.forward(&x)?)?
-            .f_chunk(2, -1)?;
+        // Cohere runs the MLP beside attention, on the same normed input.
+        let (x, mlp_input) = match c.family {
+            Family::Cohere => (x.shallow_clone(), normed),
+            _ => {
+                let x = x.f_add(&attention)?;
+                let input = layer
+                    .pre_mlp_norm
+                    .as_ref()
+                    .map_or(Ok(x.shallow_clone()), |n| n.forward(&x))?;
+                (x, input)
+            }
+        };
+        let gate_up = layer.gate_up.forward(&mlp_input)?.f_chunk(2, -1)?;
         let gate = match c.family {
             f if f.is_gemma() => gate_up[0].f_gelu("tanh")?,
             _ => gate_up[0].f_silu()?,
@@ -219,7 +239,10 @@ impl RotaryDecoder {
         if let Some(norm) = &layer.post_mlp_norm {
             mlp = norm.forward(&mlp)?;
         }
-        x.f_add(&mlp)
+        match c.family {
+            Family::Cohere => x.f_add(&attention)?.f_add(&mlp),
+            _ => x.f_add(&mlp),
+        }
     }
 }
 
@@ -235,7 +258,11 @@ impl Layer {
             Linear::load(w, &format!("{p}.{name}"), inputs, outputs, bias)
         };
         let norm = |name: &str, width: i64| {
-            RmsNorm::load(w, &format!("{p}.{name}"), width, c.eps, norm_weight(c))
+            let norm = RmsNorm::load(w, &format!("{p}.{name}"), width, c.eps, norm_weight(c))?;
+            Ok::<_, TorchError>(match c.family {
+                Family::Cohere => norm.centered(),
+                _ => norm,
+            })
         };
         let sandwich = c.family.has_sandwich_norms();
         let optional_norm =
@@ -257,14 +284,11 @@ impl Layer {
             k_norm: optional_norm("self_attn.k_norm", c.head_dim, qk_norms)?,
             output: linear("self_attn.o_proj", q, h, false)?,
             post_attention_norm: optional_norm("post_attention_layernorm", h, sandwich)?,
-            pre_mlp_norm: norm(
-                if sandwich {
-                    "pre_feedforward_layernorm"
-                } else {
-                    "post_attention_layernorm"
-                },
-                h,
-            )?,
+            pre_mlp_norm: match (c.family, sandwich) {
+                (Family::Cohere, _) => None,
+                (_, true) => Some(norm("pre_feedforward_layernorm", h)?),
+                (_, false) => Some(norm("post_attention_layernorm", h)?),
+            },
             gate_up,
             down: linear("mlp.down_proj", c.intermediate, h, false)?,
             post_mlp_norm: optional_norm("post_feedforward_layernorm", h, sandwich)?,

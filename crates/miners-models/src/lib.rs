@@ -262,6 +262,11 @@ impl Models {
         &self,
         entry: &TorchGeneratorEntry,
     ) -> Result<Box<dyn Generator>, ModelsError> {
+        // Encoder-decoders (mT0, Aya-101) and decoder-only models share the trait.
+        if miners_torch::TorchSeq2Seq::recognizes(&entry.path) {
+            let model = miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device)?;
+            return Ok(Box::new(model));
+        }
         let generator = miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device)?;
         Ok(Box::new(generator))
     }

@@ -424,13 +424,13 @@ impl TorchGenerator {
 }
 
 /// Picks tokens from log-probabilities: the best, or a seeded draw.
-struct Draws {
+pub(crate) struct Draws {
     sampling: Sampling,
     state: u64,
 }
 
 impl Draws {
-    fn new(sampling: &Sampling) -> Self {
+    pub(crate) fn new(sampling: &Sampling) -> Self {
         let seed = match sampling {
             Sampling::Greedy => 0,
             Sampling::Sample { seed, .. } => *seed,
@@ -451,7 +451,7 @@ impl Draws {
         bits as f64 / (1u64 << 53) as f64
     }
 
-    fn pick(&mut self, log_probs: &[f32]) -> usize {
+    pub(crate) fn pick(&mut self, log_probs: &[f32]) -> usize {
         let best = || {
             (0..log_probs.len())
                 .max_by(|&a, &b| log_probs[a].total_cmp(&log_probs[b]).then(b.cmp(&a)))

@@ -33,6 +33,7 @@ mod error;
 mod generator;
 mod layers;
 mod models;
+mod seq2seq;
 mod weights;
 
 pub use device::resolve_device;
@@ -40,3 +41,4 @@ pub use encoder::{DEFAULT_TOKEN_BUDGET, TorchEncoder};
 pub use error::TorchError;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};
 pub use miners_encoders::spec::DeviceChoice;
+pub use seq2seq::TorchSeq2Seq;

@@ -182,3 +182,48 @@ fn sampling_is_repeatable_by_seed_and_stops_at_the_limit() {
         "{limited:?}"
     );
 }
+
+/// mT5 (mT0, Aya-101): labels scored through the decoder and greedy answers,
+/// equal to transformers' on the tiny fixture, behind the same `Generator`.
+#[test]
+fn mt5_scores_and_generates_like_transformers() {
+    let expected = expected();
+    let dir = fixtures().join("mt5");
+    assert!(miners_torch::TorchSeq2Seq::recognizes(&dir));
+    let generator = miners_torch::TorchSeq2Seq::load("mt5", &dir, DeviceChoice::Cpu).unwrap();
+    let generator: &dyn Generator = &generator;
+    let prompts = strings(&expected["prompts"]);
+    let labels = strings(&expected["labels"]);
+    let reference = &expected["models"]["mt5"];
+    let scores = generator.score(&prompts, &labels).unwrap();
+    let difference = max_difference(&scores, &reference["scores"]);
+    eprintln!("mt5: max |Δ log-prob| vs transformers {difference:.2e}");
+    assert!(
+        difference <= TOLERANCE,
+        "mt5: max |Δ log-prob| {difference:e}"
+    );
+    let generation = generator
+        .generate(&prompts[0], &Decoding::greedy(4))
+        .unwrap();
+    assert_eq!(generation.text, reference["greedy"].as_str().unwrap());
+}
+
+#[test]
+fn a_seq2seq_model_without_a_decoder_start_token_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixtures().join("mt5").join(file), scratch.path().join(file)).unwrap();
+    }
+    let path = scratch.path().join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config
+        .as_object_mut()
+        .unwrap()
+        .remove("decoder_start_token_id");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = miners_torch::TorchSeq2Seq::load("mt5", scratch.path(), DeviceChoice::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("decoder_start_token_id"), "{err}");
+}

@@ -28,8 +28,8 @@ pub use cache::EmbeddingCache;
 pub use icl::{IclRun, run_icl};
 pub use memory::{peak_rss_mib, reset_peak_rss};
 pub use record::{
-    CellKey, FusionMemberRecord, GeneratorRecord, IclOutputs, MetricsRecord, ModelRecord,
-    ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
+    CellKey, FingerprintLedger, FusionMemberRecord, GeneratorRecord, IclOutputs, MetricsRecord,
+    ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
 };
 pub use results_dir::ResultsDir;
 pub use retriever::Retriever;

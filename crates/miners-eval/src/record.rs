@@ -281,8 +281,12 @@ impl ResultRecord {
 
     /// Reads a record file and [checks](ResultRecord::check) it.
     pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let record: ResultRecord = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        Self::parse(&std::fs::read(path).map_err(|e| e.to_string())?)
+    }
+
+    /// Parses a record file's bytes and [checks](ResultRecord::check) the record.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let record: ResultRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         record.check()?;
         Ok(record)
     }
@@ -358,4 +362,34 @@ pub fn slug(id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// One fingerprint per task and model id, the rule tables and merges share:
+/// records under one id made by different models must not be averaged.
+#[derive(Debug)]
+pub struct FingerprintLedger<O> {
+    first: std::collections::HashMap<(Task, String), (Option<String>, O)>,
+}
+
+impl<O> Default for FingerprintLedger<O> {
+    fn default() -> Self {
+        Self {
+            first: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<O> FingerprintLedger<O> {
+    /// Notes `record`, found at `origin`; if its task and id were first seen
+    /// with another fingerprint, the origin of that first record.
+    pub fn admit(&mut self, record: &ResultRecord, origin: O) -> Result<(), &O> {
+        let (fingerprint, first) = self
+            .first
+            .entry((record.task, record.model.id.clone()))
+            .or_insert_with(|| (record.model.fingerprint.clone(), origin));
+        match *fingerprint == record.model.fingerprint {
+            true => Ok(()),
+            false => Err(first),
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub use aggregate::{
     Table, dataset_score, display_name, headline_k, headline_metric, k_curves, per_dataset,
     per_language, system, table2, table3,
 };
-use miners_eval::{ResultRecord, Task};
+use miners_eval::{FingerprintLedger, ResultRecord};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use tsne::{TsneOptions, tsne};
@@ -118,12 +118,9 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
 /// (fingerprints), which no table may average together. (ICL retrieval may
 /// use a model without the prompts its retrieval records use.)
 pub fn check_fingerprints(records: &[ResultRecord]) -> Result<(), ReportError> {
-    let mut seen: std::collections::BTreeMap<(Task, &str), &ResultRecord> = Default::default();
-    for record in records {
-        let first = *seen
-            .entry((record.task, &record.model.id))
-            .or_insert(record);
-        if first.model.fingerprint != record.model.fingerprint {
+    let mut ledger = FingerprintLedger::default();
+    for (index, record) in records.iter().enumerate() {
+        if let Err(&first) = ledger.admit(record, index) {
             let describe = |r: &ResultRecord| {
                 let fingerprint = r.model.fingerprint.as_deref().unwrap_or("none");
                 format!(
@@ -136,7 +133,7 @@ pub fn check_fingerprints(records: &[ResultRecord]) -> Result<(), ReportError> {
             };
             return Err(ReportError::MixedModels {
                 model: record.model.id.clone(),
-                first: describe(first),
+                first: describe(&records[first]),
                 second: describe(record),
             });
         }

@@ -6,12 +6,9 @@
 //! cell exists twice). Only a merge that passes every check replaces the
 //! target, by rename; on any error the target is left as it was.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
-use miners_eval::ResultRecord;
+use miners_eval::{FingerprintLedger, ResultRecord};
 
 use crate::{SweepError, marker::JobMarker};
 
@@ -89,7 +86,7 @@ impl Drop for Staging {
 /// The merged tree so far: fingerprints by model id, and counts.
 #[derive(Default)]
 struct Merged {
-    fingerprints: BTreeMap<(miners_eval::Task, String), (Option<String>, PathBuf)>,
+    fingerprints: FingerprintLedger<PathBuf>,
     summary: MergeSummary,
 }
 
@@ -102,7 +99,8 @@ impl Merged {
         for file in all_files(into)? {
             let relative = file.strip_prefix(into).expect("walked from into");
             if results.contains(&file) {
-                self.check(&file)?;
+                let bytes = std::fs::read(&file).map_err(|e| SweepError::io(&file, e))?;
+                self.check(&file, &bytes)?;
             }
             let target = staging.join(relative);
             let dir = target.parent().expect("files have a parent");
@@ -115,13 +113,12 @@ impl Merged {
     }
 
     /// Reads a result file back: a job marker or a checked record.
-    fn check(&mut self, file: &Path) -> Result<(), SweepError> {
+    fn check(&mut self, file: &Path, bytes: &[u8]) -> Result<(), SweepError> {
         if file.extension().is_some_and(|e| e == "done") {
-            let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
-            serde_json::from_slice::<JobMarker>(&bytes).map_err(|e| invalid(file, e))?;
+            serde_json::from_slice::<JobMarker>(bytes).map_err(|e| invalid(file, e))?;
             return Ok(());
         }
-        let record = ResultRecord::read(file).map_err(|e| invalid(file, e))?;
+        let record = ResultRecord::parse(bytes).map_err(|e| invalid(file, e))?;
         self.check_fingerprint(&record, file)
     }
 
@@ -135,8 +132,8 @@ impl Merged {
     }
 
     fn add_file(&mut self, file: &Path, target: &Path) -> Result<(), SweepError> {
-        self.check(file)?;
         let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
+        self.check(file, &bytes)?;
         let is_marker = file.extension().is_some_and(|e| e == "done");
         if target.is_file() {
             let existing = std::fs::read(target).map_err(|e| SweepError::io(target, e))?;
@@ -158,22 +155,16 @@ impl Merged {
 
     /// One fingerprint per task and model id across everything merged.
     fn check_fingerprint(&mut self, record: &ResultRecord, file: &Path) -> Result<(), SweepError> {
-        let fingerprint = record.model.fingerprint.clone();
-        let (first, origin) = self
-            .fingerprints
-            .entry((record.task, record.model.id.clone()))
-            .or_insert_with(|| (fingerprint.clone(), file.to_owned()));
-        if *first == fingerprint {
-            return Ok(());
-        }
-        Err(SweepError::Spec {
-            origin: file.display().to_string(),
-            message: format!(
-                "`{}` was made by another model (fingerprint) than in {}; not merging",
-                record.model.id,
-                origin.display()
-            ),
-        })
+        self.fingerprints
+            .admit(record, file.to_owned())
+            .map_err(|origin| SweepError::Spec {
+                origin: file.display().to_string(),
+                message: format!(
+                    "`{}` was made by another model (fingerprint) than in {}; not merging",
+                    record.model.id,
+                    origin.display()
+                ),
+            })
     }
 }
 

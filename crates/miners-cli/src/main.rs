@@ -412,10 +412,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(ScoringArg::Generate) => ScoringKind::Generate,
                 None => kind,
             };
-            let decoding = match greedy {
-                true => Decoding::greedy(Decoding::reference(seed).max_new_tokens),
-                false => Decoding::reference(seed),
-            };
+            let decoding = Decoding::reference_or_greedy(seed, greedy);
             let scoring = kind.with(decoding, fold_case);
             for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;

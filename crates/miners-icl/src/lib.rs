@@ -194,6 +194,15 @@ impl Decoding {
         }
     }
 
+    /// The reference's decoding, or with `greedy` greedy decoding of as many tokens.
+    pub fn reference_or_greedy(seed: u64, greedy: bool) -> Self {
+        let reference = Self::reference(seed);
+        match greedy {
+            true => Self::greedy(reference.max_new_tokens),
+            false => reference,
+        }
+    }
+
     /// Greedy decoding of up to `max_new_tokens` tokens.
     pub fn greedy(max_new_tokens: usize) -> Self {
         Self {

@@ -250,10 +250,7 @@ fn run_job(
                 message: "an ICL job names a generator".into(),
             })?;
             let (generator, (kind, fold_case)) = opened.generator(reference)?;
-            let decoding = match job.greedy {
-                true => Decoding::greedy(Decoding::reference(job.seed).max_new_tokens),
-                false => Decoding::reference(job.seed),
-            };
+            let decoding = Decoding::reference_or_greedy(job.seed, job.greedy);
             let scoring = job.scoring.unwrap_or(kind).with(decoding, fold_case);
             let plan = dataset
                 .spec()

@@ -174,7 +174,8 @@ impl Retriever {
     }
 }
 
-/// An encoder with its prompts left out.
+/// An encoder with its prompts left out; the trait's own `encode` then
+/// prepares each text without a prompt.
 struct Unprompted(Arc<dyn Encoder>);
 
 impl Encoder for Unprompted {
@@ -204,18 +205,5 @@ impl Encoder for Unprompted {
         texts: &[&str],
     ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
         self.0.encode_raw(texts)
-    }
-
-    fn encode(
-        &self,
-        texts: &[&str],
-        role: Role,
-    ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
-        let prepared: Vec<String> = texts
-            .iter()
-            .map(|text| self.prepare(text, role).joined())
-            .collect();
-        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
-        self.0.encode_raw(&refs)
     }
 }

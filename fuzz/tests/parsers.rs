@@ -270,7 +270,7 @@ impl Encoder for Hashed {
         static NONE: std::sync::OnceLock<Prompts> = std::sync::OnceLock::new();
         NONE.get_or_init(Prompts::default)
     }
-    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+    fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
         let rows: Vec<f32> = texts
             .iter()
             .flat_map(|t| {

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use miners_encoders::{Encoder, spec::ModelSpec};
+use miners_encoders::{Encoder, Role, spec::ModelSpec};
 use miners_torch::{DeviceChoice, TorchEncoder};
 
 fn main() {
@@ -33,7 +33,7 @@ fn main() {
     }
     let load_s = load.elapsed().as_secs_f64();
     let start = Instant::now();
-    let vectors = encoder.encode_raw(&refs).expect("encodes");
+    let vectors = encoder.encode_raw(&refs, Role::Query).expect("encodes");
     let seconds = start.elapsed().as_secs_f64();
     let bytes: Vec<u8> = vectors
         .as_slice()

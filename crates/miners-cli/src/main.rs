@@ -24,7 +24,7 @@ use miners_eval::{
     run_classification, run_icl,
 };
 use miners_fusion::Normalization;
-use miners_icl::{Decoding, Prompt, ScoringKind, Selection};
+use miners_icl::{Prompt, ScoringKind, Selection};
 use miners_models::Models;
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -396,7 +396,8 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         } => {
             let (retriever, _) = prepare(&common, false)?;
-            let models = models(common.catalog.as_deref(), &common.device, None)?;
+            let models = models(common.catalog.as_deref(), &common.device, None)?
+                .with_journal(common.cache.as_deref().map(journal_dir));
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
@@ -412,8 +413,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(ScoringArg::Generate) => ScoringKind::Generate,
                 None => kind,
             };
-            let decoding = Decoding::reference_or_greedy(seed, greedy);
-            let scoring = kind.with(decoding, fold_case);
+            let scoring = kind.with(entry.decoding(seed, greedy), fold_case);
             for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;
                 let Some(plan) = dataset.spec().classification else {
@@ -467,7 +467,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let options = SweepOptions {
                 out,
-                cache: Some(cache),
+                cache: Some(cache.clone()),
                 data: DataDir::resolve(data_dir.as_deref())?,
                 force,
                 shard,
@@ -478,7 +478,8 @@ fn run(cli: Cli) -> Result<()> {
                     out!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
                 }
             } else {
-                let models = models(catalog.as_deref(), &device, None)?;
+                let models = models(catalog.as_deref(), &device, None)?
+                    .with_journal(Some(journal_dir(&cache)));
                 let bars = progress::SweepBars::default();
                 let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
                 bars.finish(&summary);
@@ -575,6 +576,11 @@ fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<
         .map_err(anyhow::Error::msg)
         .context("--device")?;
     Ok(models.on(device).with_dtype(dtype))
+}
+
+/// Where API generators journal their answers: beside the embeddings of a cache.
+fn journal_dir(cache: &Path) -> PathBuf {
+    cache.join("responses")
 }
 
 /// The retriever and run options of a command; `prompts` is the command's

@@ -156,19 +156,73 @@ pub trait Encoder: Send + Sync {
             .field("preparation", format!("{:?}", self.preparation()))
             .field("query", format!("{:?}", self.prompts().query))
             .field("passage", format!("{:?}", self.prompts().passage));
+        for (role, name) in [
+            (Role::Query, "query_signature"),
+            (Role::Passage, "passage_signature"),
+        ] {
+            if let Some(signature) = self.role_signature(role) {
+                identity.field(name, signature);
+            }
+        }
         identity.finish()
     }
 
-    /// Embeds texts exactly as given, one row per text, in input order.
-    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError>;
+    /// A setting that `role` sends to the model besides its prompt (Cohere's
+    /// `input_type`), so that a query and a passage of the same text are two
+    /// cache entries; none for models that see only the text.
+    fn role_signature(&self, role: Role) -> Option<&str> {
+        let _ = role;
+        None
+    }
+
+    /// Embeds texts exactly as given, one row per text, in input order;
+    /// `role` matters only to models with a [`Encoder::role_signature`].
+    fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError>;
+
+    /// Embeds texts exactly as given, handing each finished batch to `sink`
+    /// with the position of its first text, in any order, as soon as it is
+    /// done: a caller can keep what arrived before a failure. By default,
+    /// batches of [`STREAM_BATCH`] texts in order.
+    fn encode_raw_streaming(
+        &self,
+        texts: &[&str],
+        role: Role,
+        sink: &mut dyn FnMut(usize, Embeddings),
+    ) -> Result<(), EncoderError> {
+        for (n, batch) in texts.chunks(STREAM_BATCH).enumerate() {
+            sink(n * STREAM_BATCH, self.encode_raw(batch, role)?);
+        }
+        Ok(())
+    }
 
     /// Embeds texts as [`Encoder::prepare`] makes them ready for `role`.
     fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        let prepared: Vec<String> = texts
+        let prepared = self.prepare_all(texts, role);
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        self.encode_raw(&refs, role)
+    }
+
+    /// [`Encoder::encode`], handing batches to `sink` as
+    /// [`Encoder::encode_raw_streaming`] does.
+    fn encode_streaming(
+        &self,
+        texts: &[&str],
+        role: Role,
+        sink: &mut dyn FnMut(usize, Embeddings),
+    ) -> Result<(), EncoderError> {
+        let prepared = self.prepare_all(texts, role);
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        self.encode_raw_streaming(&refs, role, sink)
+    }
+
+    /// Every text as [`Encoder::prepare`] joins it for `role`.
+    fn prepare_all(&self, texts: &[&str], role: Role) -> Vec<String> {
+        texts
             .iter()
             .map(|text| self.prepare(text, role).joined())
-            .collect();
-        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
-        self.encode_raw(&refs)
+            .collect()
     }
 }
+
+/// Texts per batch of the default [`Encoder::encode_raw_streaming`].
+pub const STREAM_BATCH: usize = 256;

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::{Encoder, EncoderError, Fingerprint, Prompts, tensors};
+use crate::{Encoder, EncoderError, Fingerprint, Prompts, Role, tensors};
 
 /// A static embedding model loaded in memory.
 #[derive(Debug)]
@@ -155,7 +155,7 @@ impl Encoder for StaticEncoder {
         &self.prompts
     }
 
-    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+    fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
         let rows: Vec<Vec<f32>> = texts
             .par_iter()
             .enumerate()

@@ -70,7 +70,7 @@ impl EmbeddingCache {
             .iter()
             .map(|text| {
                 let prepared = encoder.prepare(text, role);
-                key(prepared.prompt, prepared.body)
+                key(prepared.prompt, prepared.body, encoder.role_signature(role))
             })
             .collect();
         let mut stores = self
@@ -92,17 +92,37 @@ impl EmbeddingCache {
             }
         }
         if !missing.is_empty() {
-            let fresh = encode_some(encoder, texts, &missing, role, label, progress)?;
-            let entries: Vec<(Key, &[f32])> = missing
-                .iter()
-                .zip(fresh.as_slice().chunks(fresh.dim()))
-                .map(|(&i, v)| (keys[i], v))
-                .collect();
-            write_segment(&dir, fresh.dim(), &entries)?;
-            store.dim = fresh.dim();
-            for (k, v) in entries {
-                store.vectors.insert(k, v.to_vec());
-            }
+            // Every batch that arrives is written, even if a later one fails.
+            encode_some(
+                encoder,
+                texts,
+                &missing,
+                role,
+                label,
+                progress,
+                &mut |at, fresh| {
+                    if store.dim != 0 && store.dim != fresh.dim() {
+                        return Err(EvalError::Config(format!(
+                            "{}: {} gave {}-dimensional vectors, the cache holds {}",
+                            dir.display(),
+                            encoder.id(),
+                            fresh.dim(),
+                            store.dim
+                        )));
+                    }
+                    let entries: Vec<(Key, &[f32])> = at
+                        .iter()
+                        .zip(fresh.as_slice().chunks(fresh.dim()))
+                        .map(|(&i, v)| (keys[i], v))
+                        .collect();
+                    write_segment(&dir, fresh.dim(), &entries)?;
+                    store.dim = fresh.dim();
+                    for (k, v) in entries {
+                        store.vectors.insert(k, v.to_vec());
+                    }
+                    Ok(())
+                },
+            )?;
         }
         let dim = if store.dim == 0 {
             encoder.dim()
@@ -117,16 +137,29 @@ impl EmbeddingCache {
     }
 }
 
-/// `sha256(prompt \0 body)`.
-fn key(prompt: &str, body: &str) -> Key {
+/// `sha256(prompt \0 body)`, and `\0 signature` after it for a model whose
+/// role sends a setting besides the prompt.
+fn key(prompt: &str, body: &str, signature: Option<&str>) -> Key {
     let mut hasher = Sha256::new();
     hasher.update(prompt.as_bytes());
     hasher.update([0]);
     hasher.update(body.as_bytes());
+    if let Some(signature) = signature {
+        hasher.update([0]);
+        hasher.update(signature.as_bytes());
+    }
     hasher.finalize().into()
 }
 
-/// Encodes the texts at `indices`, in chunks so that progress moves.
+/// Rows gathered before they are handed on: about one segment per
+/// thousand texts, and little lost work if the process dies.
+const KEEP_EVERY: usize = 1024;
+
+/// What an encoding hands on: positions in `texts` and their vectors, row by row.
+pub(crate) type Keep<'a> = dyn FnMut(&[usize], &Embeddings) -> Result<(), EvalError> + 'a;
+
+/// Encodes the texts at `indices`, handing what arrives to `keep` every
+/// [`KEEP_EVERY`] rows, and whatever arrived before an error, then the error.
 pub(crate) fn encode_some(
     encoder: &dyn Encoder,
     texts: &[String],
@@ -134,18 +167,102 @@ pub(crate) fn encode_some(
     role: Role,
     label: &str,
     progress: &dyn Progress,
-) -> Result<Embeddings, EvalError> {
-    const CHUNK: usize = 256;
+    keep: &mut Keep<'_>,
+) -> Result<(), EvalError> {
     progress.begin(&format!("{} {label}", encoder.id()), indices.len());
-    let mut parts = Vec::new();
-    for chunk in indices.chunks(CHUNK) {
-        let refs: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-        parts.push(encoder.encode(&refs, role)?);
-        progress.advance(chunk.len());
-    }
+    let refs: Vec<&str> = indices.iter().map(|&i| texts[i].as_str()).collect();
+    let mut arrived = Arrived::default();
+    let mut kept = Ok(());
+    let encoded = encoder.encode_streaming(&refs, role, &mut |offset, vectors| {
+        progress.advance(vectors.len());
+        arrived.push(offset, vectors);
+        if arrived.rows >= KEEP_EVERY && kept.is_ok() {
+            kept = arrived.hand_on(indices, keep);
+        }
+    });
+    let last = kept.and_then(|()| arrived.hand_on(indices, keep));
     progress.finish();
-    let parts: Vec<&Embeddings> = parts.iter().collect();
-    Ok(Embeddings::concat(&parts).map_err(EncoderError::from)?)
+    encoded?;
+    last?;
+    if arrived.total != indices.len() {
+        return Err(EvalError::Config(format!(
+            "{} returned {} vectors for {} texts",
+            encoder.id(),
+            arrived.total,
+            indices.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every text of `texts` encoded, in order, without a cache.
+pub(crate) fn encode_all(
+    encoder: &dyn Encoder,
+    texts: &[String],
+    role: Role,
+    label: &str,
+    progress: &dyn Progress,
+) -> Result<Embeddings, EvalError> {
+    let all: Vec<usize> = (0..texts.len()).collect();
+    let mut rows: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut dim = encoder.dim();
+    encode_some(
+        encoder,
+        texts,
+        &all,
+        role,
+        label,
+        progress,
+        &mut |at, vectors| {
+            dim = vectors.dim();
+            for (&i, row) in at.iter().zip(vectors.as_slice().chunks(dim)) {
+                rows[i] = Some(row.to_vec());
+            }
+            Ok(())
+        },
+    )?;
+    let values: Vec<f32> = rows.into_iter().flatten().flatten().collect();
+    Ok(Embeddings::from_rows(dim, values).map_err(EncoderError::from)?)
+}
+
+/// Batches received and not yet handed on.
+#[derive(Default)]
+struct Arrived {
+    batches: Vec<(usize, Embeddings)>,
+    rows: usize,
+    total: usize,
+}
+
+impl Arrived {
+    fn push(&mut self, offset: usize, vectors: Embeddings) {
+        self.rows += vectors.len();
+        self.total += vectors.len();
+        self.batches.push((offset, vectors));
+    }
+
+    /// Hands the pending batches to `keep` as one group.
+    fn hand_on(&mut self, indices: &[usize], keep: &mut Keep<'_>) -> Result<(), EvalError> {
+        let batches = std::mem::take(&mut self.batches);
+        self.rows = 0;
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let mut at = Vec::new();
+        for (offset, vectors) in &batches {
+            let positions = indices.get(*offset..offset + vectors.len());
+            let positions = positions.ok_or_else(|| {
+                EvalError::Config(format!(
+                    "an encoder returned a batch at {offset}..{} of {} texts",
+                    offset + vectors.len(),
+                    indices.len()
+                ))
+            })?;
+            at.extend_from_slice(positions);
+        }
+        let parts: Vec<&Embeddings> = batches.iter().map(|(_, v)| v).collect();
+        let vectors = Embeddings::concat(&parts).map_err(EncoderError::from)?;
+        keep(&at, &vectors)
+    }
 }
 
 /// Reads every segment of one encoder's directory, setting corrupt ones aside.

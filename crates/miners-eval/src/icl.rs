@@ -284,7 +284,7 @@ fn generate_all(
     progress: &dyn Progress,
 ) -> Result<Vec<Generation>, EvalError> {
     progress.begin(&format!("k={k} generating"), prompts.len());
-    let mut generations = Vec::with_capacity(prompts.len());
+    let mut requests = Vec::with_capacity(prompts.len());
     for (i, prompt) in prompts.iter_mut().enumerate() {
         if let Some(chat) = generator.chat_template() {
             *prompt = chat.render_user(prompt)?;
@@ -293,9 +293,9 @@ fn generate_all(
         if let Sampling::Sample { seed, .. } = &mut decoding.sampling {
             *seed = seed.wrapping_add(i as u64);
         }
-        generations.push(generator.generate(prompt, &decoding)?);
-        progress.advance(1);
+        requests.push((prompt.clone(), decoding));
     }
+    let generations = generator.generate_batch(&requests, &mut |_| progress.advance(1))?;
     progress.finish();
     Ok(generations)
 }

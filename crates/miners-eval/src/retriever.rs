@@ -9,7 +9,7 @@ use miners_index::{MetricScorer, SearchOptions, search};
 
 use crate::{
     EvalError, Progress,
-    cache::{EmbeddingCache, encode_some},
+    cache::{EmbeddingCache, encode_all},
     record::{FusionMemberRecord, ModelRecord},
 };
 
@@ -143,10 +143,7 @@ impl Retriever {
             .iter()
             .map(|encoder| match &self.cache {
                 Some(cache) => cache.encode(encoder.as_ref(), texts, role, label, progress),
-                None => {
-                    let all: Vec<usize> = (0..texts.len()).collect();
-                    encode_some(encoder.as_ref(), texts, &all, role, label, progress)
-                }
+                None => encode_all(encoder.as_ref(), texts, role, label, progress),
             })
             .collect()
     }
@@ -200,10 +197,24 @@ impl Encoder for Unprompted {
         self.0.preparation()
     }
 
+    fn role_signature(&self, role: Role) -> Option<&str> {
+        self.0.role_signature(role)
+    }
+
     fn encode_raw(
         &self,
         texts: &[&str],
+        role: Role,
     ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
-        self.0.encode_raw(texts)
+        self.0.encode_raw(texts, role)
+    }
+
+    fn encode_raw_streaming(
+        &self,
+        texts: &[&str],
+        role: Role,
+        sink: &mut dyn FnMut(usize, miners_core::Embeddings),
+    ) -> Result<(), miners_encoders::EncoderError> {
+        self.0.encode_raw_streaming(texts, role, sink)
     }
 }

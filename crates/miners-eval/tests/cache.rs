@@ -33,9 +33,9 @@ impl Encoder for Counted {
     fn preparation(&self) -> TextPreparation {
         self.preparation
     }
-    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+    fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
         self.texts.fetch_add(texts.len(), Ordering::Relaxed);
-        self.inner.encode_raw(texts)
+        self.inner.encode_raw(texts, Role::Query)
     }
 }
 
@@ -203,7 +203,10 @@ fn texts_that_prepare_alike_share_one_entry() {
     assert_eq!(encoder.texts.load(Ordering::Relaxed), 3);
     let want = encoder
         .inner
-        .encode_raw(&["query:  Halo dunia", "query: Halo dunia", "query:"])
+        .encode_raw(
+            &["query:  Halo dunia", "query: Halo dunia", "query:"],
+            Role::Query,
+        )
         .unwrap();
     assert_eq!(vectors.row(0), want.row(0));
     assert_eq!(vectors.row(1), want.row(1));
@@ -221,7 +224,10 @@ fn a_retriever_without_prompts_encodes_the_bare_text() {
     }) else {
         return;
     };
-    let bare = encoder.inner.encode_raw(&["Halo dunia"]).unwrap();
+    let bare = encoder
+        .inner
+        .encode_raw(&["Halo dunia"], Role::Query)
+        .unwrap();
     let prompted_vectors = encoder.inner.encode(&["Halo dunia"], Role::Query).unwrap();
     let encoder: std::sync::Arc<dyn Encoder> = std::sync::Arc::new(encoder);
     let prompted = miners_eval::Retriever::single(encoder.clone(), miners_core::Metric::Euclidean);

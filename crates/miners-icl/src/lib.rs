@@ -93,6 +93,22 @@ pub trait Generator: Send + Sync {
     /// or end-of-turn token or after `decoding.max_new_tokens`.
     fn generate(&self, prompt: &str, decoding: &Decoding) -> Result<Generation, IclError>;
 
+    /// [`Generator::generate`] for each (prompt, decoding), calling `done`
+    /// with each request's position as it finishes; by default one after
+    /// another (a server-backed generator overlaps them).
+    fn generate_batch(
+        &self,
+        requests: &[(String, Decoding)],
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Generation>, IclError> {
+        let mut generations = Vec::with_capacity(requests.len());
+        for (i, (prompt, decoding)) in requests.iter().enumerate() {
+            generations.push(self.generate(prompt, decoding)?);
+            done(i);
+        }
+        Ok(generations)
+    }
+
     /// The model's chat template, if it has one.
     fn chat_template(&self) -> Option<&ChatTemplate> {
         None

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use miners_api::{EmbeddingApiSpec, GeneratorApiSpec};
 use miners_encoders::{Prompts, spec::ModelSpec};
-use miners_icl::ScoringKind;
+use miners_icl::{Decoding, ScoringKind};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelsError;
@@ -29,6 +30,10 @@ pub enum EncoderEntry {
     Static(StaticEntry),
     /// A Hugging Face / sentence-transformers directory on libtorch.
     Torch(ModelSpec),
+    /// An OpenAI-compatible `/embeddings` endpoint.
+    Openai(EmbeddingApiSpec),
+    /// Cohere's `/v1/embed` endpoint.
+    Cohere(EmbeddingApiSpec),
 }
 
 /// A static-embedding model directory.
@@ -50,6 +55,8 @@ pub struct StaticEntry {
 pub enum GeneratorEntry {
     /// A Hugging Face decoder directory on libtorch.
     Torch(TorchGeneratorEntry),
+    /// An OpenAI-compatible `/completions` and `/chat/completions` endpoint.
+    Openai(GeneratorApiSpec),
 }
 
 /// A decoder directory (Llama, Qwen2, Gemma 3, BLOOM).
@@ -76,6 +83,7 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(entry) => &entry.id,
             EncoderEntry::Torch(spec) => &spec.id,
+            EncoderEntry::Openai(spec) | EncoderEntry::Cohere(spec) => &spec.id,
         }
     }
 
@@ -84,6 +92,7 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(entry) => Some(&entry.path),
             EncoderEntry::Torch(spec) => Some(&spec.path),
+            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) => None,
         }
     }
 
@@ -92,6 +101,8 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(_) => "static",
             EncoderEntry::Torch(_) => "torch",
+            EncoderEntry::Openai(_) => "openai",
+            EncoderEntry::Cohere(_) => "cohere",
         }
     }
 
@@ -99,6 +110,7 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(entry) => Some(&mut entry.path),
             EncoderEntry::Torch(spec) => Some(&mut spec.path),
+            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) => None,
         }
     }
 }
@@ -108,6 +120,7 @@ impl GeneratorEntry {
     pub fn id(&self) -> &str {
         match self {
             GeneratorEntry::Torch(entry) => &entry.id,
+            GeneratorEntry::Openai(spec) => &spec.id,
         }
     }
 
@@ -115,6 +128,15 @@ impl GeneratorEntry {
     pub fn path(&self) -> Option<&Path> {
         match self {
             GeneratorEntry::Torch(entry) => Some(&entry.path),
+            GeneratorEntry::Openai(_) => None,
+        }
+    }
+
+    /// The backend's name, as in the catalog's `backend` field.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            GeneratorEntry::Torch(_) => "torch",
+            GeneratorEntry::Openai(_) => "openai",
         }
     }
 
@@ -122,12 +144,25 @@ impl GeneratorEntry {
     pub fn scoring(&self) -> (ScoringKind, bool) {
         match self {
             GeneratorEntry::Torch(entry) => (entry.scoring, entry.fold_case),
+            GeneratorEntry::Openai(spec) => (spec.scoring, spec.fold_case),
         }
     }
 
+    /// The reference's decoding for this generator with `seed` (its
+    /// Hugging Face path, or its API path), or greedy decoding of as many
+    /// tokens when `greedy`.
+    pub fn decoding(&self, seed: u64, greedy: bool) -> Decoding {
+        match self {
+            GeneratorEntry::Torch(_) => Decoding::reference_or_greedy(seed, greedy),
+            GeneratorEntry::Openai(_) => GeneratorApiSpec::reference_decoding(seed, greedy),
+        }
+    }
+
+    /// Paths the entry reads, which a catalog resolves against its directory.
     fn path_mut(&mut self) -> Option<&mut PathBuf> {
         match self {
             GeneratorEntry::Torch(entry) => Some(&mut entry.path),
+            GeneratorEntry::Openai(spec) => spec.tokenizer.as_mut(),
         }
     }
 }

@@ -5,10 +5,12 @@
 //! model directory, whose files then pick the backend. Each catalog entry
 //! names its `backend`; heavy backends sit behind cargo features:
 //!
-//! | backend  | runs                                   | feature |
-//! | -------- | -------------------------------------- | ------- |
-//! | `static` | model2vec / tokenlearn static models   | always  |
-//! | `torch`  | BERT / XLM-R encoders, decoder LMs     | `torch` |
+//! | backend  | runs                                              | feature |
+//! | -------- | ------------------------------------------------- | ------- |
+//! | `static` | model2vec / tokenlearn static models              | always  |
+//! | `torch`  | BERT / XLM-R encoders, decoder LMs                | `torch` |
+//! | `openai` | OpenAI-compatible embeddings, completions, chat   | `http`  |
+//! | `cohere` | Cohere embeddings                                 | `http`  |
 //!
 //! Adding a backend is one variant in [`EncoderEntry`] (or [`GeneratorEntry`])
 //! and one arm in [`Models::open_encoder`] (or [`Models::open_generator`]).
@@ -35,7 +37,10 @@
 
 mod catalog;
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 pub use catalog::{Catalog, EncoderEntry, GeneratorEntry, StaticEntry, TorchGeneratorEntry};
 use miners_encoders::{
@@ -107,14 +112,24 @@ pub enum ModelsError {
     /// Loading a generator failed.
     #[error(transparent)]
     Generator(#[from] IclError),
+    /// Reaching a model behind an API failed.
+    #[error("`{id}`: {source}")]
+    Api {
+        /// Model id.
+        id: String,
+        /// What failed.
+        source: miners_api::ApiError,
+    },
 }
 
-/// A catalog plus how to run what it names: device and precision.
+/// A catalog plus how to run what it names: device, precision, and where
+/// API generators journal their answers.
 #[derive(Debug, Clone, Default)]
 pub struct Models {
     catalog: Catalog,
     device: DeviceChoice,
     dtype: Option<DType>,
+    journal: Option<PathBuf>,
 }
 
 impl Models {
@@ -144,6 +159,13 @@ impl Models {
         self
     }
 
+    /// API generators journal every answer under `dir` as it arrives, so a
+    /// rerun after a crash does not ask again.
+    pub fn with_journal(mut self, dir: Option<PathBuf>) -> Self {
+        self.journal = dir;
+        self
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -168,6 +190,8 @@ impl Models {
                 Ok(Arc::new(encoder.with_prompts(entry.prompts)))
             }
             EncoderEntry::Torch(spec) => self.open_torch_encoder(&spec),
+            EncoderEntry::Openai(spec) => open_api_encoder(&spec, miners_api::Protocol::OpenAi),
+            EncoderEntry::Cohere(spec) => open_api_encoder(&spec, miners_api::Protocol::Cohere),
         }
     }
 
@@ -189,6 +213,7 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         match entry {
             GeneratorEntry::Torch(entry) => self.open_torch_generator(entry),
+            GeneratorEntry::Openai(spec) => self.open_api_generator(spec),
         }
     }
 
@@ -280,6 +305,52 @@ impl Models {
     }
 }
 
+#[cfg(feature = "http")]
+fn open_api_encoder(
+    spec: &miners_api::EmbeddingApiSpec,
+    protocol: miners_api::Protocol,
+) -> Result<Arc<dyn Encoder>, ModelsError> {
+    let encoder =
+        miners_api::ApiEncoder::open(spec, protocol).map_err(|source| ModelsError::Api {
+            id: spec.id.clone(),
+            source,
+        })?;
+    Ok(Arc::new(encoder))
+}
+
+#[cfg(not(feature = "http"))]
+fn open_api_encoder(
+    spec: &miners_api::EmbeddingApiSpec,
+    _: miners_api::Protocol,
+) -> Result<Arc<dyn Encoder>, ModelsError> {
+    Err(not_built(&spec.id, "http"))
+}
+
+impl Models {
+    #[cfg(feature = "http")]
+    fn open_api_generator(
+        &self,
+        spec: &miners_api::GeneratorApiSpec,
+    ) -> Result<Box<dyn Generator>, ModelsError> {
+        let generator =
+            miners_api::ApiGenerator::open(spec, self.journal.as_deref()).map_err(|source| {
+                ModelsError::Api {
+                    id: spec.id.clone(),
+                    source,
+                }
+            })?;
+        Ok(Box::new(generator))
+    }
+
+    #[cfg(not(feature = "http"))]
+    fn open_api_generator(
+        &self,
+        spec: &miners_api::GeneratorApiSpec,
+    ) -> Result<Box<dyn Generator>, ModelsError> {
+        Err(not_built(&spec.id, "http"))
+    }
+}
+
 /// A catalog entry whose directory is missing has not been fetched.
 fn ensure_fetched(id: &str, path: Option<&Path>) -> Result<(), ModelsError> {
     match path {
@@ -303,7 +374,7 @@ fn unknown<'a>(
     }
 }
 
-#[cfg(not(feature = "torch"))]
+#[cfg(any(not(feature = "torch"), not(feature = "http")))]
 fn not_built(id: &str, backend: &'static str) -> ModelsError {
     ModelsError::BackendNotBuilt {
         id: id.to_owned(),

@@ -16,7 +16,7 @@ use miners_eval::{
     Setting, Task, run_bitext, run_classification, run_icl,
 };
 use miners_fusion::Normalization;
-use miners_icl::{Decoding, Generator, Prompt, ScoringKind, Selection};
+use miners_icl::{Generator, Prompt, Selection};
 use miners_models::{GeneratorEntry, Models};
 
 use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs, marker::JobMarker};
@@ -201,7 +201,7 @@ impl<'a> Opened<'a> {
     fn generator(
         &mut self,
         reference: &str,
-    ) -> Result<(&dyn Generator, (ScoringKind, bool)), SweepError> {
+    ) -> Result<(&dyn Generator, &GeneratorEntry), SweepError> {
         let entry = self.models.generator_entry(reference)?;
         if self
             .generator
@@ -213,7 +213,7 @@ impl<'a> Opened<'a> {
             self.generator = Some((entry, generator));
         }
         let (entry, generator) = self.generator.as_ref().expect("just opened");
-        Ok((generator.as_ref(), entry.scoring()))
+        Ok((generator.as_ref(), entry))
     }
 }
 
@@ -249,8 +249,9 @@ fn run_job(
                 origin: job.name(),
                 message: "an ICL job names a generator".into(),
             })?;
-            let (generator, (kind, fold_case)) = opened.generator(reference)?;
-            let decoding = Decoding::reference_or_greedy(job.seed, job.greedy);
+            let (generator, entry) = opened.generator(reference)?;
+            let (kind, fold_case) = entry.scoring();
+            let decoding = entry.decoding(job.seed, job.greedy);
             let scoring = job.scoring.unwrap_or(kind).with(decoding, fold_case);
             let plan = dataset
                 .spec()

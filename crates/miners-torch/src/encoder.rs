@@ -290,7 +290,7 @@ impl Encoder for TorchEncoder {
         TextPreparation::SentenceTransformers
     }
 
-    fn encode_raw(&self, texts: &[&str]) -> Result<Embeddings, EncoderError> {
+    fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
         self.embed(texts, 0)
     }
 

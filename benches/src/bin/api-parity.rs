@@ -1,15 +1,20 @@
-//! Label log-probabilities of an OpenAI-compatible `/completions` server
-//! (llama.cpp's, serving a GGUF file) against miners' in-process libtorch
-//! generator on the same file's dequantized weights, on the prompts of a
-//! real ICL record. Prints how often the top label agrees and the largest
-//! and mean log-prob differences, with each side's time.
+//! An OpenAI-compatible server (llama.cpp's, serving a GGUF file) against
+//! miners' in-process libtorch generator on the same file's dequantized
+//! weights, on the prompts of a real ICL record:
+//! - greedy generation (`/chat/completions` against the model's chat template
+//!   in process): how often the texts, their first lines and first words agree;
+//! - label log-probabilities (`/completions` with echo): top-label agreement
+//!   and log-prob differences, or the server's refusal when its echo fails
+//!   the generator's check.
+//!
+//! Prints one JSON object, with each side's time.
 //!
 //! Usage: `api-parity MODEL_DIR URL SERVED_MODEL RECORD.json [N] [IN_FLIGHT]`.
 
 use std::time::Instant;
 
 use miners_api::{ApiGenerator, GeneratorApiSpec};
-use miners_icl::{Generator, decide};
+use miners_icl::{Decoding, Generator, decide};
 use miners_torch::{DeviceChoice, TorchGenerator};
 use serde_json::{Value, json};
 
@@ -39,43 +44,91 @@ fn main() {
     labels.dedup();
 
     let local = TorchGenerator::load("local", model.as_ref(), DeviceChoice::Cpu).unwrap();
-    let started = Instant::now();
-    let expected = local.score(&prompts, &labels).unwrap();
-    let local_s = started.elapsed().as_secs_f64();
-
     let spec: GeneratorApiSpec = serde_json::from_value(json!({
         "id": "server", "url": url, "model": served,
         "max_concurrency": in_flight, "tokenizer": model,
     }))
     .unwrap();
     let server = ApiGenerator::open(&spec, None).unwrap();
-    let started = Instant::now();
-    let served_scores = server.score(&prompts, &labels).unwrap();
-    let server_s = started.elapsed().as_secs_f64();
+    let generation = compare_generation(&local, &server, &prompts);
+    let logprob = compare_logprobs(&local, &server, &prompts, &labels);
+    println!(
+        "{}",
+        json!({"prompts": prompts.len(), "in_flight": in_flight, "generation": generation, "logprob": logprob})
+    );
+}
 
+/// Greedy generations of up to 10 tokens on both sides.
+fn compare_generation(local: &TorchGenerator, server: &ApiGenerator, prompts: &[String]) -> Value {
+    let decoding = Decoding::greedy(10);
+    let chat = local.chat_template().expect("a chat model");
+    let started = Instant::now();
+    let ours: Vec<String> = prompts
+        .iter()
+        .map(|p| {
+            local
+                .generate(&chat.render_user(p).unwrap(), &decoding)
+                .unwrap()
+                .text
+        })
+        .collect();
+    let local_s = started.elapsed().as_secs_f64();
+    let requests: Vec<(String, Decoding)> = prompts.iter().map(|p| (p.clone(), decoding)).collect();
+    let started = Instant::now();
+    let theirs: Vec<String> = server
+        .generate_batch(&requests, &mut |_| {})
+        .unwrap()
+        .into_iter()
+        .map(|g| g.text)
+        .collect();
+    let server_s = started.elapsed().as_secs_f64();
+    let agree = |same: &dyn Fn(&str, &str) -> bool| {
+        ours.iter().zip(&theirs).filter(|(a, b)| same(a, b)).count()
+    };
+    let first_line = |t: &str| t.trim().lines().next().unwrap_or("").to_owned();
+    let first_word = |t: &str| t.split_whitespace().next().unwrap_or("").to_owned();
+    json!({
+        "same_text": agree(&|a, b| a == b),
+        "same_first_line": agree(&|a, b| first_line(a) == first_line(b)),
+        "same_first_word": agree(&|a, b| first_word(a) == first_word(b)),
+        "libtorch_seconds": local_s,
+        "server_seconds": server_s,
+    })
+}
+
+/// Label log-probabilities on both sides, or the server's refusal.
+fn compare_logprobs(
+    local: &TorchGenerator,
+    server: &ApiGenerator,
+    prompts: &[String],
+    labels: &[String],
+) -> Value {
+    let started = Instant::now();
+    let expected = local.score(prompts, labels).unwrap();
+    let local_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let served = match server.score(prompts, labels) {
+        Ok(scores) => scores,
+        Err(refusal) => return json!({"refused": refusal.to_string()}),
+    };
+    let server_s = started.elapsed().as_secs_f64();
     let differences: Vec<f64> = expected
         .iter()
         .flatten()
-        .zip(served_scores.iter().flatten())
+        .zip(served.iter().flatten())
         .map(|(a, b)| (a - b).abs())
         .collect();
     let agree = expected
         .iter()
-        .zip(&served_scores)
+        .zip(&served)
         .filter(|(a, b)| decide(a) == decide(b))
         .count();
-    println!(
-        "{}",
-        json!({
-            "prompts": prompts.len(),
-            "labels": labels,
-            "top_label_agreement": format!("{agree}/{}", prompts.len()),
-            "max_abs_logprob_difference": differences.iter().copied().fold(0.0, f64::max),
-            "mean_abs_logprob_difference": differences.iter().sum::<f64>() / differences.len() as f64,
-            "libtorch_seconds": local_s,
-            "server_seconds": server_s,
-            "server_requests": prompts.len() * labels.len(),
-            "server_in_flight": in_flight,
-        })
-    );
+    json!({
+        "labels": labels,
+        "top_label_agreement": agree,
+        "max_abs_difference": differences.iter().copied().fold(0.0, f64::max),
+        "mean_abs_difference": differences.iter().sum::<f64>() / differences.len() as f64,
+        "libtorch_seconds": local_s,
+        "server_seconds": server_s,
+    })
 }

@@ -10,8 +10,16 @@
 //! boundary counts for the label, and the generated token does not. The
 //! score is their mean log-probability, as the reference averages over the
 //! label's tokens.
+//!
+//! **Servers whose echo is wrong are refused.** Before its first score, a
+//! generator sends a counting sequence (`1, 2, …, 20`) that any language model
+//! continues with near certainty: if its second half averages below
+//! [`ECHO_FLOOR`] per token, the server's echoed log-probabilities are not
+//! those of the tokens (llama-cpp-python's server reports each token's
+//! probability one position late) and scoring stops with an error instead
+//! of giving wrong numbers.
 
-use std::path::Path;
+use std::{path::Path, sync::OnceLock};
 
 use miners_icl::{Decoding, Generation, Generator, IclError, Sampling};
 use serde_json::{Value, json};
@@ -22,6 +30,11 @@ use crate::{ApiError, client::Client, journal::Journal, pool::in_flight, spec::G
 
 /// The context window of a spec that names none: no cut.
 const UNBOUNDED: usize = usize::MAX / 4;
+/// A text whose second half any language model predicts with near certainty.
+const ECHO_PROBE: &str = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20";
+/// Mean log-probability per token of the probe's second half below which a
+/// server's echo is not trusted (a model gives about -0.3; shifted echoes about -12).
+pub const ECHO_FLOOR: f64 = -3.0;
 
 /// A generator behind an OpenAI-compatible endpoint.
 #[derive(Debug)]
@@ -30,6 +43,7 @@ pub struct ApiGenerator {
     client: Client,
     tokenizer: Option<Tokenizer>,
     journal: Option<Journal>,
+    echo: OnceLock<Result<(), String>>,
 }
 
 impl ApiGenerator {
@@ -52,7 +66,41 @@ impl ApiGenerator {
             client,
             tokenizer,
             journal,
+            echo: OnceLock::new(),
         })
+    }
+
+    /// Whether the server's echoed log-probabilities can be trusted (asked once).
+    fn check_echo(&self) -> Result<(), ApiError> {
+        let verdict = self.echo.get_or_init(|| {
+            let body = json!({
+                "model": self.spec.model,
+                "prompt": ECHO_PROBE,
+                "echo": true,
+                "logprobs": 1,
+                "max_tokens": 1,
+                "temperature": 0.0,
+            });
+            let response = self
+                .client
+                .post("/completions", &body)
+                .map_err(|e| e.to_string())?;
+            let end = ECHO_PROBE.chars().count();
+            let mean = mean_logprob(&response, end / 2, end)?;
+            if mean >= ECHO_FLOOR {
+                return Ok(());
+            }
+            Err(format!(
+                "{}/completions: the echoed log-probabilities look wrong: the second half of \
+                 `1, 2, …, 20` scores {mean:.2} per token (a language model gives about -0.3). \
+                 llama-cpp-python's server reports each token's probability one position late \
+                 (abetlen/llama-cpp-python#1983) and llama.cpp's own server echoes none; score \
+                 with a server that implements `echo` (vLLM, OpenAI's completions) or with \
+                 `--scoring generate`",
+                self.client.base()
+            ))
+        });
+        verdict.clone().map_err(ApiError::Config)
     }
 
     /// The journal, when answers are kept.
@@ -170,6 +218,7 @@ impl Generator for ApiGenerator {
         prompts: &[String],
         continuations: &[String],
     ) -> Result<Vec<Vec<f64>>, IclError> {
+        self.check_echo().map_err(|e| self.error(e))?;
         let pairs: Vec<(usize, usize)> = (0..prompts.len())
             .flat_map(|p| (0..continuations.len()).map(move |c| (p, c)))
             .collect();

@@ -440,7 +440,11 @@ fn label_logprobs_are_the_mean_over_the_labels_tokens_as_the_server_split_them()
     assert_eq!(scores[0][0], -0.9);
     assert_eq!(scores[1][1], (-0.5 - 0.9) / 2.0);
     let requests = server.requests();
-    assert_eq!(requests.len(), 4);
+    assert_eq!(
+        requests.len(),
+        1 + 4,
+        "the echo probe, then one request per pair"
+    );
     assert!(
         requests
             .iter()
@@ -537,4 +541,22 @@ fn a_crash_mid_batch_keeps_every_finished_answer() {
     assert_eq!(generations.len(), 8);
     assert_eq!(failing.requests().len(), 4 + 5);
     assert!(generations[0].text.starts_with("P0 #0"));
+}
+
+#[test]
+fn a_server_whose_echo_is_shifted_is_refused_rather_than_trusted() {
+    // As llama-cpp-python's server does: every echoed token gets about -12.
+    let server = TestServer::start(|_, r| {
+        let Reply::Answer(_, _, body) = completions_answer(r) else {
+            unreachable!()
+        };
+        Reply::json(serde_json::from_str::<Value>(&body.replace("-0.", "-12.")).unwrap())
+    });
+    let generator = ApiGenerator::open(&generator_spec(&server.url, ""), None).unwrap();
+    let err = generator
+        .score(&["Sentiment:".to_owned()], &[" positive".to_owned()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("echoed log-probabilities look wrong"), "{err}");
+    assert_eq!(server.requests().len(), 1, "nothing is scored");
 }

@@ -163,7 +163,7 @@ enum Command {
 #[derive(Args)]
 struct Sources {
     /// Embedding cache directory.
-    #[arg(long, env = "MINERS_CACHE", default_value = ".cache/embeddings")]
+    #[arg(long, env = "MINERS_CACHE", default_value = DEFAULT_CACHE)]
     cache: PathBuf,
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
@@ -229,7 +229,7 @@ struct Common {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Embedding cache directory: each text is encoded once per model and prompt, across runs.
+    /// Embedding cache directory: each text is encoded once per model and prompt, across runs (API generators journal their answers under `<cache>/responses`, by default `.cache/embeddings/responses`).
     #[arg(long, env = "MINERS_CACHE")]
     cache: Option<PathBuf>,
     /// Model catalog (TOML `[[model]]` specs; ids usable as --model; default:
@@ -396,8 +396,10 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         } => {
             let (retriever, _) = prepare(&common, false)?;
-            let models = models(common.catalog.as_deref(), &common.device, None)?
-                .with_journal(common.cache.as_deref().map(journal_dir));
+            let models =
+                models(common.catalog.as_deref(), &common.device, None)?.with_journal(Some(
+                    journal_dir(common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref())),
+                ));
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
@@ -577,6 +579,10 @@ fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<
         .context("--device")?;
     Ok(models.on(device).with_dtype(dtype))
 }
+
+/// The sweep's embedding cache, where `miners icl` journals API answers when
+/// no `--cache` is given (a crash must not make a rerun pay twice).
+const DEFAULT_CACHE: &str = ".cache/embeddings";
 
 /// Where API generators journal their answers: beside the embeddings of a cache.
 fn journal_dir(cache: &Path) -> PathBuf {

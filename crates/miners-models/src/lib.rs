@@ -303,30 +303,7 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         Err(not_built(&entry.id, "torch"))
     }
-}
 
-#[cfg(feature = "http")]
-fn open_api_encoder(
-    spec: &miners_api::EmbeddingApiSpec,
-    protocol: miners_api::Protocol,
-) -> Result<Arc<dyn Encoder>, ModelsError> {
-    let encoder =
-        miners_api::ApiEncoder::open(spec, protocol).map_err(|source| ModelsError::Api {
-            id: spec.id.clone(),
-            source,
-        })?;
-    Ok(Arc::new(encoder))
-}
-
-#[cfg(not(feature = "http"))]
-fn open_api_encoder(
-    spec: &miners_api::EmbeddingApiSpec,
-    _: miners_api::Protocol,
-) -> Result<Arc<dyn Encoder>, ModelsError> {
-    Err(not_built(&spec.id, "http"))
-}
-
-impl Models {
     #[cfg(feature = "http")]
     fn open_api_generator(
         &self,
@@ -349,6 +326,27 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         Err(not_built(&spec.id, "http"))
     }
+}
+
+#[cfg(feature = "http")]
+fn open_api_encoder(
+    spec: &miners_api::EmbeddingApiSpec,
+    protocol: miners_api::Protocol,
+) -> Result<Arc<dyn Encoder>, ModelsError> {
+    let encoder =
+        miners_api::ApiEncoder::open(spec, protocol).map_err(|source| ModelsError::Api {
+            id: spec.id.clone(),
+            source,
+        })?;
+    Ok(Arc::new(encoder))
+}
+
+#[cfg(not(feature = "http"))]
+fn open_api_encoder(
+    spec: &miners_api::EmbeddingApiSpec,
+    _: miners_api::Protocol,
+) -> Result<Arc<dyn Encoder>, ModelsError> {
+    Err(not_built(&spec.id, "http"))
 }
 
 /// A catalog entry whose directory is missing has not been fetched.

@@ -16,6 +16,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "convert")]
+pub mod convert;
 mod dataset;
 mod registry;
 pub mod sources;

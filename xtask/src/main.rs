@@ -52,6 +52,10 @@ enum Task {
         /// Redo finished jobs and cells.
         #[arg(long)]
         force: bool,
+        /// Where missing datasets are fetched from (`miners data fetch --mirror`):
+        /// a URL prefix or directory laid out like raw-file paths.
+        #[arg(long, env = "MINERS_DATA_MIRROR")]
+        data_mirror: Option<String>,
     },
     /// Property-based fuzzing of every parser, 100,000 cases each by default
     /// (CI runs 1,000 as part of the tests).
@@ -102,9 +106,11 @@ fn main() -> Result<()> {
             out,
             shard,
             force,
+            data_mirror,
         } => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;
+            fetch_missing_data(data_mirror.as_deref())?;
             bench_all(&spec, &out, shard.as_deref(), force)
         }
         Task::Fuzz { cases } => cargo_env(
@@ -223,6 +229,19 @@ fn miners(args: &[String]) -> Result<()> {
     ];
     all.extend(args.iter().map(String::as_str));
     cargo(&all)
+}
+
+/// Fetches and converts the datasets the data directory lacks (none where it is complete).
+fn fetch_missing_data(mirror: Option<&str>) -> Result<()> {
+    let mut args = vec![
+        "data".to_owned(),
+        "fetch".to_owned(),
+        "--if-missing".to_owned(),
+    ];
+    if let Some(mirror) = mirror {
+        args.extend(["--mirror".to_owned(), mirror.to_owned()]);
+    }
+    miners(&args)
 }
 
 /// Runs the sweep (resumable: finished jobs and cells are skipped), then the report.

@@ -1,5 +1,6 @@
 //! `miners`: run MINERS bitext retrieval, retrieval-based classification and ICL.
 
+mod data;
 mod progress;
 mod report;
 mod summary;
@@ -150,6 +151,11 @@ enum Command {
         /// Shard result directories.
         #[arg(required = true)]
         sources: Vec<PathBuf>,
+    },
+    /// Get datasets from where they live (`miners data fetch`).
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
     },
     /// List the datasets of the registry and whether the data directory has them.
     Datasets {
@@ -529,6 +535,7 @@ fn run(cli: Cli) -> Result<()> {
                 merged.copied, merged.same
             );
         }
+        Command::Data { command } => data::run(command)?,
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
     }
     Ok(())

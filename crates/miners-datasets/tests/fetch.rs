@@ -2,12 +2,11 @@
 //! like raw-file URLs (`../shared/sources`) and the same directory served
 //! over HTTP on 127.0.0.1 by a small server that stops by itself.
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    net::TcpListener,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::mirror::serve;
 
 use miners_datasets::sources::{self, Mirror, SourceError};
 
@@ -22,41 +21,6 @@ fn shared_sources() -> Option<PathBuf> {
     );
     eprintln!("skipping: ../shared/sources absent");
     None
-}
-
-/// Serves `root` over HTTP/1.1 GET on a free 127.0.0.1 port for at most 60 s.
-fn serve(root: PathBuf) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            let mut request = String::new();
-            BufReader::new(&stream).read_line(&mut request).unwrap();
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let file = root.join(path.trim_start_matches('/'));
-            let mut stream = stream;
-            let _ = match std::fs::read(&file) {
-                Ok(body) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .and_then(|()| stream.write_all(&body)),
-                Err(_) => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
-        }
-    });
-    url
 }
 
 fn same_bytes(a: &Path, b: &Path) -> bool {

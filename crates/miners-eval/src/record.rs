@@ -87,6 +87,9 @@ pub struct FusionMemberRecord {
     pub id: String,
     /// Raw DistFuse weight.
     pub weight: f32,
+    /// Where its files came from (`hf:<org>/<name>@<commit>`), if not a local directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The retriever that produced a record.
@@ -105,6 +108,11 @@ pub struct ModelRecord {
     /// fingerprint come from a different model. Absent in records before schema 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// Where a single model's files came from (`hf:<org>/<name>@<commit>`,
+    /// the commit its revision resolved to), if not a local directory; DistFuse
+    /// records it per member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Scores of one cell.

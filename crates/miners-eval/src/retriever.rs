@@ -75,6 +75,7 @@ impl Retriever {
                 members: None,
                 normalization: None,
                 fingerprint: Some(self.encoders[0].identity()),
+                source: self.encoders[0].source().map(str::to_owned),
             };
         }
         let members: Vec<FusionMemberRecord> = self
@@ -84,6 +85,7 @@ impl Retriever {
             .map(|(e, &weight)| FusionMemberRecord {
                 id: e.id().to_owned(),
                 weight,
+                source: e.source().map(str::to_owned),
             })
             .collect();
         let parts: Vec<String> = members
@@ -110,6 +112,7 @@ impl Retriever {
             members: Some(members),
             normalization: Some(normalization.into()),
             fingerprint: Some(fingerprint.finish()),
+            source: None,
         }
     }
 
@@ -199,6 +202,10 @@ impl Encoder for Unprompted {
 
     fn role_signature(&self, role: Role) -> Option<&str> {
         self.0.role_signature(role)
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.0.source()
     }
 
     fn encode_raw(

@@ -34,6 +34,68 @@ pub enum EncoderEntry {
     Openai(EmbeddingApiSpec),
     /// Cohere's `/v1/embed` endpoint.
     Cohere(EmbeddingApiSpec),
+    /// A Hugging Face Hub repository, downloaded on first use and then run
+    /// as the local directory it becomes (static or torch).
+    Hub(HubEntry),
+}
+
+/// A model on the Hugging Face Hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubEntry {
+    /// Id used by `--model` and recorded in results.
+    pub id: String,
+    /// `org/name`.
+    pub repo: String,
+    /// Branch, tag or commit (default `main`); resolved to its commit before
+    /// the run, and the commit recorded in results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Prefixes for queries and passages.
+    #[serde(default)]
+    pub prompts: Prompts,
+    /// Overrides the model's pooling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<miners_encoders::layout::Pooling>,
+    /// Overrides the model's normalisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    /// Overrides the model's maximum sequence length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq_length: Option<usize>,
+    /// Precision.
+    #[serde(default)]
+    pub dtype: miners_encoders::spec::DType,
+}
+
+impl HubEntry {
+    /// The entry for `--model hf:<org>/<name>[@<revision>]`, named as given.
+    pub fn from_reference(reference: &str) -> Option<Self> {
+        let rest = reference.strip_prefix("hf:")?;
+        let (repo, revision) = match rest.split_once('@') {
+            Some((repo, revision)) => (repo, Some(revision.to_owned())),
+            None => (rest, None),
+        };
+        Some(Self {
+            id: reference.to_owned(),
+            repo: repo.to_owned(),
+            revision,
+            prompts: Prompts::default(),
+            pooling: None,
+            normalize: None,
+            max_seq_length: None,
+            dtype: Default::default(),
+        })
+    }
+
+    /// `org/name@revision`, as the Hub client parses it.
+    pub fn reference(&self) -> String {
+        format!(
+            "{}@{}",
+            self.repo,
+            self.revision.as_deref().unwrap_or("main")
+        )
+    }
 }
 
 /// A static-embedding model directory.
@@ -84,6 +146,7 @@ impl EncoderEntry {
             EncoderEntry::Static(entry) => &entry.id,
             EncoderEntry::Torch(spec) => &spec.id,
             EncoderEntry::Openai(spec) | EncoderEntry::Cohere(spec) => &spec.id,
+            EncoderEntry::Hub(entry) => &entry.id,
         }
     }
 
@@ -92,7 +155,7 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(entry) => Some(&entry.path),
             EncoderEntry::Torch(spec) => Some(&spec.path),
-            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) => None,
+            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) | EncoderEntry::Hub(_) => None,
         }
     }
 
@@ -103,6 +166,7 @@ impl EncoderEntry {
             EncoderEntry::Torch(_) => "torch",
             EncoderEntry::Openai(_) => "openai",
             EncoderEntry::Cohere(_) => "cohere",
+            EncoderEntry::Hub(_) => "hub",
         }
     }
 
@@ -110,7 +174,7 @@ impl EncoderEntry {
         match self {
             EncoderEntry::Static(entry) => Some(&mut entry.path),
             EncoderEntry::Torch(spec) => Some(&mut spec.path),
-            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) => None,
+            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) | EncoderEntry::Hub(_) => None,
         }
     }
 }

@@ -11,6 +11,13 @@
 //! | `torch`  | BERT / XLM-R encoders, decoder LMs                | `torch` |
 //! | `openai` | OpenAI-compatible embeddings, completions, chat   | `http`  |
 //! | `cohere` | Cohere embeddings                                 | `http`  |
+//! | `hub`    | a Hugging Face Hub repository, run as `static`/`torch` | `hub` |
+//!
+//! `--model hf:<org>/<name>[@<revision>]` names a Hub model without a
+//! catalog. A Hub model is downloaded on first use (only the files it needs,
+//! into the Python client's cache), its revision resolved to a commit, and
+//! then run as the local directory it became; results record
+//! `hf:<org>/<name>@<commit>` as the model's `source`.
 //!
 //! Adding a backend is one variant in [`EncoderEntry`] (or [`GeneratorEntry`])
 //! and one arm in [`Models::open_encoder`] (or [`Models::open_generator`]).
@@ -36,13 +43,16 @@
 //! ```
 
 mod catalog;
+mod hub;
 
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
 
-pub use catalog::{Catalog, EncoderEntry, GeneratorEntry, StaticEntry, TorchGeneratorEntry};
+pub use catalog::{
+    Catalog, EncoderEntry, GeneratorEntry, HubEntry, StaticEntry, TorchGeneratorEntry,
+};
 use miners_encoders::{
     Encoder, EncoderError, StaticEncoder,
     layout::TransformerLayout,
@@ -112,6 +122,14 @@ pub enum ModelsError {
     /// Loading a generator failed.
     #[error(transparent)]
     Generator(#[from] IclError),
+    /// Getting a model from the Hugging Face Hub failed.
+    #[error("`{id}`: {message}")]
+    Hub {
+        /// Model id.
+        id: String,
+        /// What failed.
+        message: String,
+    },
     /// Reaching a model behind an API failed.
     #[error("`{id}`: {source}")]
     Api {
@@ -174,25 +192,53 @@ impl Models {
     /// The entry a reference names: a catalog id, else a model directory
     /// (its files pick the backend). The directory must exist.
     pub fn encoder_entry(&self, reference: &str) -> Result<EncoderEntry, ModelsError> {
-        let entry = match self.catalog.encoder(reference) {
-            Some(entry) => entry.clone(),
-            None => self.encoder_dir(reference)?,
+        let (entry, _) = self.located_encoder(reference)?;
+        Ok(entry)
+    }
+
+    /// The entry a reference names, run locally: a Hub entry (or `hf:`
+    /// reference) is downloaded and becomes the directory entry it is, with
+    /// the source it came from.
+    fn located_encoder(
+        &self,
+        reference: &str,
+    ) -> Result<(EncoderEntry, Option<String>), ModelsError> {
+        let entry = match (
+            self.catalog.encoder(reference),
+            HubEntry::from_reference(reference),
+        ) {
+            (Some(entry), _) => entry.clone(),
+            (None, Some(hub)) => EncoderEntry::Hub(hub),
+            (None, None) => self.encoder_dir(reference)?,
+        };
+        let (entry, source) = match entry {
+            EncoderEntry::Hub(hub) => {
+                let (entry, source) = hub_local_entry(&hub)?;
+                (entry, Some(source))
+            }
+            entry => (entry, None),
         };
         ensure_fetched(entry.id(), entry.path())?;
-        Ok(self.with_precision(entry))
+        Ok((self.with_precision(entry), source))
     }
 
     /// Opens the encoder a reference names.
     pub fn open_encoder(&self, reference: &str) -> Result<Arc<dyn Encoder>, ModelsError> {
-        match self.encoder_entry(reference)? {
+        let (entry, source) = self.located_encoder(reference)?;
+        let encoder = match entry {
             EncoderEntry::Static(entry) => {
                 let encoder = StaticEncoder::load(&entry.path, &entry.id)?;
-                Ok(Arc::new(encoder.with_prompts(entry.prompts)))
+                Arc::new(encoder.with_prompts(entry.prompts))
             }
-            EncoderEntry::Torch(spec) => self.open_torch_encoder(&spec),
-            EncoderEntry::Openai(spec) => open_api_encoder(&spec, miners_api::Protocol::OpenAi),
-            EncoderEntry::Cohere(spec) => open_api_encoder(&spec, miners_api::Protocol::Cohere),
-        }
+            EncoderEntry::Torch(spec) => self.open_torch_encoder(&spec)?,
+            EncoderEntry::Openai(spec) => open_api_encoder(&spec, miners_api::Protocol::OpenAi)?,
+            EncoderEntry::Cohere(spec) => open_api_encoder(&spec, miners_api::Protocol::Cohere)?,
+            EncoderEntry::Hub(hub) => unreachable!("`{}` is located before it is opened", hub.id),
+        };
+        Ok(match source {
+            Some(source) => Arc::new(hub::Sourced::new(encoder, source)),
+            None => encoder,
+        })
     }
 
     /// The generator entry a reference names: a catalog id, else a model
@@ -327,6 +373,8 @@ impl Models {
         Err(not_built(&spec.id, "http"))
     }
 }
+
+use hub::hub_local_entry;
 
 #[cfg(feature = "http")]
 fn open_api_encoder(

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use miners_datasets::{DataDir, convert, sources};
+use miners_datasets::{
+    DataDir,
+    convert::{self, parquet},
+    sources,
+};
 
 /// Where data goes when no data directory exists yet.
 const DEFAULT_OUT: &str = "shared/data/miners";
@@ -39,6 +43,10 @@ pub struct FetchArgs {
     /// manifest is written last, so a half-converted one counts as missing).
     #[arg(long)]
     if_missing: bool,
+    /// Hub datasets: the revision of the parquet export to read (default
+    /// `refs/convert/parquet`; a commit pins it).
+    #[arg(long, default_value = miners_datasets::convert::parquet::PARQUET_REVISION)]
+    hub_revision: String,
     /// Where the verified original files are kept between runs.
     #[arg(long, default_value = ".cache/sources")]
     originals: PathBuf,
@@ -64,9 +72,14 @@ fn fetch(args: &FetchArgs) -> Result<()> {
         datasets.retain(|d| !out.join(d).join("manifest.json").is_file());
     }
     for dataset in &datasets {
-        fetch_originals(dataset, &mirror, &args.originals)?;
-        let converted = convert::convert(dataset, &args.originals, &out)
-            .with_context(|| format!("converting {dataset}"))?;
+        let converted = match parquet::hub_dataset(dataset) {
+            Some(hub) => fetch_from_hub(hub, &args.hub_revision, &out)?,
+            None => {
+                fetch_originals(dataset, &mirror, &args.originals)?;
+                convert::convert(dataset, &args.originals, &out)
+                    .with_context(|| format!("converting {dataset}"))?
+            }
+        };
         eprintln!(
             "{dataset}: {} files, {} rows, {} bytes in {}",
             converted.files,
@@ -81,16 +94,19 @@ fn fetch(args: &FetchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The datasets asked for, all convertible ones by default.
+/// The datasets asked for; by default all that come from original files
+/// (Hub datasets only when named: they need the Hub).
 fn chosen(asked: &[String]) -> Result<Vec<String>> {
-    let known: Vec<&str> = convert::convertible().collect();
+    let from_files: Vec<&str> = convert::convertible().collect();
     if asked.is_empty() {
-        return Ok(known.iter().map(|d| (*d).to_owned()).collect());
+        return Ok(from_files.iter().map(|d| (*d).to_owned()).collect());
     }
+    let from_hub = parquet::HUB_DATASETS.iter().map(|d| d.name);
+    let known: Vec<&str> = from_files.iter().copied().chain(from_hub).collect();
     for dataset in asked {
         if !known.contains(&dataset.as_str()) {
             bail!(
-                "--dataset {dataset}: not a dataset with original files; these are: {}",
+                "--dataset {dataset}: not a dataset miners can fetch; these are: {}",
                 known.join(", ")
             );
         }
@@ -117,4 +133,45 @@ fn fetch_originals(dataset: &str, mirror: &sources::Mirror, dir: &Path) -> Resul
         );
     }
     Ok(())
+}
+
+/// A Hub dataset: its parquet export at `revision`, resolved to a commit,
+/// downloaded into the Hub cache and converted.
+fn fetch_from_hub(
+    hub: &parquet::HubDataset,
+    revision: &str,
+    out: &Path,
+) -> Result<convert::Converted> {
+    let client = miners_hub::Hub::from_env()?;
+    let reference = miners_hub::HubRef {
+        repo: hub.repo.to_owned(),
+        revision: revision.to_owned(),
+    };
+    let (commit, listing) = client.dataset(&reference)?;
+    let wanted = hub.parquet_files(&listing);
+    if wanted.is_empty() {
+        bail!(
+            "{}@{revision} ({commit}) has no parquet files for {} (splits {})",
+            hub.repo,
+            hub.configs.join(", "),
+            hub.splits.join(", ")
+        );
+    }
+    let mut files = Vec::new();
+    for (config, split, name) in wanted {
+        let path = client.dataset_file(hub.repo, &commit, &name)?;
+        files.push(parquet::ParquetFile {
+            config,
+            split,
+            name,
+            path,
+        });
+    }
+    let source = parquet::HubSource {
+        revision: revision.to_owned(),
+        commit,
+    };
+    Ok(hub
+        .convert(&files, &source, out)
+        .with_context(|| format!("converting {}", hub.name))?)
 }

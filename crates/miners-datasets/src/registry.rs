@@ -146,6 +146,11 @@ const fn dataset(name: &'static str) -> DatasetSpec {
 }
 
 static REGISTRY: &[DatasetSpec] = &[
+    // From the Hub's parquet export (`miners data fetch --dataset bucc`).
+    DatasetSpec {
+        bitext: Some(BitextPlan { splits: TEST }),
+        ..dataset("bucc")
+    },
     DatasetSpec {
         substitute_for: Some("bucc"),
         bitext: Some(BitextPlan { splits: TEST }),
@@ -188,6 +193,15 @@ static REGISTRY: &[DatasetSpec] = &[
             ..classification(Split::Train, Split::Test, Some("en"), SENTIMENT)
         }),
         ..dataset("nollysenti")
+    },
+    // From the Hub's parquet export (`miners data fetch --dataset massive_intent`).
+    DatasetSpec {
+        classification: Some(ClassificationPlan {
+            underscores_as_spaces: true,
+            candidates: Candidates::FirstSeen,
+            ..classification(Split::Train, Split::Test, Some("en"), INTENT)
+        }),
+        ..dataset("massive_intent")
     },
     DatasetSpec {
         substitute_for: Some("massive_intent"),

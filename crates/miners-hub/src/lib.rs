@@ -112,10 +112,11 @@ pub struct HubRef {
 }
 
 impl HubRef {
-    /// Parses `org/name` or `org/name@revision`.
+    /// Parses `org/name` or `org/name@revision` (a bare `name` for older datasets).
     pub fn parse(text: &str) -> Result<Self, HubError> {
         let (repo, revision) = text.split_once('@').unwrap_or((text, "main"));
-        let well_formed = repo.split('/').count() == 2
+        // `org/name`, or a bare `name` (older datasets such as `lince`).
+        let well_formed = repo.split('/').count() <= 2
             && repo
                 .split('/')
                 .all(|part| !part.is_empty() && part != "." && part != "..")

@@ -171,7 +171,6 @@ fn fetch_from_hub(
         revision: revision.to_owned(),
         commit,
     };
-    Ok(hub
-        .convert(&files, &source, out)
-        .with_context(|| format!("converting {}", hub.name))?)
+    hub.convert(&files, &source, out)
+        .with_context(|| format!("converting {}", hub.name))
 }

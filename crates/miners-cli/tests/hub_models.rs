@@ -81,7 +81,7 @@ fn scores(dir: &Path) -> Vec<(u64, f64, Option<String>)> {
             }
         }
     }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.sort_by_key(|row| row.0);
     rows
 }
 

@@ -123,11 +123,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Opens dataset `name`; a missing directory or manifest is an error that says where to put it.
+    /// Opens dataset `name`. Where the data directory lacks it but has a
+    /// registry substitute for it (BUCC, MASSIVE), the substitute opens in its
+    /// place, under its own name, so results say which one ran. Otherwise a
+    /// missing directory or manifest is an error that says where to put it.
     pub fn open(data: &DataDir, name: &str) -> Result<Self, DatasetError> {
         let spec = DatasetSpec::find(name)?;
         let root = data.path().join(name);
         let manifest_path = root.join("manifest.json");
+        let substitute = crate::registry()
+            .iter()
+            .filter(|s| s.substitute_for == Some(name))
+            .find(|s| data.path().join(s.name).join("manifest.json").is_file());
+        if let (false, Some(substitute)) = (manifest_path.is_file(), substitute) {
+            return Self::open(data, substitute.name);
+        }
         if !manifest_path.is_file() {
             return Err(DatasetError::Missing {
                 name: name.to_owned(),

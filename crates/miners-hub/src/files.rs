@@ -24,7 +24,7 @@ const TOP_LEVEL: &[&str] = &[
 /// Files inside sentence-transformers module folders (`1_Pooling/`, `2_Dense/`, …).
 const IN_MODULES: &[&str] = &["config.json", "model.safetensors"];
 
-/// The files of `listing` a model needs: [`TOP_LEVEL`] files and the
+/// The files of `listing` a model needs: the top-level configuration, weights and tokenizer files and the
 /// configuration and weights of every sentence-transformers module folder
 /// (`<n>_<Name>/`). Nothing else: no other weight formats, no ONNX, no images.
 pub fn model_files(listing: &[String]) -> Vec<String> {

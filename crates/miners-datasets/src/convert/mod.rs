@@ -2,7 +2,7 @@
 //! [`sources`](crate::sources)) into the normalized layout of `docs/data.md`:
 //! two-column TSV files and a `manifest.json`.
 //!
-//! Each dataset has a recipe ([`recipes`]) that reads its originals the way
+//! Each dataset has a recipe (`convert/recipes.rs`) that reads its originals the way
 //! the reference reads them and names the TSV files to write. The writer then
 //! applies the layout's one text rule — tab- and newline-like characters
 //! become one space each — and writes every file atomically, the manifest

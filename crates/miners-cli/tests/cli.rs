@@ -188,7 +188,7 @@ fn bad_arguments_get_clear_errors() {
     fails_with(
         &data,
         &with(&["bitext", "--dataset", "nope"]),
-        "unknown dataset `nope`; known datasets: flores_bucc_substitute",
+        "unknown dataset `nope`; known datasets: bucc, flores_bucc_substitute",
     );
     fails_with(
         &data,

@@ -47,6 +47,10 @@ pub struct FetchArgs {
     /// `refs/convert/parquet`; a commit pins it).
     #[arg(long, default_value = miners_datasets::convert::parquet::PARQUET_REVISION)]
     hub_revision: String,
+    /// Datasets with both kinds of source (LinCE SA): read the Hub's parquet
+    /// export instead of the original files.
+    #[arg(long)]
+    hub: bool,
     /// Where the verified original files are kept between runs.
     #[arg(long, default_value = ".cache/sources")]
     originals: PathBuf,
@@ -72,7 +76,8 @@ fn fetch(args: &FetchArgs) -> Result<()> {
         datasets.retain(|d| !out.join(d).join("manifest.json").is_file());
     }
     for dataset in &datasets {
-        let converted = match parquet::hub_dataset(dataset) {
+        let from_files = convert::convertible().any(|d| d == dataset) && !args.hub;
+        let converted = match parquet::hub_dataset(dataset).filter(|_| !from_files) {
             Some(hub) => fetch_from_hub(hub, &args.hub_revision, &out)?,
             None => {
                 fetch_originals(dataset, &mirror, &args.originals)?;

@@ -116,7 +116,11 @@ fn unknown_repositories_and_revisions_are_named() {
     assert!(matches!(err, HubError::UnknownRevision { .. }), "{err}");
     assert!(err.to_string().contains("no revision `v9`"), "{err}");
     assert!(matches!(
-        HubRef::parse("just-a-name"),
+        HubRef::parse("a/b/c"),
+        Err(HubError::BadReference(_))
+    ));
+    assert!(matches!(
+        HubRef::parse("org/name@"),
         Err(HubError::BadReference(_))
     ));
 }

@@ -120,7 +120,8 @@ enum Command {
         /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set.
         #[arg(long)]
         shard: Option<String>,
-        /// Print the jobs (with their shard) and exit.
+        /// Print the jobs and exit; with a shard, every shard's estimated
+        /// cost and this shard's cells.
         #[arg(long)]
         list: bool,
     },
@@ -480,14 +481,11 @@ fn run(cli: Cli) -> Result<()> {
                 force,
                 shard,
             };
+            let models = models(catalog.as_deref(), &device, None)?;
             if list {
-                for (i, job) in miners_sweep::jobs(&spec, &options.data)?.iter().enumerate() {
-                    let mine = options.shard.is_none_or(|s| s.owns(i));
-                    out!("{i:>4} {} {}", if mine { "*" } else { " " }, job.name());
-                }
+                list_sweep(&spec, &models, &options)?;
             } else {
-                let models = models(catalog.as_deref(), &device, None)?
-                    .with_journal(Some(journal_dir(&cache)));
+                let models = models.with_journal(Some(journal_dir(&cache)));
                 let bars = progress::SweepBars::default();
                 let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
                 bars.finish(&summary);
@@ -725,6 +723,46 @@ impl Languages {
         let langs = self.langs.iter().map(|l| Lang::from(l.as_str())).collect();
         Ok((langs, cross_source))
     }
+}
+
+/// `miners sweep --list`: the jobs; with a shard, the plan's shard costs
+/// (billions of multiply-adds) and this shard's cells.
+fn list_sweep(spec: &SweepSpec, models: &Models, options: &SweepOptions) -> Result<()> {
+    let Some(shard) = options.shard else {
+        for (i, job) in miners_sweep::jobs(spec, &options.data)?.iter().enumerate() {
+            out!("{i:>4} {}", job.name());
+        }
+        return Ok(());
+    };
+    let (jobs, plan) = miners_sweep::shard_plan(spec, models, options, shard.count)?;
+    let costs = plan.costs();
+    let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+    for (i, cost) in costs.iter().enumerate() {
+        let cells = plan.cells.iter().filter(|c| c.shard == i).count();
+        let mark = if i == shard.index { "*" } else { " " };
+        out!(
+            "shard {i}/{} {mark} {cells:>5} cells {:>12.1} GMAC {:>6.3} of the mean",
+            shard.count,
+            cost / 1e9,
+            cost / mean.max(f64::MIN_POSITIVE)
+        );
+    }
+    out!(
+        "largest shard / mean: {:.3} (whole jobs by index modulo {}: {:.3})",
+        plan.imbalance(),
+        shard.count,
+        plan.whole_jobs_imbalance
+    );
+    for cell in plan.cells.iter().filter(|c| c.shard == shard.index) {
+        let job = jobs[cell.job].name();
+        out!(
+            "{:>4} {job} {} {:.3} GMAC",
+            cell.job,
+            cell.cell,
+            cell.cost / 1e9
+        );
+    }
+    Ok(())
 }
 
 fn list_datasets(data_dir: Option<&Path>) -> Result<()> {

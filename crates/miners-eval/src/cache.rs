@@ -56,6 +56,40 @@ impl EmbeddingCache {
         }
     }
 
+    /// Whether each of `texts` is cached for `encoder` and `role` (what a
+    /// sweep plan counts as free).
+    pub fn contains(
+        &self,
+        encoder: &dyn Encoder,
+        texts: &[String],
+        role: Role,
+        progress: &dyn Progress,
+    ) -> Result<Vec<bool>, EvalError> {
+        let mut stores = self.lock_loaded(encoder, progress)?;
+        let store = stores.get_mut(encoder.fingerprint()).expect("loaded");
+        Ok(texts
+            .iter()
+            .map(|text| store.vectors.contains_key(&text_key(encoder, text, role)))
+            .collect())
+    }
+
+    /// The stores, with `encoder`'s read from disk if it was not yet.
+    fn lock_loaded(
+        &self,
+        encoder: &dyn Encoder,
+        progress: &dyn Progress,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Store>>, EvalError> {
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| EvalError::Config("embedding cache lock poisoned".into()))?;
+        if !stores.contains_key(encoder.fingerprint()) {
+            let dir = self.root.join(encoder.fingerprint());
+            stores.insert(encoder.fingerprint().to_owned(), load(&dir, progress)?);
+        }
+        Ok(stores)
+    }
+
     /// The embeddings of `texts` as `encoder` gives them for `role`, encoding only
     /// the texts not cached yet (each distinct text once).
     pub fn encode(
@@ -68,19 +102,10 @@ impl EmbeddingCache {
     ) -> Result<Embeddings, EvalError> {
         let keys: Vec<Key> = texts
             .iter()
-            .map(|text| {
-                let prepared = encoder.prepare(text, role);
-                key(prepared.prompt, prepared.body, encoder.role_signature(role))
-            })
+            .map(|text| text_key(encoder, text, role))
             .collect();
-        let mut stores = self
-            .stores
-            .lock()
-            .map_err(|_| EvalError::Config("embedding cache lock poisoned".into()))?;
+        let mut stores = self.lock_loaded(encoder, progress)?;
         let dir = self.root.join(encoder.fingerprint());
-        if !stores.contains_key(encoder.fingerprint()) {
-            stores.insert(encoder.fingerprint().to_owned(), load(&dir, progress)?);
-        }
         let store = stores
             .get_mut(encoder.fingerprint())
             .expect("inserted above");
@@ -135,6 +160,12 @@ impl EmbeddingCache {
         }
         Ok(Embeddings::from_rows(dim, rows).map_err(EncoderError::from)?)
     }
+}
+
+/// The key of `text` as `encoder` prepares it for `role`.
+fn text_key(encoder: &dyn Encoder, text: &str, role: Role) -> Key {
+    let prepared = encoder.prepare(text, role);
+    key(prepared.prompt, prepared.body, encoder.role_signature(role))
 }
 
 /// `sha256(prompt \0 body)`, and `\0 signature` after it for a model whose

@@ -134,6 +134,28 @@ impl Retriever {
         self
     }
 
+    /// The member encoders, in order (one for a single encoder).
+    pub fn encoders(&self) -> &[Arc<dyn Encoder>] {
+        &self.encoders
+    }
+
+    /// Per member encoder, whether each of `texts` is already in the cache
+    /// (all `false` without one).
+    pub fn cached(
+        &self,
+        texts: &[String],
+        role: Role,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Vec<bool>>, EvalError> {
+        self.encoders
+            .iter()
+            .map(|encoder| match &self.cache {
+                Some(cache) => cache.contains(encoder.as_ref(), texts, role, progress),
+                None => Ok(vec![false; texts.len()]),
+            })
+            .collect()
+    }
+
     /// Embeds `texts` with every member encoder.
     pub fn encode(
         &self,

@@ -43,6 +43,7 @@
 //! ```
 
 mod catalog;
+mod cost;
 mod hub;
 
 use std::{

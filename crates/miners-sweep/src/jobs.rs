@@ -201,6 +201,8 @@ fn present(data: &DataDir, wanted: &[String], task: Task) -> Result<Vec<String>,
             continue;
         }
         match Dataset::open(data, spec.name) {
+            // Absent, it opens as its substitute, which the registry lists too.
+            Ok(dataset) if !listed && dataset.spec().name != spec.name => {}
             Ok(_) => names.push(spec.name.to_owned()),
             Err(error @ DatasetError::Missing { .. }) if !listed => {
                 eprintln!("sweep: skipping {}: {error}", spec.name)
@@ -230,7 +232,7 @@ fn settings_of(dataset: &str, wanted: &[Setting]) -> Result<Vec<Setting>, SweepE
         .collect())
 }
 
-/// `i/N`: shard `i` of `N` runs the jobs whose index is `i` modulo `N`.
+/// `i/N`: shard `i` of `N` runs the cells the [`ShardPlan`](crate::ShardPlan) of `N` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This shard, from 0.
@@ -270,11 +272,6 @@ impl Shard {
             .map_err(|_| SweepError::Shard(format!("SLURM_ARRAY_TASK_ID={id}")))?;
         Self::parse(&format!("{}/{count}", id.saturating_sub(min))).map(Some)
     }
-
-    /// Whether job `index` belongs to this shard.
-    pub fn owns(&self, index: usize) -> bool {
-        index % self.count == self.index
-    }
 }
 
 #[cfg(test)]
@@ -282,10 +279,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_parse_and_split_by_index() {
+    fn shards_parse() {
         let shard = Shard::parse("1/3").unwrap();
         assert_eq!((shard.index, shard.count), (1, 3));
-        assert!(shard.owns(4) && !shard.owns(3));
         for bad in ["3/3", "1", "a/2", "0/0"] {
             let err = Shard::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad) && !err.contains("--"), "{err}");

@@ -3,11 +3,14 @@
 //!
 //! A [`SweepSpec`] (`sweep.toml`, or built in code) expands into [`Job`]s
 //! (task × dataset × retriever × setting, plus the generator for ICL) in a
-//! fixed order. [`Shard`] `i/N` runs the jobs whose index is `i` modulo `N`
-//! (also from Slurm's array variables). Inside a job every cell (language or
-//! pair) is skipped when its records read back with the same model
-//! fingerprint, and a finished job leaves a marker under `<out>/.sweep/`
-//! listing its record files, so a rerun skips it after one `stat` per record.
+//! fixed order; each job has cells (a language or pair, with all its k values).
+//! [`Shard`] `i/N` (also from Slurm's array variables) runs the cells that a
+//! [`ShardPlan`] gives it: cells are spread by estimated cost, and the plan is
+//! frozen under `<out>/.sweep/` by the first shard that makes it, so every
+//! shard follows the same one. Inside a job every cell is skipped when its
+//! records read back with the same model fingerprint, and a finished job (or
+//! a shard's part of it) leaves a marker under `<out>/.sweep/` listing its
+//! record files, so a rerun skips it after one `stat` per record.
 //! [`merge`] joins shard directories. Progress reaches the caller through
 //! [`SweepProgress`]; models are opened through [`miners_models::Models`].
 //!
@@ -31,6 +34,7 @@
 mod jobs;
 mod marker;
 mod merge;
+mod plan;
 mod run;
 mod spec;
 
@@ -40,7 +44,8 @@ use miners_eval::Task;
 
 pub use jobs::{Job, RetrieverSpec, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
-pub use run::{SweepOptions, SweepProgress, SweepSummary, run};
+pub use plan::{CellRef, PlannedCell, ShardPlan};
+pub use run::{SweepOptions, SweepProgress, SweepSummary, run, shard_plan};
 pub use spec::{EnsembleSpec, IclSpec, SweepSpec, TaskSpec};
 
 /// Errors of reading, planning, running or merging a sweep.

@@ -193,10 +193,13 @@ pub fn result_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
     Ok(found)
 }
 
+/// A record (`.json` outside `.sweep/`) or a job marker (`.done`); shard
+/// plans in `.sweep/` belong to the run that made them.
 fn is_result_file(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    !name.ends_with(miners_core::TEMPORARY_SUFFIX)
-        && path.extension().is_some_and(|e| e == "json" || e == "done")
+    let in_markers = path.parent().is_some_and(|p| p.ends_with(".sweep"));
+    let wanted = if in_markers { "done" } else { "json" };
+    !name.ends_with(miners_core::TEMPORARY_SUFFIX) && path.extension().is_some_and(|e| e == wanted)
 }
 
 /// Every file under `dir`, recursively, sorted.

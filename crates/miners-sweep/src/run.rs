@@ -9,7 +9,7 @@ use std::{
 
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
-use miners_datasets::{DataDir, Dataset};
+use miners_datasets::{DataDir, Dataset, Pair};
 use miners_encoders::Encoder;
 use miners_eval::{
     ClassificationRun, EmbeddingCache, IclRun, Progress, Quiet, ResultsDir, Retriever, RunOptions,
@@ -19,7 +19,10 @@ use miners_fusion::Normalization;
 use miners_icl::{Generator, Prompt, Selection};
 use miners_models::{GeneratorEntry, Models};
 
-use crate::{Job, RetrieverSpec, Shard, SweepError, SweepSpec, jobs, marker::JobMarker};
+use crate::{
+    CellRef, Job, RetrieverSpec, Shard, ShardPlan, SweepError, SweepSpec, jobs, marker::JobMarker,
+    plan,
+};
 
 /// Where and how to run a sweep.
 #[derive(Debug, Clone)]
@@ -85,8 +88,9 @@ pub struct SweepSummary {
     pub seconds: f64,
 }
 
-/// Runs the jobs of `spec` that belong to this shard, opening models through
-/// `models`; a failed job is reported and the sweep goes on.
+/// Runs the jobs of `spec` (with a shard, the cells the shard plan gives it),
+/// opening models through `models`; a failed job is reported and the sweep
+/// goes on.
 pub fn run(
     spec: &SweepSpec,
     models: &Models,
@@ -94,12 +98,6 @@ pub fn run(
     progress: &dyn SweepProgress,
 ) -> Result<SweepSummary, SweepError> {
     let all = jobs(spec, &options.data)?;
-    let mine: Vec<&Job> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| options.shard.is_none_or(|s| s.owns(*i)))
-        .map(|(_, j)| j)
-        .collect();
     let markers = options.out.join(".sweep");
     std::fs::create_dir_all(&markers).map_err(|source| SweepError::io(&markers, source))?;
     // Writers killed mid-write (kill -9, a lost node) leave temporaries behind.
@@ -107,19 +105,44 @@ pub fn run(
         miners_core::remove_stale_temporaries(dir).map_err(|source| SweepError::io(dir, source))?;
     }
     let started = Instant::now();
-    let mut summary = SweepSummary::default();
     let mut opened = Opened::new(models, options.cache.as_deref());
-    progress.start(mine.len());
-    for job in mine {
+    let work: Vec<(&Job, Option<Vec<CellRef>>)> = match options.shard {
+        None => all.iter().map(|job| (job, None)).collect(),
+        Some(shard) => frozen_plan(&all, shard.count, options, &mut opened)?
+            .work(shard.index)
+            .into_iter()
+            .map(|(job, cells)| (&all[job], Some(cells)))
+            .collect(),
+    };
+    let mut summary = SweepSummary::default();
+    progress.start(work.len());
+    for (job, cells) in work {
+        let cells = cells.as_deref();
         let outcome = opened.retriever(job).and_then(|retriever| {
             let fingerprint = retriever.record().fingerprint;
-            if !options.force && JobMarker::is_current(&options.out, job, fingerprint.as_deref()) {
+            let marker = JobMarker::path(&options.out, job, cells);
+            if !options.force && JobMarker::is_current(&marker, job, cells, fingerprint.as_deref())
+            {
                 return Ok(None);
             }
             progress.job_started(job);
             let job_started = Instant::now();
-            let sink = run_job(job, &retriever, &mut opened, options, progress.steps())?;
-            JobMarker::write(&options.out, job, fingerprint, &sink.files())?;
+            let sink = run_job(
+                job,
+                cells,
+                &retriever,
+                &mut opened,
+                options,
+                progress.steps(),
+            )?;
+            JobMarker::write(
+                &marker,
+                &options.out,
+                job,
+                cells,
+                fingerprint,
+                &sink.files(),
+            )?;
             Ok(Some((sink.skipped(), job_started.elapsed().as_secs_f64())))
         });
         match outcome {
@@ -142,8 +165,44 @@ pub fn run(
     Ok(summary)
 }
 
+/// The plan that `shards` shards of `spec` follow, with the sweep's jobs: the
+/// one frozen in `options.out` if a shard already made it, else the one a
+/// shard starting now would make (without freezing it).
+pub fn shard_plan(
+    spec: &SweepSpec,
+    models: &Models,
+    options: &SweepOptions,
+    shards: usize,
+) -> Result<(Vec<Job>, ShardPlan), SweepError> {
+    let all = jobs(spec, &options.data)?;
+    let cells = plan::cells(&all, &options.data)?;
+    let plan = match ShardPlan::read_frozen(&options.out, &cells, shards)? {
+        Some(plan) => plan,
+        None => {
+            let mut opened = Opened::new(models, options.cache.as_deref());
+            plan::plan(&all, cells, shards, &mut opened, &options.data)?
+        }
+    };
+    Ok((all, plan))
+}
+
+/// The plan frozen in the result directory, else a new one, frozen there
+/// unless another shard froze one first.
+fn frozen_plan(
+    all: &[Job],
+    shards: usize,
+    options: &SweepOptions,
+    opened: &mut Opened<'_>,
+) -> Result<ShardPlan, SweepError> {
+    let cells = plan::cells(all, &options.data)?;
+    if let Some(plan) = ShardPlan::read_frozen(&options.out, &cells, shards)? {
+        return Ok(plan);
+    }
+    plan::plan(all, cells, shards, opened, &options.data)?.freeze(&options.out)
+}
+
 /// Encoders and the current generator, opened once and shared across jobs.
-struct Opened<'a> {
+pub(crate) struct Opened<'a> {
     models: &'a Models,
     cache: Option<Arc<EmbeddingCache>>,
     encoders: HashMap<String, Arc<dyn Encoder>>,
@@ -151,7 +210,7 @@ struct Opened<'a> {
 }
 
 impl<'a> Opened<'a> {
-    fn new(models: &'a Models, cache: Option<&Path>) -> Self {
+    pub(crate) fn new(models: &'a Models, cache: Option<&Path>) -> Self {
         Self {
             models,
             cache: cache.map(|dir| Arc::new(EmbeddingCache::new(dir))),
@@ -169,8 +228,13 @@ impl<'a> Opened<'a> {
         Ok(encoder)
     }
 
+    /// The model catalog.
+    pub(crate) fn models(&self) -> &Models {
+        self.models
+    }
+
     /// The job's retriever, with or without its models' prompts as the job says.
-    fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
+    pub(crate) fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
         let retriever = match &job.retriever {
             RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, Metric::Euclidean),
             RetrieverSpec::Ensemble(e) => {
@@ -217,10 +281,11 @@ impl<'a> Opened<'a> {
     }
 }
 
-/// Runs one job with `retriever`; returns the sink, which knows the job's
-/// record files and how many cells were already done.
+/// Runs one job (only `cells`, when given) with `retriever`; returns the
+/// sink, which knows the job's record files and how many cells were already done.
 fn run_job(
     job: &Job,
+    cells: Option<&[CellRef]>,
     retriever: &Retriever,
     opened: &mut Opened<'_>,
     options: &SweepOptions,
@@ -229,13 +294,28 @@ fn run_job(
     let dataset = Dataset::open(&options.data, &job.dataset)?;
     let mut sink = ResultsDir::new(&options.out).resuming(!options.force);
     let cross_source = cross_source(job, &dataset)?;
-    let langs: Vec<Lang> = job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
+    let langs: Vec<Lang> = match cells {
+        Some(cells) => cells.iter().filter_map(CellRef::lang).collect(),
+        None => job.langs.iter().map(|l| Lang::from(l.as_str())).collect(),
+    };
+    let pairs: Vec<Pair> = cells
+        .unwrap_or_default()
+        .iter()
+        .filter_map(CellRef::pair)
+        .collect();
     let run_options = RunOptions {
         ks: job.ks.clone(),
         limit: job.limit,
     };
     match job.task {
-        Task::Bitext => run_bitext(&dataset, retriever, &[], &run_options, progress, &mut sink)?,
+        Task::Bitext => run_bitext(
+            &dataset,
+            retriever,
+            &pairs,
+            &run_options,
+            progress,
+            &mut sink,
+        )?,
         Task::Classification => {
             let run = ClassificationRun {
                 langs,
@@ -273,7 +353,7 @@ fn run_job(
 }
 
 /// The pool language of a cross-lingual classification or ICL job.
-fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError> {
+pub(crate) fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError> {
     if job.task == Task::Bitext || job.setting != Setting::CrossLingual {
         return Ok(None);
     }
@@ -288,7 +368,7 @@ fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError
     Ok(Some(Lang::from(source)))
 }
 
-fn not_classification(job: &Job) -> SweepError {
+pub(crate) fn not_classification(job: &Job) -> SweepError {
     SweepError::Spec {
         origin: job.name(),
         message: format!("{} is not a classification dataset", job.dataset),

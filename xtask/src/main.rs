@@ -5,6 +5,7 @@ mod libtorch;
 mod models;
 mod python;
 mod servers;
+mod slurm;
 mod wheels;
 
 use std::{
@@ -75,6 +76,11 @@ enum Task {
         #[arg(long, env = "MINERS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// The Slurm path for real: installs Debian's slurm-wlm and munge if
+    /// missing, starts a one-node cluster on localhost (2 CPUs), runs a
+    /// 4-task array sweep (xtask/slurm/sweep.sbatch) against one unsharded
+    /// run, cancels and resubmits a task, and stops every daemon it started.
+    SlurmTest,
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -127,6 +133,11 @@ fn main() -> Result<()> {
             &[("MINERS_FUZZ_CASES", &cases.to_string())],
         ),
         Task::Interop => interop::run(&root),
+        Task::SlurmTest => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            slurm::run(&root)
+        }
         Task::ApiCheck { data_dir } => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;

@@ -655,7 +655,8 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
 
 /// Fails now, before any work, if records cannot be written under `out`.
 fn ensure_writable(out: &Path) -> Result<()> {
-    let probe = out.join(".miners-write-probe");
+    // One probe per process: shards start side by side on one directory.
+    let probe = out.join(format!(".miners-write-probe.{}", std::process::id()));
     std::fs::create_dir_all(out)
         .and_then(|()| miners_core::atomic_write(&probe, b""))
         .and_then(|()| std::fs::remove_file(&probe))

@@ -119,7 +119,11 @@ impl SweepProgress for SweepBars {
         let mut message = error.to_string();
         let mut cause = std::error::Error::source(error);
         while let Some(inner) = cause {
-            message.push_str(&format!(": {inner}"));
+            // Errors that show their source already (`{path}: {source}`) say it once.
+            let said = inner.to_string();
+            if !message.ends_with(&said) {
+                message.push_str(&format!(": {said}"));
+            }
             cause = inner.source();
         }
         self.jobs

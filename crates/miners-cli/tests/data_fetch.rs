@@ -6,26 +6,14 @@
 
 #[path = "../../miners-datasets/tests/support/mirror.rs"]
 mod mirror;
+#[path = "../../miners-datasets/tests/support/shared.rs"]
+mod shared;
+use shared::shared;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
-
-fn shared(dir: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(dir);
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have ../shared/{dir}"
-    );
-    eprintln!("skipping: ../shared/{dir} absent");
-    None
-}
 
 fn fetch(work: &Path, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_miners"))

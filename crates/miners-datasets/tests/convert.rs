@@ -3,25 +3,13 @@
 //! `INDEX.json` byte for byte. (Skipped with a message where the shared
 //! directories are absent; CI must have them.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miners_datasets::{DatasetError, convert};
+#[path = "support/shared.rs"]
+mod shared;
 use serde_json::{Map, Value};
-
-fn shared(dir: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(dir);
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have ../shared/{dir}"
-    );
-    eprintln!("skipping: ../shared/{dir} absent");
-    None
-}
+use shared::shared;
 
 fn manifest(path: &Path) -> Map<String, Value> {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

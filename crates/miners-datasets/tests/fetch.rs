@@ -4,24 +4,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use support::mirror::serve;
 
 use miners_datasets::sources::{self, Mirror, SourceError};
-
-fn shared_sources() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sources");
-    if dir.join("SOURCES.json").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have ../shared/sources"
-    );
-    eprintln!("skipping: ../shared/sources absent");
-    None
-}
 
 fn same_bytes(a: &Path, b: &Path) -> bool {
     std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
@@ -29,7 +16,7 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 
 #[test]
 fn a_directory_mirror_gives_the_pinned_files_and_a_rerun_fetches_nothing() {
-    let Some(shared) = shared_sources() else {
+    let Some(shared) = support::shared::shared("sources") else {
         return;
     };
     let dest = tempfile::tempdir().unwrap();
@@ -49,7 +36,7 @@ fn a_directory_mirror_gives_the_pinned_files_and_a_rerun_fetches_nothing() {
 
 #[test]
 fn an_http_mirror_gives_the_same_files_and_an_interrupted_file_is_fetched_again() {
-    let Some(shared) = shared_sources() else {
+    let Some(shared) = support::shared::shared("sources") else {
         return;
     };
     let url = serve(shared.clone());
@@ -132,7 +119,7 @@ fn a_missing_file_on_the_mirror_is_an_error_naming_its_url() {
 
 #[test]
 fn the_pinned_table_matches_the_shared_sources_manifest() {
-    let Some(shared) = shared_sources() else {
+    let Some(shared) = support::shared::shared("sources") else {
         return;
     };
     let manifest: serde_json::Value =

@@ -20,6 +20,7 @@
 mod fingerprint;
 pub mod import;
 pub mod layout;
+mod overridden;
 mod prepare;
 pub mod spec;
 mod static_model;
@@ -31,6 +32,7 @@ use miners_core::Embeddings;
 use serde::{Deserialize, Serialize};
 
 pub use fingerprint::Fingerprint;
+pub use overridden::Overridden;
 pub use prepare::{Prepared, TextPreparation, is_python_space};
 pub use static_model::StaticEncoder;
 

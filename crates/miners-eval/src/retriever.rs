@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use miners_core::{Embeddings, Metric, Neighbours};
-use miners_encoders::{Encoder, Role};
+use miners_encoders::{Encoder, Overridden, Role};
 use miners_fusion::{DistFuse, Member, Normalization};
 use miners_index::{MetricScorer, SearchOptions, search};
 
@@ -123,7 +123,10 @@ impl Retriever {
         self.encoders = self
             .encoders
             .into_iter()
-            .map(|encoder| Arc::new(Unprompted(encoder)) as Arc<dyn Encoder>)
+            .map(|encoder| {
+                let plain = Overridden::new(encoder).with_prompts(Default::default());
+                Arc::new(plain) as Arc<dyn Encoder>
+            })
             .collect();
         self
     }
@@ -193,57 +196,5 @@ impl Retriever {
             .collect();
         let fused = DistFuse::new(&members, self.normalization)?;
         Ok(search(&fused, k, options)?)
-    }
-}
-
-/// An encoder with its prompts left out; the trait's own `encode` then
-/// prepares each text without a prompt.
-struct Unprompted(Arc<dyn Encoder>);
-
-impl Encoder for Unprompted {
-    fn id(&self) -> &str {
-        self.0.id()
-    }
-
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-
-    fn fingerprint(&self) -> &str {
-        self.0.fingerprint()
-    }
-
-    fn prompts(&self) -> &miners_encoders::Prompts {
-        static NONE: std::sync::OnceLock<miners_encoders::Prompts> = std::sync::OnceLock::new();
-        NONE.get_or_init(miners_encoders::Prompts::default)
-    }
-
-    fn preparation(&self) -> miners_encoders::TextPreparation {
-        self.0.preparation()
-    }
-
-    fn role_signature(&self, role: Role) -> Option<&str> {
-        self.0.role_signature(role)
-    }
-
-    fn source(&self) -> Option<&str> {
-        self.0.source()
-    }
-
-    fn encode_raw(
-        &self,
-        texts: &[&str],
-        role: Role,
-    ) -> Result<miners_core::Embeddings, miners_encoders::EncoderError> {
-        self.0.encode_raw(texts, role)
-    }
-
-    fn encode_raw_streaming(
-        &self,
-        texts: &[&str],
-        role: Role,
-        sink: &mut dyn FnMut(usize, miners_core::Embeddings),
-    ) -> Result<(), miners_encoders::EncoderError> {
-        self.0.encode_raw_streaming(texts, role, sink)
     }
 }

@@ -1,13 +1,8 @@
 //! The `hub` backend: a Hub repository becomes a local model directory (the
 //! snapshot in the Hub cache), which then runs on the backend its files call
-//! for, and the encoder remembers where it came from.
+//! for; `Models` wraps the encoder so it says where it came from.
 
-use std::sync::Arc;
-
-use miners_core::Embeddings;
-use miners_encoders::{
-    Encoder, EncoderError, Prompts, Role, StaticEncoder, TextPreparation, spec::ModelSpec,
-};
+use miners_encoders::{StaticEncoder, spec::ModelSpec};
 
 use crate::{EncoderEntry, HubEntry, ModelsError, StaticEntry};
 
@@ -62,59 +57,4 @@ fn download(hub: &HubEntry) -> Result<Snapshot, ModelsError> {
 struct Snapshot {
     commit: String,
     dir: std::path::PathBuf,
-}
-
-/// An encoder that says where its files came from.
-pub(crate) struct Sourced {
-    encoder: Arc<dyn Encoder>,
-    source: String,
-}
-
-impl Sourced {
-    pub(crate) fn new(encoder: Arc<dyn Encoder>, source: String) -> Self {
-        Self { encoder, source }
-    }
-}
-
-impl Encoder for Sourced {
-    fn id(&self) -> &str {
-        self.encoder.id()
-    }
-
-    fn dim(&self) -> usize {
-        self.encoder.dim()
-    }
-
-    fn fingerprint(&self) -> &str {
-        self.encoder.fingerprint()
-    }
-
-    fn prompts(&self) -> &Prompts {
-        self.encoder.prompts()
-    }
-
-    fn preparation(&self) -> TextPreparation {
-        self.encoder.preparation()
-    }
-
-    fn source(&self) -> Option<&str> {
-        Some(&self.source)
-    }
-
-    fn role_signature(&self, role: Role) -> Option<&str> {
-        self.encoder.role_signature(role)
-    }
-
-    fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        self.encoder.encode_raw(texts, role)
-    }
-
-    fn encode_raw_streaming(
-        &self,
-        texts: &[&str],
-        role: Role,
-        sink: &mut dyn FnMut(usize, Embeddings),
-    ) -> Result<(), EncoderError> {
-        self.encoder.encode_raw_streaming(texts, role, sink)
-    }
 }

@@ -55,7 +55,7 @@ pub use catalog::{
     Catalog, EncoderEntry, GeneratorEntry, HubEntry, StaticEntry, TorchGeneratorEntry,
 };
 use miners_encoders::{
-    Encoder, EncoderError, StaticEncoder,
+    Encoder, EncoderError, Overridden, StaticEncoder,
     layout::TransformerLayout,
     spec::{DType, DeviceChoice, ModelSpec},
 };
@@ -237,7 +237,7 @@ impl Models {
             EncoderEntry::Hub(hub) => unreachable!("`{}` is located before it is opened", hub.id),
         };
         Ok(match source {
-            Some(source) => Arc::new(hub::Sourced::new(encoder, source)),
+            Some(source) => Arc::new(Overridden::new(encoder).with_source(source)),
             None => encoder,
         })
     }

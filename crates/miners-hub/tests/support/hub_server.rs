@@ -403,22 +403,7 @@ fn respond(
     body: &[u8],
     send_body: bool,
 ) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        206 => "Partial Content",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        _ => "Not Found",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
+    write_head(stream, status, headers, body.len())?;
     if send_body {
         stream.write_all(body)?;
     }
@@ -433,15 +418,32 @@ fn respond_cut(
     length: usize,
     sent: &[u8],
 ) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} OK\r\nContent-Length: {length}\r\n");
+    write_head(stream, status, headers, length)?;
+    stream.write_all(sent)?;
+    stream.flush()?;
+    stream.shutdown(std::net::Shutdown::Both)
+}
+
+/// The status line, `Content-Length: length` and `headers`.
+fn write_head(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    length: usize,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        206 => "Partial Content",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        _ => "Not Found",
+    };
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {length}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(sent)?;
-    stream.flush()?;
-    stream.shutdown(std::net::Shutdown::Both)
+    stream.write_all(head.as_bytes())
 }
 
 fn percent_decode(text: &str) -> String {

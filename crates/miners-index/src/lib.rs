@@ -10,6 +10,7 @@
 //!
 //! Anything that can fill a block of scores implements [`BlockScorer`]; the
 //! single-model [`MetricScorer`] is one, and `miners-fusion` adds DistFuse.
+//! [`HubnessScorer`] corrects any of them with a margin or CSLS.
 //!
 //! ```
 //! use miners_core::{Embeddings, Metric};
@@ -22,9 +23,11 @@
 //! assert_eq!(hits.indices(0).collect::<Vec<_>>(), vec![1, 0]);
 //! ```
 
+mod hubness;
 mod scorer;
 mod search;
 
+pub use hubness::{Hubness, HubnessScorer};
 pub use scorer::{BlockScorer, MetricScorer};
 pub use search::{SearchOptions, search};
 
@@ -41,6 +44,16 @@ pub enum IndexError {
         /// Candidates available.
         pool: usize,
     },
+    /// The ratio margin was asked of a distance; it needs a positive similarity.
+    #[error(
+        "the ratio margin needs a similarity (cosine or dot); use the distance margin or CSLS with a distance"
+    )]
+    NeedsSimilarity,
+    /// The backward scorer of a hubness correction is not the forward one with its sides swapped.
+    #[error(
+        "the backward scorer must score candidates against queries (the forward sides swapped)"
+    )]
+    NotSwapped,
     /// Queries and candidates have different widths.
     #[error("query dimension {queries} differs from candidate dimension {candidates}")]
     DimensionMismatch {

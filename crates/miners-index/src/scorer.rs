@@ -23,6 +23,9 @@ pub trait BlockScorer: Sync {
     fn higher_is_better(&self) -> bool;
 }
 
+/// Candidates per GEMM: every product has this width, whatever the block.
+const TILE: usize = 64;
+
 /// Scores of one embedding model under one [`Metric`].
 #[derive(Debug)]
 pub struct MetricScorer<'a> {
@@ -84,15 +87,34 @@ impl<'a> MetricScorer<'a> {
         }
     }
 
-    /// `out = Q[queries] · C[candidates]ᵀ`, one single-threaded GEMM.
+    /// `out = Q[queries] · C[candidates]ᵀ`, single-threaded GEMMs of
+    /// [`TILE`] candidates each (the last one zero-padded), so that a
+    /// candidate's score does not depend on where its block starts or ends:
+    /// equal candidates score equal bits, and ties stay ties.
     fn dot_block(&self, queries: &Range<usize>, candidates: &Range<usize>, out: &mut [f32]) {
         let dim = self.queries.dim();
         let q = &self.queries.as_slice()[queries.start * dim..queries.end * dim];
-        let c = &self.candidates.as_slice()[candidates.start * dim..candidates.end * dim];
         let lhs = MatRef::from_row_major_slice(q, queries.len(), dim);
-        let rhs = MatRef::from_row_major_slice(c, candidates.len(), dim).transpose();
-        let dst = MatMut::from_row_major_slice_mut(out, queries.len(), candidates.len());
-        faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+        let width = candidates.len();
+        let mut tile = vec![0f32; queries.len() * TILE];
+        let mut padded = Vec::new();
+        for start in (candidates.start..candidates.end).step_by(TILE) {
+            let end = (start + TILE).min(candidates.end);
+            let mut c = &self.candidates.as_slice()[start * dim..end * dim];
+            if end - start < TILE {
+                padded.clear();
+                padded.extend_from_slice(c);
+                padded.resize(TILE * dim, 0.0);
+                c = &padded;
+            }
+            let rhs = MatRef::from_row_major_slice(c, TILE, dim).transpose();
+            let dst = MatMut::from_row_major_slice_mut(&mut tile, queries.len(), TILE);
+            faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+            let offset = start - candidates.start;
+            for (row, scores) in out.chunks_mut(width).zip(tile.chunks(TILE)) {
+                row[offset..offset + end - start].copy_from_slice(&scores[..end - start]);
+            }
+        }
     }
 }
 

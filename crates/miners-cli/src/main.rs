@@ -26,6 +26,7 @@ use miners_eval::{
 };
 use miners_fusion::Normalization;
 use miners_icl::{Prompt, ScoringKind, Selection};
+use miners_index::Hubness;
 use miners_models::Models;
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -223,6 +224,15 @@ struct Common {
     /// Retrieval metric of a single model (the reference uses euclidean).
     #[arg(long, default_value = "euclidean")]
     metric: Metric,
+    /// Correct the scores for hubness: the ratio or distance margin of
+    /// Artetxe & Schwenk (2019) or CSLS (Conneau et al., 2018), over --metric
+    /// (the ratio margin needs cosine or dot) or DistFuse's fused distance;
+    /// recorded as `<model>~<hubness><k>`.
+    #[arg(long, value_enum)]
+    hubness: Option<HubnessArg>,
+    /// Neighbourhood size of --hubness (default: 4 for the margins, 10 for CSLS).
+    #[arg(long, requires = "hubness")]
+    hubness_k: Option<usize>,
     /// Neighbour counts to score (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     k: Vec<usize>,
@@ -249,6 +259,23 @@ struct Common {
     /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only.
     #[arg(long, value_enum)]
     dtype: Option<DTypeArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HubnessArg {
+    MarginRatio,
+    MarginDistance,
+    Csls,
+}
+
+impl HubnessArg {
+    fn with_k(self, k: Option<usize>) -> Hubness {
+        match self {
+            Self::MarginRatio => Hubness::RatioMargin { k: k.unwrap_or(4) },
+            Self::MarginDistance => Hubness::DistanceMargin { k: k.unwrap_or(4) },
+            Self::Csls => Hubness::Csls { k: k.unwrap_or(10) },
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -637,6 +664,10 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
         };
         Retriever::distfuse(encoders, common.weights.clone(), normalization)
             .context("--model / --weights")?
+    };
+    let retriever = match common.hubness {
+        Some(hubness) => retriever.with_hubness(hubness.with_k(common.hubness_k)),
+        None => retriever,
     };
     let retriever = match common.prompts.unwrap_or(prompts) {
         true => retriever,

@@ -95,7 +95,10 @@ pub struct FusionMemberRecord {
 /// The retriever that produced a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
-    /// Encoder id, or `distfuse(<id>*<w>+...)` for a fusion.
+    /// Encoder id, or `distfuse(<id>*<w>+...)` for a fusion; a scoring other
+    /// than the reference's Euclidean ranking adds `~<metric>` and
+    /// `~<hubness><k>` (`e5-small~cosine~margin_ratio4`), so its records
+    /// never mix with the reference's.
     pub id: String,
     /// Fused members, for DistFuse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,9 @@ pub struct ModelRecord {
     /// records it per member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The hubness correction of the scores (margin or CSLS), when one is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubness: Option<miners_index::Hubness>,
 }
 
 /// Scores of one cell.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use miners_core::{Embeddings, Metric, Neighbours};
 use miners_encoders::{Encoder, Overridden, Role};
 use miners_fusion::{DistFuse, Member, Normalization};
-use miners_index::{MetricScorer, SearchOptions, search};
+use miners_index::{BlockScorer, Hubness, HubnessScorer, MetricScorer, SearchOptions, search};
 
 use crate::{
     EvalError, Progress,
@@ -19,6 +19,7 @@ pub struct Retriever {
     weights: Vec<f32>,
     normalization: Normalization,
     metric: Metric,
+    hubness: Option<Hubness>,
     cache: Option<Arc<EmbeddingCache>>,
 }
 
@@ -30,6 +31,7 @@ impl Retriever {
             weights: vec![1.0],
             normalization: Normalization::None,
             metric,
+            hubness: None,
             cache: None,
         }
     }
@@ -54,6 +56,7 @@ impl Retriever {
             weights,
             normalization,
             metric: Metric::Euclidean,
+            hubness: None,
             cache: None,
         })
     }
@@ -69,6 +72,27 @@ impl Retriever {
 
     /// How results name this retriever.
     pub fn record(&self) -> ModelRecord {
+        let mut record = self.base_record();
+        let mut suffix = String::new();
+        if self.metric != Metric::Euclidean {
+            suffix.push_str(&format!("~{}", self.metric.name()));
+        }
+        if let Some(hubness) = self.hubness {
+            suffix.push_str(&format!("~{}{}", hubness.name(), hubness.k()));
+        }
+        if !suffix.is_empty() {
+            record.id.push_str(&suffix);
+            let mut fingerprint = miners_encoders::Fingerprint::new("scored-v1");
+            fingerprint.field("base", record.fingerprint.as_deref().unwrap_or_default());
+            fingerprint.field("scoring", &suffix);
+            record.fingerprint = Some(fingerprint.finish());
+        }
+        record.hubness = self.hubness;
+        record
+    }
+
+    /// The record of the encoders alone, ranked by Euclidean distance.
+    fn base_record(&self) -> ModelRecord {
         if !self.is_fusion() {
             return ModelRecord {
                 id: self.encoders[0].id().to_owned(),
@@ -76,6 +100,7 @@ impl Retriever {
                 normalization: None,
                 fingerprint: Some(self.encoders[0].identity()),
                 source: self.encoders[0].source().map(str::to_owned),
+                hubness: None,
             };
         }
         let members: Vec<FusionMemberRecord> = self
@@ -113,7 +138,15 @@ impl Retriever {
             normalization: Some(normalization.into()),
             fingerprint: Some(fingerprint.finish()),
             source: None,
+            hubness: None,
         }
+    }
+
+    /// The same retriever with its scores corrected for hubness (margin or
+    /// CSLS over its metric, or over the negated fused distance of DistFuse).
+    pub fn with_hubness(mut self, hubness: Hubness) -> Self {
+        self.hubness = Some(hubness);
+        self
     }
 
     /// The same retriever with its encoders' prompts left out (the reference's
@@ -183,18 +216,49 @@ impl Retriever {
         candidates: &[Embeddings],
         k: usize,
     ) -> Result<Neighbours, EvalError> {
-        let options = SearchOptions::default();
         if !self.is_fusion() {
-            let scorer = MetricScorer::new(&queries[0], &candidates[0], self.metric)?;
-            return Ok(search(&scorer, k, options)?);
+            let forward = MetricScorer::new(&queries[0], &candidates[0], self.metric)?;
+            return self.ranked(&forward, k, || {
+                MetricScorer::new(&candidates[0], &queries[0], self.metric).map_err(EvalError::from)
+            });
         }
-        let members: Vec<Member<'_>> = queries
+        let forward_members = self.members(queries, candidates);
+        let forward = DistFuse::new(&forward_members, self.normalization)?;
+        let backward_members = self.members(candidates, queries);
+        self.ranked(&forward, k, || {
+            DistFuse::new(&backward_members, self.normalization).map_err(EvalError::from)
+        })
+    }
+
+    /// DistFuse members of `queries` against `candidates`, one per encoder.
+    fn members<'e>(
+        &self,
+        queries: &'e [Embeddings],
+        candidates: &'e [Embeddings],
+    ) -> Vec<Member<'e>> {
+        queries
             .iter()
             .zip(candidates)
             .zip(&self.weights)
             .map(|((q, c), &w)| Member::new(q, c, w))
-            .collect();
-        let fused = DistFuse::new(&members, self.normalization)?;
-        Ok(search(&fused, k, options)?)
+            .collect()
+    }
+
+    /// The `k` best of `forward`, corrected for hubness with `backward` (the
+    /// sides swapped) when the retriever says so.
+    fn ranked<F: BlockScorer, B: BlockScorer>(
+        &self,
+        forward: &F,
+        k: usize,
+        backward: impl FnOnce() -> Result<B, EvalError>,
+    ) -> Result<Neighbours, EvalError> {
+        let options = SearchOptions::default();
+        match self.hubness {
+            None => Ok(search(forward, k, options)?),
+            Some(hubness) => {
+                let corrected = HubnessScorer::new(forward, &backward()?, hubness, options)?;
+                Ok(search(&corrected, k, options)?)
+            }
+        }
     }
 }

@@ -54,6 +54,20 @@ enum Command {
         #[arg(long = "pair")]
         pairs: Vec<String>,
     },
+    /// BUCC-style bitext mining: both sides of each pair as shuffled pools,
+    /// mutual best pairs by LASER's ratio margin (k = 4, over cosine) unless
+    /// --hubness says otherwise, the F1-best threshold tuned on one half of
+    /// the sources and scored on the other; records under `<out>/mining/`.
+    Mine {
+        #[command(flatten)]
+        common: Common,
+        /// Only these pairs, as `SOURCE-TARGET` (repeatable).
+        #[arg(long = "pair")]
+        pairs: Vec<String>,
+        /// Seed of the shuffles and of the split into halves.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Retrieval-based classification: the k nearest labelled texts vote.
     Classify {
         #[command(flatten)]
@@ -263,17 +277,20 @@ struct Common {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum HubnessArg {
+    /// The metric's own scores (the default, except for `miners mine`).
+    None,
     MarginRatio,
     MarginDistance,
     Csls,
 }
 
 impl HubnessArg {
-    fn with_k(self, k: Option<usize>) -> Hubness {
+    fn with_k(self, k: Option<usize>) -> Option<Hubness> {
         match self {
-            Self::MarginRatio => Hubness::RatioMargin { k: k.unwrap_or(4) },
-            Self::MarginDistance => Hubness::DistanceMargin { k: k.unwrap_or(4) },
-            Self::Csls => Hubness::Csls { k: k.unwrap_or(10) },
+            Self::None => None,
+            Self::MarginRatio => Some(Hubness::RatioMargin { k: k.unwrap_or(4) }),
+            Self::MarginDistance => Some(Hubness::DistanceMargin { k: k.unwrap_or(4) }),
+            Self::Csls => Some(Hubness::Csls { k: k.unwrap_or(10) }),
         }
     }
 }
@@ -355,33 +372,59 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let (retriever, options) = prepare(&common, true)?;
             for dataset in datasets(&common, Task::Bitext)? {
-                let available = dataset.bitext_pairs()?;
-                let pairs: Vec<Pair> = available
-                    .iter()
-                    .filter(|p| src_lang.as_deref().is_none_or(|s| p.source.as_str() == s))
-                    .filter(|p| wanted.is_empty() || wanted.contains(&p.to_string()))
-                    .cloned()
-                    .collect();
-                let unknown: Vec<&String> = wanted
-                    .iter()
-                    .filter(|w| !available.iter().any(|p| &p.to_string() == *w))
-                    .collect();
-                if pairs.is_empty() || !unknown.is_empty() {
-                    let asked = match (&src_lang, unknown.is_empty()) {
-                        (Some(s), true) => format!("--src-lang {s}"),
-                        _ => format!("--pair {}", join(&unknown)),
-                    };
-                    let names: Vec<String> = available.iter().map(Pair::to_string).collect();
-                    bail!(
-                        "{asked}: {} has no such pair; its pairs are {}",
-                        dataset.spec().name,
-                        names.join(", ")
-                    );
-                }
+                let pairs = selected_pairs(&dataset, src_lang.as_deref(), &wanted)?;
                 let mut sink = summary::Writer::new(&common.out);
                 let bars = progress::Bars::default();
                 run_bitext(&dataset, &retriever, &pairs, &options, &bars, &mut sink)?;
                 sink.finish()?;
+            }
+        }
+        Command::Mine {
+            mut common,
+            pairs: wanted,
+            seed,
+        } => {
+            if common.hubness.is_none() {
+                common.hubness = Some(HubnessArg::MarginRatio);
+                if common.metric == Metric::Euclidean {
+                    common.metric = Metric::Cosine;
+                }
+            }
+            let (retriever, options) = prepare(&common, true)?;
+            let bars = progress::Bars::default();
+            for dataset in datasets(&common, Task::Bitext)? {
+                for pair in selected_pairs(&dataset, None, &wanted)? {
+                    let mined = miners_eval::mining::run_mining(
+                        &dataset,
+                        &retriever,
+                        &pair,
+                        seed,
+                        options.limit,
+                        &bars,
+                    )?;
+                    let path = common
+                        .out
+                        .join("mining")
+                        .join(&mined.dataset)
+                        .join(miners_eval::slug(&mined.model))
+                        .join(format!("{}.json", miners_eval::slug(&mined.pair)));
+                    let text = serde_json::to_string_pretty(&mined)?;
+                    std::fs::create_dir_all(path.parent().expect("a record has a directory"))?;
+                    miners_core::atomic_write(&path, text.as_bytes())
+                        .with_context(|| path.display().to_string())?;
+                    out!(
+                        "{} {} {}: {} sentences, {} mutual, threshold {:.4}, test P {:.2} R {:.2} F1 {:.2}",
+                        mined.dataset,
+                        mined.pair,
+                        mined.model,
+                        mined.sentences,
+                        mined.mutual,
+                        mined.threshold,
+                        100.0 * mined.test.precision,
+                        100.0 * mined.test.recall,
+                        100.0 * mined.test.f1
+                    );
+                }
             }
         }
         Command::Classify {
@@ -566,6 +609,39 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The pairs of `dataset` asked for: those with source `src_lang`, or those
+/// listed (all when none are); an unknown pair is an error listing the pairs.
+fn selected_pairs(
+    dataset: &Dataset,
+    src_lang: Option<&str>,
+    wanted: &[String],
+) -> Result<Vec<Pair>> {
+    let available = dataset.bitext_pairs()?;
+    let pairs: Vec<Pair> = available
+        .iter()
+        .filter(|p| src_lang.is_none_or(|s| p.source.as_str() == s))
+        .filter(|p| wanted.is_empty() || wanted.contains(&p.to_string()))
+        .cloned()
+        .collect();
+    let unknown: Vec<&String> = wanted
+        .iter()
+        .filter(|w| !available.iter().any(|p| &p.to_string() == *w))
+        .collect();
+    if pairs.is_empty() || !unknown.is_empty() {
+        let asked = match (src_lang, unknown.is_empty()) {
+            (Some(s), true) => format!("--src-lang {s}"),
+            _ => format!("--pair {}", join(&unknown)),
+        };
+        let names: Vec<String> = available.iter().map(Pair::to_string).collect();
+        bail!(
+            "{asked}: {} has no such pair; its pairs are {}",
+            dataset.spec().name,
+            names.join(", ")
+        );
+    }
+    Ok(pairs)
+}
+
 fn join(items: &[&String]) -> String {
     items
         .iter()
@@ -665,8 +741,8 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
         Retriever::distfuse(encoders, common.weights.clone(), normalization)
             .context("--model / --weights")?
     };
-    let retriever = match common.hubness {
-        Some(hubness) => retriever.with_hubness(hubness.with_k(common.hubness_k)),
+    let retriever = match common.hubness.and_then(|h| h.with_k(common.hubness_k)) {
+        Some(hubness) => retriever.with_hubness(hubness),
         None => retriever,
     };
     let retriever = match common.prompts.unwrap_or(prompts) {

@@ -19,6 +19,7 @@ mod cache;
 mod icl;
 mod memory;
 pub mod metrics;
+pub mod mining;
 mod record;
 mod results_dir;
 mod retriever;

@@ -4,7 +4,7 @@ use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
 use miners_eval::{Setting, Task, slug};
 use serde::{Deserialize, Serialize};
 
-use crate::{EnsembleSpec, SweepError, SweepSpec};
+use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
 
 /// Which retriever a job uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,13 @@ pub struct Job {
     /// ICL generation: seed of the sampled generations.
     #[serde(default)]
     pub seed: u64,
+    /// How candidates are ranked (the reference: Euclidean).
+    #[serde(default, skip_serializing_if = "is_reference")]
+    pub ranking: Ranking,
+}
+
+fn is_reference(ranking: &Ranking) -> bool {
+    *ranking == Ranking::Euclidean
 }
 
 fn yes() -> bool {
@@ -81,15 +88,20 @@ fn yes() -> bool {
 }
 
 impl Job {
-    /// A stable, file-name-safe name: `<task>.<dataset>.[<generator>+]<retriever>.<setting>`.
+    /// A stable, file-name-safe name:
+    /// `<task>.<dataset>.[<generator>+]<retriever>[~<metric>].<setting>`.
     pub fn name(&self) -> String {
         let generator = self
             .generator
             .as_ref()
             .map(|g| format!("{g}+"))
             .unwrap_or_default();
+        let ranking = match self.ranking {
+            Ranking::Euclidean => String::new(),
+            other => format!("~{}", other.name()),
+        };
         slug(&format!(
-            "{}.{}.{generator}{}.{}",
+            "{}.{}.{generator}{}{ranking}.{}",
             self.task.name(),
             self.dataset,
             self.retriever.label(),
@@ -126,13 +138,21 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         scoring: None,
         greedy: false,
         seed: 0,
+        ranking: Ranking::Euclidean,
     };
+    // Each retriever with each metric it can rank by.
+    let ranked: Vec<(&RetrieverSpec, Ranking)> = retrievers
+        .iter()
+        .flat_map(|r| spec.metrics.iter().map(move |&m| (r, m)))
+        .filter(|(r, m)| matches!(r, RetrieverSpec::Single { .. }) || m.fits_fusion())
+        .collect();
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
         for dataset in present(data, &task.datasets, Task::Bitext)? {
-            for retriever in &retrievers {
+            for &(retriever, ranking) in &ranked {
                 jobs.push(Job {
                     prompts: task.prompts,
+                    ranking,
                     ..job(
                         Task::Bitext,
                         &dataset,
@@ -146,10 +166,11 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     }
     if let Some(task) = &spec.classification {
         for dataset in present(data, &task.datasets, Task::Classification)? {
-            for retriever in &retrievers {
+            for &(retriever, ranking) in &ranked {
                 for setting in settings_of(&dataset, &task.settings)? {
                     jobs.push(Job {
                         prompts: task.prompts,
+                        ranking,
                         ..job(Task::Classification, &dataset, retriever, setting, &task.ks)
                     });
                 }

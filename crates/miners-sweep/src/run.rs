@@ -8,7 +8,7 @@ use std::{
 };
 
 use miners_classify::Vote;
-use miners_core::{Lang, Metric};
+use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, Pair};
 use miners_encoders::Encoder;
 use miners_eval::{
@@ -235,8 +235,10 @@ impl<'a> Opened<'a> {
 
     /// The job's retriever, with or without its models' prompts as the job says.
     pub(crate) fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
+        let fusion = matches!(job.retriever, RetrieverSpec::Ensemble(_));
+        let (metric, hubness) = job.ranking.parts(fusion);
         let retriever = match &job.retriever {
-            RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, Metric::Euclidean),
+            RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, metric),
             RetrieverSpec::Ensemble(e) => {
                 let members = e
                     .members
@@ -249,6 +251,10 @@ impl<'a> Opened<'a> {
                 };
                 Retriever::distfuse(members, e.weights.clone(), normalization)?
             }
+        };
+        let retriever = match hubness {
+            Some(hubness) => retriever.with_hubness(hubness),
+            None => retriever,
         };
         let retriever = match job.prompts {
             true => retriever,

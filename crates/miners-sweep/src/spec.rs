@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::SweepError;
 
 /// A sweep: which retrievers and generators run which tasks on which datasets.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     /// Encoder references (catalog ids or directories), each a retriever of its own.
@@ -29,6 +29,73 @@ pub struct SweepSpec {
     /// Keep only the first N items of each split read (smoke sweeps).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// How bitext and classification rank candidates, each a sweep axis
+    /// (default: the reference's `euclidean` alone). ICL retrieval keeps the
+    /// reference's ranking.
+    #[serde(default = "reference_ranking")]
+    pub metrics: Vec<Ranking>,
+}
+
+/// A ranking of candidates, as a sweep's `metrics` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ranking {
+    /// L2 distance (the reference; DistFuse's fused distance).
+    #[default]
+    Euclidean,
+    /// Cosine similarity (single encoders only).
+    Cosine,
+    /// Inner product (single encoders only).
+    Dot,
+    /// LASER's ratio margin (k = 4) over cosine; for DistFuse, the distance
+    /// margin over the fused distance.
+    Margin,
+    /// CSLS (k = 10) over cosine; for DistFuse, over the fused distance.
+    Csls,
+}
+
+impl Ranking {
+    /// The spec's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Euclidean => "euclidean",
+            Self::Cosine => "cosine",
+            Self::Dot => "dot",
+            Self::Margin => "margin",
+            Self::Csls => "csls",
+        }
+    }
+
+    /// Whether a DistFuse ensemble can rank this way (it sums distances).
+    pub(crate) fn fits_fusion(self) -> bool {
+        !matches!(self, Self::Cosine | Self::Dot)
+    }
+
+    /// The metric and hubness correction of a single encoder, or of DistFuse.
+    pub(crate) fn parts(
+        self,
+        fusion: bool,
+    ) -> (miners_core::Metric, Option<miners_index::Hubness>) {
+        use miners_core::Metric;
+        use miners_index::Hubness;
+        let base = if fusion {
+            Metric::Euclidean
+        } else {
+            Metric::Cosine
+        };
+        match self {
+            Self::Euclidean => (Metric::Euclidean, None),
+            Self::Cosine => (Metric::Cosine, None),
+            Self::Dot => (Metric::Dot, None),
+            Self::Margin if fusion => (base, Some(Hubness::DistanceMargin { k: 4 })),
+            Self::Margin => (base, Some(Hubness::RatioMargin { k: 4 })),
+            Self::Csls => (base, Some(Hubness::Csls { k: 10 })),
+        }
+    }
+}
+
+fn reference_ranking() -> Vec<Ranking> {
+    vec![Ranking::Euclidean]
 }
 
 /// A DistFuse ensemble.
@@ -143,6 +210,21 @@ fn zero_and_one() -> Vec<usize> {
     vec![0, 1]
 }
 
+impl Default for SweepSpec {
+    /// Nothing to run yet, ranked as the reference ranks.
+    fn default() -> Self {
+        Self {
+            encoders: Vec::new(),
+            ensembles: Vec::new(),
+            bitext: None,
+            classification: None,
+            icl: None,
+            limit: None,
+            metrics: reference_ranking(),
+        }
+    }
+}
+
 impl SweepSpec {
     /// Reads and checks a TOML spec.
     pub fn read(path: &Path) -> Result<Self, SweepError> {
@@ -179,6 +261,17 @@ impl SweepSpec {
             }
             miners_fusion::check_weights(&ensemble.weights)
                 .map_err(|e| format!("ensemble {:?}: {e}", ensemble.members))?;
+        }
+        if self.metrics.is_empty() {
+            return Err("`metrics` is empty: list at least one (the reference: euclidean)".into());
+        }
+        if let Some(m) = self
+            .metrics
+            .iter()
+            .enumerate()
+            .find_map(|(i, m)| self.metrics[..i].contains(m).then_some(m))
+        {
+            return Err(format!("metric `{}` is listed twice", m.name()));
         }
         if self.limit == Some(0) || self.icl.as_ref().is_some_and(|i| i.limit == Some(0)) {
             return Err("limit 0 keeps no items; give at least 1, or no limit".into());

@@ -379,3 +379,48 @@ fn ensembles_that_differ_only_in_weights_are_different_jobs() {
         ]
     );
 }
+
+#[test]
+fn metrics_are_a_sweep_axis_and_name_their_records() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let spec = SweepSpec {
+        ensembles: vec![miners_sweep::EnsembleSpec {
+            members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
+            weights: vec![1.0, 0.5],
+            z_score: false,
+        }],
+        classification: None,
+        metrics: vec![
+            miners_sweep::Ranking::Euclidean,
+            miners_sweep::Ranking::Cosine,
+            miners_sweep::Ranking::Csls,
+        ],
+        ..spec()
+    };
+    let names: Vec<String> = miners_sweep::jobs(&spec, &data)
+        .unwrap()
+        .iter()
+        .map(|j| j.name())
+        .collect();
+    // The single model ranks three ways; DistFuse sums distances, so not by cosine.
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(names.iter().any(|n| n.contains("static-tokenlearn_csls")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("distfuse") && n.contains("cosine")));
+    let out = tempfile::tempdir().unwrap();
+    let summary = run(&spec, &models, &SweepOptions::new(out.path(), data), &Quiet).unwrap();
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let ids: std::collections::BTreeSet<String> = metrics(out.path())
+        .iter()
+        .map(|(path, _)| path.iter().nth(2).unwrap().to_string_lossy().into_owned())
+        .collect();
+    let want = [
+        "distfuse_static-tokenlearn_1+static-tokenlearn_0.5_",
+        "distfuse_static-tokenlearn_1+static-tokenlearn_0.5__csls10",
+        "static-tokenlearn",
+        "static-tokenlearn_cosine",
+        "static-tokenlearn_cosine_csls10",
+    ];
+    assert_eq!(ids.iter().map(String::as_str).collect::<Vec<_>>(), want);
+}

@@ -214,6 +214,47 @@ pub fn table2(records: &[ResultRecord]) -> Table {
     }
 }
 
+/// The metric ablation: per retriever that ran under more than one ranking
+/// (`e5-small`, `e5-small~cosine`, `e5-small~csls10`, …), Table 2's columns
+/// with one row per ranking and a last row naming the best ranking per column.
+pub fn ablation(records: &[ResultRecord]) -> Vec<Table> {
+    let overall = table2(records);
+    let mut by_base: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
+    for row in &overall.rows {
+        let id = row[0].as_str().unwrap_or_default();
+        let (base, ranking) = id.split_once('~').unwrap_or((id, "euclidean"));
+        let mut row = row.clone();
+        row[0] = Value::from(ranking);
+        by_base.entry(base.to_owned()).or_default().push(row);
+    }
+    by_base
+        .into_iter()
+        .filter(|(_, rows)| rows.len() > 1)
+        .map(|(base, mut rows)| {
+            let mut best = vec![Value::from("best")];
+            for column in 1..overall.header.len() {
+                let winner = rows
+                    .iter()
+                    .filter_map(|row| Some((row[column].as_f64()?, row[0].as_str()?)))
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                best.push(winner.map_or(Value::Null, |(_, name)| Value::from(name)));
+            }
+            rows.push(best);
+            let mut header = overall.header.clone();
+            header[0] = "ranking".into();
+            Table {
+                name: format!("ablation-{}", miners_eval::slug(&base)),
+                title: format!("Metric ablation: {base} (Table 2's columns, one row per ranking)"),
+                header,
+                rows,
+                notes: vec![
+                    "rankings: euclidean (the reference), cosine, dot, ~margin_ratio4 (LASER's ratio margin over cosine), ~margin_distance4, ~csls10; DistFuse ranks by its fused distance".into(),
+                ],
+            }
+        })
+        .collect()
+}
+
 /// A table's columns and rows: the (dataset, substitute-for) pairs and the
 /// systems that `records` cover, sorted.
 fn datasets_and_systems(

@@ -24,8 +24,8 @@ use std::{
 };
 
 pub use aggregate::{
-    Table, dataset_score, display_name, headline_k, headline_metric, k_curves, per_dataset,
-    per_language, system, table2, table3,
+    Table, ablation, dataset_score, display_name, headline_k, headline_metric, k_curves,
+    per_dataset, per_language, system, table2, table3,
 };
 use miners_eval::{FingerprintLedger, ResultRecord};
 pub use plot::{k_curve_svg, scatter_svg};
@@ -161,7 +161,13 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
     let headline = [table2(records), table3(records)];
     let by_dataset = per_dataset(records);
     let by_language = per_language(records);
-    for table in headline.iter().chain(&by_dataset).chain(&by_language) {
+    let ablations = ablation(records);
+    for table in headline
+        .iter()
+        .chain(&ablations)
+        .chain(&by_dataset)
+        .chain(&by_language)
+    {
         write(
             &tables_dir.join(format!("{}.md", table.name)),
             &markdown(table),
@@ -187,10 +193,18 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
         k_curve_svg(&plots_dir.join(&name), &title, &curves)?;
         plots.push(name);
     }
-    let report = report_markdown(records, &headline, &by_dataset, &by_language, &plots, out);
+    let report = report_markdown(
+        records,
+        &headline,
+        &ablations,
+        &by_dataset,
+        &by_language,
+        &plots,
+        out,
+    );
     write(&out.join("REPORT.md"), &report)?;
     Ok(ReportSummary {
-        tables: headline.len() + by_dataset.len() + by_language.len(),
+        tables: headline.len() + ablations.len() + by_dataset.len() + by_language.len(),
         plots: plots.len(),
     })
 }
@@ -198,6 +212,7 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
 fn report_markdown(
     records: &[ResultRecord],
     headline: &[Table],
+    ablations: &[Table],
     by_dataset: &[Table],
     by_language: &[Table],
     plots: &[String],
@@ -234,6 +249,13 @@ fn report_markdown(
             "\n([CSV](tables/{0}.csv), [JSON](tables/{0}.json))\n\n",
             table.name
         ));
+    }
+    if !ablations.is_empty() {
+        text.push_str("## Metric ablation\n\n");
+        for table in ablations {
+            text.push_str(&markdown(table));
+            text.push('\n');
+        }
     }
     text.push_str("## Per dataset\n\n");
     for table in by_dataset {

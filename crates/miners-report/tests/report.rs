@@ -229,3 +229,38 @@ fn records_of_one_id_from_different_models_are_not_averaged() {
     }
     write_report(&records, out.path()).unwrap();
 }
+
+#[test]
+fn the_ablation_has_a_row_per_ranking_and_names_the_best() {
+    let bitext = |model: &str, f1: f64| {
+        record(
+            "bitext",
+            "nusax",
+            "cross",
+            model,
+            ("eng", Some("ind")),
+            1,
+            f1,
+            f1,
+        )
+    };
+    let records = vec![
+        bitext("m", 0.5),
+        bitext("m~cosine", 0.5),
+        bitext("m~csls10", 0.7),
+        bitext("other", 0.9),
+    ];
+    let tables = miners_report::ablation(&records);
+    assert_eq!(tables.len(), 1, "only m ran under several rankings");
+    let table = &tables[0];
+    assert_eq!(table.name, "ablation-m");
+    let names: Vec<&str> = table.rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["euclidean", "cosine", "csls10", "best"]);
+    let column = table
+        .header
+        .iter()
+        .position(|h| h == "bitext cross-lingual")
+        .unwrap();
+    assert_eq!(table.rows[2][column], json!(70.0));
+    assert_eq!(table.rows[3][column], json!("csls10"));
+}

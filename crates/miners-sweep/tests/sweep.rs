@@ -406,8 +406,15 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
         .collect();
     // The single model ranks three ways; DistFuse sums distances, so not by cosine.
     assert_eq!(names.len(), 5, "{names:?}");
-    assert!(names.iter().any(|n| n.contains("static-tokenlearn_csls")), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("distfuse") && n.contains("cosine")));
+    assert!(
+        names.iter().any(|n| n.contains("static-tokenlearn_csls")),
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("distfuse") && n.contains("cosine"))
+    );
     let out = tempfile::tempdir().unwrap();
     let summary = run(&spec, &models, &SweepOptions::new(out.path(), data), &Quiet).unwrap();
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);

@@ -53,6 +53,10 @@ enum Command {
         /// Only these pairs, as `SOURCE-TARGET` (repeatable).
         #[arg(long = "pair")]
         pairs: Vec<String>,
+        /// Also score each pair the other way round (targets retrieve
+        /// sources; records marked `reversed`), as LASER's xsim does.
+        #[arg(long)]
+        both_directions: bool,
     },
     /// BUCC-style bitext mining: both sides of each pair as shuffled pools,
     /// mutual best pairs by LASER's ratio margin (k = 4, over cosine) unless
@@ -369,8 +373,10 @@ fn run(cli: Cli) -> Result<()> {
             common,
             src_lang,
             pairs: wanted,
+            both_directions,
         } => {
-            let (retriever, options) = prepare(&common, true)?;
+            let (retriever, mut options) = prepare(&common, true)?;
+            options.both_directions = both_directions;
             for dataset in datasets(&common, Task::Bitext)? {
                 let pairs = selected_pairs(&dataset, src_lang.as_deref(), &wanted)?;
                 let mut sink = summary::Writer::new(&common.out);
@@ -756,6 +762,7 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
     let options = RunOptions {
         ks: common.k.clone(),
         limit: common.limit,
+        both_directions: false,
     };
     Ok((retriever, options))
 }

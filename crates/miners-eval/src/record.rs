@@ -187,6 +187,15 @@ pub struct ResultRecord {
     /// ICL: gold labels, predictions and prompts per example.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icl: Option<IclOutputs>,
+    /// Bitext scored against the dataset's direction: the target sentences
+    /// retrieve the sources (`source_lang` / `target_lang` then name the
+    /// languages as queried). The reference's direction is the headline.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reversed: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// The generator side of an ICL record.

@@ -20,6 +20,9 @@ pub struct RunOptions {
     pub ks: Vec<usize>,
     /// Keep only the first N rows of every split read (pool, test, bitext pairs).
     pub limit: Option<usize>,
+    /// Bitext: also score each pair the other way round (targets retrieve
+    /// sources), as LASER's xsim reports both; the reference scores one way.
+    pub both_directions: bool,
 }
 
 impl Default for RunOptions {
@@ -27,6 +30,7 @@ impl Default for RunOptions {
         Self {
             ks: vec![1, 5, 10],
             limit: None,
+            both_directions: false,
         }
     }
 }
@@ -73,6 +77,7 @@ struct Cell<'a> {
     target_lang: Option<String>,
     lang: Option<String>,
     limit: Option<usize>,
+    reversed: bool,
 }
 
 impl Cell<'_> {
@@ -127,6 +132,7 @@ impl Cell<'_> {
             generator: None,
             peak_rss_mib: crate::peak_rss_mib(),
             icl: None,
+            reversed: self.reversed,
         }
     }
 }
@@ -141,9 +147,10 @@ pub fn run_bitext(
     progress: &dyn Progress,
     sink: &mut dyn RecordSink,
 ) -> Result<(), EvalError> {
-    let max_k = options.max_k()?;
+    options.max_k()?;
+    let listed = dataset.bitext_pairs()?;
     let pairs = if pairs.is_empty() {
-        dataset.bitext_pairs()?
+        listed.clone()
     } else {
         pairs.to_vec()
     };
@@ -152,59 +159,103 @@ pub fn run_bitext(
         true => Setting::CodeSwitched,
         false => Setting::CrossLingual,
     };
+    let directions: &[bool] = if options.both_directions {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for pair in &pairs {
-        let cell = Cell {
-            dataset,
-            retriever,
-            task: Task::Bitext,
-            setting,
-            source_lang: Some(pair.source.to_string()),
-            target_lang: Some(pair.target.to_string()),
-            lang: None,
-            limit: options.limit,
-        };
-        let fingerprint = retriever.record().fingerprint;
-        if sink.is_done(
-            &cell.key(),
-            &options.ks,
-            options.limit,
-            fingerprint.as_deref(),
-        ) {
-            continue;
+        for &reversed in directions {
+            if reversed {
+                check_not_listed(dataset, pair, &listed)?;
+            }
+            bitext_cell(
+                dataset, retriever, pair, reversed, setting, options, progress, sink,
+            )?;
         }
-        let started = Instant::now();
-        crate::reset_peak_rss();
-        let bitext = dataset.load_bitext(pair, options.limit)?;
-        let queries = retriever.encode(
-            &bitext.source,
-            Role::Query,
-            &format!("{pair} source"),
-            progress,
-        )?;
-        let candidates = retriever.encode(
-            &bitext.target,
-            Role::Passage,
-            &format!("{pair} target"),
-            progress,
-        )?;
-        check_pool(max_k, bitext.len(), dataset, &pair.to_string())?;
-        let neighbours = retriever.search(&queries, &candidates, max_k)?;
-        let scored: Vec<_> = options
-            .ks
-            .iter()
-            .map(|&k| (k, bitext_scores(&neighbours, k)))
-            .collect();
-        let seconds = started.elapsed().as_secs_f64();
-        let records: Vec<ResultRecord> = scored
-            .into_iter()
-            .map(|(k, (scores, recall))| {
-                let n = bitext.len();
-                cell.record(k, n, scores, Average::Weighted, Some(recall), seconds)
-            })
-            .collect();
-        sink.accept(&records)?;
     }
     Ok(())
+}
+
+/// A dataset that lists a pair both ways scores its reverse itself.
+fn check_not_listed(dataset: &Dataset, pair: &Pair, pairs: &[Pair]) -> Result<(), EvalError> {
+    let reverse = Pair {
+        source: pair.target.clone(),
+        target: pair.source.clone(),
+    };
+    match pairs.contains(&reverse) {
+        true => Err(EvalError::Config(format!(
+            "{} lists both {pair} and {reverse}; score its pairs one way",
+            dataset.spec().name
+        ))),
+        false => Ok(()),
+    }
+}
+
+/// Scores one pair in one direction (`reversed`: targets retrieve sources).
+#[allow(clippy::too_many_arguments)]
+fn bitext_cell(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    pair: &Pair,
+    reversed: bool,
+    setting: Setting,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    sink: &mut dyn RecordSink,
+) -> Result<(), EvalError> {
+    let max_k = options.max_k()?;
+    let (from, to) = match reversed {
+        false => (&pair.source, &pair.target),
+        true => (&pair.target, &pair.source),
+    };
+    let cell = Cell {
+        dataset,
+        retriever,
+        task: Task::Bitext,
+        setting,
+        source_lang: Some(from.to_string()),
+        target_lang: Some(to.to_string()),
+        lang: None,
+        limit: options.limit,
+        reversed,
+    };
+    let fingerprint = retriever.record().fingerprint;
+    if sink.is_done(
+        &cell.key(),
+        &options.ks,
+        options.limit,
+        fingerprint.as_deref(),
+    ) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    crate::reset_peak_rss();
+    let bitext = dataset.load_bitext(pair, options.limit)?;
+    let (sources, targets) = match reversed {
+        false => (&bitext.source, &bitext.target),
+        true => (&bitext.target, &bitext.source),
+    };
+    let name = format!("{from}-{to}");
+    let queries = retriever.encode(sources, Role::Query, &format!("{name} source"), progress)?;
+    let candidates =
+        retriever.encode(targets, Role::Passage, &format!("{name} target"), progress)?;
+    check_pool(max_k, bitext.len(), dataset, &name)?;
+    let neighbours = retriever.search(&queries, &candidates, max_k)?;
+    let scored: Vec<_> = options
+        .ks
+        .iter()
+        .map(|&k| (k, bitext_scores(&neighbours, k)))
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let records: Vec<ResultRecord> = scored
+        .into_iter()
+        .map(|(k, (scores, recall))| {
+            let n = bitext.len();
+            cell.record(k, n, scores, Average::Weighted, Some(recall), seconds)
+        })
+        .collect();
+    sink.accept(&records)
 }
 
 /// What a classification run evaluates.
@@ -244,6 +295,7 @@ pub fn run_classification(
         target_lang: run.cross_source.as_ref().map(|_| lang.to_string()),
         lang: run.cross_source.is_none().then(|| lang.to_string()),
         limit: options.limit,
+        reversed: false,
     };
     let fingerprint = retriever.record().fingerprint;
     langs.retain(|lang| {

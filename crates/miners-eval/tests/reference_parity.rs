@@ -152,6 +152,7 @@ fn records_round_trip_through_atomic_files() {
     let options = RunOptions {
         ks: vec![1],
         limit: Some(50),
+        both_directions: false,
     };
     let mut records = Vec::new();
     run_bitext(&nusax, &retriever, &pairs, &options, &Quiet, &mut records).unwrap();
@@ -181,6 +182,7 @@ fn k_beyond_the_pool_is_a_clear_error() {
     let options = RunOptions {
         ks: vec![10],
         limit: Some(5),
+        both_directions: false,
     };
     let err = run_bitext(
         &nusax,

@@ -24,8 +24,8 @@ use std::{
 };
 
 pub use aggregate::{
-    Table, ablation, dataset_score, display_name, headline_k, headline_metric, k_curves,
-    per_dataset, per_language, system, table2, table3,
+    Table, ablation, dataset_score, directions, display_name, headline_k, headline_metric,
+    k_curves, per_dataset, per_language, system, table2, table3,
 };
 use miners_eval::{FingerprintLedger, ResultRecord};
 pub use plot::{k_curve_svg, scatter_svg};
@@ -161,10 +161,11 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
     let headline = [table2(records), table3(records)];
     let by_dataset = per_dataset(records);
     let by_language = per_language(records);
-    let ablations = ablation(records);
+    let mut comparisons = ablation(records);
+    comparisons.extend(directions(records));
     for table in headline
         .iter()
-        .chain(&ablations)
+        .chain(&comparisons)
         .chain(&by_dataset)
         .chain(&by_language)
     {
@@ -196,7 +197,7 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
     let report = report_markdown(
         records,
         &headline,
-        &ablations,
+        &comparisons,
         &by_dataset,
         &by_language,
         &plots,
@@ -204,7 +205,7 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
     );
     write(&out.join("REPORT.md"), &report)?;
     Ok(ReportSummary {
-        tables: headline.len() + ablations.len() + by_dataset.len() + by_language.len(),
+        tables: headline.len() + comparisons.len() + by_dataset.len() + by_language.len(),
         plots: plots.len(),
     })
 }
@@ -212,7 +213,7 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
 fn report_markdown(
     records: &[ResultRecord],
     headline: &[Table],
-    ablations: &[Table],
+    comparisons: &[Table],
     by_dataset: &[Table],
     by_language: &[Table],
     plots: &[String],
@@ -250,9 +251,9 @@ fn report_markdown(
             table.name
         ));
     }
-    if !ablations.is_empty() {
-        text.push_str("## Metric ablation\n\n");
-        for table in ablations {
+    if !comparisons.is_empty() {
+        text.push_str("## Metric ablation and directions\n\n");
+        for table in comparisons {
             text.push_str(&markdown(table));
             text.push('\n');
         }

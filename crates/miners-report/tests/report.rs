@@ -264,3 +264,49 @@ fn the_ablation_has_a_row_per_ranking_and_names_the_best() {
     assert_eq!(table.rows[2][column], json!(70.0));
     assert_eq!(table.rows[3][column], json!("csls10"));
 }
+
+#[test]
+fn reversed_bitext_stays_out_of_table2_and_fills_the_directions_table() {
+    let forward = record(
+        "bitext",
+        "nusax",
+        "cross",
+        "m",
+        ("eng", Some("ind")),
+        1,
+        0.8,
+        0.6,
+    );
+    let mut reversed = record(
+        "bitext",
+        "nusax",
+        "cross",
+        "m",
+        ("ind", Some("eng")),
+        1,
+        0.6,
+        0.4,
+    );
+    reversed.reversed = true;
+    let records = vec![forward, reversed];
+    let table = table2(&records);
+    let column = table
+        .header
+        .iter()
+        .position(|h| h == "bitext cross-lingual")
+        .unwrap();
+    assert_eq!(table.rows[0][column], json!(60.0));
+    let both = miners_report::directions(&records).unwrap();
+    assert_eq!(
+        both.rows[0][1..],
+        [
+            json!(60.0),
+            json!(40.0),
+            json!(50.0),
+            json!(20.0),
+            json!(40.0),
+            json!(30.0)
+        ]
+    );
+    assert!(miners_report::directions(&records[..1]).is_none());
+}

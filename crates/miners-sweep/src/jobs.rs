@@ -74,6 +74,9 @@ pub struct Job {
     /// ICL generation: seed of the sampled generations.
     #[serde(default)]
     pub seed: u64,
+    /// Bitext: also scored the other way round.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub both_directions: bool,
     /// How candidates are ranked (the reference: Euclidean).
     #[serde(default, skip_serializing_if = "is_reference")]
     pub ranking: Ranking,
@@ -139,6 +142,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         greedy: false,
         seed: 0,
         ranking: Ranking::Euclidean,
+        both_directions: false,
     };
     // Each retriever with each metric it can rank by.
     let ranked: Vec<(&RetrieverSpec, Ranking)> = retrievers
@@ -153,6 +157,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
                 jobs.push(Job {
                     prompts: task.prompts,
                     ranking,
+                    both_directions: task.both_directions,
                     ..job(
                         Task::Bitext,
                         &dataset,

@@ -312,6 +312,7 @@ fn run_job(
     let run_options = RunOptions {
         ks: job.ks.clone(),
         limit: job.limit,
+        both_directions: job.both_directions,
     };
     match job.task {
         Task::Bitext => run_bitext(

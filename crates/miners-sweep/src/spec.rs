@@ -129,16 +129,21 @@ pub struct TaskSpec {
     /// bitext and classification scripts do.
     #[serde(default = "yes")]
     pub prompts: bool,
+    /// Bitext: also score each pair the other way round (records marked
+    /// `reversed`); the reference scores one way.
+    #[serde(default)]
+    pub both_directions: bool,
 }
 
 impl Default for TaskSpec {
-    /// Every present dataset, mono and cross, k = 1, 5, 10, with prompts.
+    /// Every present dataset, mono and cross, k = 1, 5, 10, with prompts, one way.
     fn default() -> Self {
         Self {
             datasets: Vec::new(),
             settings: mono_and_cross(),
             ks: paper_ks(),
             prompts: true,
+            both_directions: false,
         }
     }
 }
@@ -261,6 +266,13 @@ impl SweepSpec {
             }
             miners_fusion::check_weights(&ensemble.weights)
                 .map_err(|e| format!("ensemble {:?}: {e}", ensemble.members))?;
+        }
+        if self
+            .classification
+            .as_ref()
+            .is_some_and(|c| c.both_directions)
+        {
+            return Err("`both_directions` is a [bitext] setting".into());
         }
         if self.metrics.is_empty() {
             return Err("`metrics` is empty: list at least one (the reference: euclidean)".into());

@@ -59,14 +59,6 @@ impl Hubness {
             Self::Csls { .. } => "csls",
         }
     }
-
-    fn correct(self, sim: f32, r_query: f32, r_candidate: f32) -> f32 {
-        match self {
-            Self::RatioMargin { .. } => sim / (0.5 * (r_query + r_candidate)),
-            Self::DistanceMargin { .. } => sim - 0.5 * (r_query + r_candidate),
-            Self::Csls { .. } => 2.0 * sim - r_query - r_candidate,
-        }
-    }
 }
 
 /// A base scorer corrected for hubness; higher is better.
@@ -141,7 +133,7 @@ impl<S: BlockScorer> BlockScorer for HubnessScorer<'_, S> {
 
     fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
         self.base
-            .score_block(queries.clone(), candidates.clone(), out);
+            .scores_block(queries.clone(), candidates.clone(), out);
         let sign = if self.base.higher_is_better() {
             1.0
         } else {
@@ -150,9 +142,23 @@ impl<S: BlockScorer> BlockScorer for HubnessScorer<'_, S> {
         let r_candidates = &self.candidate_means[candidates];
         for (row, q) in out.chunks_mut(r_candidates.len()).zip(queries) {
             let r_query = self.query_means[q];
-            for (key, &r_candidate) in row.iter_mut().zip(r_candidates) {
-                let sim = sign * self.base.to_score(q, *key);
-                *key = self.hubness.correct(sim, r_query, r_candidate);
+            // One loop per correction, so that each vectorises.
+            match self.hubness {
+                Hubness::RatioMargin { .. } => {
+                    for (value, &r_candidate) in row.iter_mut().zip(r_candidates) {
+                        *value = sign * *value / (0.5 * (r_query + r_candidate));
+                    }
+                }
+                Hubness::DistanceMargin { .. } => {
+                    for (value, &r_candidate) in row.iter_mut().zip(r_candidates) {
+                        *value = sign * *value - 0.5 * (r_query + r_candidate);
+                    }
+                }
+                Hubness::Csls { .. } => {
+                    for (value, &r_candidate) in row.iter_mut().zip(r_candidates) {
+                        *value = 2.0 * sign * *value - r_query - r_candidate;
+                    }
+                }
             }
         }
     }

@@ -21,6 +21,15 @@ pub trait BlockScorer: Sync {
     fn to_score(&self, query: usize, key: f32) -> f32;
     /// Whether reported scores are similarities (true) or distances (false).
     fn higher_is_better(&self) -> bool;
+    /// Fills `out` with reported scores (keys converted by [`BlockScorer::to_score`]).
+    fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        self.score_block(queries.clone(), candidates.clone(), out);
+        for (row, q) in out.chunks_mut(candidates.len()).zip(queries) {
+            for key in row {
+                *key = self.to_score(q, *key);
+            }
+        }
+    }
 }
 
 /// Candidates per GEMM: every product has this width, whatever the block.
@@ -78,10 +87,13 @@ impl<'a> MetricScorer<'a> {
     pub fn values_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
         self.score_block(queries.clone(), candidates.clone(), out);
         if self.metric == Metric::Euclidean {
+            // The same conversion as `to_score`, with the query's norm hoisted
+            // so that the loop vectorises.
             let width = candidates.len();
             for (row, q) in out.chunks_mut(width).zip(queries) {
+                let norm = self.query_norms[q];
                 for key in row {
-                    *key = self.to_score(q, *key);
+                    *key = (norm - *key).max(0.0).sqrt();
                 }
             }
         }
@@ -149,5 +161,9 @@ impl BlockScorer for MetricScorer<'_> {
 
     fn higher_is_better(&self) -> bool {
         self.metric.higher_is_better()
+    }
+
+    fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        self.values_block(queries, candidates, out);
     }
 }

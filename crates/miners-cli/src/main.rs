@@ -81,6 +81,13 @@ enum Command {
         /// Voting rule.
         #[arg(long, value_enum, default_value_t = VoteArg::Majority)]
         vote: VoteArg,
+        /// Learn DistFuse's weights on each dataset's validation split (a
+        /// grid over the simplex, step 0.1, the headline metric at the
+        /// largest --k, the run's languages monolingually), then score the
+        /// test split with them; the weights and where they were learned are
+        /// recorded. Needs two or more --model.
+        #[arg(long)]
+        tune_weights: bool,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
@@ -437,8 +444,12 @@ fn run(cli: Cli) -> Result<()> {
             common,
             languages,
             vote,
+            tune_weights,
         } => {
-            let (retriever, options) = prepare(&common, true)?;
+            let (base, options) = prepare(&common, true)?;
+            if tune_weights && base.encoders().len() < 2 {
+                bail!("--tune-weights learns DistFuse weights; give two or more --model");
+            }
             for dataset in datasets(&common, Task::Classification)? {
                 let single_language = dataset
                     .spec()
@@ -452,6 +463,10 @@ fn run(cli: Cli) -> Result<()> {
                     continue;
                 }
                 let (langs, cross_source) = languages.resolve(&dataset)?;
+                let retriever = match tune_weights {
+                    true => tuned(&dataset, &base, &langs, &options, &common)?,
+                    false => base.clone(),
+                };
                 let run = ClassificationRun {
                     langs,
                     cross_source,
@@ -613,6 +628,51 @@ fn run(cli: Cli) -> Result<()> {
         Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
     }
     Ok(())
+}
+
+/// `base` with DistFuse weights learned on `dataset`'s validation split.
+fn tuned(
+    dataset: &Dataset,
+    base: &Retriever,
+    langs: &[Lang],
+    options: &RunOptions,
+    common: &Common,
+) -> Result<Retriever> {
+    let k = options.ks.iter().copied().max().unwrap_or(10);
+    let cache = common
+        .cache
+        .as_ref()
+        .map(|dir| Arc::new(EmbeddingCache::new(dir)));
+    let bars = progress::Bars::default();
+    let tuned = miners_eval::tune::tune_distfuse(
+        dataset,
+        base.encoders(),
+        base.normalization(),
+        langs,
+        k,
+        10,
+        cache,
+        &bars,
+    )?;
+    let equal = tuned
+        .grid
+        .iter()
+        .find(|(w, _)| w.windows(2).all(|p| p[0] == p[1]));
+    out!(
+        "{}: weights {:?} learned on the validation split ({:.2} at k = {k}; equal weights {})",
+        dataset.spec().name,
+        tuned.weights,
+        100.0 * tuned.score,
+        equal.map_or("not on the grid".into(), |(_, s)| format!(
+            "{:.2}",
+            100.0 * s
+        ))
+    );
+    let note = format!(
+        "validation split of {}, simplex step 0.1, headline metric at k = {k}",
+        dataset.spec().name
+    );
+    Ok(base.clone().with_weights(tuned.weights)?.tuned_on(note))
 }
 
 /// The pairs of `dataset` asked for: those with source `src_lang`, or those

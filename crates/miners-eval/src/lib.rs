@@ -24,6 +24,7 @@ mod record;
 mod results_dir;
 mod retriever;
 mod tasks;
+pub mod tune;
 
 pub use cache::EmbeddingCache;
 pub use icl::{IclRun, run_icl};

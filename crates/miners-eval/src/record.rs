@@ -119,6 +119,10 @@ pub struct ModelRecord {
     /// The hubness correction of the scores (margin or CSLS), when one is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hubness: Option<miners_index::Hubness>,
+    /// Where DistFuse's weights were learned, when they were
+    /// (`validation split of nusax, simplex step 0.1, headline at k = 10`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_on: Option<String>,
 }
 
 /// Scores of one cell.

@@ -14,12 +14,14 @@ use crate::{
 };
 
 /// One encoder with a metric, or a DistFuse of several encoders.
+#[derive(Clone)]
 pub struct Retriever {
     encoders: Vec<Arc<dyn Encoder>>,
     weights: Vec<f32>,
     normalization: Normalization,
     metric: Metric,
     hubness: Option<Hubness>,
+    tuned_on: Option<String>,
     cache: Option<Arc<EmbeddingCache>>,
 }
 
@@ -32,6 +34,7 @@ impl Retriever {
             normalization: Normalization::None,
             metric,
             hubness: None,
+            tuned_on: None,
             cache: None,
         }
     }
@@ -57,6 +60,7 @@ impl Retriever {
             normalization,
             metric: Metric::Euclidean,
             hubness: None,
+            tuned_on: None,
             cache: None,
         })
     }
@@ -88,6 +92,7 @@ impl Retriever {
             record.fingerprint = Some(fingerprint.finish());
         }
         record.hubness = self.hubness;
+        record.tuned_on = self.tuned_on.clone();
         record
     }
 
@@ -101,6 +106,7 @@ impl Retriever {
                 fingerprint: Some(self.encoders[0].identity()),
                 source: self.encoders[0].source().map(str::to_owned),
                 hubness: None,
+                tuned_on: None,
             };
         }
         let members: Vec<FusionMemberRecord> = self
@@ -139,7 +145,34 @@ impl Retriever {
             fingerprint: Some(fingerprint.finish()),
             source: None,
             hubness: None,
+            tuned_on: None,
         }
+    }
+
+    /// The same DistFuse with other raw weights, one per member.
+    pub fn with_weights(mut self, weights: Vec<f32>) -> Result<Self, EvalError> {
+        if weights.len() != self.encoders.len() {
+            return Err(EvalError::Config(format!(
+                "{} weights for {} encoders",
+                weights.len(),
+                self.encoders.len()
+            )));
+        }
+        miners_fusion::check_weights(&weights)
+            .map_err(|e| EvalError::Config(format!("DistFuse: {e}")))?;
+        self.weights = weights;
+        Ok(self)
+    }
+
+    /// DistFuse's distance normalisation.
+    pub fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+
+    /// The same retriever, saying in its records where its weights were learned.
+    pub fn tuned_on(mut self, note: impl Into<String>) -> Self {
+        self.tuned_on = Some(note.into());
+        self
     }
 
     /// The same retriever with its scores corrected for hubness (margin or

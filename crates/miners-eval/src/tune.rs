@@ -1,0 +1,194 @@
+//! DistFuse weights learned on a dataset's validation split: every weighting
+//! on a grid over the simplex classifies the validation texts against the
+//! training pool, and the one with the best headline score wins. The split
+//! that is scored (test) is never read.
+
+use std::sync::Arc;
+
+use miners_classify::{KnnClassifier, Vote};
+use miners_core::{Embeddings, Lang};
+use miners_datasets::{Dataset, Headline, Split};
+use miners_encoders::{Encoder, Role};
+use miners_fusion::Normalization;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    EmbeddingCache, EvalError, Progress, Retriever,
+    metrics::{Average, classification_scores},
+};
+
+/// The weights chosen on the validation split, and every weighting's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunedWeights {
+    /// Dataset tuned on.
+    pub dataset: String,
+    /// The winning weights, one per member, summing to 1.
+    pub weights: Vec<f32>,
+    /// Its score: the headline metric at `k` on the validation split, mean over languages.
+    pub score: f64,
+    /// Neighbours voting.
+    pub k: usize,
+    /// Every weighting tried, with its score, in grid order.
+    pub grid: Vec<(Vec<f32>, f64)>,
+}
+
+/// Every weighting of `members` members whose entries are multiples of
+/// `1 / steps` and sum to 1, in lexicographic order of the first weight
+/// descending (the first member alone comes first).
+pub fn simplex(members: usize, steps: usize) -> Vec<Vec<f32>> {
+    fn fill(left: usize, members: usize, prefix: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if members == 1 {
+            prefix.push(left);
+            out.push(prefix.clone());
+            prefix.pop();
+            return;
+        }
+        for part in (0..=left).rev() {
+            prefix.push(part);
+            fill(left - part, members - 1, prefix, out);
+            prefix.pop();
+        }
+    }
+    let mut parts = Vec::new();
+    fill(steps, members.max(1), &mut Vec::new(), &mut parts);
+    parts
+        .into_iter()
+        .map(|p| p.into_iter().map(|n| n as f32 / steps as f32).collect())
+        .collect()
+}
+
+/// Tunes DistFuse weights of `encoders` on `dataset`'s validation split (pool:
+/// its training split) over the simplex grid of step `1 / steps`, scoring the
+/// headline metric at `k` averaged over `langs` (all when empty).
+#[allow(clippy::too_many_arguments)]
+pub fn tune_distfuse(
+    dataset: &Dataset,
+    encoders: &[Arc<dyn Encoder>],
+    normalization: Normalization,
+    langs: &[Lang],
+    k: usize,
+    steps: usize,
+    cache: Option<Arc<EmbeddingCache>>,
+    progress: &dyn Progress,
+) -> Result<TunedWeights, EvalError> {
+    let plan = dataset.spec().classification.ok_or_else(|| {
+        EvalError::Config(format!(
+            "{} is not a classification dataset",
+            dataset.name()
+        ))
+    })?;
+    if plan.test == Split::Validation || plan.pool == Split::Validation {
+        return Err(EvalError::Config(format!(
+            "{}: its validation split is part of what is scored; refusing to tune on it",
+            dataset.name()
+        )));
+    }
+    let langs = match langs.is_empty() {
+        true => dataset.classification_langs()?,
+        false => langs.to_vec(),
+    };
+    let equal = vec![1.0; encoders.len()];
+    let mut retriever = Retriever::distfuse(encoders.to_vec(), equal, normalization)?;
+    if let Some(cache) = cache {
+        retriever = retriever.with_cache(cache);
+    }
+    // Each language's pool and validation texts, encoded once by every member.
+    let mut encoded = Vec::new();
+    for lang in &langs {
+        let pool = dataset.load_classification(lang, plan.pool, None)?;
+        let validation = dataset
+            .load_classification(lang, Split::Validation, None)
+            .map_err(|e| EvalError::Config(format!("tuning needs a validation split: {e}")))?;
+        let pool_vectors = retriever.encode(
+            &pool.texts,
+            Role::Passage,
+            &format!("{lang} pool"),
+            progress,
+        )?;
+        let validation_vectors = retriever.encode(
+            &validation.texts,
+            Role::Query,
+            &format!("{lang} validation"),
+            progress,
+        )?;
+        encoded.push((pool, pool_vectors, validation, validation_vectors));
+    }
+    let mut grid = Vec::new();
+    for weights in simplex(encoders.len(), steps) {
+        let fused = Retriever::distfuse(encoders.to_vec(), weights.clone(), normalization)?;
+        let mut scores = Vec::new();
+        for (pool, pool_vectors, validation, validation_vectors) in &encoded {
+            let score = headline_score(
+                &fused,
+                pool,
+                pool_vectors,
+                validation,
+                validation_vectors,
+                k,
+                plan.headline,
+            )?;
+            scores.push(score);
+        }
+        grid.push((
+            weights,
+            scores.iter().sum::<f64>() / scores.len().max(1) as f64,
+        ));
+    }
+    let (weights, score) = grid
+        .iter()
+        .fold(None::<&(Vec<f32>, f64)>, |best, entry| match best {
+            Some(b) if b.1 >= entry.1 => Some(b),
+            _ => Some(entry),
+        })
+        .cloned()
+        .expect("the grid is never empty");
+    Ok(TunedWeights {
+        dataset: dataset.name(),
+        weights,
+        score,
+        k,
+        grid,
+    })
+}
+
+/// The headline metric of classifying `validation` by its `k` nearest in `pool`.
+fn headline_score(
+    retriever: &Retriever,
+    pool: &miners_datasets::LabelledTexts,
+    pool_vectors: &[Embeddings],
+    validation: &miners_datasets::LabelledTexts,
+    validation_vectors: &[Embeddings],
+    k: usize,
+    headline: Headline,
+) -> Result<f64, EvalError> {
+    let neighbours = retriever.search(validation_vectors, pool_vectors, k.min(pool.texts.len()))?;
+    let classifier = KnnClassifier::new(pool.labels.clone(), Vote::Majority);
+    let predicted = classifier.predict(&neighbours, k.min(pool.texts.len()))?;
+    let scores = classification_scores(&validation.labels, &predicted, Average::Macro);
+    Ok(match headline {
+        Headline::MacroF1 => scores.f1,
+        Headline::Accuracy => scores.accuracy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simplex_grid_covers_every_split_once() {
+        let two = simplex(2, 10);
+        assert_eq!(two.len(), 11);
+        assert_eq!(
+            (two[0].clone(), two[10].clone()),
+            (vec![1.0, 0.0], vec![0.0, 1.0])
+        );
+        let three = simplex(3, 10);
+        assert_eq!(three.len(), 66);
+        assert!(
+            three
+                .iter()
+                .all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6)
+        );
+    }
+}

@@ -441,11 +441,15 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Classify {
-            common,
+            mut common,
             languages,
             vote,
             tune_weights,
         } => {
+            if tune_weights && common.weights.is_empty() {
+                // Placeholders until the validation split decides.
+                common.weights = vec![1.0; common.models.len()];
+            }
             let (base, options) = prepare(&common, true)?;
             if tune_weights && base.encoders().len() < 2 {
                 bail!("--tune-weights learns DistFuse weights; give two or more --model");

@@ -134,3 +134,58 @@ fn hubness_runs_are_their_own_systems_and_mining_uses_the_margin() {
         "{result}"
     );
 }
+
+#[test]
+fn tuned_weights_are_recorded_with_where_they_were_learned() {
+    let Some(data) = data_dir() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let args = [
+        "classify",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+        "--model",
+        "static-tokenlearn",
+        "--tune-weights",
+        "--lang",
+        "ind",
+        "--k",
+        "1,10",
+    ];
+    let stdout = miners(&data, root.path(), &args);
+    assert!(
+        stdout.contains("learned on the validation split"),
+        "{stdout}"
+    );
+    // Two identical members score alike everywhere: the first weighting wins.
+    let dir = root
+        .path()
+        .join("classification/nusax/distfuse_static-tokenlearn_1+static-tokenlearn_0_/mono");
+    let tuned = record(&dir.join("ind.k10.json"));
+    assert_eq!(tuned["model"]["members"][1]["weight"], 0.0);
+    let note = tuned["model"]["tuned_on"].as_str().unwrap();
+    assert!(note.contains("validation split of nusax"), "{note}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args([
+            "classify",
+            "--dataset",
+            "nusax",
+            "--model",
+            "static-tokenlearn",
+            "--tune-weights",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
+        .arg("--out")
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("two or more --model"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,7 @@
 //! The t-SNE step of `miners report`: embed a dataset's test texts, project
-//! them to 2-D, and draw them coloured by label and by language.
+//! them to 2-D, and draw them coloured by label and by language, and, for
+//! datasets whose test splits are parallel (NusaX, SIB-200), by sample, as the
+//! reference's `visualize.py` offers.
 
 use std::{path::Path, sync::Arc};
 
@@ -11,8 +13,8 @@ use miners_eval::{EmbeddingCache, Quiet, Retriever};
 use miners_models::Models;
 use miners_report::{TsneOptions, scatter_svg, tsne};
 
-/// Draws `plots/tsne-<dataset>-<encoder>-{label,language}.svg` under `out`
-/// for `request` = `DATASET:ENCODER`.
+/// Draws `plots/tsne-<dataset>-<encoder>-{label,language[,sample]}.svg` under
+/// `out` for `request` = `DATASET:ENCODER`.
 pub fn tsne_plots(
     request: &str,
     points: usize,
@@ -32,10 +34,12 @@ pub fn tsne_plots(
     let langs = dataset.classification_langs()?;
     let per_lang = (points / langs.len().max(1)).max(5);
     let (mut texts, mut labels, mut languages) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples = Vec::new();
     for lang in &langs {
         let split = dataset.load_classification(lang, plan.test, Some(per_lang))?;
         languages.extend(std::iter::repeat_n(lang.to_string(), split.texts.len()));
         labels.extend(split.labels.iter().map(|l| l.as_str().to_owned()));
+        samples.extend((0..split.texts.len()).map(sample_category));
         texts.extend(split.texts);
     }
     let encoder = models
@@ -49,7 +53,11 @@ pub fn tsne_plots(
     let plots = out.join("plots");
     std::fs::create_dir_all(&plots)?;
     let stem = format!("tsne-{dataset_name}-{encoder_id}");
-    for (by, categories) in [("label", &labels), ("language", &languages)] {
+    let mut views = vec![("label", &labels), ("language", &languages)];
+    if plan.parallel_test {
+        views.push(("sample", &samples));
+    }
+    for (by, categories) in views {
         let title = format!("{dataset_name} test texts, {encoder_id}, t-SNE, by {by}");
         scatter_svg(
             &plots.join(format!("{stem}-{by}.svg")),
@@ -59,4 +67,14 @@ pub fn tsne_plots(
         )?;
     }
     Ok(())
+}
+
+/// Samples followed across languages: the first few in their own colours,
+/// the rest together.
+fn sample_category(row: usize) -> String {
+    const FOLLOWED: usize = 8;
+    match row < FOLLOWED {
+        true => format!("sample {row}"),
+        false => "other samples".into(),
+    }
 }

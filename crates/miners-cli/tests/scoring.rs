@@ -189,3 +189,38 @@ fn tuned_weights_are_recorded_with_where_they_were_learned() {
         "{stderr}"
     );
 }
+
+#[test]
+fn parallel_test_splits_get_a_scatter_by_sample() {
+    let Some(data) = data_dir() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("results");
+    miners(&data, &results, &[&NUSAX[..], &["30"]].concat());
+    for (dataset, parallel) in [("nusax", true), ("nollysenti", false)] {
+        let report = root.path().join(dataset);
+        let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+            .args(["report", "--tsne-points", "120", "--tsne"])
+            .arg(format!("{dataset}:static-tokenlearn"))
+            .arg("--results")
+            .arg(&results)
+            .arg("--out")
+            .arg(&report)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--catalog")
+            .arg(workspace().join("models.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let plot = report.join(format!("plots/tsne-{dataset}-static-tokenlearn-sample.svg"));
+        assert_eq!(plot.is_file(), parallel, "{}", plot.display());
+        if parallel {
+            let svg = std::fs::read_to_string(&plot).unwrap();
+            assert!(svg.contains("sample 0") && svg.contains("other samples"));
+        }
+    }
+}

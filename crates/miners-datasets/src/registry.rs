@@ -51,6 +51,9 @@ pub struct ClassificationPlan {
     pub headline: Headline,
     /// The labels an ICL generator chooses from, in the reference's order.
     pub candidates: Candidates,
+    /// Row `i` of every language's test split is the same sample translated
+    /// (NusaX, SIB-200), so samples can be followed across languages.
+    pub parallel_test: bool,
 }
 
 /// A named label map that deviates from the reference, chosen explicitly and
@@ -132,6 +135,7 @@ const fn classification(
         instruction,
         headline: Headline::Accuracy,
         candidates: Candidates::Manifest,
+        parallel_test: false,
     }
 }
 
@@ -165,6 +169,7 @@ static REGISTRY: &[DatasetSpec] = &[
         classification: Some(ClassificationPlan {
             headline: Headline::MacroF1,
             candidates: NEGATIVE_NEUTRAL_POSITIVE,
+            parallel_test: true,
             ..classification(Split::Train, Split::Test, Some("eng"), SENTIMENT)
         }),
         ..dataset("nusax")
@@ -215,6 +220,7 @@ static REGISTRY: &[DatasetSpec] = &[
     DatasetSpec {
         classification: Some(ClassificationPlan {
             candidates: Candidates::FirstSeen,
+            parallel_test: true,
             ..classification(Split::Train, Split::Test, Some("eng_Latn"), TOPIC)
         }),
         ..dataset("sib200")

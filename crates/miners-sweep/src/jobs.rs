@@ -20,6 +20,11 @@ pub enum RetrieverSpec {
 }
 
 impl RetrieverSpec {
+    /// Whether this is an ensemble whose weights are learned per dataset.
+    pub fn is_tuned(&self) -> bool {
+        matches!(self, Self::Ensemble(e) if e.tune)
+    }
+
     /// The retriever's part of a job name; an ensemble's says its weights and
     /// normalisation, as its records' model id does.
     fn label(&self) -> String {
@@ -33,7 +38,8 @@ impl RetrieverSpec {
                     .map(|(member, weight)| format!("{member}*{weight}"))
                     .collect();
                 let z_score = if e.z_score { ",z_score" } else { "" };
-                format!("distfuse({}{z_score})", parts.join("+"))
+                let tuned = if e.tune { ",tuned" } else { "" };
+                format!("distfuse({}{z_score}{tuned})", parts.join("+"))
             }
         }
     }
@@ -153,7 +159,8 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
         for dataset in present(data, &task.datasets, Task::Bitext)? {
-            for &(retriever, ranking) in &ranked {
+            let untuned = ranked.iter().filter(|(r, _)| !r.is_tuned());
+            for &(retriever, ranking) in untuned {
                 jobs.push(Job {
                     prompts: task.prompts,
                     ranking,

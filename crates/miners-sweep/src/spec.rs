@@ -109,6 +109,11 @@ pub struct EnsembleSpec {
     /// Distance normalisation before weighting.
     #[serde(default)]
     pub z_score: bool,
+    /// Learn the weights on each classification dataset's validation split
+    /// (`weights` are then placeholders); such an ensemble runs
+    /// classification only.
+    #[serde(default)]
+    pub tune: bool,
 }
 
 /// Datasets, settings and k values of a retrieval task.

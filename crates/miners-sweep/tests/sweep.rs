@@ -342,6 +342,7 @@ fn specs_that_would_do_nothing_or_count_twice_are_refused() {
                     members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
                     weights: weights.clone(),
                     z_score: false,
+                    tune: false,
                 }]
             },
             want,
@@ -356,6 +357,7 @@ fn ensembles_that_differ_only_in_weights_are_different_jobs() {
         members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
         weights,
         z_score: false,
+        tune: false,
     };
     let spec = SweepSpec {
         encoders: vec![],
@@ -390,6 +392,7 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
             members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
             weights: vec![1.0, 0.5],
             z_score: false,
+            tune: false,
         }],
         classification: None,
         metrics: vec![
@@ -430,4 +433,48 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
         "static-tokenlearn_cosine_csls10",
     ];
     assert_eq!(ids.iter().map(String::as_str).collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn tuned_ensembles_learn_their_weights_and_skip_bitext() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let spec = SweepSpec {
+        encoders: Vec::new(),
+        ensembles: vec![miners_sweep::EnsembleSpec {
+            members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
+            weights: vec![1.0, 1.0],
+            z_score: false,
+            tune: true,
+        }],
+        ..spec()
+    };
+    let jobs = miners_sweep::jobs(&spec, &data).unwrap();
+    assert!(
+        jobs.iter()
+            .all(|j| j.task == miners_eval::Task::Classification),
+        "{jobs:?}"
+    );
+    assert!(jobs[0].name().contains("tuned"), "{}", jobs[0].name());
+    let out = tempfile::tempdir().unwrap();
+    let summary = run(&spec, &models, &SweepOptions::new(out.path(), data), &Quiet).unwrap();
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let records = metrics(out.path());
+    assert!(!records.is_empty());
+    for (path, _) in &records {
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join(path)).unwrap()).unwrap();
+        // Identical members tie everywhere: the first weighting of the grid wins.
+        assert_eq!(
+            record["model"]["id"],
+            "distfuse(static-tokenlearn*1+static-tokenlearn*0)"
+        );
+        assert!(
+            record["model"]["tuned_on"]
+                .as_str()
+                .unwrap()
+                .contains("validation split of nusax")
+        );
+    }
 }

@@ -21,7 +21,7 @@ use std::{
 use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, Pair};
 use miners_encoders::{Encoder, Role};
-use miners_eval::{Quiet, Task};
+use miners_eval::{Quiet, Retriever, Task};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -207,12 +207,27 @@ fn plan_key(cells: &[(usize, CellRef)], shards: usize) -> String {
 
 /// Every cell of every job, in job order, as the runners would visit them.
 pub(crate) fn cells(jobs: &[Job], data: &DataDir) -> Result<Vec<(usize, CellRef)>, SweepError> {
+    let datasets = open_datasets(jobs, data)?;
     let mut cells = Vec::new();
     for (index, job) in jobs.iter().enumerate() {
-        let dataset = Dataset::open(data, &job.dataset)?;
-        cells.extend(job_cells(job, &dataset)?.into_iter().map(|c| (index, c)));
+        let dataset = &datasets[job.dataset.as_str()];
+        cells.extend(job_cells(job, dataset)?.into_iter().map(|c| (index, c)));
     }
     Ok(cells)
+}
+
+/// Each dataset the jobs name, opened once.
+fn open_datasets<'j>(
+    jobs: &'j [Job],
+    data: &DataDir,
+) -> Result<HashMap<&'j str, Dataset>, SweepError> {
+    let mut datasets = HashMap::new();
+    for job in jobs {
+        if !datasets.contains_key(job.dataset.as_str()) {
+            datasets.insert(job.dataset.as_str(), Dataset::open(data, &job.dataset)?);
+        }
+    }
+    Ok(datasets)
 }
 
 /// A job's cells: its dataset's pairs, or its test languages (the spec's, or
@@ -249,15 +264,18 @@ pub(crate) fn plan(
     data: &DataDir,
 ) -> Result<ShardPlan, SweepError> {
     let key = plan_key(&cells, shards);
+    let datasets = open_datasets(jobs, data)?;
     let mut estimates = Vec::with_capacity(cells.len());
-    let mut datasets: HashMap<&str, Dataset> = HashMap::new();
-    for (job, cell) in &cells {
-        let job = &jobs[*job];
-        if !datasets.contains_key(job.dataset.as_str()) {
-            datasets.insert(&job.dataset, Dataset::open(data, &job.dataset)?);
+    // Cells come in job order: each job's retriever and costs are worked out once.
+    let mut costs: Option<(usize, JobCosts)> = None;
+    for (index, cell) in &cells {
+        let job = &jobs[*index];
+        if costs.as_ref().is_none_or(|(of, _)| of != index) {
+            costs = Some((*index, JobCosts::of(job, opened)?));
         }
+        let (_, job_costs) = costs.as_ref().expect("set above");
         let dataset = &datasets[job.dataset.as_str()];
-        estimates.push(estimate(job, cell, dataset, opened)?);
+        estimates.push(job_costs.estimate(job, cell, dataset)?);
     }
     let assigned = assign(&estimates, shards);
     let whole_jobs: Vec<usize> = cells.iter().map(|(job, _)| job % shards).collect();
@@ -350,51 +368,70 @@ fn tokens(text: &str) -> f64 {
     (text.len() / 4 + 2) as f64
 }
 
-/// The estimate of one cell of `job`.
-fn estimate(
-    job: &Job,
-    cell: &CellRef,
-    dataset: &Dataset,
-    opened: &mut Opened<'_>,
-) -> Result<Estimate, SweepError> {
-    let retriever = opened.retriever(job)?;
-    let per_token = member_costs(job, opened)?;
-    let (queries, candidates) = cell_texts(job, cell, dataset)?;
-    let identities: Vec<String> = retriever.encoders().iter().map(|e| e.identity()).collect();
-    let mut estimate = Estimate::default();
-    let mut seen = HashSet::new();
-    for (texts, role) in [(&queries, Role::Query), (&candidates, Role::Passage)] {
-        for (m, cached) in retriever.cached(texts, role, &Quiet)?.iter().enumerate() {
-            let encoder = retriever.encoders()[m].as_ref();
-            for (text, _) in texts.iter().zip(cached).filter(|(_, cached)| !**cached) {
-                let id = text_id(encoder, &identities[m], text, role);
-                if seen.insert(id) {
-                    estimate.texts.push((id, tokens(text) * per_token[m]));
+/// What every cell of one job shares: its retriever, each member's identity
+/// and multiply-adds per token, the summed dimension, and the generator's cost.
+struct JobCosts {
+    retriever: Retriever,
+    identities: Vec<String>,
+    per_token: Vec<f64>,
+    dims: usize,
+    generator_per_token: Option<f64>,
+}
+
+impl JobCosts {
+    fn of(job: &Job, opened: &mut Opened<'_>) -> Result<Self, SweepError> {
+        let retriever = opened.retriever(job)?;
+        let members = match &job.retriever {
+            RetrieverSpec::Single { id } => std::slice::from_ref(id),
+            RetrieverSpec::Ensemble(e) => e.members.as_slice(),
+        };
+        let per_token = members
+            .iter()
+            .map(|m| Ok(opened.models().encoder_cost_per_token(m)?))
+            .collect::<Result<Vec<f64>, SweepError>>()?;
+        let generator_per_token = match &job.generator {
+            Some(generator) => Some(opened.models().generator_cost_per_token(generator)?),
+            None => None,
+        };
+        Ok(Self {
+            identities: retriever.encoders().iter().map(|e| e.identity()).collect(),
+            dims: retriever.encoders().iter().map(|e| e.dim()).sum(),
+            retriever,
+            per_token,
+            generator_per_token,
+        })
+    }
+
+    /// The estimate of one cell of `job`.
+    fn estimate(
+        &self,
+        job: &Job,
+        cell: &CellRef,
+        dataset: &Dataset,
+    ) -> Result<Estimate, SweepError> {
+        let (queries, candidates) = cell_texts(job, cell, dataset)?;
+        let mut estimate = Estimate::default();
+        let mut seen = HashSet::new();
+        for (texts, role) in [(&queries, Role::Query), (&candidates, Role::Passage)] {
+            let cached = self.retriever.cached(texts, role, &Quiet)?;
+            for (m, cached) in cached.iter().enumerate() {
+                let encoder = self.retriever.encoders()[m].as_ref();
+                for (text, _) in texts.iter().zip(cached).filter(|(_, cached)| !**cached) {
+                    let id = text_id(encoder, &self.identities[m], text, role);
+                    if seen.insert(id) {
+                        estimate.texts.push((id, tokens(text) * self.per_token[m]));
+                    }
                 }
             }
         }
+        estimate.fixed = (queries.len() * candidates.len() * self.dims) as f64;
+        if let Some(per_token) = self.generator_per_token {
+            let prompt: f64 = queries.iter().map(|t| tokens(t)).sum();
+            let shots: usize = job.ks.iter().map(|k| k + 1).sum();
+            estimate.fixed += prompt * shots as f64 * per_token;
+        }
+        Ok(estimate)
     }
-    let dims: usize = retriever.encoders().iter().map(|e| e.dim()).sum();
-    estimate.fixed = (queries.len() * candidates.len() * dims) as f64;
-    if let Some(generator) = &job.generator {
-        let per_token = opened.models().generator_cost_per_token(generator)?;
-        let prompt: f64 = queries.iter().map(|t| tokens(t)).sum();
-        let shots: usize = job.ks.iter().map(|k| k + 1).sum();
-        estimate.fixed += prompt * shots as f64 * per_token;
-    }
-    Ok(estimate)
-}
-
-/// Multiply-adds per token of each member encoder of `job`'s retriever.
-fn member_costs(job: &Job, opened: &Opened<'_>) -> Result<Vec<f64>, SweepError> {
-    let members = match &job.retriever {
-        RetrieverSpec::Single { id } => std::slice::from_ref(id),
-        RetrieverSpec::Ensemble(e) => e.members.as_slice(),
-    };
-    members
-        .iter()
-        .map(|m| Ok(opened.models().encoder_cost_per_token(m)?))
-        .collect()
 }
 
 /// Identity of a text as `encoder` (whose identity is `identity`) encodes it

@@ -189,7 +189,7 @@ impl BlockScorer for DistFuse<'_> {
         out.fill(0.0);
         let mut distances = vec![0f32; out.len()];
         for (scorer, &(offset, scale)) in self.scorers.iter().zip(&self.affine) {
-            scorer.values_block(queries.clone(), candidates.clone(), &mut distances);
+            scorer.scores_block(queries.clone(), candidates.clone(), &mut distances);
             for (key, d) in out.iter_mut().zip(&distances) {
                 *key -= scale * (d - offset);
             }
@@ -212,7 +212,7 @@ fn distance_stats(scorer: &MetricScorer<'_>) -> (f32, f32) {
     let mut row = vec![0f32; nc];
     let (mut sum, mut sum_sq, mut count) = (0f64, 0f64, 0f64);
     for q in (0..nq).step_by(step) {
-        scorer.values_block(q..q + 1, 0..nc, &mut row);
+        scorer.scores_block(q..q + 1, 0..nc, &mut row);
         for &d in &row {
             sum += f64::from(d);
             sum_sq += f64::from(d) * f64::from(d);

@@ -83,22 +83,6 @@ impl<'a> MetricScorer<'a> {
         self.metric
     }
 
-    /// Fills `out` with the metric's natural values (true L2 distances for Euclidean).
-    pub fn values_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
-        self.score_block(queries.clone(), candidates.clone(), out);
-        if self.metric == Metric::Euclidean {
-            // The same conversion as `to_score`, with the query's norm hoisted
-            // so that the loop vectorises.
-            let width = candidates.len();
-            for (row, q) in out.chunks_mut(width).zip(queries) {
-                let norm = self.query_norms[q];
-                for key in row {
-                    *key = (norm - *key).max(0.0).sqrt();
-                }
-            }
-        }
-    }
-
     /// `out = Q[queries] · C[candidates]ᵀ`, single-threaded GEMMs of
     /// [`TILE`] candidates each (the last one zero-padded), so that a
     /// candidate's score does not depend on where its block starts or ends:
@@ -163,7 +147,19 @@ impl BlockScorer for MetricScorer<'_> {
         self.metric.higher_is_better()
     }
 
+    /// The metric's natural values: true L2 distances for Euclidean.
     fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
-        self.values_block(queries, candidates, out);
+        self.score_block(queries.clone(), candidates.clone(), out);
+        if self.metric == Metric::Euclidean {
+            // The same conversion as `to_score`, with the query's norm hoisted
+            // so that the loop vectorises.
+            let width = candidates.len();
+            for (row, q) in out.chunks_mut(width).zip(queries) {
+                let norm = self.query_norms[q];
+                for key in row {
+                    *key = (norm - *key).max(0.0).sqrt();
+                }
+            }
+        }
     }
 }

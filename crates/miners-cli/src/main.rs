@@ -468,7 +468,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 let (langs, cross_source) = languages.resolve(&dataset)?;
                 let retriever = match tune_weights {
-                    true => tuned(&dataset, &base, &langs, &options, &common)?,
+                    true => tuned(&dataset, &base, &langs, &options)?,
                     false => base.clone(),
                 };
                 let run = ClassificationRun {
@@ -634,30 +634,17 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// `base` with DistFuse weights learned on `dataset`'s validation split.
+/// `base` with DistFuse weights learned on `dataset`'s validation split, the
+/// choice printed against equal weights.
 fn tuned(
     dataset: &Dataset,
     base: &Retriever,
     langs: &[Lang],
     options: &RunOptions,
-    common: &Common,
 ) -> Result<Retriever> {
     let k = options.ks.iter().copied().max().unwrap_or(10);
-    let cache = common
-        .cache
-        .as_ref()
-        .map(|dir| Arc::new(EmbeddingCache::new(dir)));
     let bars = progress::Bars::default();
-    let tuned = miners_eval::tune::tune_distfuse(
-        dataset,
-        base.encoders(),
-        base.normalization(),
-        langs,
-        k,
-        10,
-        cache,
-        &bars,
-    )?;
+    let (retriever, tuned) = miners_eval::tune::tuned_retriever(dataset, base, langs, k, &bars)?;
     let equal = tuned
         .grid
         .iter()
@@ -672,11 +659,7 @@ fn tuned(
             100.0 * s
         ))
     );
-    let note = format!(
-        "validation split of {}, simplex step 0.1, headline metric at k = {k}",
-        dataset.spec().name
-    );
-    Ok(base.clone().with_weights(tuned.weights)?.tuned_on(note))
+    Ok(retriever)
 }
 
 /// The pairs of `dataset` asked for: those with source `src_lang`, or those

@@ -394,7 +394,9 @@ fn score_votes(
         .collect()
 }
 
-fn encode_split(
+/// The texts of `lang`'s `split` and their embeddings, as a pool (passages)
+/// or as queries.
+pub(crate) fn encode_split(
     dataset: &Dataset,
     retriever: &Retriever,
     lang: &Lang,

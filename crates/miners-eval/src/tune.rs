@@ -3,18 +3,15 @@
 //! training pool, and the one with the best headline score wins. The split
 //! that is scored (test) is never read.
 
-use std::sync::Arc;
-
 use miners_classify::{KnnClassifier, Vote};
 use miners_core::{Embeddings, Lang};
 use miners_datasets::{Dataset, Headline, Split};
-use miners_encoders::{Encoder, Role};
-use miners_fusion::Normalization;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EmbeddingCache, EvalError, Progress, Retriever,
+    EvalError, Progress, Retriever, RunOptions,
     metrics::{Average, classification_scores},
+    tasks::encode_split,
 };
 
 /// The weights chosen on the validation split, and every weighting's score.
@@ -57,18 +54,17 @@ pub fn simplex(members: usize, steps: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Tunes DistFuse weights of `encoders` on `dataset`'s validation split (pool:
-/// its training split) over the simplex grid of step `1 / steps`, scoring the
-/// headline metric at `k` averaged over `langs` (all when empty).
-#[allow(clippy::too_many_arguments)]
+/// Tunes the weights of the DistFuse `base` on `dataset`'s validation split
+/// (pool: its training split) over the simplex grid of step `1 / steps`,
+/// scoring the headline metric at `k` averaged over `langs` (all when empty);
+/// texts are encoded as `base` encodes them (its prompts and cache), ranked by
+/// the plain fused distance.
 pub fn tune_distfuse(
     dataset: &Dataset,
-    encoders: &[Arc<dyn Encoder>],
-    normalization: Normalization,
+    base: &Retriever,
     langs: &[Lang],
     k: usize,
     steps: usize,
-    cache: Option<Arc<EmbeddingCache>>,
     progress: &dyn Progress,
 ) -> Result<TunedWeights, EvalError> {
     let plan = dataset.spec().classification.ok_or_else(|| {
@@ -87,31 +83,25 @@ pub fn tune_distfuse(
         true => dataset.classification_langs()?,
         false => langs.to_vec(),
     };
-    let equal = vec![1.0; encoders.len()];
-    let mut retriever = Retriever::distfuse(encoders.to_vec(), equal, normalization)?;
-    if let Some(cache) = cache {
-        retriever = retriever.with_cache(cache);
-    }
-    // Each language's pool and validation texts, encoded once by every member.
+    let (encoders, normalization) = (base.encoders(), base.normalization());
+    // Each language's validation and pool texts, encoded once by every member.
+    let everything = RunOptions {
+        limit: None,
+        ..RunOptions::default()
+    };
     let mut encoded = Vec::new();
     for lang in &langs {
-        let pool = dataset.load_classification(lang, plan.pool, None)?;
-        let validation = dataset
-            .load_classification(lang, Split::Validation, None)
-            .map_err(|e| EvalError::Config(format!("tuning needs a validation split: {e}")))?;
-        let pool_vectors = retriever.encode(
-            &pool.texts,
-            Role::Passage,
-            &format!("{lang} pool"),
+        let validation = encode_split(
+            dataset,
+            base,
+            lang,
+            Split::Validation,
+            &everything,
             progress,
-        )?;
-        let validation_vectors = retriever.encode(
-            &validation.texts,
-            Role::Query,
-            &format!("{lang} validation"),
-            progress,
-        )?;
-        encoded.push((pool, pool_vectors, validation, validation_vectors));
+        )
+        .map_err(|e| EvalError::Config(format!("tuning needs a validation split: {e}")))?;
+        let pool = encode_split(dataset, base, lang, plan.pool, &everything, progress)?;
+        encoded.push((pool.0, pool.1, validation.0, validation.1));
     }
     let mut grid = Vec::new();
     for weights in simplex(encoders.len(), steps) {
@@ -149,6 +139,27 @@ pub fn tune_distfuse(
         k,
         grid,
     })
+}
+
+/// `base` with weights learned by [`tune_distfuse`], saying in its records
+/// where they were learned; with the tuning's grid.
+pub fn tuned_retriever(
+    dataset: &Dataset,
+    base: &Retriever,
+    langs: &[Lang],
+    k: usize,
+    progress: &dyn Progress,
+) -> Result<(Retriever, TunedWeights), EvalError> {
+    let tuned = tune_distfuse(dataset, base, langs, k, 10, progress)?;
+    let note = format!(
+        "validation split of {}, simplex step 0.1, headline metric at k = {k}",
+        dataset.spec().name
+    );
+    let retriever = base
+        .clone()
+        .with_weights(tuned.weights.clone())?
+        .tuned_on(note);
+    Ok((retriever, tuned))
 }
 
 /// The headline metric of classifying `validation` by its `k` nearest in `pool`.

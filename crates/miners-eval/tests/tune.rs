@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc};
 use miners_core::{Embeddings, Lang};
 use miners_datasets::{DataDir, Dataset};
 use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder};
-use miners_eval::{Quiet, tune::tune_distfuse};
+use miners_eval::{Quiet, Retriever, tune::tune_distfuse};
 use miners_fusion::Normalization;
 
 /// The static model with the second half of every vector zeroed: another
@@ -109,17 +109,9 @@ fn poisoned_test_labels_change_nothing_in_the_chosen_weights() {
         let root = tempfile::tempdir().unwrap();
         let data = nusax_copy(root.path(), poison)?;
         let dataset = Dataset::open(&data, "nusax").unwrap();
-        let tuned = tune_distfuse(
-            &dataset,
-            &encoders,
-            Normalization::None,
-            &langs,
-            10,
-            10,
-            None,
-            &Quiet,
-        )
-        .unwrap();
+        let base =
+            Retriever::distfuse(encoders.clone(), vec![1.0, 1.0], Normalization::None).unwrap();
+        let tuned = tune_distfuse(&dataset, &base, &langs, 10, 10, &Quiet).unwrap();
         Some(tuned)
     };
     let (Some(clean), Some(poisoned)) = (tune(false), tune(true)) else {
@@ -145,17 +137,14 @@ fn a_dataset_without_a_validation_split_is_refused() {
     std::fs::remove_file(root.path().join("nusax/classification/ind.validation.tsv")).unwrap();
     let dataset = Dataset::open(&data, "nusax").unwrap();
     let encoder: Arc<dyn Encoder> = Arc::new(StaticEncoder::load(&model, "static").unwrap());
-    let err = tune_distfuse(
-        &dataset,
-        &[encoder.clone(), encoder],
+    let base = Retriever::distfuse(
+        vec![encoder.clone(), encoder],
+        vec![1.0, 1.0],
         Normalization::None,
-        &[Lang::from("ind")],
-        10,
-        10,
-        None,
-        &Quiet,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    let err = tune_distfuse(&dataset, &base, &[Lang::from("ind")], 10, 10, &Quiet)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("validation"), "{err}");
 }

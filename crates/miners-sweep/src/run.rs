@@ -331,9 +331,11 @@ fn run_job(
                     // learns the same weights.
                     let job_langs: Vec<Lang> =
                         job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
-                    tuned = tuned_retriever(
-                        &dataset, retriever, &job_langs, &job.ks, opened, progress,
-                    )?;
+                    let k = job.ks.iter().copied().max().unwrap_or(10);
+                    tuned = miners_eval::tune::tuned_retriever(
+                        &dataset, retriever, &job_langs, k, progress,
+                    )?
+                    .0;
                     &tuned
                 }
                 false => retriever,
@@ -371,37 +373,6 @@ fn run_job(
         }
     }
     Ok(sink)
-}
-
-/// `retriever` with DistFuse weights learned on `dataset`'s validation split
-/// (monolingually in `langs`, all when empty, at the largest k).
-fn tuned_retriever(
-    dataset: &Dataset,
-    retriever: &Retriever,
-    langs: &[Lang],
-    ks: &[usize],
-    opened: &Opened<'_>,
-    progress: &dyn Progress,
-) -> Result<Retriever, SweepError> {
-    let k = ks.iter().copied().max().unwrap_or(10);
-    let tuned = miners_eval::tune::tune_distfuse(
-        dataset,
-        retriever.encoders(),
-        retriever.normalization(),
-        langs,
-        k,
-        10,
-        opened.cache.clone(),
-        progress,
-    )?;
-    let note = format!(
-        "validation split of {}, simplex step 0.1, headline metric at k = {k}",
-        dataset.spec().name
-    );
-    Ok(retriever
-        .clone()
-        .with_weights(tuned.weights)?
-        .tuned_on(note))
 }
 
 /// The pool language of a cross-lingual classification or ICL job.

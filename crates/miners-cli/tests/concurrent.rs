@@ -10,23 +10,8 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> Option<PathBuf> {
-    let data = workspace().join("../shared/data/miners");
-    let model = workspace().join("models/static-tokenlearn");
-    if !data.is_dir() || !model.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI has the data and models"
-        );
-        eprintln!("skipping: data or model absent");
-        return None;
-    }
-    Some(data)
-}
+mod support;
+use support::{data_dir, files, workspace};
 
 /// Several seconds of work in a few dozen parts per shard.
 const SPEC: &str = r#"
@@ -67,26 +52,6 @@ fn sweep(out: &Path, cache: &Path, shard: Option<&str>) -> Command {
         command.args(["--shard", shard]);
     }
     command
-}
-
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Every record's path and contents but wall time and memory; every `.json`

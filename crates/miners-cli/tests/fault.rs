@@ -9,23 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> Option<PathBuf> {
-    let data = workspace().join("../shared/data/miners");
-    let model = workspace().join("models/static-tokenlearn");
-    if !data.is_dir() || !model.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI has the data and models"
-        );
-        eprintln!("skipping: data or model absent");
-        return None;
-    }
-    Some(data)
-}
+mod support;
+use support::{data_dir, files, workspace};
 
 const SPEC: &str = r#"
 encoders = ["static-tokenlearn"]
@@ -68,23 +53,6 @@ fn sweep(root: &Path, data: &Path) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
-}
-
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Every record's path and metrics (wall times and memory differ between runs).

@@ -2,27 +2,10 @@
 //! bitext, hubness-corrected ids, and mining; the reference's records stay
 //! as they were.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::Path, process::Command};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> Option<PathBuf> {
-    let data = workspace().join("../shared/data/miners");
-    if !data.is_dir() || !workspace().join("models/static-tokenlearn").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI has the data and models"
-        );
-        eprintln!("skipping: data or model absent");
-        return None;
-    }
-    Some(data)
-}
+mod support;
+use support::{data_dir, workspace};
 
 /// Runs `miners ARGS --data-dir --catalog --out OUT` and returns its stdout.
 fn miners(data: &Path, out: &Path, args: &[&str]) -> String {

@@ -79,7 +79,15 @@ pub fn system(record: &ResultRecord) -> String {
 
 /// Mean over cells ×100, rounded to two decimals, and the number of cells.
 pub fn dataset_score<'a>(records: impl Iterator<Item = &'a ResultRecord>) -> Option<(f64, usize)> {
-    let scores: Vec<f64> = records.map(headline_metric).collect();
+    dataset_mean(records, headline_metric)
+}
+
+/// Mean of `metric` over cells ×100, rounded to two decimals, and the number of cells.
+fn dataset_mean<'a>(
+    records: impl Iterator<Item = &'a ResultRecord>,
+    metric: impl Fn(&ResultRecord) -> f64,
+) -> Option<(f64, usize)> {
+    let scores: Vec<f64> = records.map(metric).collect();
     if scores.is_empty() {
         return None;
     }
@@ -247,14 +255,13 @@ pub fn directions(records: &[ResultRecord]) -> Option<Table> {
         let datasets: BTreeSet<&str> = chosen.iter().map(|r| r.dataset.as_str()).collect();
         let per_dataset: Vec<f64> = datasets
             .iter()
-            .map(|d| {
-                let cells: Vec<f64> = chosen
-                    .iter()
-                    .filter(|r| r.dataset == *d)
-                    .map(|r| metric(r))
-                    .collect();
-                round2(100.0 * cells.iter().sum::<f64>() / cells.len() as f64)
+            .filter_map(|d| {
+                dataset_mean(
+                    chosen.iter().filter(|r| r.dataset == *d).map(|r| **r),
+                    metric,
+                )
             })
+            .map(|(score, _)| score)
             .collect();
         mean(&per_dataset)
     };

@@ -10,9 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{CellRef, Job, SweepError};
+use crate::{CellRef, Job, SweepError, plan::short_digest};
 
 /// What a finished job (or a shard's part of it) left behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,12 +42,7 @@ impl JobMarker {
     pub(crate) fn path(out: &Path, job: &Job, cells: Option<&[CellRef]>) -> PathBuf {
         let name = match cells {
             None => format!("{}.done", job.name()),
-            Some(cells) => {
-                let text = serde_json::to_string(cells).expect("cells serialize");
-                let digest = Sha256::digest(text.as_bytes());
-                let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-                format!("{}.{short}.done", job.name())
-            }
+            Some(cells) => format!("{}.{}.done", job.name(), short_digest(&cells, 6)),
         };
         out.join(".sweep").join(name)
     }

@@ -200,9 +200,15 @@ fn frozen_path(out: &Path, shards: usize, key: &str) -> PathBuf {
 
 /// First 16 hex digits of SHA-256 over the cells (with their jobs) and `shards`.
 fn plan_key(cells: &[(usize, CellRef)], shards: usize) -> String {
-    let text = serde_json::to_string(&(cells, shards)).expect("cells serialize");
+    short_digest(&(cells, shards), 8)
+}
+
+/// The first `bytes` bytes, in hex, of SHA-256 over `value` as JSON: a short,
+/// stable name for a plan or a part of a job.
+pub(crate) fn short_digest(value: &impl Serialize, bytes: usize) -> String {
+    let text = serde_json::to_string(value).expect("plan values serialize");
     let digest = Sha256::digest(text.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    digest[..bytes].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every cell of every job, in job order, as the runners would visit them.

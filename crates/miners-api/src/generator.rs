@@ -319,7 +319,7 @@ fn read_chat(response: &Value) -> Result<Value, String> {
 /// `<16 hex digits>` of the endpoint's URL and model: one journal per endpoint.
 fn endpoint_dir(base: &str, model: &str) -> String {
     let digest = Sha256::digest(format!("{base}\0{model}").as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    miners_core::hex(&digest[..8])
 }
 
 /// A `tokenizer.json`, or the one in a directory.

@@ -16,6 +16,7 @@ use std::{
     sync::Mutex,
 };
 
+use miners_core::hex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -143,10 +144,6 @@ fn verified(line: &[u8]) -> Option<(String, Value)> {
 
 fn sum(answer: &Value) -> String {
     hex(&Sha256::digest(answer.to_string().as_bytes())[..8])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn io(path: &Path, source: std::io::Error) -> ApiError {

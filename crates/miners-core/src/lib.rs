@@ -17,12 +17,14 @@
 
 mod atomic;
 mod embeddings;
+mod hex;
 mod metric;
 mod neighbours;
 mod text;
 
 pub use atomic::{TEMPORARY_SUFFIX, atomic_write, atomic_write_with, remove_stale_temporaries};
 pub use embeddings::Embeddings;
+pub use hex::hex;
 pub use metric::Metric;
 pub use neighbours::{Neighbour, Neighbours};
 pub use text::{Label, Lang};

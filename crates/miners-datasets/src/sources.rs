@@ -155,6 +155,7 @@ pub use fetch::{Fetched, fetch};
 mod fetch {
     use std::{io::Read, path::Path, time::Duration};
 
+    use miners_core::hex;
     use sha2::{Digest, Sha256};
 
     use super::{Location, Mirror, SourceError, SourceFile, target};
@@ -278,10 +279,6 @@ mod fetch {
                 path: path.to_owned(),
                 source,
             })
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

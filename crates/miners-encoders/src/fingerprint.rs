@@ -45,11 +45,6 @@ impl Fingerprint {
 
     /// The lower-case hex digest.
     pub fn finish(&self) -> String {
-        self.0
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        miners_core::hex(&self.0.clone().finalize())
     }
 }

@@ -22,7 +22,7 @@ use std::{
     sync::Mutex,
 };
 
-use miners_core::Embeddings;
+use miners_core::{Embeddings, hex};
 use miners_encoders::{Encoder, EncoderError, Role};
 use sha2::{Digest, Sha256};
 
@@ -461,8 +461,4 @@ fn write_segment(dir: &Path, dim: usize, entries: &[(Key, &[f32])]) -> Result<()
     }
     let name = format!("{}.bin", hex(&Sha256::digest(&buffer)[..8]));
     miners_core::atomic_write(&dir.join(name), &buffer).map_err(io)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -208,7 +208,7 @@ fn plan_key(cells: &[(usize, CellRef)], shards: usize) -> String {
 pub(crate) fn short_digest(value: &impl Serialize, bytes: usize) -> String {
     let text = serde_json::to_string(value).expect("plan values serialize");
     let digest = Sha256::digest(text.as_bytes());
-    digest[..bytes].iter().map(|b| format!("{b:02x}")).collect()
+    miners_core::hex(&digest[..bytes])
 }
 
 /// Every cell of every job, in job order, as the runners would visit them.

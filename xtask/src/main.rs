@@ -58,6 +58,31 @@ enum Task {
         #[arg(long, env = "MINERS_DATA_MIRROR")]
         data_mirror: Option<String>,
     },
+    /// Beyond the paper: the metric ablation (`sweep-ablation.toml`: every
+    /// ranking on bitext and classification, equal and learned DistFuse
+    /// weights), BUCC-style mining of each encoder under each ranking, and
+    /// their report (about an hour on 2 cores from an empty cache).
+    Ablation {
+        /// Sweep specification of the ablation.
+        #[arg(long, default_value = "sweep-ablation.toml")]
+        spec: PathBuf,
+        /// Result directory.
+        #[arg(long, default_value = "results-ablation")]
+        out: PathBuf,
+        /// Report directory (the committed one: docs/results/ablation).
+        #[arg(long, default_value = "docs/results/ablation")]
+        report: PathBuf,
+        /// Dataset to mine (BUCC's FLORES stand-in until BUCC is present).
+        #[arg(long, default_value = "flores_bucc_substitute")]
+        mine: String,
+        /// Encoders to mine with (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "static-tokenlearn,minilm-l6,e5-small"
+        )]
+        mine_with: Vec<String>,
+    },
     /// Property-based fuzzing of every parser, 100,000 cases each by default
     /// (CI runs 1,000 as part of the tests).
     Fuzz {
@@ -118,6 +143,17 @@ fn main() -> Result<()> {
             libtorch::ensure(&root)?;
             fetch_missing_data(data_mirror.as_deref())?;
             bench_all(&spec, &out, shard.as_deref(), force)
+        }
+        Task::Ablation {
+            spec,
+            out,
+            report,
+            mine,
+            mine_with,
+        } => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            ablation(&spec, &out, &report, &mine, &mine_with)
         }
         Task::Fuzz { cases } => cargo_env(
             &[
@@ -277,6 +313,61 @@ fn bench_all(spec: &Path, out: &Path, shard: Option<&str>, force: bool) -> Resul
     }
     miners(&args)?;
     report(out)
+}
+
+/// How mining ranks candidates, as `miners mine` flags: L2 (the reference's
+/// distance), cosine, LASER's ratio margin over cosine (`mine`'s default) and
+/// CSLS over cosine, the sweep's rankings that suit mutual-best mining.
+const MINING_RANKINGS: &[&[&str]] = &[
+    &["--hubness", "none"],
+    &["--hubness", "none", "--metric", "cosine"],
+    &[],
+    &["--hubness", "csls", "--metric", "cosine"],
+];
+
+/// The ablation sweep, then mining with every encoder under every ranking
+/// (recomputed each time: with the sweep's cache it takes seconds), then the
+/// report of both, with no t-SNE views.
+fn ablation(
+    spec: &Path,
+    out: &Path,
+    report: &Path,
+    dataset: &str,
+    encoders: &[String],
+) -> Result<()> {
+    // One cache for both, so mining reuses the sweep's embeddings.
+    let cache = std::env::var("MINERS_CACHE").unwrap_or_else(|_| ".cache/embeddings".into());
+    miners(&[
+        "sweep".to_owned(),
+        "--spec".to_owned(),
+        path(spec),
+        "--out".to_owned(),
+        path(out),
+        "--cache".to_owned(),
+        cache.clone(),
+    ])?;
+    for encoder in encoders {
+        for ranking in MINING_RANKINGS {
+            let mut args: Vec<String> = ["mine", "--dataset", dataset, "--model", encoder]
+                .map(String::from)
+                .to_vec();
+            args.extend([
+                "--out".to_owned(),
+                path(out),
+                "--cache".to_owned(),
+                cache.clone(),
+            ]);
+            args.extend(ranking.iter().map(|a| a.to_string()));
+            miners(&args)?;
+        }
+    }
+    miners(&[
+        "report".to_owned(),
+        "--results".to_owned(),
+        path(out),
+        "--out".to_owned(),
+        path(report),
+    ])
 }
 
 /// The report of `results`, with the paper's t-SNE view of NusaX under e5-small.

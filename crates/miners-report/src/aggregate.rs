@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use miners_datasets::{DatasetSpec, Headline};
-use miners_eval::{ResultRecord, Setting, Task};
+use miners_eval::{ResultRecord, Setting, Task, mining::MiningResult};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -59,14 +59,20 @@ pub fn display_name(dataset: &str, substitute_for: Option<&str>) -> String {
 }
 
 /// The generator and retriever of a row: `retriever` or `generator / retriever`;
-/// bitext scored against the dataset's direction is `retriever (reversed)`.
+/// bitext scored against the dataset's direction is `retriever (reversed)`,
+/// and DistFuse with learned weights is named without them
+/// (`distfuse(e5-small+minilm-l6,tuned-per-dataset)`).
 /// ICL rows say how answers were read: `logprob`, `logprob + options` (a
 /// combination the reference never runs) or `generate`.
 pub fn system(record: &ResultRecord) -> String {
+    let retriever = match record.model.tuned_by {
+        Some(_) => without_weights(&record.model.id),
+        None => record.model.id.clone(),
+    };
     let (Some(g), Some(generator)) = (&record.generator, record.key().generator) else {
         return match record.reversed {
-            true => format!("{} (reversed)", record.model.id),
-            false => record.model.id.clone(),
+            true => format!("{retriever} (reversed)"),
+            false => retriever,
         };
     };
     let generator = generator.trim_end_matches("+generate");
@@ -74,7 +80,21 @@ pub fn system(record: &ResultRecord) -> String {
         ("logprob", true) => "logprob + options",
         (name, _) => name,
     };
-    format!("{generator} / {} ({scoring})", record.model.id)
+    format!("{generator} / {retriever} ({scoring})")
+}
+
+/// A DistFuse id without its members' weights (`*0.3`): learned weights
+/// differ per dataset or family, and one row holds them all.
+fn without_weights(id: &str) -> String {
+    let mut kept = String::with_capacity(id.len());
+    let mut chars = id.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => while chars.next_if(|d| d.is_ascii_digit() || *d == '.').is_some() {},
+            other => kept.push(other),
+        }
+    }
+    kept
 }
 
 /// Mean over cells ×100, rounded to two decimals, and the number of cells.
@@ -319,15 +339,7 @@ pub fn ablation(records: &[ResultRecord]) -> Vec<Table> {
         .into_iter()
         .filter(|(_, rows)| rows.len() > 1)
         .map(|(base, mut rows)| {
-            let mut best = vec![Value::from("best")];
-            for column in 1..overall.header.len() {
-                let winner = rows
-                    .iter()
-                    .filter_map(|row| Some((row[column].as_f64()?, row[0].as_str()?)))
-                    .max_by(|a, b| a.0.total_cmp(&b.0));
-                best.push(winner.map_or(Value::Null, |(_, name)| Value::from(name)));
-            }
-            rows.push(best);
+            rows.push(best_per_column(&rows, overall.header.len() - 1));
             let mut header = overall.header.clone();
             header[0] = "ranking".into();
             Table {
@@ -341,6 +353,75 @@ pub fn ablation(records: &[ResultRecord]) -> Vec<Table> {
             }
         })
         .collect()
+}
+
+/// Bitext mining, one table per dataset: a row per retriever and ranking, the
+/// held-out half's F1 per pair, then precision, recall and F1 averaged over
+/// pairs (percent, two decimals), and a last row naming the best per column.
+pub fn mining(results: &[MiningResult]) -> Vec<Table> {
+    let datasets: BTreeSet<&str> = results.iter().map(|r| r.dataset.as_str()).collect();
+    datasets
+        .into_iter()
+        .map(|dataset| {
+            let of_dataset: Vec<&MiningResult> =
+                results.iter().filter(|r| r.dataset == dataset).collect();
+            let pairs: BTreeSet<&str> = of_dataset.iter().map(|r| r.pair.as_str()).collect();
+            let models: BTreeSet<&str> = of_dataset.iter().map(|r| r.model.as_str()).collect();
+            let mut rows: Vec<Vec<Value>> = models
+                .iter()
+                .map(|&model| {
+                    let of_model: Vec<&&MiningResult> =
+                        of_dataset.iter().filter(|r| r.model == model).collect();
+                    let f1 = |pair: &str| {
+                        let result = of_model.iter().find(|r| r.pair == pair)?;
+                        Some(round2(100.0 * result.test.f1))
+                    };
+                    let averaged = |score: fn(&MiningResult) -> f64| {
+                        let values: Vec<f64> = of_model.iter().map(|r| 100.0 * score(r)).collect();
+                        number(mean(&values))
+                    };
+                    let mut row = vec![Value::from(model)];
+                    row.extend(pairs.iter().map(|&pair| number(f1(pair))));
+                    row.push(averaged(|r| r.test.precision));
+                    row.push(averaged(|r| r.test.recall));
+                    row.push(averaged(|r| r.test.f1));
+                    row
+                })
+                .collect();
+            let columns = pairs.len() + 3;
+            rows.push(best_per_column(&rows, columns));
+            let mut header = vec!["retriever".to_owned()];
+            header.extend(pairs.iter().map(|pair| format!("{pair} F1")));
+            header.extend(["mean P", "mean R", "mean F1"].map(String::from));
+            let sentences: BTreeSet<usize> = of_dataset.iter().map(|r| r.sentences).collect();
+            let sentences: Vec<String> = sentences.iter().map(usize::to_string).collect();
+            Table {
+                name: format!("mining-{}", miners_eval::slug(dataset)),
+                title: format!(
+                    "Bitext mining: {dataset} (mutual best pairs, threshold tuned on one half, scored on the other)"
+                ),
+                header,
+                rows,
+                notes: vec![format!(
+                    "pools of {} sentences per side, shuffled; ids name the ranking as in the ablation tables (none: L2)",
+                    sentences.join(" / ")
+                )],
+            }
+        })
+        .collect()
+}
+
+/// A row naming, per column, the row (by its first cell) with the highest score.
+fn best_per_column(rows: &[Vec<Value>], columns: usize) -> Vec<Value> {
+    let mut best = vec![Value::from("best")];
+    for column in 1..=columns {
+        let winner = rows
+            .iter()
+            .filter_map(|row| Some((row.get(column)?.as_f64()?, row[0].as_str()?)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        best.push(winner.map_or(Value::Null, |(_, name)| Value::from(name)));
+    }
+    best
 }
 
 /// A table's columns and rows: the (dataset, substitute-for) pairs and the

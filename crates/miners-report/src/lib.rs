@@ -1,15 +1,18 @@
 //! Aggregation of miners result records into the paper's tables and plots.
 //!
-//! [`load_records`] reads a result directory (shards merged or shared);
-//! [`write_report`] writes `REPORT.md` with Table 2 (bitext and
-//! classification by setting), Table 3 (ICL 0/1-shot), per-dataset and
+//! [`load_records`] reads a result directory (shards merged or shared) and
+//! [`load_mining`] its `mining/` results; [`write_report`] writes `REPORT.md`
+//! with Table 2 (bitext and classification by setting), Table 3 (ICL
+//! 0/1-shot), metric ablations, bitext mining, per-dataset and
 //! per-language tables as Markdown, CSV and JSON under `tables/`, and k-curves
 //! as SVG under `plots/`. [`tsne`] and [`scatter_svg`] draw the embedding
 //! scatter plots of the paper's visualisation step.
 //!
 //! ```no_run
 //! let records = miners_report::load_records("results".as_ref()).unwrap();
-//! let summary = miners_report::write_report(&records, "results/report".as_ref()).unwrap();
+//! let mining = miners_report::load_mining("results".as_ref()).unwrap();
+//! let summary =
+//!     miners_report::write_report(&records, &mining, "results/report".as_ref()).unwrap();
 //! println!("{} tables, {} plots", summary.tables, summary.plots);
 //! ```
 
@@ -25,9 +28,9 @@ use std::{
 
 pub use aggregate::{
     Table, ablation, dataset_score, directions, display_name, headline_k, headline_metric,
-    k_curves, per_dataset, per_language, system, table2, table3,
+    k_curves, mining, per_dataset, per_language, system, table2, table3,
 };
-use miners_eval::{FingerprintLedger, ResultRecord};
+use miners_eval::{FingerprintLedger, ResultRecord, mining::MiningResult};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use tsne::{TsneOptions, tsne};
@@ -114,6 +117,55 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
         .collect()
 }
 
+/// Every bitext-mining result under `dir/mining` (`miners mine` writes them
+/// there), in path order; none when there is no such directory.
+pub fn load_mining(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
+    let root = dir.join("mining");
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths = Vec::new();
+    let mut pending = vec![root];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(io(&d))? {
+            let path = entry.map_err(io(&d))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths.iter().map(|path| read_mining(path)).collect()
+}
+
+/// One mining result, checked: at least one sentence, every score in [0, 1].
+fn read_mining(path: &Path) -> Result<MiningResult, ReportError> {
+    let invalid = |message: String| ReportError::Record {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let result: MiningResult = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if result.sentences == 0 {
+        return Err(invalid("sentences = 0: a pool needs at least one".into()));
+    }
+    for (half, scores) in [("tune", result.tune), ("test", result.test)] {
+        let fields = [
+            ("precision", scores.precision),
+            ("recall", scores.recall),
+            ("f1", scores.f1),
+        ];
+        if let Some((name, value)) = fields.iter().find(|(_, x)| !(0.0..=1.0).contains(x)) {
+            return Err(invalid(format!(
+                "{half}.{name} = {value} is outside [0, 1]"
+            )));
+        }
+    }
+    Ok(result)
+}
+
 /// Refuses records of one task and model id made by different models
 /// (fingerprints), which no table may average together. (ICL retrieval may
 /// use a model without the prompts its retrieval records use.)
@@ -150,8 +202,13 @@ pub struct ReportSummary {
     pub plots: usize,
 }
 
-/// Writes `REPORT.md`, `tables/` and `plots/` under `out` (atomically, file by file).
-pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummary, ReportError> {
+/// Writes `REPORT.md`, `tables/` and `plots/` under `out` (atomically, file
+/// by file) from result records and bitext-mining results.
+pub fn write_report(
+    records: &[ResultRecord],
+    mined: &[MiningResult],
+    out: &Path,
+) -> Result<ReportSummary, ReportError> {
     check_fingerprints(records)?;
     let tables_dir = out.join("tables");
     let plots_dir = out.join("plots");
@@ -163,6 +220,7 @@ pub fn write_report(records: &[ResultRecord], out: &Path) -> Result<ReportSummar
     let by_language = per_language(records);
     let mut comparisons = ablation(records);
     comparisons.extend(directions(records));
+    comparisons.extend(mining(mined));
     for table in headline
         .iter()
         .chain(&comparisons)
@@ -252,7 +310,7 @@ fn report_markdown(
         ));
     }
     if !comparisons.is_empty() {
-        text.push_str("## Metric ablation and directions\n\n");
+        text.push_str("## Metric ablation, directions and mining\n\n");
         for table in comparisons {
             text.push_str(&markdown(table));
             text.push('\n');

@@ -1,7 +1,10 @@
 //! Aggregation follows the reference's averaging; reports are written whole.
 
 use miners_eval::ResultRecord;
-use miners_report::{csv, load_records, markdown, table2, table3, write_report};
+use miners_eval::mining::{MiningResult, PrF1};
+use miners_report::{
+    csv, load_mining, load_records, markdown, mining, table2, table3, write_report,
+};
 use serde_json::json;
 
 #[allow(clippy::too_many_arguments)]
@@ -167,7 +170,7 @@ fn reports_round_trip_through_record_files() {
     let loaded = load_records(dir.path()).unwrap();
     assert_eq!(loaded.len(), records().len());
     let out = dir.path().join("report");
-    let summary = write_report(&loaded, &out).unwrap();
+    let summary = write_report(&loaded, &[], &out).unwrap();
     assert!(summary.tables >= 4);
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("Table 2") && report.contains("Table 3"));
@@ -218,7 +221,9 @@ fn records_of_one_id_from_different_models_are_not_averaged() {
         r.model.fingerprint = Some(if i == other { "bbbb" } else { "aaaa" }.into());
     }
     let out = tempfile::tempdir().unwrap();
-    let err = write_report(&records, out.path()).unwrap_err().to_string();
+    let err = write_report(&records, &[], out.path())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&format!("records of `{model}` come from different models")),
         "{err}"
@@ -227,7 +232,7 @@ fn records_of_one_id_from_different_models_are_not_averaged() {
     for r in &mut records {
         r.model.fingerprint = Some("aaaa".into());
     }
-    write_report(&records, out.path()).unwrap();
+    write_report(&records, &[], out.path()).unwrap();
 }
 
 #[test]
@@ -309,4 +314,128 @@ fn reversed_bitext_stays_out_of_table2_and_fills_the_directions_table() {
         ]
     );
     assert!(miners_report::directions(&records[..1]).is_none());
+}
+
+fn mined(model: &str, pair: &str, f1: f64) -> MiningResult {
+    let scores = PrF1 {
+        precision: f1,
+        recall: f1,
+        f1,
+    };
+    MiningResult {
+        dataset: "flores_bucc_substitute".into(),
+        pair: pair.into(),
+        model: model.into(),
+        sentences: 1004,
+        seed: 0,
+        mutual: 900,
+        threshold: 0.5,
+        tune: scores,
+        test: scores,
+    }
+}
+
+#[test]
+fn mining_has_a_row_per_retriever_and_names_the_best() {
+    let results = [
+        mined("e5-small", "de-en", 0.9),
+        mined("e5-small", "fr-en", 0.8),
+        mined("e5-small~cosine~margin_ratio4", "de-en", 0.95),
+        mined("e5-small~cosine~margin_ratio4", "fr-en", 0.7),
+    ];
+    let tables = mining(&results);
+    assert_eq!(tables.len(), 1);
+    let text = markdown(&tables[0]);
+    assert!(
+        text.contains("| retriever | de-en F1 | fr-en F1 | mean P | mean R | mean F1 |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| e5-small | 90.00 | 80.00 | 85.00 | 85.00 | 85.00 |"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "| best | e5-small~cosine~margin_ratio4 | e5-small | e5-small | e5-small | e5-small |"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn mining_results_round_trip_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(load_mining(dir.path()).unwrap().is_empty());
+    let file = dir
+        .path()
+        .join("mining/flores_bucc_substitute/e5-small/de-en.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let result = mined("e5-small", "de-en", 0.9);
+    std::fs::write(&file, serde_json::to_string(&result).unwrap()).unwrap();
+    assert_eq!(load_mining(dir.path()).unwrap(), vec![result.clone()]);
+    let out = dir.path().join("report");
+    write_report(&records(), &[result.clone()], &out).unwrap();
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(
+        report.contains("Bitext mining: flores_bucc_substitute"),
+        "{report}"
+    );
+    assert!(
+        out.join("tables/mining-flores_bucc_substitute.csv")
+            .is_file()
+    );
+    let mut bad = serde_json::to_value(&result).unwrap();
+    bad["test"]["recall"] = json!(1.5);
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let err = load_mining(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("de-en.json") && err.contains("test.recall = 1.5 is outside [0, 1]"),
+        "{err}"
+    );
+    std::fs::write(&file, "{").unwrap();
+    let err = load_mining(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("de-en.json") && err.contains("not a result record"),
+        "{err}"
+    );
+}
+
+#[test]
+fn learned_weights_share_one_row_across_datasets() {
+    let tuned = |dataset: &str, id: &str, f1: f64| {
+        let mut r = record(
+            "classification",
+            dataset,
+            "mono",
+            id,
+            ("ind", None),
+            10,
+            f1,
+            f1,
+        );
+        r.model.tuned_by = Some(miners_eval::tune::TuneBy::Family);
+        r
+    };
+    let records = [
+        tuned("nusax", "distfuse(a*1+b*0,tuned-per-family)", 0.6),
+        tuned("nollysenti", "distfuse(a*0.3+b*0.7,tuned-per-family)", 0.8),
+        record(
+            "classification",
+            "nusax",
+            "mono",
+            "distfuse(a*1+b*1)",
+            ("ind", None),
+            10,
+            0.5,
+            0.5,
+        ),
+    ];
+    let table = table2(&records);
+    let names: Vec<&str> = table.rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["distfuse(a*1+b*1)", "distfuse(a+b,tuned-per-family)"]
+    );
+    // Its monolingual column averages both datasets: (60 + 80) / 2.
+    assert_eq!(table.rows[1][4], json!(70.0), "{:?}", table.rows[1]);
 }

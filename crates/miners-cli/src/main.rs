@@ -23,6 +23,7 @@ use miners_encoders::{
 use miners_eval::{
     ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, Task, run_bitext,
     run_classification, run_icl,
+    tune::{TuneBy, TunedGroup},
 };
 use miners_fusion::Normalization;
 use miners_icl::{Prompt, ScoringKind, Selection};
@@ -83,11 +84,13 @@ enum Command {
         vote: VoteArg,
         /// Learn DistFuse's weights on each dataset's validation split (a
         /// grid over the simplex, step 0.1, the headline metric at the
-        /// largest --k, the run's languages monolingually), then score the
-        /// test split with them; the weights and where they were learned are
-        /// recorded. Needs two or more --model.
-        #[arg(long)]
-        tune_weights: bool,
+        /// largest --k, the run's languages monolingually), for the whole
+        /// dataset (`dataset`, the default) or per language family
+        /// (`family`, Glottolog's top level), then score the test split with
+        /// them; the weights and where they were learned are recorded. Needs
+        /// two or more --model.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "dataset")]
+        tune_weights: Option<TuneByArg>,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
@@ -326,6 +329,21 @@ enum VoteArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum TuneByArg {
+    Dataset,
+    Family,
+}
+
+impl From<TuneByArg> for TuneBy {
+    fn from(arg: TuneByArg) -> Self {
+        match arg {
+            TuneByArg::Dataset => TuneBy::Dataset,
+            TuneByArg::Family => TuneBy::Family,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum NormalizationArg {
     None,
     ZScore,
@@ -446,12 +464,13 @@ fn run(cli: Cli) -> Result<()> {
             vote,
             tune_weights,
         } => {
-            if tune_weights && common.weights.is_empty() {
+            let tune_by = tune_weights.map(TuneBy::from);
+            if tune_by.is_some() && common.weights.is_empty() {
                 // Placeholders until the validation split decides.
                 common.weights = vec![1.0; common.models.len()];
             }
             let (base, options) = prepare(&common, true)?;
-            if tune_weights && base.encoders().len() < 2 {
+            if tune_by.is_some() && base.encoders().len() < 2 {
                 bail!("--tune-weights learns DistFuse weights; give two or more --model");
             }
             for dataset in datasets(&common, Task::Classification)? {
@@ -467,21 +486,23 @@ fn run(cli: Cli) -> Result<()> {
                     continue;
                 }
                 let (langs, cross_source) = languages.resolve(&dataset)?;
-                let retriever = match tune_weights {
-                    true => tuned(&dataset, &base, &langs, &options)?,
-                    false => base.clone(),
-                };
-                let run = ClassificationRun {
-                    langs,
-                    cross_source,
-                    vote: match vote {
-                        VoteArg::Majority => Vote::Majority,
-                        VoteArg::DistanceWeighted => Vote::DistanceWeighted,
-                    },
+                let groups = match tune_by {
+                    Some(by) => tuned(&dataset, &base, &langs, by, &options)?,
+                    None => vec![(base.clone(), langs)],
                 };
                 let mut sink = summary::Writer::new(&common.out);
                 let bars = progress::Bars::default();
-                run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
+                for (retriever, langs) in groups {
+                    let run = ClassificationRun {
+                        langs,
+                        cross_source: cross_source.clone(),
+                        vote: match vote {
+                            VoteArg::Majority => Vote::Majority,
+                            VoteArg::DistanceWeighted => Vote::DistanceWeighted,
+                        },
+                    };
+                    run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
+                }
                 sink.finish()?;
             }
         }
@@ -612,10 +633,12 @@ fn run(cli: Cli) -> Result<()> {
                 report::tsne_plots(request, tsne_points, &data, &models, &cache, &out)?;
             }
             let records = miners_report::load_records(&results)?;
-            let summary = miners_report::write_report(&records, &out)?;
+            let mined = miners_report::load_mining(&results)?;
+            let summary = miners_report::write_report(&records, &mined, &out)?;
             eprintln!(
-                "report: {} records -> {} tables, {} k-curves in {}",
+                "report: {} records, {} mining results -> {} tables, {} k-curves in {}",
                 records.len(),
+                mined.len(),
                 summary.tables,
                 summary.plots,
                 out.join("REPORT.md").display()
@@ -634,32 +657,35 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// `base` with DistFuse weights learned on `dataset`'s validation split, the
-/// choice printed against equal weights.
+/// `base` with DistFuse weights learned on `dataset`'s validation split, per
+/// group of languages under `by`, each choice printed against equal weights.
 fn tuned(
     dataset: &Dataset,
     base: &Retriever,
     langs: &[Lang],
+    by: TuneBy,
     options: &RunOptions,
-) -> Result<Retriever> {
+) -> Result<Vec<(Retriever, Vec<Lang>)>> {
     let k = options.ks.iter().copied().max().unwrap_or(10);
     let bars = progress::Bars::default();
-    let (retriever, tuned) = miners_eval::tune::tuned_retriever(dataset, base, langs, k, &bars)?;
-    let equal = tuned
-        .grid
-        .iter()
-        .find(|(w, _)| w.windows(2).all(|p| p[0] == p[1]));
-    out!(
-        "{}: weights {:?} learned on the validation split ({:.2} at k = {k}; equal weights {})",
-        dataset.spec().name,
-        tuned.weights,
-        100.0 * tuned.score,
-        equal.map_or("not on the grid".into(), |(_, s)| format!(
-            "{:.2}",
-            100.0 * s
-        ))
-    );
-    Ok(retriever)
+    let groups = miners_eval::tune::tuned_retrievers(dataset, base, langs, k, by, &bars)?;
+    for TunedGroup { group, tuned, .. } in &groups {
+        let equal = tuned
+            .grid
+            .iter()
+            .find(|(w, _)| w.windows(2).all(|p| p[0] == p[1]));
+        out!(
+            "{} ({group}): weights {:?} learned on the validation split ({:.2} at k = {k}; equal weights {})",
+            dataset.spec().name,
+            tuned.weights,
+            100.0 * tuned.score,
+            equal.map_or("not on the grid".into(), |(_, s)| format!(
+                "{:.2}",
+                100.0 * s
+            ))
+        );
+    }
+    Ok(groups.into_iter().map(|g| (g.retriever, g.langs)).collect())
 }
 
 /// The pairs of `dataset` asked for: those with source `src_lang`, or those

@@ -1,19 +1,20 @@
 //! The t-SNE step of `miners report`: embed a dataset's test texts, project
-//! them to 2-D, and draw them coloured by label and by language, and, for
-//! datasets whose test splits are parallel (NusaX, SIB-200), by sample, as the
-//! reference's `visualize.py` offers.
+//! them to 2-D, and draw them coloured by label and by language; for datasets
+//! whose test splits are parallel (NusaX, SIB-200), by sample, and for those
+//! whose languages span several families (SIB-200), by language family, as
+//! the reference's `visualize.py` offers.
 
 use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result};
 use miners_core::Metric;
-use miners_datasets::{DataDir, Dataset};
+use miners_datasets::{DataDir, Dataset, language_family};
 use miners_encoders::Role;
-use miners_eval::{EmbeddingCache, Quiet, Retriever};
+use miners_eval::{EmbeddingCache, Quiet, Retriever, tune::UNCLASSIFIED};
 use miners_models::Models;
 use miners_report::{TsneOptions, scatter_svg, tsne};
 
-/// Draws `plots/tsne-<dataset>-<encoder>-{label,language[,sample]}.svg` under
+/// Draws `plots/tsne-<dataset>-<encoder>-{label,language[,sample][,family]}.svg` under
 /// `out` for `request` = `DATASET:ENCODER`.
 pub fn tsne_plots(
     request: &str,
@@ -56,6 +57,14 @@ pub fn tsne_plots(
     let mut views = vec![("label", &labels), ("language", &languages)];
     if plan.parallel_test {
         views.push(("sample", &samples));
+    }
+    let families: Vec<String> = languages
+        .iter()
+        .map(|lang| language_family(lang).unwrap_or(UNCLASSIFIED).to_owned())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = families.iter().collect();
+    if distinct.len() > 1 {
+        views.push(("family", &families));
     }
     for (by, categories) in views {
         let title = format!("{dataset_name} test texts, {encoder_id}, t-SNE, by {by}");

@@ -8,8 +8,9 @@ mod support;
 use support::{data_dir, workspace};
 
 /// Runs `miners ARGS --data-dir --catalog --out OUT` and returns its stdout.
-fn miners(data: &Path, out: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+/// What `miners ARGS --data-dir DATA --catalog models.toml --out OUT` did.
+fn run(data: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_miners"))
         .args(args)
         .arg("--data-dir")
         .arg(data)
@@ -18,7 +19,12 @@ fn miners(data: &Path, out: &Path, args: &[&str]) -> String {
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The standard output of a run that must succeed.
+fn miners(data: &Path, out: &Path, args: &[&str]) -> String {
+    let output = run(data, out, args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     String::from_utf8(output.stdout).unwrap()
@@ -142,30 +148,35 @@ fn tuned_weights_are_recorded_with_where_they_were_learned() {
         "{stdout}"
     );
     // Two identical members score alike everywhere: the first weighting wins.
-    let dir = root
-        .path()
-        .join("classification/nusax/distfuse_static-tokenlearn_1+static-tokenlearn_0_/mono");
-    let tuned = record(&dir.join("ind.k10.json"));
+    let tuned_id = "distfuse_static-tokenlearn_1+static-tokenlearn_0_tuned-per-";
+    let mono = root.path().join("classification/nusax");
+    let tuned = record(&mono.join(format!("{tuned_id}dataset_/mono/ind.k10.json")));
     assert_eq!(tuned["model"]["members"][1]["weight"], 0.0);
+    assert_eq!(tuned["model"]["tuned_by"], "dataset");
     let note = tuned["model"]["tuned_on"].as_str().unwrap();
-    assert!(note.contains("validation split of nusax"), "{note}");
-    let refused = Command::new(env!("CARGO_BIN_EXE_miners"))
-        .args([
-            "classify",
-            "--dataset",
-            "nusax",
-            "--model",
-            "static-tokenlearn",
-            "--tune-weights",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--catalog")
-        .arg(workspace().join("models.toml"))
-        .arg("--out")
-        .arg(root.path())
-        .output()
-        .unwrap();
+    assert!(
+        note.contains("validation split of nusax (all languages: ind)"),
+        "{note}"
+    );
+    // Per family: English and Javanese learn apart, each in its own family.
+    let by_family = [
+        &args[..8],
+        &["family", "--lang", "eng", "--lang", "jav", "--k", "10"],
+    ]
+    .concat();
+    let stdout = miners(&data, root.path(), &by_family);
+    assert!(
+        stdout.contains("nusax (Indo-European): weights")
+            && stdout.contains("nusax (Austronesian): weights"),
+        "{stdout}"
+    );
+    for (lang, family) in [("eng", "Indo-European"), ("jav", "Austronesian")] {
+        let tuned = record(&mono.join(format!("{tuned_id}family_/mono/{lang}.k10.json")));
+        assert_eq!(tuned["model"]["tuned_by"], "family");
+        let note = tuned["model"]["tuned_on"].as_str().unwrap();
+        assert!(note.contains(&format!("({family}: {lang})")), "{note}");
+    }
+    let refused = run(&data, root.path(), &[&args[..5], &args[7..8]].concat());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success() && stderr.contains("two or more --model"),
@@ -174,7 +185,7 @@ fn tuned_weights_are_recorded_with_where_they_were_learned() {
 }
 
 #[test]
-fn parallel_test_splits_get_a_scatter_by_sample() {
+fn scatters_by_sample_for_parallel_splits_and_by_family_across_families() {
     let Some(data) = data_dir() else { return };
     let root = tempfile::tempdir().unwrap();
     let results = root.path().join("results");
@@ -204,6 +215,15 @@ fn parallel_test_splits_get_a_scatter_by_sample() {
         if parallel {
             let svg = std::fs::read_to_string(&plot).unwrap();
             assert!(svg.contains("sample 0") && svg.contains("other samples"));
+        }
+        // Both span several language families (NollySenti: Hausa is
+        // Afro-Asiatic, Igbo and Yoruba Atlantic-Congo, English and Pidgin
+        // Indo-European).
+        let plot = report.join(format!("plots/tsne-{dataset}-static-tokenlearn-family.svg"));
+        let svg = std::fs::read_to_string(&plot).unwrap();
+        assert!(svg.contains("Indo-European"), "{}", plot.display());
+        if dataset == "nollysenti" {
+            assert!(svg.contains("Afro-Asiatic") && svg.contains("Atlantic-Congo"));
         }
     }
 }

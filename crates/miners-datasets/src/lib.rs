@@ -19,11 +19,13 @@
 #[cfg(feature = "convert")]
 pub mod convert;
 mod dataset;
+mod families;
 mod registry;
 pub mod sources;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
+pub use families::language_family;
 pub use registry::{
     BitextPlan, Candidates, ClassificationPlan, DatasetSpec, Headline, INTENT, LabelOption,
     SENTIMENT, Split, TOPIC, registry,

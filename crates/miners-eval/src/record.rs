@@ -95,7 +95,8 @@ pub struct FusionMemberRecord {
 /// The retriever that produced a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
-    /// Encoder id, or `distfuse(<id>*<w>+...)` for a fusion; a scoring other
+    /// Encoder id, or `distfuse(<id>*<w>+...[,z_score][,tuned-per-<by>])` for
+    /// a fusion; a scoring other
     /// than the reference's Euclidean ranking adds `~<metric>` and
     /// `~<hubness><k>` (`e5-small~cosine~margin_ratio4`), so its records
     /// never mix with the reference's.
@@ -120,9 +121,14 @@ pub struct ModelRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hubness: Option<miners_index::Hubness>,
     /// Where DistFuse's weights were learned, when they were
-    /// (`validation split of nusax, simplex step 0.1, headline at k = 10`).
+    /// (`validation split of nusax (Austronesian: ace, ban, …), simplex step
+    /// 0.1, headline metric at k = 10`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuned_on: Option<String>,
+    /// Which languages shared the learned weights (the id says it too:
+    /// `distfuse(…,tuned-per-family)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_by: Option<crate::tune::TuneBy>,
 }
 
 /// Scores of one cell.

@@ -11,6 +11,7 @@ use crate::{
     EvalError, Progress,
     cache::{EmbeddingCache, encode_all},
     record::{FusionMemberRecord, ModelRecord},
+    tune::TuneBy,
 };
 
 /// One encoder with a metric, or a DistFuse of several encoders.
@@ -21,7 +22,7 @@ pub struct Retriever {
     normalization: Normalization,
     metric: Metric,
     hubness: Option<Hubness>,
-    tuned_on: Option<String>,
+    tuned: Option<(TuneBy, String)>,
     cache: Option<Arc<EmbeddingCache>>,
 }
 
@@ -34,7 +35,7 @@ impl Retriever {
             normalization: Normalization::None,
             metric,
             hubness: None,
-            tuned_on: None,
+            tuned: None,
             cache: None,
         }
     }
@@ -60,7 +61,7 @@ impl Retriever {
             normalization,
             metric: Metric::Euclidean,
             hubness: None,
-            tuned_on: None,
+            tuned: None,
             cache: None,
         })
     }
@@ -92,7 +93,10 @@ impl Retriever {
             record.fingerprint = Some(fingerprint.finish());
         }
         record.hubness = self.hubness;
-        record.tuned_on = self.tuned_on.clone();
+        if let Some((by, note)) = &self.tuned {
+            record.tuned_by = Some(*by);
+            record.tuned_on = Some(note.clone());
+        }
         record
     }
 
@@ -107,6 +111,7 @@ impl Retriever {
                 source: self.encoders[0].source().map(str::to_owned),
                 hubness: None,
                 tuned_on: None,
+                tuned_by: None,
             };
         }
         let members: Vec<FusionMemberRecord> = self
@@ -127,11 +132,13 @@ impl Retriever {
             Normalization::None => "none",
             Normalization::ZScore => "z_score",
         };
-        let suffix = if normalization == "none" {
-            String::new()
-        } else {
-            format!(",{normalization}")
-        };
+        let mut suffix = String::new();
+        if normalization != "none" {
+            suffix.push_str(&format!(",{normalization}"));
+        }
+        if let Some((by, _)) = &self.tuned {
+            suffix.push_str(&format!(",tuned-per-{}", by.name()));
+        }
         let id = format!("distfuse({}{suffix})", parts.join("+"));
         let mut fingerprint = miners_encoders::Fingerprint::new("distfuse-v1");
         fingerprint.field("id", &id);
@@ -146,6 +153,7 @@ impl Retriever {
             source: None,
             hubness: None,
             tuned_on: None,
+            tuned_by: None,
         }
     }
 
@@ -169,9 +177,10 @@ impl Retriever {
         self.normalization
     }
 
-    /// The same retriever, saying in its records where its weights were learned.
-    pub fn tuned_on(mut self, note: impl Into<String>) -> Self {
-        self.tuned_on = Some(note.into());
+    /// The same retriever with learned weights: its id says which languages
+    /// shared them (`,tuned-per-<by>`), its records where they were learned.
+    pub fn tuned(mut self, by: TuneBy, note: impl Into<String>) -> Self {
+        self.tuned = Some((by, note.into()));
         self
     }
 

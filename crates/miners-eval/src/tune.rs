@@ -1,11 +1,12 @@
 //! DistFuse weights learned on a dataset's validation split: every weighting
 //! on a grid over the simplex classifies the validation texts against the
-//! training pool, and the one with the best headline score wins. The split
-//! that is scored (test) is never read.
+//! training pool, and the one with the best headline score wins, for the
+//! whole dataset or per language family ([`TuneBy`]). The split that is
+//! scored (test) is never read.
 
 use miners_classify::{KnnClassifier, Vote};
 use miners_core::{Embeddings, Lang};
-use miners_datasets::{Dataset, Headline, Split};
+use miners_datasets::{Dataset, Headline, Split, language_family};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -13,6 +14,48 @@ use crate::{
     metrics::{Average, classification_scores},
     tasks::encode_split,
 };
+
+/// Which languages share learned weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TuneBy {
+    /// All the languages of a dataset.
+    Dataset,
+    /// The languages of one top-level Glottolog family
+    /// ([`language_family`]); codes of no known family form one group.
+    Family,
+}
+
+impl TuneBy {
+    /// The name in specs, ids and flags: `dataset` or `family`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dataset => "dataset",
+            Self::Family => "family",
+        }
+    }
+}
+
+/// The group of languages that has no known family.
+pub const UNCLASSIFIED: &str = "unclassified";
+
+/// The languages that share weights under `by`, named: one group of all of
+/// them for [`TuneBy::Dataset`]; for [`TuneBy::Family`], one per family, in
+/// order of first appearance.
+pub fn tuning_groups(langs: &[Lang], by: TuneBy) -> Vec<(String, Vec<Lang>)> {
+    let mut groups: Vec<(String, Vec<Lang>)> = Vec::new();
+    for lang in langs {
+        let group = match by {
+            TuneBy::Dataset => "all languages",
+            TuneBy::Family => language_family(lang.as_str()).unwrap_or(UNCLASSIFIED),
+        };
+        match groups.iter_mut().find(|(name, _)| name == group) {
+            Some((_, members)) => members.push(lang.clone()),
+            None => groups.push((group.to_owned(), vec![lang.clone()])),
+        }
+    }
+    groups
+}
 
 /// The weights chosen on the validation split, and every weighting's score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,25 +184,54 @@ pub fn tune_distfuse(
     })
 }
 
-/// `base` with weights learned by [`tune_distfuse`], saying in its records
-/// where they were learned; with the tuning's grid.
-pub fn tuned_retriever(
+/// One group of languages with the retriever whose weights were learned on them.
+#[derive(Clone)]
+pub struct TunedGroup {
+    /// The group's name: `all languages`, or a family.
+    pub group: String,
+    /// Its languages.
+    pub langs: Vec<Lang>,
+    /// `base` with the group's weights, saying in its records where they were learned.
+    pub retriever: Retriever,
+    /// The tuning: weights, validation score, grid.
+    pub tuned: TunedWeights,
+}
+
+/// `base` with weights learned by [`tune_distfuse`] (step 0.1) for each
+/// group of `langs` (all the dataset's languages when empty) under `by`.
+pub fn tuned_retrievers(
     dataset: &Dataset,
     base: &Retriever,
     langs: &[Lang],
     k: usize,
+    by: TuneBy,
     progress: &dyn Progress,
-) -> Result<(Retriever, TunedWeights), EvalError> {
-    let tuned = tune_distfuse(dataset, base, langs, k, 10, progress)?;
-    let note = format!(
-        "validation split of {}, simplex step 0.1, headline metric at k = {k}",
-        dataset.spec().name
-    );
-    let retriever = base
-        .clone()
-        .with_weights(tuned.weights.clone())?
-        .tuned_on(note);
-    Ok((retriever, tuned))
+) -> Result<Vec<TunedGroup>, EvalError> {
+    let langs = match langs.is_empty() {
+        true => dataset.classification_langs()?,
+        false => langs.to_vec(),
+    };
+    let mut tuned_groups = Vec::new();
+    for (group, langs) in tuning_groups(&langs, by) {
+        let tuned = tune_distfuse(dataset, base, &langs, k, 10, progress)?;
+        let codes: Vec<&str> = langs.iter().map(Lang::as_str).collect();
+        let note = format!(
+            "validation split of {} ({group}: {}), simplex step 0.1, headline metric at k = {k}",
+            dataset.spec().name,
+            codes.join(", ")
+        );
+        let retriever = base
+            .clone()
+            .with_weights(tuned.weights.clone())?
+            .tuned(by, note);
+        tuned_groups.push(TunedGroup {
+            group,
+            langs,
+            retriever,
+            tuned,
+        });
+    }
+    Ok(tuned_groups)
 }
 
 /// The headline metric of classifying `validation` by its `k` nearest in `pool`.
@@ -201,5 +273,35 @@ mod tests {
                 .iter()
                 .all(|w| (w.iter().sum::<f32>() - 1.0).abs() < 1e-6)
         );
+    }
+
+    #[test]
+    fn families_group_languages_in_order_of_appearance() {
+        let langs: Vec<Lang> = ["en", "ind", "ha", "jav", "tamil", "eng", "spaeng"]
+            .map(Lang::from)
+            .to_vec();
+        let names = |by| -> Vec<(String, Vec<String>)> {
+            tuning_groups(&langs, by)
+                .into_iter()
+                .map(|(g, l)| (g, l.iter().map(|l| l.as_str().to_owned()).collect()))
+                .collect()
+        };
+        let family = names(TuneBy::Family);
+        let expected = [
+            ("Indo-European", vec!["en", "eng"]),
+            ("Austronesian", vec!["ind", "jav"]),
+            ("Afro-Asiatic", vec!["ha"]),
+            (UNCLASSIFIED, vec!["tamil", "spaeng"]),
+        ];
+        assert_eq!(family.len(), expected.len());
+        for ((group, members), (want, want_members)) in family.iter().zip(expected) {
+            assert_eq!(
+                (group.as_str(), members.clone()),
+                (want, want_members.iter().map(|s| s.to_string()).collect())
+            );
+        }
+        let dataset = names(TuneBy::Dataset);
+        assert_eq!(dataset.len(), 1);
+        assert_eq!(dataset[0].1.len(), langs.len());
     }
 }

@@ -1,7 +1,7 @@
 //! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
 
 use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
-use miners_eval::{Setting, Task, slug};
+use miners_eval::{Setting, Task, slug, tune::TuneBy};
 use serde::{Deserialize, Serialize};
 
 use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
@@ -20,9 +20,12 @@ pub enum RetrieverSpec {
 }
 
 impl RetrieverSpec {
-    /// Whether this is an ensemble whose weights are learned per dataset.
-    pub fn is_tuned(&self) -> bool {
-        matches!(self, Self::Ensemble(e) if e.tune)
+    /// For an ensemble whose weights are learned, which languages share them.
+    pub fn tuning(&self) -> Option<TuneBy> {
+        match self {
+            Self::Ensemble(e) => e.tune,
+            Self::Single { .. } => None,
+        }
     }
 
     /// The retriever's part of a job name; an ensemble's says its weights and
@@ -38,7 +41,9 @@ impl RetrieverSpec {
                     .map(|(member, weight)| format!("{member}*{weight}"))
                     .collect();
                 let z_score = if e.z_score { ",z_score" } else { "" };
-                let tuned = if e.tune { ",tuned" } else { "" };
+                let tuned = e
+                    .tune
+                    .map_or(String::new(), |by| format!(",tuned-per-{}", by.name()));
                 format!("distfuse({}{z_score}{tuned})", parts.join("+"))
             }
         }
@@ -159,7 +164,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
         for dataset in present(data, &task.datasets, Task::Bitext)? {
-            let untuned = ranked.iter().filter(|(r, _)| !r.is_tuned());
+            let untuned = ranked.iter().filter(|(r, _)| r.tuning().is_none());
             for &(retriever, ranking) in untuned {
                 jobs.push(Job {
                     prompts: task.prompts,

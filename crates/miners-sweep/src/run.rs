@@ -324,28 +324,51 @@ fn run_job(
             &mut sink,
         )?,
         Task::Classification => {
-            let tuned;
-            let retriever = match job.retriever.is_tuned() {
-                true => {
+            let groups = match job.retriever.tuning() {
+                Some(by) => {
                     // The job's languages, not this shard's cells: every shard
                     // learns the same weights.
                     let job_langs: Vec<Lang> =
                         job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
                     let k = job.ks.iter().copied().max().unwrap_or(10);
-                    tuned = miners_eval::tune::tuned_retriever(
-                        &dataset, retriever, &job_langs, k, progress,
+                    miners_eval::tune::tuned_retrievers(
+                        &dataset, retriever, &job_langs, k, by, progress,
                     )?
-                    .0;
-                    &tuned
+                    .into_iter()
+                    .map(|group| (group.retriever, Some(group.langs)))
+                    .collect()
                 }
-                false => retriever,
+                None => vec![(retriever.clone(), None)],
             };
-            let run = ClassificationRun {
-                langs,
-                cross_source,
-                vote: Vote::Majority,
-            };
-            run_classification(&dataset, retriever, &run, &run_options, progress, &mut sink)?
+            for (retriever, group) in groups {
+                // A group runs the languages of this shard it has (all of
+                // them without a shard); an empty list would mean all.
+                let langs: Vec<Lang> = match (group, cells) {
+                    (None, _) => langs.clone(),
+                    (Some(group), None) => group,
+                    (Some(group), Some(_)) => langs
+                        .iter()
+                        .filter(|l| group.contains(l))
+                        .cloned()
+                        .collect(),
+                };
+                if langs.is_empty() && job.retriever.tuning().is_some() {
+                    continue;
+                }
+                let run = ClassificationRun {
+                    langs,
+                    cross_source: cross_source.clone(),
+                    vote: Vote::Majority,
+                };
+                run_classification(
+                    &dataset,
+                    &retriever,
+                    &run,
+                    &run_options,
+                    progress,
+                    &mut sink,
+                )?
+            }
         }
         Task::Icl => {
             let reference = job.generator.as_deref().ok_or_else(|| SweepError::Spec {

@@ -109,11 +109,12 @@ pub struct EnsembleSpec {
     /// Distance normalisation before weighting.
     #[serde(default)]
     pub z_score: bool,
-    /// Learn the weights on each classification dataset's validation split
-    /// (`weights` are then placeholders); such an ensemble runs
-    /// classification only.
-    #[serde(default)]
-    pub tune: bool,
+    /// Learn the weights on each classification dataset's validation split,
+    /// for the whole dataset (`"dataset"`) or per language family
+    /// (`"family"`); `weights` are then placeholders, and such an ensemble
+    /// runs classification only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<miners_eval::tune::TuneBy>,
 }
 
 /// Datasets, settings and k values of a retrieval task.

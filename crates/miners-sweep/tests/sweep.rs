@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use miners_datasets::DataDir;
-use miners_eval::{Quiet, Setting, Task};
+use miners_eval::{Quiet, Setting, Task, tune::TuneBy};
 use miners_models::Models;
 use miners_sweep::{Shard, SweepOptions, SweepSpec, TaskSpec, jobs, merge, result_files, run};
 
@@ -342,7 +342,7 @@ fn specs_that_would_do_nothing_or_count_twice_are_refused() {
                     members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
                     weights: weights.clone(),
                     z_score: false,
-                    tune: false,
+                    tune: None,
                 }]
             },
             want,
@@ -357,7 +357,7 @@ fn ensembles_that_differ_only_in_weights_are_different_jobs() {
         members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
         weights,
         z_score: false,
-        tune: false,
+        tune: None,
     };
     let spec = SweepSpec {
         encoders: vec![],
@@ -392,7 +392,7 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
             members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
             weights: vec![1.0, 0.5],
             z_score: false,
-            tune: false,
+            tune: None,
         }],
         classification: None,
         metrics: vec![
@@ -440,41 +440,69 @@ fn tuned_ensembles_learn_their_weights_and_skip_bitext() {
     let Some((models, data)) = setup() else {
         return;
     };
-    let spec = SweepSpec {
-        encoders: Vec::new(),
-        ensembles: vec![miners_sweep::EnsembleSpec {
-            members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
-            weights: vec![1.0, 1.0],
-            z_score: false,
-            tune: true,
-        }],
-        ..spec()
-    };
-    let jobs = miners_sweep::jobs(&spec, &data).unwrap();
-    assert!(
-        jobs.iter()
-            .all(|j| j.task == miners_eval::Task::Classification),
-        "{jobs:?}"
-    );
-    assert!(jobs[0].name().contains("tuned"), "{}", jobs[0].name());
-    let out = tempfile::tempdir().unwrap();
-    let summary = run(&spec, &models, &SweepOptions::new(out.path(), data), &Quiet).unwrap();
-    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
-    let records = metrics(out.path());
-    assert!(!records.is_empty());
-    for (path, _) in &records {
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.path().join(path)).unwrap()).unwrap();
-        // Identical members tie everywhere: the first weighting of the grid wins.
-        assert_eq!(
-            record["model"]["id"],
-            "distfuse(static-tokenlearn*1+static-tokenlearn*0)"
-        );
+    for by in [TuneBy::Dataset, TuneBy::Family] {
+        let spec = SweepSpec {
+            encoders: Vec::new(),
+            ensembles: vec![miners_sweep::EnsembleSpec {
+                members: vec!["static-tokenlearn".into(), "static-tokenlearn".into()],
+                weights: vec![1.0, 1.0],
+                z_score: false,
+                tune: Some(by),
+            }],
+            ..spec()
+        };
+        let jobs = miners_sweep::jobs(&spec, &data).unwrap();
         assert!(
-            record["model"]["tuned_on"]
-                .as_str()
-                .unwrap()
-                .contains("validation split of nusax")
+            jobs.iter()
+                .all(|j| j.task == miners_eval::Task::Classification),
+            "{jobs:?}"
         );
+        let tuned_per = format!("tuned-per-{}", by.name());
+        assert!(jobs[0].name().contains(&tuned_per), "{}", jobs[0].name());
+        // Unsharded, and in two shards that must learn the same weights.
+        let whole = tempfile::tempdir().unwrap();
+        let sharded = tempfile::tempdir().unwrap();
+        let summary = run(
+            &spec,
+            &models,
+            &SweepOptions::new(whole.path(), data.clone()),
+            &Quiet,
+        )
+        .unwrap();
+        assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+        for index in 0..2 {
+            let options = SweepOptions {
+                shard: Some(Shard { index, count: 2 }),
+                ..SweepOptions::new(sharded.path(), data.clone())
+            };
+            let summary = run(&spec, &models, &options, &Quiet).unwrap();
+            assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+        }
+        let records = metrics(whole.path());
+        assert_eq!(records, metrics(sharded.path()));
+        assert!(!records.is_empty());
+        for (path, _) in &records {
+            let record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(whole.path().join(path)).unwrap())
+                    .unwrap();
+            // Identical members tie everywhere: the first weighting of the grid wins.
+            assert_eq!(
+                record["model"]["id"],
+                format!("distfuse(static-tokenlearn*1+static-tokenlearn*0,{tuned_per})")
+            );
+            assert_eq!(record["model"]["tuned_by"], by.name());
+            let note = record["model"]["tuned_on"].as_str().unwrap();
+            assert!(note.contains("validation split of nusax"), "{note}");
+            let lang = record["lang"]
+                .as_str()
+                .or(record["target_lang"].as_str())
+                .unwrap();
+            let group = match (by, lang) {
+                (TuneBy::Dataset, _) => "all languages",
+                (TuneBy::Family, "eng") => "Indo-European",
+                (TuneBy::Family, _) => "Austronesian",
+            };
+            assert!(note.contains(&format!("({group}: ")), "{lang}: {note}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
 
-use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, Split, registry};
 use miners_eval::{Setting, Task, slug, tune::TuneBy};
 use serde::{Deserialize, Serialize};
 
@@ -183,7 +183,11 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     }
     if let Some(task) = &spec.classification {
         for dataset in present(data, &task.datasets, Task::Classification)? {
-            for &(retriever, ranking) in &ranked {
+            let tunable = tunable(&dataset)?;
+            let runnable = ranked
+                .iter()
+                .filter(|(r, _)| tunable || r.tuning().is_none());
+            for &(retriever, ranking) in runnable {
                 for setting in settings_of(&dataset, &task.settings)? {
                     jobs.push(Job {
                         prompts: task.prompts,
@@ -219,6 +223,14 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         }
     }
     Ok(jobs)
+}
+
+/// Whether DistFuse weights can be learned on a classification dataset: its
+/// validation split is neither its pool nor what it scores (LinCE SA scores
+/// it, the MASSIVE substitute draws its pool from it).
+fn tunable(dataset: &str) -> Result<bool, SweepError> {
+    let plan = DatasetSpec::find(dataset)?.classification;
+    Ok(plan.is_some_and(|p| p.pool != Split::Validation && p.test != Split::Validation))
 }
 
 /// Whether the registry entry supports `task`.

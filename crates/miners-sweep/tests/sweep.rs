@@ -459,6 +459,20 @@ fn tuned_ensembles_learn_their_weights_and_skip_bitext() {
         );
         let tuned_per = format!("tuned-per-{}", by.name());
         assert!(jobs[0].name().contains(&tuned_per), "{}", jobs[0].name());
+        // LinCE SA scores its validation split: nothing to learn on there.
+        let mut with_lince = spec.clone();
+        with_lince
+            .classification
+            .as_mut()
+            .unwrap()
+            .datasets
+            .push("lince_sa".into());
+        let names: Vec<String> = miners_sweep::jobs(&with_lince, &data)
+            .unwrap()
+            .iter()
+            .map(|j| j.name())
+            .collect();
+        assert_eq!(names, jobs.iter().map(|j| j.name()).collect::<Vec<_>>());
         // Unsharded, and in two shards that must learn the same weights.
         let whole = tempfile::tempdir().unwrap();
         let sharded = tempfile::tempdir().unwrap();

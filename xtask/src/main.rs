@@ -327,7 +327,8 @@ const MINING_RANKINGS: &[&[&str]] = &[
 
 /// The ablation sweep, then mining with every encoder under every ranking
 /// (recomputed each time: with the sweep's cache it takes seconds), then the
-/// report of both, with no t-SNE views.
+/// report of both, with t-SNE views of SIB-200 (by language family) and
+/// NusaX (by parallel sample) under e5-small.
 fn ablation(
     spec: &Path,
     out: &Path,
@@ -367,6 +368,12 @@ fn ablation(
         path(out),
         "--out".to_owned(),
         path(report),
+        "--cache".to_owned(),
+        cache,
+        "--tsne".to_owned(),
+        "sib200:e5-small".to_owned(),
+        "--tsne".to_owned(),
+        "nusax:e5-small".to_owned(),
     ])
 }
 

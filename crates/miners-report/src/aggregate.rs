@@ -158,7 +158,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
         .iter()
         .filter(|r| r.task != Task::Icl && !r.reversed)
         .collect();
-    let models: BTreeSet<String> = retrieval.iter().map(|r| r.model.id.clone()).collect();
+    let models: BTreeSet<String> = retrieval.iter().map(|r| system(r)).collect();
     let mut rows = Vec::new();
     let mut datasets_per_column: Vec<BTreeSet<String>> = vec![BTreeSet::new(); columns.len()];
     let mut covered: BTreeMap<(String, usize), BTreeSet<String>> = BTreeMap::new();
@@ -170,7 +170,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
             let chosen: Vec<&&ResultRecord> = retrieval
                 .iter()
                 .filter(|r| {
-                    r.task == task && r.setting == setting && &r.model.id == model && r.k == k
+                    r.task == task && r.setting == setting && r.k == k && &system(r) == model
                 })
                 .collect();
             let datasets: BTreeSet<&str> = chosen.iter().map(|r| r.dataset.as_str()).collect();
@@ -411,15 +411,25 @@ pub fn mining(results: &[MiningResult]) -> Vec<Table> {
         .collect()
 }
 
-/// A row naming, per column, the row (by its first cell) with the highest score.
+/// A row naming, per column, the rows (by their first cell) with the highest
+/// score, tied ones joined by ` = `.
 fn best_per_column(rows: &[Vec<Value>], columns: usize) -> Vec<Value> {
     let mut best = vec![Value::from("best")];
     for column in 1..=columns {
-        let winner = rows
+        let scored: Vec<(f64, &str)> = rows
             .iter()
             .filter_map(|row| Some((row.get(column)?.as_f64()?, row[0].as_str()?)))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        best.push(winner.map_or(Value::Null, |(_, name)| Value::from(name)));
+            .collect();
+        let top = scored.iter().map(|s| s.0).reduce(f64::max);
+        let winners: Vec<&str> = scored
+            .iter()
+            .filter(|s| Some(s.0) == top)
+            .map(|s| s.1)
+            .collect();
+        best.push(match winners.is_empty() {
+            true => Value::Null,
+            false => Value::from(winners.join(" = ")),
+        });
     }
     best
 }

@@ -215,7 +215,9 @@ pub fn write_report(
     for dir in [&tables_dir, &plots_dir] {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let headline = [table2(records), table3(records)];
+    let has_icl = records.iter().any(|r| r.task == miners_eval::Task::Icl);
+    let mut headline = vec![table2(records)];
+    headline.extend(has_icl.then(|| table3(records)));
     let by_dataset = per_dataset(records);
     let by_language = per_language(records);
     let mut comparisons = ablation(records);

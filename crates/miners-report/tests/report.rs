@@ -253,6 +253,7 @@ fn the_ablation_has_a_row_per_ranking_and_names_the_best() {
         bitext("m", 0.5),
         bitext("m~cosine", 0.5),
         bitext("m~csls10", 0.7),
+        bitext("m~dot", 0.7),
         bitext("other", 0.9),
     ];
     let tables = miners_report::ablation(&records);
@@ -260,14 +261,15 @@ fn the_ablation_has_a_row_per_ranking_and_names_the_best() {
     let table = &tables[0];
     assert_eq!(table.name, "ablation-m");
     let names: Vec<&str> = table.rows.iter().map(|r| r[0].as_str().unwrap()).collect();
-    assert_eq!(names, ["euclidean", "cosine", "csls10", "best"]);
+    assert_eq!(names, ["euclidean", "cosine", "csls10", "dot", "best"]);
     let column = table
         .header
         .iter()
         .position(|h| h == "bitext cross-lingual")
         .unwrap();
     assert_eq!(table.rows[2][column], json!(70.0));
-    assert_eq!(table.rows[3][column], json!("csls10"));
+    // Ties are named together.
+    assert_eq!(table.rows[4][column], json!("csls10 = dot"));
 }
 
 #[test]

@@ -376,7 +376,7 @@ fn mining_results_round_trip_and_bad_ones_are_named() {
     std::fs::write(&file, serde_json::to_string(&result).unwrap()).unwrap();
     assert_eq!(load_mining(dir.path()).unwrap(), vec![result.clone()]);
     let out = dir.path().join("report");
-    write_report(&records(), &[result.clone()], &out).unwrap();
+    write_report(&records(), std::slice::from_ref(&result), &out).unwrap();
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(
         report.contains("Bitext mining: flores_bucc_substitute"),

@@ -6,7 +6,7 @@
 
 use miners_classify::{KnnClassifier, Vote};
 use miners_core::{Embeddings, Lang};
-use miners_datasets::{Dataset, Headline, Split, language_family};
+use miners_datasets::{ClassificationPlan, Dataset, Headline, Split, language_family};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -55,6 +55,13 @@ pub fn tuning_groups(langs: &[Lang], by: TuneBy) -> Vec<(String, Vec<Lang>)> {
         }
     }
     groups
+}
+
+/// Whether weights can be learned on a classification plan's validation
+/// split: it is neither the pool nor what is scored (LinCE SA scores it, the
+/// MASSIVE substitute draws its pool from it).
+pub fn validation_is_free(plan: &ClassificationPlan) -> bool {
+    plan.test != Split::Validation && plan.pool != Split::Validation
 }
 
 /// The weights chosen on the validation split, and every weighting's score.
@@ -116,7 +123,7 @@ pub fn tune_distfuse(
             dataset.name()
         ))
     })?;
-    if plan.test == Split::Validation || plan.pool == Split::Validation {
+    if !validation_is_free(&plan) {
         return Err(EvalError::Config(format!(
             "{}: its validation split is part of what is scored; refusing to tune on it",
             dataset.name()

@@ -1,7 +1,10 @@
 //! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
 
-use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, Split, registry};
-use miners_eval::{Setting, Task, slug, tune::TuneBy};
+use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_eval::{
+    Setting, Task, slug,
+    tune::{TuneBy, validation_is_free},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
@@ -225,12 +228,10 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     Ok(jobs)
 }
 
-/// Whether DistFuse weights can be learned on a classification dataset: its
-/// validation split is neither its pool nor what it scores (LinCE SA scores
-/// it, the MASSIVE substitute draws its pool from it).
+/// Whether DistFuse weights can be learned on a classification dataset.
 fn tunable(dataset: &str) -> Result<bool, SweepError> {
     let plan = DatasetSpec::find(dataset)?.classification;
-    Ok(plan.is_some_and(|p| p.pool != Split::Validation && p.test != Split::Validation))
+    Ok(plan.is_some_and(|p| validation_is_free(&p)))
 }
 
 /// Whether the registry entry supports `task`.

@@ -343,6 +343,7 @@ fn run_job(
             for (retriever, group) in groups {
                 // A group runs the languages of this shard it has (all of
                 // them without a shard); an empty list would mean all.
+                let tuned = group.is_some();
                 let langs: Vec<Lang> = match (group, cells) {
                     (None, _) => langs.clone(),
                     (Some(group), None) => group,
@@ -352,7 +353,7 @@ fn run_job(
                         .cloned()
                         .collect(),
                 };
-                if langs.is_empty() && job.retriever.tuning().is_some() {
+                if tuned && langs.is_empty() {
                     continue;
                 }
                 let run = ClassificationRun {

@@ -95,21 +95,7 @@ fn hubness_runs_are_their_own_systems_and_mining_uses_the_margin() {
     let csls = record(&out.join("bitext/nusax/static-tokenlearn_csls10/cross/eng-ind.k1.json"));
     assert_eq!(csls["model"]["id"], "static-tokenlearn~csls10");
     assert_eq!(csls["model"]["hubness"]["type"], "csls");
-    let mined = miners(
-        &data,
-        out,
-        &[
-            "mine",
-            "--dataset",
-            "nusax",
-            "--model",
-            "static-tokenlearn",
-            "--pair",
-            "eng-ind",
-            "--limit",
-            "200",
-        ],
-    );
+    let mined = miners(&data, out, &[&["mine"], &NUSAX[1..], &["200"]].concat());
     assert!(
         mined.contains("static-tokenlearn~cosine~margin_ratio4"),
         "{mined}"

@@ -1,10 +1,9 @@
 //! The embedding cache with the real static model: each text is encoded once
 //! per model and prompt, across calls and across processes (reopened caches).
 
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use miners_core::Embeddings;
 use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder, TextPreparation};
@@ -40,14 +39,7 @@ impl Encoder for Counted {
 }
 
 fn model(prompts: Prompts) -> Option<Counted> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/static-tokenlearn");
-    if !dir.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch models first"
-        );
-        return None;
-    }
+    let dir = support::static_model_dir()?;
     let inner = StaticEncoder::load(&dir, "static-tokenlearn")
         .unwrap()
         .with_prompts(prompts);

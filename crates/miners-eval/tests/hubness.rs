@@ -3,7 +3,9 @@
 //! (the fused similarity is the negated fused distance, here twice the
 //! model's, so its margins and CSLS rank alike).
 
-use std::{path::PathBuf, sync::Arc};
+mod support;
+
+use std::sync::Arc;
 
 use miners_core::Metric;
 use miners_encoders::{Encoder, Role, StaticEncoder};
@@ -12,14 +14,7 @@ use miners_fusion::Normalization;
 use miners_index::Hubness;
 
 fn model() -> Option<Arc<dyn Encoder>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/static-tokenlearn");
-    if !dir.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch models first"
-        );
-        return None;
-    }
+    let dir = support::static_model_dir()?;
     Some(Arc::new(StaticEncoder::load(&dir, "static").unwrap()))
 }
 

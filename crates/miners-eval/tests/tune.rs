@@ -2,6 +2,8 @@
 //! split: with every test label changed, the same weights win with the same
 //! scores; a dataset without a validation split is refused.
 
+mod support;
+
 use std::{path::PathBuf, sync::Arc};
 
 use miners_core::{Embeddings, Lang};
@@ -92,14 +94,9 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
 
 #[test]
 fn poisoned_test_labels_change_nothing_in_the_chosen_weights() {
-    let model = workspace().join("models/static-tokenlearn");
-    if !model.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch models first"
-        );
+    let Some(model) = support::static_model_dir() else {
         return;
-    }
+    };
     let encoders: Vec<Arc<dyn Encoder>> = vec![
         Arc::new(StaticEncoder::load(&model, "static").unwrap()),
         Arc::new(HalfStatic(StaticEncoder::load(&model, "static").unwrap())),
@@ -126,14 +123,11 @@ fn poisoned_test_labels_change_nothing_in_the_chosen_weights() {
 
 #[test]
 fn a_dataset_without_a_validation_split_is_refused() {
-    let model = workspace().join("models/static-tokenlearn");
     let root = tempfile::tempdir().unwrap();
-    let Some(data) = nusax_copy(root.path(), false) else {
+    let (Some(data), Some(model)) = (nusax_copy(root.path(), false), support::static_model_dir())
+    else {
         return;
     };
-    if !model.is_dir() {
-        return;
-    }
     std::fs::remove_file(root.path().join("nusax/classification/ind.validation.tsv")).unwrap();
     let dataset = Dataset::open(&data, "nusax").unwrap();
     let encoder: Arc<dyn Encoder> = Arc::new(StaticEncoder::load(&model, "static").unwrap());

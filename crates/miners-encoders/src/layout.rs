@@ -37,7 +37,7 @@ pub enum Activation {
 /// One sentence-transformers `Dense` module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseLayer {
-    /// Directory holding its `config.json` and `model.safetensors`.
+    /// Directory holding its `config.json` and weights (any [`miners_checkpoint::Layout`]).
     pub dir: PathBuf,
     /// Input width.
     pub in_features: usize,
@@ -186,7 +186,7 @@ struct SentenceBertConfig {
 impl TransformerLayout {
     /// Whether `dir` looks like a transformer model directory.
     pub fn recognizes(dir: &Path) -> bool {
-        dir.join("config.json").is_file() && dir.join("model.safetensors").is_file()
+        dir.join("config.json").is_file() && miners_checkpoint::Layout::detect(dir).is_some()
     }
 
     /// Parses the directory's configuration files.

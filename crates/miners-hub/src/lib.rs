@@ -20,9 +20,10 @@
 
 mod files;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hf_hub::{Cache, Repo, RepoType, api::sync::Api};
+use miners_checkpoint::Layout;
 
 pub use files::model_files;
 
@@ -67,20 +68,6 @@ pub enum HubError {
         cache: PathBuf,
         /// What is missing.
         what: String,
-    },
-    /// A model whose weights are only a PyTorch pickle.
-    #[error(
-        "{repo}@{commit} ships only pytorch_model.bin; miners reads safetensors. Convert it once: \
-         `python3 -c \"import torch, safetensors.torch as s; s.save_file({{k: v.contiguous() for k, v in torch.load('pytorch_model.bin', map_location='cpu').items()}}, 'model.safetensors')\"` \
-         in {dir}, or pick a revision with model.safetensors (many repositories have one on the `refs/pr/…` branch the Hub's conversion bot opened)"
-    )]
-    PickleOnly {
-        /// The repository.
-        repo: String,
-        /// The commit.
-        commit: String,
-        /// The snapshot directory to convert in.
-        dir: PathBuf,
     },
     /// A repository without the files a model needs.
     #[error("{repo}@{commit}: {what}")]
@@ -209,30 +196,60 @@ impl Hub {
     }
 
     /// The files a model needs ([`model_files`]) at `reference`'s commit, downloaded
-    /// into the cache where they are not there yet.
+    /// into the cache where they are not there yet: for sharded weights the
+    /// index first, then the shards it names.
     pub fn model(&self, reference: &HubRef) -> Result<Snapshot, HubError> {
         let (commit, listing) = self.resolve(reference, RepoType::Model)?;
         let wanted = model_files(&listing);
         let dir = self.snapshot_dir(&reference.repo, RepoType::Model, &commit);
-        let has_weights = wanted.iter().any(|f| f == "model.safetensors");
-        if !has_weights && listing.iter().any(|f| f == "pytorch_model.bin") {
-            return Err(HubError::PickleOnly {
-                repo: reference.repo.clone(),
-                commit,
-                dir,
-            });
+        let not_a_model = |what: &str| HubError::NotAModel {
+            repo: reference.repo.clone(),
+            commit: commit.clone(),
+            what: what.to_owned(),
+        };
+        if !wanted.iter().any(|f| f == "config.json") {
+            return Err(not_a_model("no config.json at the top"));
         }
-        if !wanted.iter().any(|f| f == "config.json") || !has_weights {
-            return Err(HubError::NotAModel {
-                repo: reference.repo.clone(),
-                commit,
-                what: "no config.json and model.safetensors at the top".to_owned(),
-            });
-        }
+        let top: Vec<&str> = wanted
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !f.contains('/'))
+            .collect();
+        let layout = Layout::choose(&top).ok_or_else(|| {
+            not_a_model(
+                "no weights at the top (model.safetensors, pytorch_model.bin or a shard index)",
+            )
+        })?;
         for file in &wanted {
-            self.file(&reference.repo, RepoType::Model, &commit, file)?;
+            let path = self.file(&reference.repo, RepoType::Model, &commit, file)?;
+            if file.as_str() == layout.file_name() && layout.is_sharded() {
+                self.shards(reference, &commit, &listing, &path)?;
+            }
         }
         Ok(Snapshot { commit, dir })
+    }
+
+    /// Downloads the shards the index at `index` names, each of which the listing must hold.
+    fn shards(
+        &self,
+        reference: &HubRef,
+        commit: &str,
+        listing: &[String],
+        index: &Path,
+    ) -> Result<(), HubError> {
+        let shards = miners_checkpoint::shard_names(index)
+            .map_err(|e| request_error(&index.display().to_string(), &e.to_string()))?;
+        for shard in shards {
+            if !listing.contains(&shard) {
+                return Err(HubError::NotAModel {
+                    repo: reference.repo.clone(),
+                    commit: commit.to_owned(),
+                    what: format!("its shard index names `{shard}`, which the repository lacks"),
+                });
+            }
+            self.file(&reference.repo, RepoType::Model, commit, &shard)?;
+        }
+        Ok(())
     }
 
     /// The commit a dataset repository's revision points at, and its files there.

@@ -147,19 +147,75 @@ fn a_gated_model_needs_a_token() {
         .unwrap();
 }
 
+/// tiny-bert re-saved by transformers in `layout` (fixtures/layouts).
+fn tiny_bert_layout(layout: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/layouts/tiny-bert")
+        .join(layout)
+}
+
 #[test]
-fn a_pickle_only_model_says_how_to_convert_it() {
-    let mut repo = tiny_bert_repo();
-    repo.id = "miners-fixtures/pickle-bert".into();
-    let weights = repo.files.remove("model.safetensors").unwrap();
-    repo.files.insert("pytorch_model.bin".into(), weights);
+fn sharded_weights_arrive_through_their_index_and_pickles_only_without_safetensors() {
+    let mut repo = FixtureRepo::model_from_dir(
+        "miners-fixtures/sharded-bert",
+        &tiny_bert_layout("sharded-bf16"),
+    );
+    let pickles = FixtureRepo::model_from_dir("x/y", &tiny_bert_layout("sharded-bin"));
+    repo.files.extend(pickles.files.clone());
+    let server = serve(vec![repo], None);
+    let cache = tempfile::tempdir().unwrap();
+    let hub = hub(&server, cache.path(), None, false);
+    let snapshot = hub
+        .model(&HubRef::parse("miners-fixtures/sharded-bert").unwrap())
+        .unwrap();
+    let got = support::files_under(&snapshot.dir);
+    let shards: Vec<&String> = got.iter().filter(|f| f.starts_with("model-")).collect();
+    assert!(shards.len() > 1, "{got:?}");
+    assert!(
+        got.contains(&"model.safetensors.index.json".to_owned()),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|f| f.contains("pytorch_model")), "{got:?}");
+    let checkpoint = miners_checkpoint::Checkpoint::open(&snapshot.dir).unwrap();
+    assert_eq!(
+        checkpoint.layout(),
+        miners_checkpoint::Layout::ShardedSafetensors
+    );
+
+    let pickled = FixtureRepo {
+        id: "miners-fixtures/pickled-bert".into(),
+        ..pickles
+    };
+    let server = serve(vec![pickled], None);
+    let snapshot = self::hub(&server, cache.path(), None, false)
+        .model(&HubRef::parse("miners-fixtures/pickled-bert").unwrap())
+        .unwrap();
+    let checkpoint = miners_checkpoint::Checkpoint::open(&snapshot.dir).unwrap();
+    assert_eq!(
+        checkpoint.layout(),
+        miners_checkpoint::Layout::ShardedPytorchBin
+    );
+    assert!(snapshot.dir.join("2_Dense/pytorch_model.bin").is_file());
+}
+
+#[test]
+fn an_index_naming_a_shard_the_repository_lacks_is_a_clear_error() {
+    let mut repo =
+        FixtureRepo::model_from_dir("miners-fixtures/broken", &tiny_bert_layout("sharded-bf16"));
+    let shard = repo
+        .files
+        .keys()
+        .find(|f| f.starts_with("model-0"))
+        .unwrap()
+        .clone();
+    repo.files.remove(&shard);
     let server = serve(vec![repo], None);
     let cache = tempfile::tempdir().unwrap();
     let err = hub(&server, cache.path(), None, false)
-        .model(&HubRef::parse("miners-fixtures/pickle-bert").unwrap())
+        .model(&HubRef::parse("miners-fixtures/broken").unwrap())
         .unwrap_err();
-    assert!(matches!(err, HubError::PickleOnly { .. }), "{err}");
-    assert!(err.to_string().contains("save_file"), "{err}");
+    assert!(matches!(err, HubError::NotAModel { .. }), "{err}");
+    assert!(err.to_string().contains(&shard), "{err}");
 }
 
 #[test]

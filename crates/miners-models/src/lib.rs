@@ -100,7 +100,7 @@ pub enum ModelsError {
     },
     /// A directory that no backend recognises.
     #[error(
-        "{}: not a static model nor a transformer directory (config.json + model.safetensors)",
+        "{}: not a static model nor a transformer directory (config.json + model.safetensors, sharded safetensors or pytorch_model.bin)",
         path.display()
     )]
     NotAModel {

@@ -70,14 +70,16 @@ impl TorchEncoder {
             layout.config.vocab_size,
             max_length,
         )?;
-        let weights = Weights::read(&spec.path.join("model.safetensors"), device, kind)?
+        let weights = Weights::read(&spec.path, device, kind)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Bert::load(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
         let normalize = spec.normalize.unwrap_or(layout.normalize);
         let mut fingerprint = Fingerprint::new("torch-v1");
+        for file in weights.files() {
+            fingerprint.file(file)?;
+        }
         fingerprint
-            .file(&spec.path.join("model.safetensors"))?
             .file(&spec.path.join("tokenizer.json"))?
             .file(&spec.path.join("config.json"))?
             .field("pooling", format!("{pooling:?}"))
@@ -88,9 +90,11 @@ impl TorchEncoder {
         let mut dim = layout.config.hidden_size;
         let mut dense = Vec::new();
         for layer in &layout.dense {
-            fingerprint
-                .file(&layer.dir.join("model.safetensors"))?
-                .field("activation", format!("{:?}", layer.activation));
+            let w = Weights::read(&layer.dir, device, Kind::Float)?;
+            for file in w.files() {
+                fingerprint.file(file)?;
+            }
+            fingerprint.field("activation", format!("{:?}", layer.activation));
             if layer.in_features != dim {
                 return Err(EncoderError::format(
                     &layer.dir,
@@ -100,7 +104,6 @@ impl TorchEncoder {
                     ),
                 ));
             }
-            let w = Weights::read(&layer.dir.join("model.safetensors"), device, Kind::Float)?;
             let linear = Linear::load(
                 &w,
                 "linear",

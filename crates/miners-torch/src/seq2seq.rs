@@ -119,8 +119,7 @@ impl TorchSeq2Seq {
                 "a seq2seq model needs `decoder_start_token_id` to start decoding",
             ))
         })?;
-        let weights =
-            Weights::read(&dir.join("model.safetensors"), device, Kind::Float).map_err(error)?;
+        let weights = Weights::read(dir, device, Kind::Float).map_err(error)?;
         let network = Network::load(&weights, &config, &config_path).map_err(error)?;
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)

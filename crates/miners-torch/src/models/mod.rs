@@ -35,7 +35,7 @@ impl Decoder {
     /// Loads `config.json` and `model.safetensors` from `dir` onto `device`.
     pub(crate) fn load(dir: &Path, device: tch::Device) -> Result<Self, TorchError> {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
-        let weights = Weights::read(&dir.join("model.safetensors"), device, Kind::Float)?;
+        let weights = Weights::read(dir, device, Kind::Float)?;
         Ok(match config.family {
             Family::Bloom => Self::Bloom(Bloom::load(&weights, config)?),
             Family::Xglm => Self::Xglm(Xglm::load(&weights, config)?),

@@ -1,0 +1,71 @@
+//! The crate's one error type: every variant names the file at fault.
+
+use std::path::{Path, PathBuf};
+
+/// What went wrong opening or reading a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A directory without any weight file this crate reads.
+    #[error(
+        "{}: no weights (model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json)",
+        dir.display()
+    )]
+    NoWeights {
+        /// The directory searched.
+        dir: PathBuf,
+    },
+    /// A weight file or index that is malformed, truncated or inconsistent.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A pickle that imports a global outside the state-dict subset of what
+    /// `torch.load(weights_only=True)` allows. Nothing was executed.
+    #[error(
+        "{}: the pickle imports `{global}`, which a weights-only load refuses; nothing was executed",
+        path.display()
+    )]
+    ForbiddenGlobal {
+        /// The pickle's file.
+        path: PathBuf,
+        /// `module.name` of the global.
+        global: String,
+    },
+    /// No tensor of that name in the checkpoint.
+    #[error("{}: no tensor `{name}`", path.display())]
+    MissingTensor {
+        /// The checkpoint's directory.
+        path: PathBuf,
+        /// The tensor asked for.
+        name: String,
+    },
+    /// Reading a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl CheckpointError {
+    /// `path` is malformed, as `message` says.
+    pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
+        Self::Format {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Reading `path` failed.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -53,6 +53,26 @@ pub enum CheckpointError {
 }
 
 impl CheckpointError {
+    /// The file (or directory) at fault.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::NoWeights { dir: path }
+            | Self::Format { path, .. }
+            | Self::ForbiddenGlobal { path, .. }
+            | Self::MissingTensor { path, .. }
+            | Self::Io { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path (every message is `path: detail`).
+    pub fn detail(&self) -> String {
+        let message = self.to_string();
+        let prefix = format!("{}: ", self.path().display());
+        message
+            .strip_prefix(&prefix)
+            .map_or(message.clone(), str::to_owned)
+    }
+
     /// `path` is malformed, as `message` says.
     pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
         Self::Format {

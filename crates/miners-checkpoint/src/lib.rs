@@ -225,37 +225,64 @@ impl Checkpoint {
     /// Reads tensor `name`'s bytes (one positioned read; strided pickled
     /// views are made contiguous).
     pub fn read(&self, name: &str) -> Result<RawTensor, CheckpointError> {
-        let entry = self
-            .entries
+        let entry = self.entry(name)?;
+        let mut data = Vec::new();
+        self.read_chunks(name, usize::MAX, |chunk| {
+            data.extend_from_slice(chunk);
+            Ok::<(), CheckpointError>(())
+        })?;
+        Ok(RawTensor {
+            dtype: entry.dtype,
+            shape: entry.shape.clone(),
+            data,
+        })
+    }
+
+    /// Hands tensor `name`'s bytes, row-major, to `sink` in pieces of at most
+    /// `max_bytes` (whole elements; one piece for a strided view), so that a
+    /// caller can fill its own buffer without a second copy of the tensor.
+    pub fn read_chunks<E: From<CheckpointError>>(
+        &self,
+        name: &str,
+        max_bytes: usize,
+        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let entry = self.entry(name)?;
+        let path = &self.files[entry.file];
+        let size = entry.dtype.size();
+        let unreadable = |e: std::io::Error| {
+            CheckpointError::format(
+                path,
+                format!("tensor `{name}`: cannot read its bytes (truncated?): {e}"),
+            )
+        };
+        let mut file = File::open(path).map_err(CheckpointError::io(path))?;
+        file.seek(SeekFrom::Start(entry.offset))
+            .map_err(unreadable)?;
+        if let Some(strides) = &entry.strides {
+            let mut span = vec![0u8; span_elements(&entry.shape, strides) * size];
+            file.read_exact(&mut span).map_err(unreadable)?;
+            return sink(&gather(&span, &entry.shape, strides, size));
+        }
+        let mut left = entry.shape.iter().product::<usize>() * size;
+        let piece = (max_bytes / size).max(1) * size;
+        let mut buffer = vec![0u8; left.min(piece)];
+        while left > 0 {
+            let n = left.min(piece);
+            file.read_exact(&mut buffer[..n]).map_err(unreadable)?;
+            sink(&buffer[..n])?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, CheckpointError> {
+        self.entries
             .get(name)
             .ok_or_else(|| CheckpointError::MissingTensor {
                 path: self.dir.clone(),
                 name: name.to_owned(),
-            })?;
-        let path = &self.files[entry.file];
-        let size = entry.dtype.size();
-        let elements = match &entry.strides {
-            None => entry.shape.iter().product::<usize>(),
-            Some(strides) => span_elements(&entry.shape, strides),
-        };
-        let mut bytes = vec![0u8; elements * size];
-        let mut file = File::open(path).map_err(CheckpointError::io(path))?;
-        file.seek(SeekFrom::Start(entry.offset))
-            .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(|e| {
-                CheckpointError::format(
-                    path,
-                    format!("tensor `{name}`: cannot read its bytes (truncated?): {e}"),
-                )
-            })?;
-        if let Some(strides) = &entry.strides {
-            bytes = gather(&bytes, &entry.shape, strides, size);
-        }
-        Ok(RawTensor {
-            dtype: entry.dtype,
-            shape: entry.shape.clone(),
-            data: bytes,
-        })
+            })
     }
 }
 

@@ -35,6 +35,11 @@ impl TorchError {
         }
     }
 
+    /// A checkpoint that cannot be read, as the file at fault.
+    pub(crate) fn checkpoint(error: &miners_checkpoint::CheckpointError) -> Self {
+        Self::model(error.path(), error.detail())
+    }
+
     /// The error as generator `id`'s.
     pub fn for_generator(self, id: &str) -> IclError {
         IclError::Generator {

@@ -42,3 +42,4 @@ pub use error::TorchError;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};
 pub use miners_encoders::spec::DeviceChoice;
 pub use seq2seq::TorchSeq2Seq;
+pub use weights::load_checkpoint;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use miners_checkpoint::{Checkpoint, Dtype};
-use tch::{Device, Kind, Tensor};
+use miners_checkpoint::{Checkpoint, CheckpointError, Dtype};
+use tch::{Device, Kind, TchError, Tensor};
 
 use crate::TorchError;
 
@@ -37,6 +37,22 @@ impl Weights {
         self.checkpoint.files()
     }
 
+    /// Every tensor, by name, in its stored shape.
+    pub(crate) fn take_all(&self) -> Result<Vec<(String, Tensor)>, TorchError> {
+        let names: Vec<String> = self.checkpoint.names().map(str::to_owned).collect();
+        names
+            .into_iter()
+            .map(|name| {
+                let shape: Vec<i64> = self
+                    .checkpoint
+                    .info(&name)
+                    .map_or_else(Vec::new, |(_, s)| s.iter().map(|&n| n as i64).collect());
+                let tensor = self.take(&name, &shape)?;
+                Ok((name, tensor))
+            })
+            .collect()
+    }
+
     /// Uses the prefix (`bert.`, `roberta.`, ...) under which `probe` exists.
     pub(crate) fn with_prefix_of(mut self, probe: &str) -> Self {
         if let Some(key) = self.checkpoint.names().find(|k| k.ends_with(probe)) {
@@ -55,7 +71,7 @@ impl Weights {
     pub(crate) fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, TorchError> {
         let key = format!("{}{name}", self.prefix);
         let path = self.checkpoint.file_of(&key).unwrap_or(&self.dir);
-        let (_, stored) = self
+        let (stored_kind, stored) = self
             .checkpoint
             .info(&key)
             .ok_or_else(|| TorchError::model(&self.dir, format!("missing tensor `{key}`")))?;
@@ -65,15 +81,62 @@ impl Weights {
                 format!("tensor `{key}` has shape {stored:?}, expected {shape:?}"),
             ));
         }
-        let raw = self
-            .checkpoint
-            .read(&key)
-            .map_err(|e| TorchError::model(path, e.to_string()))?;
-        Tensor::f_from_data_size(&raw.data, shape, kind_of(raw.dtype))
-            .and_then(|t| t.f_to_device(self.device))
-            .and_then(|t| t.f_to_kind(self.kind))
-            .map_err(|e| TorchError::model(path, format!("tensor `{key}`: {e}")))
+        let torch = |e: TchError| TorchError::model(path, format!("tensor `{key}`: {e}"));
+        match self.load(&key, shape, kind_of(stored_kind)) {
+            Ok(tensor) => tensor.f_to_kind(self.kind).map_err(torch),
+            Err(Loading::Torch(e)) => Err(torch(e)),
+            Err(Loading::Checkpoint(e)) => Err(TorchError::checkpoint(&e)),
+        }
     }
+
+    /// Tensor `key` in its stored kind on the target device, filled a piece
+    /// at a time: the only transient copy is one piece.
+    fn load(&self, key: &str, shape: &[i64], stored: Kind) -> Result<Tensor, Loading> {
+        let tensor = Tensor::f_empty(shape, (stored, self.device))?;
+        let flat = tensor.f_view([-1])?;
+        let element = stored.elt_size_in_bytes();
+        let mut at = 0i64;
+        self.checkpoint.read_chunks(key, PIECE_BYTES, |bytes| {
+            let n = (bytes.len() / element) as i64;
+            let piece = Tensor::f_from_data_size(bytes, &[n], stored)?;
+            flat.f_narrow(0, at, n)?.f_copy_(&piece)?;
+            at += n;
+            Ok::<(), Loading>(())
+        })?;
+        Ok(tensor)
+    }
+}
+
+/// Bytes read and copied at a time while loading a tensor.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// A failure while filling a tensor: reading the checkpoint or in libtorch.
+enum Loading {
+    Checkpoint(CheckpointError),
+    Torch(TchError),
+}
+
+impl From<CheckpointError> for Loading {
+    fn from(error: CheckpointError) -> Self {
+        Self::Checkpoint(error)
+    }
+}
+
+impl From<TchError> for Loading {
+    fn from(error: TchError) -> Self {
+        Self::Torch(error)
+    }
+}
+
+/// Every tensor of the checkpoint in `dir` (any published layout), on
+/// `device` as `kind`, loaded as the models load theirs: one tensor at a
+/// time, in pieces, with no second copy of the checkpoint.
+pub fn load_checkpoint(
+    dir: &Path,
+    device: Device,
+    kind: Kind,
+) -> Result<Vec<(String, Tensor)>, TorchError> {
+    Weights::read(dir, device, kind)?.take_all()
 }
 
 /// libtorch's kind for a stored element type.

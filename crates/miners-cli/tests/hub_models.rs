@@ -219,3 +219,108 @@ fn the_python_client_downloads_from_the_same_server_and_the_binary_reuses_its_ca
     );
     assert_eq!(scores(out.path()).len(), 3);
 }
+
+/// `miners icl` on 6 NusaX Indonesian examples with the tiny Llama `generator`.
+fn icl(data: &Path, generator: &str, out: &Path, env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_miners"));
+    command
+        .args([
+            "icl",
+            "--dataset",
+            "nusax",
+            "--retriever",
+            "static-tokenlearn",
+        ])
+        .args([
+            "--generator",
+            generator,
+            "--k",
+            "0,2",
+            "--lang",
+            "ind",
+            "--limit",
+            "6",
+        ])
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .env_remove("MINERS_DATA_DIR")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HUB_OFFLINE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// `(k, predictions, metrics, generator source)` of every ICL record under `dir`.
+fn icl_records(dir: &Path) -> Vec<(u64, serde_json::Value, serde_json::Value, Option<String>)> {
+    let mut rows: Vec<_> = walk(dir)
+        .into_iter()
+        .filter(|path| {
+            path.extension().is_some_and(|e| e == "json") && !path.ends_with("summary.json")
+        })
+        .filter_map(|path| {
+            let record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let k = record["k"].as_u64()?;
+            let source = record["generator"]["source"].as_str().map(str::to_owned);
+            Some((
+                k,
+                record["icl"]["predictions"].clone(),
+                record["metrics"].clone(),
+                source,
+            ))
+        })
+        .collect();
+    rows.sort_by_key(|row| row.0);
+    rows
+}
+
+/// A generator by Hub id, published as sharded `.bin` files: downloaded
+/// through its index, scored exactly as the local float32 directory, its
+/// commit recorded.
+#[test]
+fn a_hub_generator_in_pytorch_shards_scores_as_the_local_directory() {
+    let Some(data) = data_dir() else { return };
+    let id = "miners-fixtures/tiny-llama";
+    let repo =
+        FixtureRepo::model_from_dir(id, &workspace().join("fixtures/layouts/llama/sharded-bin"));
+    let server = hub_server::serve(vec![repo.clone()], None);
+    let (hf_home, hub_out, local_out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let endpoint = PathBuf::from(&server.url);
+    let env = [
+        ("HF_ENDPOINT", endpoint.as_path()),
+        ("HF_HOME", hf_home.path()),
+    ];
+    succeeded(&icl(&data, &format!("hf:{id}"), hub_out.path(), &env));
+    let local = workspace().join("fixtures/tiny-decoders/llama");
+    succeeded(&icl(&data, local.to_str().unwrap(), local_out.path(), &env));
+    let (from_hub, from_dir) = (icl_records(hub_out.path()), icl_records(local_out.path()));
+    assert_eq!(from_hub.len(), 2, "{from_hub:?}");
+    let source = format!("hf:{id}@{}", repo.commit());
+    for (hub, dir) in from_hub.iter().zip(&from_dir) {
+        assert_eq!(
+            (hub.0, &hub.1, &hub.2),
+            (dir.0, &dir.1, &dir.2),
+            "k={}",
+            hub.0
+        );
+        assert_eq!(
+            (hub.3.as_deref(), dir.3.as_deref()),
+            (Some(source.as_str()), None)
+        );
+    }
+    assert!(
+        !server
+            .requests("pytorch_model-00001-of-00004.bin")
+            .is_empty()
+    );
+}

@@ -120,6 +120,7 @@ pub fn run_icl(
                 seconds: started.elapsed().as_secs_f64(),
                 generator: Some(GeneratorRecord {
                     id: generator.id().to_owned(),
+                    source: generator.source().map(str::to_owned),
                     selection: run.selection.clone(),
                     prompt: template(run),
                     scoring: run.scoring,

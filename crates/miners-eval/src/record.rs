@@ -213,6 +213,9 @@ fn is_false(value: &bool) -> bool {
 pub struct GeneratorRecord {
     /// Generator id.
     pub id: String,
+    /// Where the generator came from (`hf:<org>/<name>@<commit>`), when from the Hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// How demonstrations were chosen.
     pub selection: Selection,
     /// The prompt template.

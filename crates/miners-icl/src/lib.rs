@@ -73,6 +73,12 @@ pub trait Generator: Send + Sync {
     /// Identifier recorded in results, e.g. `qwen2.5-0.5b`.
     fn id(&self) -> &str;
 
+    /// Where the model came from, when that is more than its id
+    /// (`hf:<org>/<name>@<commit>`), recorded in results.
+    fn source(&self) -> Option<&str> {
+        None
+    }
+
     /// Maximum number of tokens (prompt plus continuation) the model reads.
     fn context_window(&self) -> usize;
 

@@ -119,6 +119,50 @@ pub enum GeneratorEntry {
     Torch(TorchGeneratorEntry),
     /// An OpenAI-compatible `/completions` and `/chat/completions` endpoint.
     Openai(GeneratorApiSpec),
+    /// A Hub repository, downloaded into the Hub cache and run on libtorch.
+    Hub(HubGeneratorEntry),
+}
+
+/// A generator on the Hugging Face Hub (`backend = "hub"`, or `--generator hf:<org>/<name>[@<revision>]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubGeneratorEntry {
+    /// Id used by `--generator` and recorded in results.
+    pub id: String,
+    /// `org/name` on the Hub.
+    pub repo: String,
+    /// Branch, tag or commit (default `main`), resolved to a commit and recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// How ICL reads its answers by default (see [`TorchGeneratorEntry::scoring`]).
+    #[serde(default)]
+    pub scoring: ScoringKind,
+    /// Generation scoring compares lower-cased.
+    #[serde(default)]
+    pub fold_case: bool,
+}
+
+impl HubGeneratorEntry {
+    /// The entry for `--generator hf:<org>/<name>[@<revision>]`, named as given.
+    pub fn from_reference(reference: &str) -> Option<Self> {
+        let encoder = HubEntry::from_reference(reference)?;
+        Some(Self {
+            id: encoder.id,
+            repo: encoder.repo,
+            revision: encoder.revision,
+            scoring: ScoringKind::default(),
+            fold_case: false,
+        })
+    }
+
+    /// `org/name@revision`, as the Hub client parses it.
+    pub fn reference(&self) -> String {
+        format!(
+            "{}@{}",
+            self.repo,
+            self.revision.as_deref().unwrap_or("main")
+        )
+    }
 }
 
 /// A decoder directory (Llama, Qwen2, Gemma 3, BLOOM).
@@ -137,6 +181,10 @@ pub struct TorchGeneratorEntry {
     /// Gemma-it, GPT and Command-R.
     #[serde(default)]
     pub fold_case: bool,
+    /// Where the directory came from (`hf:<org>/<name>@<commit>` for a Hub
+    /// entry once downloaded), recorded in results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl EncoderEntry {
@@ -185,6 +233,7 @@ impl GeneratorEntry {
         match self {
             GeneratorEntry::Torch(entry) => &entry.id,
             GeneratorEntry::Openai(spec) => &spec.id,
+            GeneratorEntry::Hub(entry) => &entry.id,
         }
     }
 
@@ -192,7 +241,7 @@ impl GeneratorEntry {
     pub fn path(&self) -> Option<&Path> {
         match self {
             GeneratorEntry::Torch(entry) => Some(&entry.path),
-            GeneratorEntry::Openai(_) => None,
+            GeneratorEntry::Openai(_) | GeneratorEntry::Hub(_) => None,
         }
     }
 
@@ -201,6 +250,7 @@ impl GeneratorEntry {
         match self {
             GeneratorEntry::Torch(_) => "torch",
             GeneratorEntry::Openai(_) => "openai",
+            GeneratorEntry::Hub(_) => "hub",
         }
     }
 
@@ -209,6 +259,7 @@ impl GeneratorEntry {
         match self {
             GeneratorEntry::Torch(entry) => (entry.scoring, entry.fold_case),
             GeneratorEntry::Openai(spec) => (spec.scoring, spec.fold_case),
+            GeneratorEntry::Hub(entry) => (entry.scoring, entry.fold_case),
         }
     }
 
@@ -217,7 +268,9 @@ impl GeneratorEntry {
     /// tokens when `greedy`.
     pub fn decoding(&self, seed: u64, greedy: bool) -> Decoding {
         match self {
-            GeneratorEntry::Torch(_) => Decoding::reference_or_greedy(seed, greedy),
+            GeneratorEntry::Torch(_) | GeneratorEntry::Hub(_) => {
+                Decoding::reference_or_greedy(seed, greedy)
+            }
             GeneratorEntry::Openai(_) => GeneratorApiSpec::reference_decoding(seed, greedy),
         }
     }
@@ -227,6 +280,7 @@ impl GeneratorEntry {
         match self {
             GeneratorEntry::Torch(entry) => Some(&mut entry.path),
             GeneratorEntry::Openai(spec) => spec.tokenizer.as_mut(),
+            GeneratorEntry::Hub(_) => None,
         }
     }
 }
@@ -338,6 +392,14 @@ mod tests {
         model = "smollm2"
         tokenizer = "smollm2-135m"
         context_window = 2048
+
+        [[generator]]
+        id = "gemma-2-9b-it"
+        backend = "hub"
+        repo = "google/gemma-2-9b-it"
+        revision = "v1"
+        scoring = "generate"
+        fold_case = true
     "#;
 
     #[test]
@@ -360,6 +422,15 @@ mod tests {
         assert_eq!(
             catalog.generator("qwen").unwrap().scoring(),
             (ScoringKind::Generate, true)
+        );
+        let GeneratorEntry::Hub(gemma) = catalog.generator("gemma-2-9b-it").unwrap() else {
+            panic!("gemma-2-9b-it comes from the Hub");
+        };
+        assert_eq!(gemma.reference(), "google/gemma-2-9b-it@v1");
+        assert_eq!(gemma.scoring, ScoringKind::Generate);
+        assert_eq!(
+            HubGeneratorEntry::from_reference("hf:org/name").map(|e| e.reference()),
+            Some("org/name@main".to_owned())
         );
         let EncoderEntry::Cohere(cohere) = catalog.encoder("cohere-v3").unwrap() else {
             panic!("cohere-v3 speaks Cohere's protocol");

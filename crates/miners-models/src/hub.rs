@@ -4,12 +4,14 @@
 
 use miners_encoders::{StaticEncoder, spec::ModelSpec};
 
-use crate::{EncoderEntry, HubEntry, ModelsError, StaticEntry};
+use crate::{
+    EncoderEntry, HubEntry, HubGeneratorEntry, ModelsError, StaticEntry, TorchGeneratorEntry,
+};
 
 /// The local entry a Hub entry becomes once downloaded, and its source
 /// (`hf:<org>/<name>@<commit>`).
 pub(crate) fn hub_local_entry(hub: &HubEntry) -> Result<(EncoderEntry, String), ModelsError> {
-    let snapshot = download(hub)?;
+    let snapshot = download(&hub.id, &hub.reference())?;
     let source = format!("hf:{}@{}", hub.repo, snapshot.commit);
     let dir = snapshot.dir;
     let entry = if StaticEncoder::recognizes(&dir) {
@@ -32,22 +34,37 @@ pub(crate) fn hub_local_entry(hub: &HubEntry) -> Result<(EncoderEntry, String), 
     Ok((entry, source))
 }
 
-#[cfg(feature = "hub")]
-fn download(hub: &HubEntry) -> Result<miners_hub::Snapshot, ModelsError> {
-    let error = |message: String| ModelsError::Hub {
+/// The local generator entry a Hub generator becomes once downloaded, its
+/// source (`hf:<org>/<name>@<commit>`) recorded.
+pub(crate) fn hub_local_generator(
+    hub: &HubGeneratorEntry,
+) -> Result<TorchGeneratorEntry, ModelsError> {
+    let snapshot = download(&hub.id, &hub.reference())?;
+    Ok(TorchGeneratorEntry {
         id: hub.id.clone(),
+        path: snapshot.dir,
+        scoring: hub.scoring,
+        fold_case: hub.fold_case,
+        source: Some(format!("hf:{}@{}", hub.repo, snapshot.commit)),
+    })
+}
+
+/// Model `id`'s files at `reference` (`org/name@revision`), in the Hub cache.
+#[cfg(feature = "hub")]
+fn download(id: &str, reference: &str) -> Result<miners_hub::Snapshot, ModelsError> {
+    let error = |message: String| ModelsError::Hub {
+        id: id.to_owned(),
         message,
     };
-    let reference =
-        miners_hub::HubRef::parse(&hub.reference()).map_err(|e| error(e.to_string()))?;
+    let reference = miners_hub::HubRef::parse(reference).map_err(|e| error(e.to_string()))?;
     let client = miners_hub::Hub::from_env().map_err(|e| error(e.to_string()))?;
     client.model(&reference).map_err(|e| error(e.to_string()))
 }
 
 #[cfg(not(feature = "hub"))]
-fn download(hub: &HubEntry) -> Result<Snapshot, ModelsError> {
+fn download(id: &str, _reference: &str) -> Result<Snapshot, ModelsError> {
     Err(ModelsError::BackendNotBuilt {
-        id: hub.id.clone(),
+        id: id.to_owned(),
         backend: "hub",
     })
 }

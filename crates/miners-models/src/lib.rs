@@ -52,7 +52,8 @@ use std::{
 };
 
 pub use catalog::{
-    Catalog, EncoderEntry, GeneratorEntry, HubEntry, StaticEntry, TorchGeneratorEntry,
+    Catalog, EncoderEntry, GeneratorEntry, HubEntry, HubGeneratorEntry, StaticEntry,
+    TorchGeneratorEntry,
 };
 use miners_encoders::{
     Encoder, EncoderError, Overridden, StaticEncoder,
@@ -242,12 +243,22 @@ impl Models {
         })
     }
 
-    /// The generator entry a reference names: a catalog id, else a model
-    /// directory with a `config.json` (not instruction-tuned).
+    /// The generator entry a reference names: a catalog id, an
+    /// `hf:<org>/<name>[@<revision>]` reference, else a model directory with
+    /// a `config.json` (not instruction-tuned). A Hub entry is downloaded and
+    /// becomes the directory entry it is, with the source it came from.
     pub fn generator_entry(&self, reference: &str) -> Result<GeneratorEntry, ModelsError> {
-        let entry = match self.catalog.generator(reference) {
-            Some(entry) => entry.clone(),
-            None => self.generator_dir(reference)?,
+        let entry = match (
+            self.catalog.generator(reference),
+            HubGeneratorEntry::from_reference(reference),
+        ) {
+            (Some(entry), _) => entry.clone(),
+            (None, Some(hub)) => GeneratorEntry::Hub(hub),
+            (None, None) => self.generator_dir(reference)?,
+        };
+        let entry = match entry {
+            GeneratorEntry::Hub(hub) => GeneratorEntry::Torch(hub::hub_local_generator(&hub)?),
+            entry => entry,
         };
         ensure_fetched(entry.id(), entry.path())?;
         Ok(entry)
@@ -261,6 +272,7 @@ impl Models {
         match entry {
             GeneratorEntry::Torch(entry) => self.open_torch_generator(entry),
             GeneratorEntry::Openai(spec) => self.open_api_generator(spec),
+            GeneratorEntry::Hub(hub) => self.open_torch_generator(&hub::hub_local_generator(hub)?),
         }
     }
 
@@ -297,6 +309,7 @@ impl Models {
             path: dir.to_owned(),
             scoring: Default::default(),
             fold_case: false,
+            source: None,
         }))
     }
 
@@ -337,10 +350,10 @@ impl Models {
         // Encoder-decoders (mT0, Aya-101) and decoder-only models share the trait.
         if miners_torch::TorchSeq2Seq::recognizes(&entry.path) {
             let model = miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device)?;
-            return Ok(Box::new(model));
+            return Ok(Box::new(model.with_source(entry.source.clone())));
         }
         let generator = miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device)?;
-        Ok(Box::new(generator))
+        Ok(Box::new(generator.with_source(entry.source.clone())))
     }
 
     #[cfg(not(feature = "torch"))]

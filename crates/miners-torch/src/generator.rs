@@ -37,6 +37,8 @@ pub struct TorchGenerator {
     /// Tokens that end a generation: end-of-sequence and end-of-turn.
     stop: Vec<i64>,
     chat: Option<ChatTemplate>,
+    /// Where the model came from (`hf:<org>/<name>@<commit>`), if recorded.
+    source: Option<String>,
 }
 
 /// The chat template of `tokenizer_config.json` (if any) and the ids of the
@@ -102,7 +104,14 @@ impl TorchGenerator {
             decoder: Mutex::new(decoder),
             device,
             budget: DEFAULT_GENERATOR_BUDGET,
+            source: None,
         })
+    }
+
+    /// The same generator, recording where it came from.
+    pub fn with_source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Sets the tokens per forward batch (at least one prompt is always run).
@@ -314,6 +323,10 @@ fn pack(prompt: &[i64], labels: &[Vec<i64>]) -> Packed {
 impl Generator for TorchGenerator {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     fn context_window(&self) -> usize {

@@ -92,6 +92,8 @@ pub struct TorchSeq2Seq {
     start: i64,
     stop: Vec<i64>,
     window: usize,
+    /// Where the model came from (`hf:<org>/<name>@<commit>`), if recorded.
+    source: Option<String>,
 }
 
 impl TorchSeq2Seq {
@@ -132,7 +134,14 @@ impl TorchSeq2Seq {
             start,
             stop: config.eos_token_id.into_iter().collect(),
             window: config.n_positions.unwrap_or(512),
+            source: None,
         })
+    }
+
+    /// The same model, recording where it came from.
+    pub fn with_source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
     }
 
     fn error(&self, message: String) -> IclError {
@@ -171,6 +180,10 @@ impl TorchSeq2Seq {
 impl Generator for TorchSeq2Seq {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     fn context_window(&self) -> usize {

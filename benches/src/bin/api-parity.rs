@@ -11,6 +11,7 @@
 //!
 //! Usage: `api-parity MODEL_DIR URL SERVED_MODEL RECORD.json [N] [IN_FLIGHT]`.
 
+use miners_encoders::spec::DType;
 use std::time::Instant;
 
 use miners_api::{ApiGenerator, GeneratorApiSpec};
@@ -43,7 +44,8 @@ fn main() {
     labels.sort();
     labels.dedup();
 
-    let local = TorchGenerator::load("local", model.as_ref(), DeviceChoice::Cpu).unwrap();
+    let local =
+        TorchGenerator::load("local", model.as_ref(), DeviceChoice::Cpu, DType::Float32).unwrap();
     let spec: GeneratorApiSpec = serde_json::from_value(json!({
         "id": "server", "url": url, "model": served,
         "max_concurrency": in_flight, "tokenizer": model,

@@ -4,6 +4,7 @@
 //! Usage: `decode-timing MODEL_DIR [PROMPTS] [NEW_TOKENS]` (defaults: 8 ICL-style
 //! prompts of about 200 tokens, 32 new tokens each).
 
+use miners_encoders::spec::DType;
 use std::time::Instant;
 
 use miners_icl::Decoding;
@@ -21,7 +22,8 @@ fn main() {
         .get(3)
         .map_or(32, |n| n.parse().expect("NEW_TOKENS is a number"));
     let generator =
-        TorchGenerator::load("bench", model.as_ref(), DeviceChoice::Cpu).expect("loads");
+        TorchGenerator::load("bench", model.as_ref(), DeviceChoice::Cpu, DType::Float32)
+            .expect("loads");
     let demonstration =
         "Input:The food was cold and the waiter ignored us for an hour. Prediction:negative\n";
     let texts: Vec<String> = (0..prompts)

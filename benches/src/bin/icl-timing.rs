@@ -7,6 +7,7 @@
 //! Usage: `icl-timing MODEL_DIR RECORD.json OUT.json [N]`, where RECORD.json
 //! is an ICL result record (its prompts) and LABELS come from its `gold`.
 
+use miners_encoders::spec::DType;
 use std::time::Instant;
 
 use miners_icl::Generator;
@@ -38,7 +39,8 @@ fn main() {
         .collect();
     labels.sort();
     labels.dedup();
-    let generator = TorchGenerator::load("bench", model.as_ref(), DeviceChoice::Cpu).unwrap();
+    let generator =
+        TorchGenerator::load("bench", model.as_ref(), DeviceChoice::Cpu, DType::Float32).unwrap();
     let tokens: usize = prompts
         .iter()
         .map(|p| generator.count_tokens(p).unwrap())

@@ -96,19 +96,23 @@ fn child(dir: &str, kind: &str, dtype: &str, loader: &str) {
             };
             drop(load_checkpoint(dir.as_ref(), tch::Device::Cpu, kind).unwrap());
         }
-        _ if kind == "generator" => {
-            drop(TorchGenerator::load("bench", dir.as_ref(), DeviceChoice::Cpu).unwrap())
-        }
+        _ if kind == "generator" => drop(
+            TorchGenerator::load("bench", dir.as_ref(), DeviceChoice::Cpu, dtype_of(dtype))
+                .unwrap(),
+        ),
         _ => {
             let mut spec = ModelSpec::for_dir(dir.as_ref());
-            spec.dtype = match dtype {
-                "bfloat16" => DType::BFloat16,
-                _ => DType::Float32,
-            };
+            spec.dtype = dtype_of(dtype);
             drop(TorchEncoder::load(&spec, DeviceChoice::Cpu).unwrap());
         }
     }
     println!("{fixed} {}", rss("VmHWM"));
+}
+
+/// The precision named on the command line.
+fn dtype_of(name: &str) -> DType {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .expect("DTYPE is float32, bfloat16, float16 or int8")
 }
 
 /// A `/proc/self/status` figure in MiB.

@@ -96,9 +96,16 @@ enum Command {
     Icl {
         #[command(flatten)]
         common: Common,
-        /// Generator: a `[[generator]]` id of the --catalog or a model directory.
+        /// Generator: a `[[generator]]` id of the --catalog, `hf:<org>/<name>[@<revision>]`
+        /// or a model directory.
         #[arg(long)]
         generator: String,
+        /// How the generator's weights are held (recorded as `<generator>@<dtype>`):
+        /// float32 (the CPU default), bfloat16 (the documented GPU default, as the
+        /// reference's pipeline), float16 (CUDA) or int8 (weight-only, the
+        /// counterpart of the reference's --load_in_8bit). Activations stay float32.
+        #[arg(long, value_enum)]
+        generator_dtype: Option<DTypeArg>,
         #[command(flatten)]
         languages: Languages,
         /// The k nearest demonstrations of each label, grouped by label.
@@ -284,7 +291,7 @@ struct Common {
     /// Device for transformer models: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only.
+    /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only, int8 is weight-only (linear layers).
     #[arg(long, value_enum)]
     dtype: Option<DTypeArg>,
 }
@@ -314,6 +321,18 @@ enum DTypeArg {
     Float32,
     Float16,
     Bfloat16,
+    Int8,
+}
+
+impl From<DTypeArg> for DType {
+    fn from(arg: DTypeArg) -> Self {
+        match arg {
+            DTypeArg::Float32 => DType::Float32,
+            DTypeArg::Float16 => DType::Float16,
+            DTypeArg::Bfloat16 => DType::BFloat16,
+            DTypeArg::Int8 => DType::Int8,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -509,6 +528,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Icl {
             common,
             generator,
+            generator_dtype,
             languages,
             balanced,
             percentile,
@@ -519,10 +539,14 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         } => {
             let (retriever, _) = prepare(&common, false)?;
-            let models =
-                models(common.catalog.as_deref(), &common.device, None)?.with_journal(Some(
-                    journal_dir(common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref())),
-                ));
+            let models = models(
+                common.catalog.as_deref(),
+                &common.device,
+                generator_dtype.map(DType::from),
+            )?
+            .with_journal(Some(journal_dir(
+                common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref()),
+            )));
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
@@ -779,11 +803,7 @@ fn journal_dir(cache: &Path) -> PathBuf {
 /// The retriever and run options of a command; `prompts` is the command's
 /// default for `--prompts`.
 fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
-    let dtype = common.dtype.map(|d| match d {
-        DTypeArg::Float32 => DType::Float32,
-        DTypeArg::Float16 => DType::Float16,
-        DTypeArg::Bfloat16 => DType::BFloat16,
-    });
+    let dtype = common.dtype.map(DType::from);
     let models = models(common.catalog.as_deref(), &common.device, dtype)?;
     // Each distinct --model is opened once; a repeated one is shared.
     let mut opened: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();

@@ -24,6 +24,11 @@ pub enum DType {
     Float16,
     /// bfloat16 (CUDA, or CPUs with AMX or AVX512-BF16, where it is several times faster).
     BFloat16,
+    /// Weight-only int8: linear layers stored as int8 with one absmax scale
+    /// per output channel, dequantized per forward pass; everything else in
+    /// float32 on the CPU and float16 on CUDA. The counterpart of the
+    /// reference's `--load_in_8bit`, not bit-identical to bitsandbytes.
+    Int8,
 }
 
 impl DType {
@@ -33,6 +38,7 @@ impl DType {
             DType::Float32 => "float32",
             DType::Float16 => "float16",
             DType::BFloat16 => "bfloat16",
+            DType::Int8 => "int8",
         }
     }
 }

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use miners_api::{EmbeddingApiSpec, GeneratorApiSpec};
-use miners_encoders::{Prompts, spec::ModelSpec};
+use miners_encoders::{
+    Prompts,
+    spec::{DType, ModelSpec},
+};
 use miners_icl::{Decoding, ScoringKind};
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +143,9 @@ pub struct HubGeneratorEntry {
     /// Generation scoring compares lower-cased.
     #[serde(default)]
     pub fold_case: bool,
+    /// How the weights are held (activations stay float32).
+    #[serde(default, skip_serializing_if = "is_float32")]
+    pub dtype: DType,
 }
 
 impl HubGeneratorEntry {
@@ -152,6 +158,7 @@ impl HubGeneratorEntry {
             revision: encoder.revision,
             scoring: ScoringKind::default(),
             fold_case: false,
+            dtype: DType::Float32,
         })
     }
 
@@ -185,6 +192,14 @@ pub struct TorchGeneratorEntry {
     /// entry once downloaded), recorded in results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// How the weights are held (activations stay float32).
+    #[serde(default, skip_serializing_if = "is_float32")]
+    pub dtype: DType,
+}
+
+/// Whether a precision is the default one, left out when writing a catalog.
+fn is_float32(dtype: &DType) -> bool {
+    *dtype == DType::Float32
 }
 
 impl EncoderEntry {

@@ -46,6 +46,7 @@ pub(crate) fn hub_local_generator(
         scoring: hub.scoring,
         fold_case: hub.fold_case,
         source: Some(format!("hf:{}@{}", hub.repo, snapshot.commit)),
+        dtype: hub.dtype,
     })
 }
 

@@ -257,7 +257,10 @@ impl Models {
             (None, None) => self.generator_dir(reference)?,
         };
         let entry = match entry {
-            GeneratorEntry::Hub(hub) => GeneratorEntry::Torch(hub::hub_local_generator(&hub)?),
+            GeneratorEntry::Hub(hub) => {
+                GeneratorEntry::Torch(self.generator_precision(hub::hub_local_generator(&hub)?))
+            }
+            GeneratorEntry::Torch(entry) => GeneratorEntry::Torch(self.generator_precision(entry)),
             entry => entry,
         };
         ensure_fetched(entry.id(), entry.path())?;
@@ -272,7 +275,10 @@ impl Models {
         match entry {
             GeneratorEntry::Torch(entry) => self.open_torch_generator(entry),
             GeneratorEntry::Openai(spec) => self.open_api_generator(spec),
-            GeneratorEntry::Hub(hub) => self.open_torch_generator(&hub::hub_local_generator(hub)?),
+            GeneratorEntry::Hub(hub) => {
+                let entry = self.generator_precision(hub::hub_local_generator(hub)?);
+                self.open_torch_generator(&entry)
+            }
         }
     }
 
@@ -310,7 +316,17 @@ impl Models {
             scoring: Default::default(),
             fold_case: false,
             source: None,
+            dtype: DType::Float32,
         }))
+    }
+
+    /// Applies the precision override to a generator, as to an encoder.
+    fn generator_precision(&self, mut entry: TorchGeneratorEntry) -> TorchGeneratorEntry {
+        if let Some(dtype) = self.dtype.filter(|&dtype| dtype != entry.dtype) {
+            entry.id = format!("{}@{}", entry.id, dtype.name());
+            entry.dtype = dtype;
+        }
+        entry
     }
 
     /// Applies the precision override: another precision is another model
@@ -349,10 +365,12 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         // Encoder-decoders (mT0, Aya-101) and decoder-only models share the trait.
         if miners_torch::TorchSeq2Seq::recognizes(&entry.path) {
-            let model = miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device)?;
+            let model =
+                miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device, entry.dtype)?;
             return Ok(Box::new(model.with_source(entry.source.clone())));
         }
-        let generator = miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device)?;
+        let generator =
+            miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device, entry.dtype)?;
         Ok(Box::new(generator.with_source(entry.source.clone())))
     }
 

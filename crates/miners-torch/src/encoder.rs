@@ -6,14 +6,14 @@ use miners_core::Embeddings;
 use miners_encoders::{
     Encoder, EncoderError, Fingerprint, Prompts, Role, TextPreparation,
     layout::{Activation, Pooling, TransformerLayout},
-    spec::{DType, ModelSpec},
+    spec::ModelSpec,
 };
 use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
     DeviceChoice, TorchError, batch::token_batches, device::resolve_device, layers::Linear,
-    models::Bert, weights::Weights,
+    models::Bert, precision::Precision, weights::Weights,
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
@@ -54,23 +54,14 @@ impl TorchEncoder {
     pub fn load(spec: &ModelSpec, device: DeviceChoice) -> Result<Self, EncoderError> {
         let layout = TransformerLayout::read(&spec.path)?;
         let device = resolve_device(device)?;
-        let kind = match (spec.dtype, device) {
-            (DType::Float32, _) => Kind::Float,
-            (DType::Float16, Device::Cuda(_)) => Kind::Half,
-            (DType::BFloat16, _) => Kind::BFloat16,
-            (DType::Float16, _) => {
-                return Err(EncoderError::Device(
-                    "float16 needs a CUDA device; use bfloat16 or float32 on the CPU".into(),
-                ));
-            }
-        };
+        let precision = Precision::new(spec.dtype, device)?;
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
         let tokenizer = load_tokenizer(
             &spec.path.join("tokenizer.json"),
             layout.config.vocab_size,
             max_length,
         )?;
-        let weights = Weights::read(&spec.path, device, kind)?
+        let weights = Weights::read_in(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Bert::load(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);

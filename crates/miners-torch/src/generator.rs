@@ -9,6 +9,7 @@
 
 use std::{path::Path, sync::Mutex};
 
+use miners_encoders::spec::DType;
 use miners_icl::{ChatTemplate, Decoding, Generation, Generator, IclError, Sampling};
 use tch::{Device, Tensor};
 use tokenizers::Tokenizer;
@@ -17,6 +18,7 @@ use crate::{
     DeviceChoice, TorchError,
     batch::{Batch, token_batches},
     models::{Decoder, KvCache},
+    precision::Precision,
     resolve_device,
 };
 
@@ -82,11 +84,18 @@ struct Packed {
 }
 
 impl TorchGenerator {
-    /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`) as generator `id`.
-    pub fn load(id: &str, dir: &Path, device: DeviceChoice) -> Result<Self, IclError> {
+    /// Loads `dir` (`config.json`, weights in any layout, `tokenizer.json`)
+    /// as generator `id`, its weights held in `dtype` (activations stay float32).
+    pub fn load(
+        id: &str,
+        dir: &Path,
+        device: DeviceChoice,
+        dtype: DType,
+    ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
         let device = resolve_device(device).map_err(error)?;
-        let decoder = Decoder::load(dir, device).map_err(error)?;
+        let precision = Precision::new(dtype, device).map_err(error)?;
+        let decoder = Decoder::load(dir, device, precision).map_err(error)?;
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| error(TorchError::model(&tokenizer_path, e.to_string())))?;

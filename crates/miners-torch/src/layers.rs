@@ -6,14 +6,26 @@ use tch::{Kind, TchError, Tensor};
 
 use crate::{TorchError, weights::Weights};
 
-/// A dense layer `y = x Wᵀ + b`.
+/// A dense layer `y = x Wᵀ + b`, computed in its weight's kind and returned
+/// in its input's kind (generators keep a float32 residual stream around
+/// reduced-precision weights; an encoder in bfloat16 stays in bfloat16).
 pub(crate) struct Linear {
-    weight: Tensor,
+    weight: LinearWeight,
     bias: Option<Tensor>,
 }
 
+/// A linear layer's weight matrix as held.
+enum LinearWeight {
+    /// In the model's weight kind.
+    Full(Tensor),
+    /// int8 rows `q` with one scale per output channel (`[out, 1]`, in the
+    /// kind the layer computes in): `W ≈ q × scale`.
+    Int8 { q: Tensor, scale: Tensor },
+}
+
 impl Linear {
-    /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`.
+    /// Loads `<name>.weight` (`out × in`) and, if `bias`, `<name>.bias`;
+    /// quantized to int8 when the weights ask for it.
     pub(crate) fn load(
         w: &Weights,
         name: &str,
@@ -21,8 +33,13 @@ impl Linear {
         outputs: i64,
         bias: bool,
     ) -> Result<Self, TorchError> {
+        let weight = w.take(&format!("{name}.weight"), &[outputs, inputs])?;
+        let weight = match w.int8_linear() {
+            true => quantize(&weight)?,
+            false => LinearWeight::Full(weight),
+        };
         Ok(Self {
-            weight: w.take(&format!("{name}.weight"), &[outputs, inputs])?,
+            weight,
             bias: bias
                 .then(|| w.take(&format!("{name}.bias"), &[outputs]))
                 .transpose()?,
@@ -31,19 +48,94 @@ impl Linear {
 
     /// Applies the layer.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
-        x.f_linear(&self.weight, self.bias.as_ref())
+        let dequantized;
+        let weight = match &self.weight {
+            LinearWeight::Full(weight) => weight,
+            LinearWeight::Int8 { q, scale } => {
+                dequantized = q.f_to_kind(scale.kind())?.f_mul(scale)?;
+                &dequantized
+            }
+        };
+        let kind = x.kind();
+        if kind == weight.kind() {
+            return x.f_linear(weight, self.bias.as_ref());
+        }
+        x.f_to_kind(weight.kind())?
+            .f_linear(weight, self.bias.as_ref())?
+            .f_to_kind(kind)
     }
 
     /// One layer computing several layers of the same input side by side
     /// (fused Q/K/V, gate/up projections).
     pub(crate) fn stack(parts: &[Linear]) -> Result<Self, TorchError> {
-        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let matrices: Vec<&Tensor> = parts.iter().map(|p| p.weight.matrix()).collect();
+        let scales: Option<Vec<&Tensor>> = parts.iter().map(|p| p.weight.scale()).collect();
+        let matrix = Tensor::f_cat(&matrices, 0)?;
+        let weight = match scales {
+            Some(scales) => LinearWeight::Int8 {
+                q: matrix,
+                scale: Tensor::f_cat(&scales, 0)?,
+            },
+            None => LinearWeight::Full(matrix),
+        };
         let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
         Ok(Self {
-            weight: Tensor::f_cat(&weights, 0)?,
+            weight,
             bias: biases.map(|b| Tensor::f_cat(&b, 0)).transpose()?,
         })
     }
+}
+
+impl LinearWeight {
+    /// The stored matrix: the weight, or its int8 rows.
+    fn matrix(&self) -> &Tensor {
+        match self {
+            Self::Full(weight) | Self::Int8 { q: weight, .. } => weight,
+        }
+    }
+
+    /// The per-channel scales of an int8 matrix.
+    fn scale(&self) -> Option<&Tensor> {
+        match self {
+            Self::Full(_) => None,
+            Self::Int8 { scale, .. } => Some(scale),
+        }
+    }
+}
+
+/// Per-output-channel absmax int8: `scale = max|row| / 127`, `q = round(W / scale)`.
+fn quantize(weight: &Tensor) -> Result<LinearWeight, TchError> {
+    let absmax = weight
+        .f_abs()?
+        .f_amax([1].as_slice(), true)?
+        .f_to_kind(Kind::Float)?
+        .f_clamp_min(f64::from(f32::MIN_POSITIVE))?;
+    let scale = absmax.f_div_scalar(127.0)?;
+    let q = weight
+        .f_to_kind(Kind::Float)?
+        .f_div(&scale)?
+        .f_round()?
+        .f_clamp(-127.0, 127.0)?
+        .f_to_kind(Kind::Int8)?;
+    Ok(LinearWeight::Int8 {
+        q,
+        scale: scale.f_to_kind(weight.kind())?,
+    })
+}
+
+/// Rows of an embedding `table` for `ids`, as float32: generators keep
+/// their residual stream in float32 whatever the weights are held in.
+pub(crate) fn embed_float(table: &Tensor, ids: &Tensor) -> Result<Tensor, TchError> {
+    Tensor::f_embedding(table, ids, -1, false, false)?.f_to_kind(Kind::Float)
+}
+
+/// Next-token log-probabilities (float32) of `hidden` rows against an output
+/// matrix `[vocab, hidden]`, the product taken in the matrix's kind.
+pub(crate) fn vocabulary_log_probs(hidden: &Tensor, matrix: &Tensor) -> Result<Tensor, TchError> {
+    hidden
+        .f_to_kind(matrix.kind())?
+        .f_matmul(&matrix.f_tr()?)?
+        .f_log_softmax(-1, Kind::Float)
 }
 
 /// Layer normalisation with weight and bias (BERT, XLM-R, BLOOM).
@@ -63,16 +155,17 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises the last dimension.
+    /// Normalises the last dimension, in the input's kind.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let width = x.size().last().copied().unwrap_or(0);
-        x.f_layer_norm(
-            [width],
-            Some(&self.weight),
-            Some(&self.bias),
-            self.eps,
-            true,
-        )
+        let (weight, bias) = match x.kind() == self.weight.kind() {
+            true => (self.weight.shallow_clone(), self.bias.shallow_clone()),
+            false => (
+                self.weight.f_to_kind(x.kind())?,
+                self.bias.f_to_kind(x.kind())?,
+            ),
+        };
+        x.f_layer_norm([width], Some(&weight), Some(&bias), self.eps, true)
     }
 }
 
@@ -102,7 +195,10 @@ impl RmsNorm {
         eps: f64,
         kind: NormWeight,
     ) -> Result<Self, TorchError> {
-        let weight = w.take(&format!("{name}.weight"), &[width])?;
+        // float32, as transformers computes these norms.
+        let weight = w
+            .take(&format!("{name}.weight"), &[width])?
+            .f_to_kind(Kind::Float)?;
         let weight = match kind {
             NormWeight::Plain => weight,
             NormWeight::OnePlus => weight.f_add_scalar(1.0)?,

@@ -33,6 +33,7 @@ mod error;
 mod generator;
 mod layers;
 mod models;
+mod precision;
 mod seq2seq;
 mod weights;
 

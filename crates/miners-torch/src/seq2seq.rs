@@ -5,6 +5,7 @@
 
 use std::{path::Path, sync::Mutex};
 
+use miners_encoders::spec::DType;
 use miners_icl::{Decoding, Generation, Generator, IclError};
 use serde::Deserialize;
 use tch::{Device, Kind, TchError, Tensor};
@@ -13,7 +14,8 @@ use tokenizers::Tokenizer;
 use crate::{
     DeviceChoice, TorchError,
     generator::Draws,
-    layers::{Linear, NormWeight, RmsNorm},
+    layers::{Linear, NormWeight, RmsNorm, embed_float, vocabulary_log_probs},
+    precision::Precision,
     resolve_device,
     weights::Weights,
 };
@@ -106,10 +108,17 @@ impl TorchSeq2Seq {
             .is_ok_and(|c| matches!(c["model_type"].as_str(), Some("t5" | "mt5")))
     }
 
-    /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`) as generator `id`.
-    pub fn load(id: &str, dir: &Path, device: DeviceChoice) -> Result<Self, IclError> {
+    /// Loads `dir` (`config.json`, weights in any layout, `tokenizer.json`)
+    /// as generator `id`, its weights held in `dtype`.
+    pub fn load(
+        id: &str,
+        dir: &Path,
+        device: DeviceChoice,
+        dtype: DType,
+    ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
         let device = resolve_device(device).map_err(error)?;
+        let precision = Precision::new(dtype, device).map_err(error)?;
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| error(TorchError::model(&config_path, e.to_string())))?;
@@ -121,7 +130,7 @@ impl TorchSeq2Seq {
                 "a seq2seq model needs `decoder_start_token_id` to start decoding",
             ))
         })?;
-        let weights = Weights::read(dir, device, Kind::Float).map_err(error)?;
+        let weights = Weights::read_in(dir, device, precision).map_err(error)?;
         let network = Network::load(&weights, &config, &config_path).map_err(error)?;
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
@@ -321,14 +330,14 @@ impl Network {
 
     /// Encoder output `[1, length, d_model]`.
     fn encode(&self, ids: &Tensor) -> Result<Tensor, TchError> {
-        let x = Tensor::f_embedding(&self.shared, ids, -1, false, false)?;
+        let x = embed_float(&self.shared, ids)?;
         self.encoder
             .forward(x, None, self.buckets, self.max_distance)
     }
 
     /// Decoder output `[1, length, d_model]` for decoder input `ids`.
     fn decode(&self, ids: &Tensor, encoded: &Tensor) -> Result<Tensor, TchError> {
-        let x = Tensor::f_embedding(&self.shared, ids, -1, false, false)?;
+        let x = embed_float(&self.shared, ids)?;
         self.decoder
             .forward(x, Some(encoded), self.buckets, self.max_distance)
     }
@@ -338,9 +347,7 @@ impl Network {
             Some(scale) => hidden.f_mul_scalar(scale)?,
             None => hidden.shallow_clone(),
         };
-        hidden
-            .f_matmul(&self.lm_head.f_tr()?)?
-            .f_log_softmax(-1, Kind::Float)
+        vocabulary_log_probs(&hidden, &self.lm_head)
     }
 }
 

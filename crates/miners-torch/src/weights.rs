@@ -6,7 +6,7 @@ use std::path::Path;
 use miners_checkpoint::{Checkpoint, CheckpointError, Dtype};
 use tch::{Device, Kind, TchError, Tensor};
 
-use crate::TorchError;
+use crate::{TorchError, precision::Precision};
 
 /// The tensors of one checkpoint, looked up under an optional prefix and
 /// read only when taken.
@@ -16,6 +16,7 @@ pub(crate) struct Weights {
     prefix: String,
     device: Device,
     kind: Kind,
+    int8_linear: bool,
 }
 
 impl Weights {
@@ -29,7 +30,24 @@ impl Weights {
             prefix: String::new(),
             device,
             kind,
+            int8_linear: false,
         })
+    }
+
+    /// Opens the checkpoint in `dir` for a model held in `precision`.
+    pub(crate) fn read_in(
+        dir: &Path,
+        device: Device,
+        precision: Precision,
+    ) -> Result<Self, TorchError> {
+        let mut weights = Self::read(dir, device, precision.weights)?;
+        weights.int8_linear = precision.int8_linear;
+        Ok(weights)
+    }
+
+    /// Whether linear layers are to be quantized to int8.
+    pub(crate) fn int8_linear(&self) -> bool {
+        self.int8_linear
     }
 
     /// The weight files, for fingerprints.

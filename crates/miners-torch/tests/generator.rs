@@ -2,6 +2,7 @@
 //! `calculate_log_prob` (one full forward per prompt and label) on tiny
 //! random-weight Llama, Qwen2, Gemma 3 and BLOOM models, on every available device.
 
+use miners_encoders::spec::DType;
 use std::path::PathBuf;
 
 use miners_gguf::{StoreType, import_gguf};
@@ -77,7 +78,9 @@ fn check(generator: &TorchGenerator, family: &str) {
 fn tree_masked_scoring_matches_transformers_for_every_family() {
     for device in devices() {
         for family in FAMILIES {
-            let generator = TorchGenerator::load(family, &fixtures().join(family), device).unwrap();
+            let generator =
+                TorchGenerator::load(family, &fixtures().join(family), device, DType::Float32)
+                    .unwrap();
             check(&generator, family);
         }
     }
@@ -89,8 +92,8 @@ fn small_batches_and_one_by_one_scoring_agree() {
     let prompts = strings(&expected["prompts"]);
     let labels = strings(&expected["labels"]);
     let dir = fixtures().join("gemma3");
-    let batched = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu).unwrap();
-    let single = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu)
+    let batched = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu, DType::Float32).unwrap();
+    let single = TorchGenerator::load("gemma3", &dir, DeviceChoice::Cpu, DType::Float32)
         .unwrap()
         .with_token_budget(1);
     let a = batched.score(&prompts, &labels).unwrap();
@@ -109,14 +112,20 @@ fn small_batches_and_one_by_one_scoring_agree() {
 fn imported_gguf_scores_like_the_transformers_model() {
     let out = tempfile::tempdir().unwrap();
     import_gguf(&fixtures().join("llama.gguf"), out.path(), StoreType::F32).unwrap();
-    let generator = TorchGenerator::load("llama-gguf", out.path(), DeviceChoice::Cpu).unwrap();
+    let generator =
+        TorchGenerator::load("llama-gguf", out.path(), DeviceChoice::Cpu, DType::Float32).unwrap();
     check(&generator, "llama");
 }
 
 #[test]
 fn empty_labels_and_long_prompts_are_errors() {
-    let generator =
-        TorchGenerator::load("llama", &fixtures().join("llama"), DeviceChoice::Cpu).unwrap();
+    let generator = TorchGenerator::load(
+        "llama",
+        &fixtures().join("llama"),
+        DeviceChoice::Cpu,
+        DType::Float32,
+    )
+    .unwrap();
     let err = generator
         .score(
             &["Input:x Prediction:".into()],
@@ -134,8 +143,13 @@ fn greedy_generation_matches_transformers() {
     let expected = expected();
     let prompt = strings(&expected["prompts"])[0].clone();
     for family in FAMILIES {
-        let generator =
-            TorchGenerator::load(family, &fixtures().join(family), DeviceChoice::Cpu).unwrap();
+        let generator = TorchGenerator::load(
+            family,
+            &fixtures().join(family),
+            DeviceChoice::Cpu,
+            DType::Float32,
+        )
+        .unwrap();
         let generation = generator.generate(&prompt, &Decoding::greedy(4)).unwrap();
         assert_eq!(
             generation.text,
@@ -157,8 +171,13 @@ fn greedy_generation_matches_transformers() {
 fn sampling_is_repeatable_by_seed_and_stops_at_the_limit() {
     let expected = expected();
     let prompt = strings(&expected["prompts"])[0].clone();
-    let generator =
-        TorchGenerator::load("qwen2", &fixtures().join("qwen2"), DeviceChoice::Cpu).unwrap();
+    let generator = TorchGenerator::load(
+        "qwen2",
+        &fixtures().join("qwen2"),
+        DeviceChoice::Cpu,
+        DType::Float32,
+    )
+    .unwrap();
     let sampled = |seed| {
         let decoding = Decoding {
             max_new_tokens: 6,
@@ -190,7 +209,8 @@ fn mt5_scores_and_generates_like_transformers() {
     let expected = expected();
     let dir = fixtures().join("mt5");
     assert!(miners_torch::TorchSeq2Seq::recognizes(&dir));
-    let generator = miners_torch::TorchSeq2Seq::load("mt5", &dir, DeviceChoice::Cpu).unwrap();
+    let generator =
+        miners_torch::TorchSeq2Seq::load("mt5", &dir, DeviceChoice::Cpu, DType::Float32).unwrap();
     let generator: &dyn Generator = &generator;
     let prompts = strings(&expected["prompts"]);
     let labels = strings(&expected["labels"]);
@@ -221,9 +241,53 @@ fn a_seq2seq_model_without_a_decoder_start_token_is_refused() {
         .unwrap()
         .remove("decoder_start_token_id");
     std::fs::write(&path, config.to_string()).unwrap();
-    let err = miners_torch::TorchSeq2Seq::load("mt5", scratch.path(), DeviceChoice::Cpu)
-        .err()
-        .unwrap()
-        .to_string();
+    let err =
+        miners_torch::TorchSeq2Seq::load("mt5", scratch.path(), DeviceChoice::Cpu, DType::Float32)
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("decoder_start_token_id"), "{err}");
+}
+
+/// Every family holds its weights in bfloat16 and in int8 (weight-only,
+/// per-output-channel absmax) with float32 activations: the held tensors
+/// change kind, and label log-probabilities stay near float32's.
+#[test]
+fn every_family_scores_in_bfloat16_and_int8_near_float32() {
+    let expected = expected();
+    let prompts = strings(&expected["prompts"]);
+    let labels = strings(&expected["labels"]);
+    let families = FAMILIES.iter().chain(["mt5"].iter());
+    for family in families {
+        let dir = fixtures().join(family);
+        let load = |dtype: DType| -> Box<dyn Generator> {
+            if miners_torch::TorchSeq2Seq::recognizes(&dir) {
+                Box::new(
+                    miners_torch::TorchSeq2Seq::load(family, &dir, DeviceChoice::Cpu, dtype)
+                        .unwrap(),
+                )
+            } else {
+                Box::new(TorchGenerator::load(family, &dir, DeviceChoice::Cpu, dtype).unwrap())
+            }
+        };
+        let float32 = load(DType::Float32).score(&prompts, &labels).unwrap();
+        for (dtype, bound) in [(DType::BFloat16, 0.1), (DType::Int8, 0.2)] {
+            let scores = load(dtype).score(&prompts, &labels).unwrap();
+            let worst = float32
+                .iter()
+                .flatten()
+                .zip(scores.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            eprintln!("{family} {dtype:?}: max |Δ log-prob| vs float32 {worst:.2e}");
+            assert!(
+                worst.is_finite() && worst <= bound,
+                "{family} {dtype:?}: {worst}"
+            );
+            assert!(
+                worst > 0.0,
+                "{family} {dtype:?}: identical to float32, so not held in {dtype:?}"
+            );
+        }
+    }
 }

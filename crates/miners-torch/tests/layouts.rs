@@ -9,6 +9,7 @@
 //! - the bfloat16 shards, computed in float32, equal transformers' outputs
 //!   on the same shards within the parity tests' tolerances.
 
+use miners_encoders::spec::DType;
 use std::path::{Path, PathBuf};
 
 use miners_encoders::{Encoder, Role, spec::ModelSpec};
@@ -82,10 +83,11 @@ fn embeddings(dir: &Path, texts: &[String]) -> Vec<Vec<f64>> {
 
 fn scores(name: &str, dir: &Path, prompts: &[String], labels: &[String]) -> Vec<Vec<f64>> {
     let generator: Box<dyn Generator> = if TorchSeq2Seq::recognizes(dir) {
-        Box::new(TorchSeq2Seq::load(name, dir, DeviceChoice::Cpu).unwrap())
+        Box::new(TorchSeq2Seq::load(name, dir, DeviceChoice::Cpu, DType::Float32).unwrap())
     } else {
         Box::new(
-            TorchGenerator::load(name, dir, DeviceChoice::Cpu).unwrap_or_else(|e| panic!("{e}")),
+            TorchGenerator::load(name, dir, DeviceChoice::Cpu, DType::Float32)
+                .unwrap_or_else(|e| panic!("{e}")),
         )
     };
     generator.score(prompts, labels).unwrap()

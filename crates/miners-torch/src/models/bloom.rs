@@ -9,7 +9,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::DecoderConfig,
-    layers::{LayerNorm, Linear},
+    layers::{LayerNorm, Linear, embed_float, vocabulary_log_probs},
     weights::Weights,
 };
 
@@ -77,7 +77,7 @@ impl Bloom {
     }
 
     pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
-        let x = Tensor::f_embedding(&self.embedding, &batch.ids, -1, false, false)?;
+        let x = embed_float(&self.embedding, &batch.ids)?;
         let mut x = self.embedding_norm.forward(&x)?;
         // Bias of key k for every query of head h: slope_h · position_k,
         // masked keys at -inf ([batch, heads, length, length]).
@@ -98,9 +98,7 @@ impl Bloom {
     }
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
-        hidden
-            .f_matmul(&self.embedding.f_tr()?)?
-            .f_log_softmax(-1, Kind::Float)
+        vocabulary_log_probs(hidden, &self.embedding)
     }
 
     fn layer_forward(&self, layer: &Layer, x: &Tensor, bias: &Tensor) -> Result<Tensor, TchError> {

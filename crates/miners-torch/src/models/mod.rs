@@ -11,13 +11,14 @@ pub(crate) use bert::Bert;
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;
-use tch::{Kind, TchError, Tensor};
+use tch::{TchError, Tensor};
 use xglm::Xglm;
 
 use crate::{
     TorchError,
     batch::Batch,
     config::{DecoderConfig, Family},
+    precision::Precision,
     weights::Weights,
 };
 
@@ -32,10 +33,14 @@ pub(crate) enum Decoder {
 }
 
 impl Decoder {
-    /// Loads `config.json` and `model.safetensors` from `dir` onto `device`.
-    pub(crate) fn load(dir: &Path, device: tch::Device) -> Result<Self, TorchError> {
+    /// Loads `config.json` and the weights from `dir` onto `device`, held in `precision`.
+    pub(crate) fn load(
+        dir: &Path,
+        device: tch::Device,
+        precision: Precision,
+    ) -> Result<Self, TorchError> {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
-        let weights = Weights::read(dir, device, Kind::Float)?;
+        let weights = Weights::read_in(dir, device, precision)?;
         Ok(match config.family {
             Family::Bloom => Self::Bloom(Bloom::load(&weights, config)?),
             Family::Xglm => Self::Xglm(Xglm::load(&weights, config)?),

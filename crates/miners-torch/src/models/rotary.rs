@@ -11,7 +11,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::{DecoderConfig, Family},
-    layers::{Linear, NormWeight, RmsNorm, Rotary, rotate, rotate_interleaved},
+    layers::{Linear, NormWeight, RmsNorm, Rotary, embed_float, rotate, rotate_interleaved},
     weights::Weights,
 };
 
@@ -95,7 +95,7 @@ impl RotaryDecoder {
     }
 
     fn embed(&self, ids: &Tensor) -> Result<Tensor, TchError> {
-        let x = Tensor::f_embedding(&self.embedding, ids, -1, false, false)?;
+        let x = embed_float(&self.embedding, ids)?;
         if !self.config.family.is_gemma() {
             return Ok(x);
         }
@@ -160,7 +160,10 @@ impl RotaryDecoder {
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embedding);
-        let mut logits = hidden.f_matmul(&head.f_tr()?)?;
+        let mut logits = hidden
+            .f_to_kind(head.kind())?
+            .f_matmul(&head.f_tr()?)?
+            .f_to_kind(Kind::Float)?;
         if let Some(scale) = self.config.logit_scale {
             logits = logits.f_mul_scalar(scale)?;
         }

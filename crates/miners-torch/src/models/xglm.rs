@@ -9,7 +9,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::DecoderConfig,
-    layers::{LayerNorm, Linear},
+    layers::{LayerNorm, Linear, embed_float, vocabulary_log_probs},
     weights::Weights,
 };
 
@@ -74,8 +74,8 @@ impl Xglm {
     }
 
     pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
-        let tokens = Tensor::f_embedding(&self.embedding, &batch.ids, -1, false, false)?
-            .f_mul_scalar(self.embedding_scale)?;
+        let tokens =
+            embed_float(&self.embedding, &batch.ids)?.f_mul_scalar(self.embedding_scale)?;
         let rows = batch.positions.f_add_scalar(POSITION_OFFSET)?;
         let mut x = tokens.f_add(&Tensor::f_embedding(
             &self.positions,
@@ -92,9 +92,7 @@ impl Xglm {
     }
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
-        hidden
-            .f_matmul(&self.embedding.f_tr()?)?
-            .f_log_softmax(-1, Kind::Float)
+        vocabulary_log_probs(hidden, &self.embedding)
     }
 
     fn layer_forward(

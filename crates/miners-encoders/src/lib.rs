@@ -22,9 +22,11 @@ pub mod import;
 pub mod layout;
 mod overridden;
 mod prepare;
+pub mod sentencepiece;
 pub mod spec;
 mod static_model;
 mod tensors;
+pub mod tokenizer;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,7 @@ use miners_encoders::{
     Encoder, EncoderError, Fingerprint, Prompts, Role, TextPreparation,
     layout::{Activation, Pooling, TransformerLayout},
     spec::ModelSpec,
+    tokenizer::tokenizer_files,
 };
 use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
@@ -56,22 +57,17 @@ impl TorchEncoder {
         let device = resolve_device(device)?;
         let precision = Precision::new(spec.dtype, device)?;
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
-        let tokenizer = load_tokenizer(
-            &spec.path.join("tokenizer.json"),
-            layout.config.vocab_size,
-            max_length,
-        )?;
+        let tokenizer = load_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
         let weights = Weights::read_in(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Bert::load(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
         let normalize = spec.normalize.unwrap_or(layout.normalize);
         let mut fingerprint = Fingerprint::new("torch-v1");
-        for file in weights.files() {
+        for file in weights.files().iter().chain(&tokenizer_files(&spec.path)) {
             fingerprint.file(file)?;
         }
         fingerprint
-            .file(&spec.path.join("tokenizer.json"))?
             .file(&spec.path.join("config.json"))?
             .field("pooling", format!("{pooling:?}"))
             .field("include_prompt", layout.include_prompt)
@@ -236,15 +232,13 @@ fn pool(pooling: Pooling, states: &Tensor, mask: &Tensor) -> Result<Tensor, TchE
 }
 
 fn load_tokenizer(
-    path: &Path,
+    dir: &Path,
     vocab_size: usize,
     max_length: usize,
 ) -> Result<Tokenizer, EncoderError> {
-    if !path.is_file() {
-        return Err(EncoderError::missing(path));
-    }
-    let mut tokenizer =
-        Tokenizer::from_file(path).map_err(|e| EncoderError::format(path, e.to_string()))?;
+    let mut tokenizer = miners_encoders::tokenizer::load_tokenizer(dir)?;
+    let files = tokenizer_files(dir);
+    let path = files.first().map_or(dir, |file| file.as_path());
     let size = tokenizer.get_vocab_size(true);
     if size > vocab_size {
         return Err(EncoderError::format(

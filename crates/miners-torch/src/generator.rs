@@ -96,9 +96,11 @@ impl TorchGenerator {
         let device = resolve_device(device).map_err(error)?;
         let precision = Precision::new(dtype, device).map_err(error)?;
         let decoder = Decoder::load(dir, device, precision).map_err(error)?;
-        let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| error(TorchError::model(&tokenizer_path, e.to_string())))?;
+        let tokenizer =
+            miners_encoders::tokenizer::load_tokenizer(dir).map_err(|e| IclError::Generator {
+                generator: id.to_owned(),
+                message: e.to_string(),
+            })?;
         let config = decoder.config();
         let (chat, mut stop) = read_chat(dir, &tokenizer).map_err(error)?;
         stop.extend(&config.eos);

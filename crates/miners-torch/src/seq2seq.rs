@@ -132,9 +132,11 @@ impl TorchSeq2Seq {
         })?;
         let weights = Weights::read_in(dir, device, precision).map_err(error)?;
         let network = Network::load(&weights, &config, &config_path).map_err(error)?;
-        let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| error(TorchError::model(&tokenizer_path, e.to_string())))?;
+        let tokenizer =
+            miners_encoders::tokenizer::load_tokenizer(dir).map_err(|e| IclError::Generator {
+                generator: id.to_owned(),
+                message: e.to_string(),
+            })?;
         Ok(Self {
             id: id.to_owned(),
             tokenizer,

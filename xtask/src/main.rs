@@ -3,6 +3,7 @@
 mod interop;
 mod libtorch;
 mod models;
+mod paper;
 mod python;
 mod servers;
 mod slurm;
@@ -106,6 +107,31 @@ enum Task {
     /// 4-task array sweep (xtask/slurm/sweep.sbatch) against one unsharded
     /// run, cancels and resubmits a task, and stops every daemon it started.
     SlurmTest,
+    /// Each of the paper's open models (the `hub` entries of models-paper.toml)
+    /// fetched from the Hub or HF_ENDPOINT, loaded and run on a slice (bitext
+    /// NusaX eng-ind for encoders, ICL NusaX Indonesian for generators): one
+    /// table row per model with files, seconds, peak memory, dtype, device and
+    /// score. `--test-hub` runs it offline against a Hub on 127.0.0.1 serving
+    /// this project's real models re-saved in the published layouts and the
+    /// tiny fixture of every paper architecture, comparing each real model's
+    /// score with its local float32 run.
+    PaperCheck {
+        /// The catalog whose `hub` entries are checked.
+        #[arg(long, default_value = "models-paper.toml")]
+        catalog: PathBuf,
+        /// Test items per model.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// `cpu`, `cuda`, `cuda:N` or `auto`.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Generator precision (float32, bfloat16, float16, int8).
+        #[arg(long)]
+        generator_dtype: Option<String>,
+        /// Serve re-saved local models and fixtures from a Hub on 127.0.0.1.
+        #[arg(long)]
+        test_hub: bool,
+    },
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -187,6 +213,25 @@ fn main() -> Result<()> {
             ])?;
             let data = data_dir.unwrap_or_else(|| root.join("../shared/data/miners"));
             servers::api_check(&root, &data)
+        }
+        Task::PaperCheck {
+            catalog,
+            limit,
+            device,
+            generator_dtype,
+            test_hub,
+        } => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            cargo(&["build", "--release", "-p", "miners-cli"])?;
+            let options = paper::Options {
+                catalog,
+                limit,
+                device,
+                generator_dtype,
+                test_hub,
+            };
+            paper::run(&root, &options)
         }
         Task::Merge { into, sources } => {
             libtorch::ensure(&root)?;

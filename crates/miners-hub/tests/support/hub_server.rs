@@ -4,7 +4,8 @@
 //! file list), `HEAD`/`GET /[datasets/]<repo>/resolve/<rev>/<file>` with
 //! `X-Repo-Commit`, `ETag` and byte ranges, `X-Error-Code` on errors, and
 //! gated repositories that need a bearer token. It stops by itself after
-//! 120 s or when dropped. (The `miners` CLI tests include this file too.)
+//! 120 s (or the lifetime given) or when dropped. (The `miners` CLI tests
+//! and `cargo xtask paper-check --test-hub` include this file too.)
 
 #![allow(dead_code)]
 
@@ -109,6 +110,11 @@ impl HubServer {
 /// Serves `repos`; the first full `GET` of a file named `cut` (if any) sends
 /// half its bytes and drops the connection, as a network failure would.
 pub fn serve(repos: Vec<FixtureRepo>, cut: Option<&str>) -> HubServer {
+    serve_for(repos, cut, Duration::from_secs(120))
+}
+
+/// [`serve`] that stops by itself after `lifetime`.
+pub fn serve_for(repos: Vec<FixtureRepo>, cut: Option<&str>, lifetime: Duration) -> HubServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();
@@ -121,7 +127,7 @@ pub fn serve(repos: Vec<FixtureRepo>, cut: Option<&str>) -> HubServer {
     });
     let stopping = stop.clone();
     std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + lifetime;
         while Instant::now() < deadline && !stopping.load(Ordering::SeqCst) {
             match listener.accept() {
                 Ok((stream, _)) => {

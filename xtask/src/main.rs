@@ -109,7 +109,7 @@ enum Task {
     SlurmTest,
     /// Each of the paper's open models (the `hub` entries of models-paper.toml)
     /// fetched from the Hub or HF_ENDPOINT, loaded and run on a slice (bitext
-    /// NusaX eng-ind for encoders, ICL NusaX Indonesian for generators): one
+    /// NusaX eng-ban for encoders, ICL NusaX Indonesian for generators): one
     /// table row per model with files, seconds, peak memory, dtype, device and
     /// score. `--test-hub` runs it offline against a Hub on 127.0.0.1 serving
     /// this project's real models re-saved in the published layouts and the
@@ -119,9 +119,12 @@ enum Task {
         /// The catalog whose `hub` entries are checked.
         #[arg(long, default_value = "models-paper.toml")]
         catalog: PathBuf,
-        /// Test items per model.
+        /// Test items of each generator's ICL check.
         #[arg(long, default_value_t = 20)]
-        limit: usize,
+        icl_limit: usize,
+        /// Sentence pairs of each encoder's bitext check.
+        #[arg(long, default_value_t = 200)]
+        bitext_limit: usize,
         /// `cpu`, `cuda`, `cuda:N` or `auto`.
         #[arg(long, default_value = "cpu")]
         device: String,
@@ -216,7 +219,8 @@ fn main() -> Result<()> {
         }
         Task::PaperCheck {
             catalog,
-            limit,
+            icl_limit,
+            bitext_limit,
             device,
             generator_dtype,
             test_hub,
@@ -226,7 +230,8 @@ fn main() -> Result<()> {
             cargo(&["build", "--release", "-p", "miners-cli"])?;
             let options = paper::Options {
                 catalog,
-                limit,
+                icl_limit,
+                bitext_limit,
                 device,
                 generator_dtype,
                 test_hub,

@@ -1,8 +1,8 @@
 //! `cargo xtask paper-check`: each of the paper's open models fetched from
 //! the Hub (or `HF_ENDPOINT`), loaded and run on a small slice, one table row
 //! per model: files, download-load-run seconds, peak memory, dtype, device,
-//! score. Encoders run bitext on NusaX eng-ind, generators ICL on NusaX
-//! Indonesian (demonstrations by the static model).
+//! score. Encoders run bitext on NusaX eng-ban (F1 at k = 1), generators
+//! one-shot ICL on NusaX Indonesian (macro-F1; demonstrations by the static model).
 //!
 //! `--test-hub` runs the same check offline against a Hub-protocol server on
 //! 127.0.0.1 serving the real models of this project re-saved in the
@@ -55,7 +55,10 @@ struct Outcome {
 /// Options shared by every run.
 pub struct Options {
     pub catalog: PathBuf,
-    pub limit: usize,
+    /// Test items of each ICL check.
+    pub icl_limit: usize,
+    /// Sentence pairs of each bitext check.
+    pub bitext_limit: usize,
     pub device: String,
     pub generator_dtype: Option<String>,
     pub test_hub: bool,

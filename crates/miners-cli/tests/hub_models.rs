@@ -40,21 +40,13 @@ fn server() -> (HubServer, FixtureRepo) {
     (hub_server::serve(vec![repo.clone()], None), repo)
 }
 
-/// `miners bitext` on 20 NusaX eng-ind pairs with the Hub environment `env`.
-fn bitext(data: &Path, model: &str, out: &Path, env: &[(&str, &Path)]) -> Output {
+/// `miners` with `args` on the shared data, writing to `out`, with the Hub environment `env`.
+fn miners(args: &[&str], data: &Path, out: &Path, env: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_miners"));
     command
-        .args([
-            "bitext",
-            "--dataset",
-            "nusax",
-            "--pair",
-            "eng-ind",
-            "--limit",
-            "20",
-            "--model",
-            model,
-        ])
+        .args(args)
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
         .arg("--data-dir")
         .arg(data)
         .arg("--out")
@@ -66,6 +58,22 @@ fn bitext(data: &Path, model: &str, out: &Path, env: &[(&str, &Path)]) -> Output
         command.env(name, value);
     }
     command.output().unwrap()
+}
+
+/// `miners bitext` on 20 NusaX eng-ind pairs with the Hub environment `env`.
+fn bitext(data: &Path, model: &str, out: &Path, env: &[(&str, &Path)]) -> Output {
+    let args = [
+        "bitext",
+        "--dataset",
+        "nusax",
+        "--pair",
+        "eng-ind",
+        "--limit",
+        "20",
+        "--model",
+        model,
+    ];
+    miners(&args, data, out, env)
 }
 
 /// `(k, accuracy, source)` of every record under `dir`.
@@ -222,38 +230,22 @@ fn the_python_client_downloads_from_the_same_server_and_the_binary_reuses_its_ca
 
 /// `miners icl` on 6 NusaX Indonesian examples with the tiny Llama `generator`.
 fn icl(data: &Path, generator: &str, out: &Path, env: &[(&str, &Path)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_miners"));
-    command
-        .args([
-            "icl",
-            "--dataset",
-            "nusax",
-            "--retriever",
-            "static-tokenlearn",
-        ])
-        .args([
-            "--generator",
-            generator,
-            "--k",
-            "0,2",
-            "--lang",
-            "ind",
-            "--limit",
-            "6",
-        ])
-        .arg("--catalog")
-        .arg(workspace().join("models.toml"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .env_remove("MINERS_DATA_DIR")
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HUB_OFFLINE");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().unwrap()
+    let args = [
+        "icl",
+        "--dataset",
+        "nusax",
+        "--retriever",
+        "static-tokenlearn",
+        "--generator",
+        generator,
+        "--k",
+        "0,2",
+        "--lang",
+        "ind",
+        "--limit",
+        "6",
+    ];
+    miners(&args, data, out, env)
 }
 
 /// `(k, predictions, metrics, generator source)` of every ICL record under `dir`.

@@ -13,8 +13,8 @@ use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
-    DeviceChoice, TorchError, batch::token_batches, device::resolve_device, layers::Linear,
-    models::Bert, precision::Precision, weights::Weights,
+    DeviceChoice, TorchError, batch::token_batches, layers::Linear, models::Bert,
+    precision::Precision, weights::Weights,
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
@@ -54,10 +54,9 @@ impl TorchEncoder {
     /// Loads the model a spec names, on the chosen device.
     pub fn load(spec: &ModelSpec, device: DeviceChoice) -> Result<Self, EncoderError> {
         let layout = TransformerLayout::read(&spec.path)?;
-        let device = resolve_device(device)?;
-        let precision = Precision::new(spec.dtype, device)?;
+        let (device, precision) = Precision::resolve(device, spec.dtype)?;
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
-        let tokenizer = load_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
+        let tokenizer = encoder_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
         let weights = Weights::read_in(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Bert::load(&weights, &layout.config, layout.architecture)?;
@@ -231,7 +230,7 @@ fn pool(pooling: Pooling, states: &Tensor, mask: &Tensor) -> Result<Tensor, TchE
     }
 }
 
-fn load_tokenizer(
+fn encoder_tokenizer(
     dir: &Path,
     vocab_size: usize,
     max_length: usize,

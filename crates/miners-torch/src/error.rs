@@ -21,6 +21,9 @@ pub enum TorchError {
     /// The requested device or precision is not available.
     #[error("device: {0}")]
     Device(String),
+    /// The model's tokenizer could not be loaded.
+    #[error("{0}")]
+    Tokenizer(EncoderError),
     /// libtorch failed while running the model.
     #[error("libtorch: {0}")]
     Backend(#[from] TchError),
@@ -55,6 +58,7 @@ impl From<TorchError> for EncoderError {
             TorchError::Model { path, message } => EncoderError::Format { path, message },
             TorchError::Device(message) => EncoderError::Device(message),
             TorchError::Backend(error) => EncoderError::Backend(error.to_string()),
+            TorchError::Tokenizer(error) => error,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::{path::Path, sync::Mutex};
 
-use miners_encoders::spec::DType;
+use miners_encoders::{spec::DType, tokenizer::load_tokenizer};
 use miners_icl::{ChatTemplate, Decoding, Generation, Generator, IclError, Sampling};
 use tch::{Device, Tensor};
 use tokenizers::Tokenizer;
@@ -19,7 +19,6 @@ use crate::{
     batch::{Batch, token_batches},
     models::{Decoder, KvCache},
     precision::Precision,
-    resolve_device,
 };
 
 /// Default tokens per forward batch (padded length × prompts).
@@ -93,14 +92,10 @@ impl TorchGenerator {
         dtype: DType,
     ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
-        let device = resolve_device(device).map_err(error)?;
-        let precision = Precision::new(dtype, device).map_err(error)?;
+        let (device, precision) = Precision::resolve(device, dtype).map_err(error)?;
         let decoder = Decoder::load(dir, device, precision).map_err(error)?;
         let tokenizer =
-            miners_encoders::tokenizer::load_tokenizer(dir).map_err(|e| IclError::Generator {
-                generator: id.to_owned(),
-                message: e.to_string(),
-            })?;
+            load_tokenizer(dir).map_err(|e| TorchError::Tokenizer(e).for_generator(id))?;
         let config = decoder.config();
         let (chat, mut stop) = read_chat(dir, &tokenizer).map_err(error)?;
         stop.extend(&config.eos);

@@ -1,10 +1,10 @@
 //! How a precision ([`DType`]) is held on a device: the kind weights are
 //! stored in, and whether linear layers are quantized to int8.
 
-use miners_encoders::spec::DType;
+use miners_encoders::spec::{DType, DeviceChoice};
 use tch::{Device, Kind};
 
-use crate::TorchError;
+use crate::{TorchError, resolve_device};
 
 /// Weight storage for one model on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,15 @@ pub(crate) struct Precision {
 }
 
 impl Precision {
+    /// The device a choice resolves to and the storage `dtype` calls for there.
+    pub(crate) fn resolve(
+        choice: DeviceChoice,
+        dtype: DType,
+    ) -> Result<(Device, Self), TorchError> {
+        let device = resolve_device(choice)?;
+        Ok((device, Self::new(dtype, device)?))
+    }
+
     /// The storage `dtype` calls for on `device`; float16 needs CUDA.
     pub(crate) fn new(dtype: DType, device: Device) -> Result<Self, TorchError> {
         let (weights, int8_linear) = match (dtype, device) {

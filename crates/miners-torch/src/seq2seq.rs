@@ -5,7 +5,7 @@
 
 use std::{path::Path, sync::Mutex};
 
-use miners_encoders::spec::DType;
+use miners_encoders::{spec::DType, tokenizer::load_tokenizer};
 use miners_icl::{Decoding, Generation, Generator, IclError};
 use serde::Deserialize;
 use tch::{Device, Kind, TchError, Tensor};
@@ -16,7 +16,6 @@ use crate::{
     generator::Draws,
     layers::{Linear, NormWeight, RmsNorm, embed_float, vocabulary_log_probs},
     precision::Precision,
-    resolve_device,
     weights::Weights,
 };
 
@@ -117,8 +116,7 @@ impl TorchSeq2Seq {
         dtype: DType,
     ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
-        let device = resolve_device(device).map_err(error)?;
-        let precision = Precision::new(dtype, device).map_err(error)?;
+        let (device, precision) = Precision::resolve(device, dtype).map_err(error)?;
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| error(TorchError::model(&config_path, e.to_string())))?;
@@ -133,10 +131,7 @@ impl TorchSeq2Seq {
         let weights = Weights::read_in(dir, device, precision).map_err(error)?;
         let network = Network::load(&weights, &config, &config_path).map_err(error)?;
         let tokenizer =
-            miners_encoders::tokenizer::load_tokenizer(dir).map_err(|e| IclError::Generator {
-                generator: id.to_owned(),
-                message: e.to_string(),
-            })?;
+            load_tokenizer(dir).map_err(|e| TorchError::Tokenizer(e).for_generator(id))?;
         Ok(Self {
             id: id.to_owned(),
             tokenizer,

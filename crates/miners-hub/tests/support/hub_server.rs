@@ -121,7 +121,7 @@ pub fn serve_for(repos: Vec<FixtureRepo>, cut: Option<&str>, lifetime: Duration)
     let log = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let state = Arc::new(State {
-        repos,
+        repos: repos.into_iter().map(Served::new).collect(),
         cut: Mutex::new(cut.map(str::to_owned)),
         log: log.clone(),
     });
@@ -141,8 +141,30 @@ pub fn serve_for(repos: Vec<FixtureRepo>, cut: Option<&str>, lifetime: Duration)
     HubServer { url, log, stop }
 }
 
+/// A repository with its commit and file ETags, hashed once.
+struct Served {
+    repo: FixtureRepo,
+    commit: String,
+    etags: BTreeMap<String, String>,
+}
+
+impl Served {
+    fn new(repo: FixtureRepo) -> Self {
+        let etags = repo
+            .files
+            .iter()
+            .map(|(file, bytes)| (file.clone(), format!("\"{}\"", hex(&Sha256::digest(bytes)))))
+            .collect();
+        Self {
+            commit: repo.commit(),
+            etags,
+            repo,
+        }
+    }
+}
+
 struct State {
-    repos: Vec<FixtureRepo>,
+    repos: Vec<Served>,
     cut: Mutex<Option<String>>,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -220,12 +242,14 @@ impl State {
             }
         };
         let siblings: Vec<_> = repo
+            .repo
             .files
             .keys()
             .map(|f| serde_json::json!({ "rfilename": f }))
             .collect();
-        let body = serde_json::json!({ "id": repo.id, "sha": repo.commit(), "siblings": siblings })
-            .to_string();
+        let body =
+            serde_json::json!({ "id": repo.repo.id, "sha": repo.commit, "siblings": siblings })
+                .to_string();
         respond(
             stream,
             200,
@@ -282,7 +306,7 @@ impl State {
                 true,
             );
         };
-        let Some(bytes) = repo.files.get(&file) else {
+        let Some(bytes) = repo.repo.files.get(&file) else {
             return respond(
                 stream,
                 404,
@@ -291,11 +315,9 @@ impl State {
                 true,
             );
         };
-        let commit = repo.commit();
-        let etag = format!("\"{}\"", hex(&Sha256::digest(bytes)));
         let headers = [
-            ("X-Repo-Commit", commit.as_str()),
-            ("ETag", etag.as_str()),
+            ("X-Repo-Commit", repo.commit.as_str()),
+            ("ETag", repo.etags[&file].as_str()),
             ("Accept-Ranges", "bytes"),
         ];
         let head = request.method == "HEAD";
@@ -339,12 +361,13 @@ impl State {
         dataset: bool,
         revision: &str,
         request: &Request,
-    ) -> Result<&FixtureRepo, (u16, &'static str)> {
-        let repo = self
+    ) -> Result<&Served, (u16, &'static str)> {
+        let served = self
             .repos
             .iter()
-            .find(|r| r.id == id && r.dataset == dataset)
+            .find(|r| r.repo.id == id && r.repo.dataset == dataset)
             .ok_or((404, "RepoNotFound"))?;
+        let repo = &served.repo;
         if let Some(token) = &repo.token {
             match request.headers.get("authorization") {
                 None => return Err((401, "GatedRepo")),
@@ -352,8 +375,8 @@ impl State {
                 Some(_) => {}
             }
         }
-        if revision == repo.commit() || repo.branches.iter().any(|b| b == revision) {
-            Ok(repo)
+        if revision == served.commit || repo.branches.iter().any(|b| b == revision) {
+            Ok(served)
         } else {
             Err((404, "RevisionNotFound"))
         }

@@ -292,14 +292,18 @@ fn task_args(
     out: &Path,
     static_model: &Path,
 ) -> Vec<String> {
-    let limit = options.limit.to_string();
+    let limit = match check.role {
+        Role::Encoder => options.bitext_limit,
+        Role::Generator => options.icl_limit,
+    }
+    .to_string();
     let mut args: Vec<String> = match check.role {
         Role::Encoder => [
             "bitext",
             "--dataset",
             "nusax",
             "--pair",
-            "eng-ind",
+            "eng-ban",
             "--k",
             "1",
             "--model",

@@ -415,3 +415,112 @@ fn result_record() {
         }
     });
 }
+
+/// The entries of a `torch.save` zip archive, in order.
+fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            (entry.name().to_owned(), data)
+        })
+        .collect()
+}
+
+/// A `torch.save` archive of `entries`, stored uncompressed as torch writes them.
+fn torch_zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in entries {
+        out.start_file(name.as_str(), stored).unwrap();
+        out.write_all(data).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// The pickle reader through the public API: mutated `data.pkl` bytes of a
+/// real `pytorch_model.bin` (and the hostile one), re-zipped with the real
+/// storages; whatever opens has every tensor read.
+#[test]
+fn pytorch_pickle() {
+    let Some(real) = read("fixtures/layouts/tiny-xlmr/bin/pytorch_model.bin") else {
+        panic!("fixtures/layouts is committed");
+    };
+    let entries = zip_entries(&real);
+    let pickle_at = entries
+        .iter()
+        .position(|(n, _)| n.ends_with("data.pkl"))
+        .unwrap();
+    let hostile = read("fixtures/layouts/malicious/pytorch_model.bin").unwrap();
+    let seeds = vec![
+        entries[pickle_at].1.clone(),
+        zip_entries(&hostile)[0].1.clone(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    fuzz("pytorch pickle", seeds, |pickle| {
+        let mut archive = entries.clone();
+        archive[pickle_at].1 = pickle.to_vec();
+        scratch(dir.path(), "pytorch_model.bin", &torch_zip(&archive));
+        if let Ok(checkpoint) = miners_checkpoint::Checkpoint::open(dir.path()) {
+            for name in checkpoint.names() {
+                let _ = checkpoint.read(name);
+            }
+        }
+    });
+}
+
+/// Safetensors shards and their index: mutated headers of a real shard and
+/// mutated indexes naming real shards.
+#[test]
+fn sharded_checkpoint() {
+    let source = workspace().join("fixtures/layouts/llama/sharded-bf16");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let index = std::fs::read(source.join("model.safetensors.index.json")).unwrap();
+    let shard = std::fs::read(source.join("model-00002-of-00002.safetensors")).unwrap();
+    let open_all = |dir: &Path| {
+        if let Ok(checkpoint) = miners_checkpoint::Checkpoint::open(dir) {
+            for name in checkpoint.names() {
+                let _ = checkpoint.read(name);
+            }
+        }
+    };
+    fuzz("shard index", vec![index.clone()], |bytes| {
+        scratch(dir.path(), "model.safetensors.index.json", bytes);
+        open_all(dir.path());
+    });
+    scratch(dir.path(), "model.safetensors.index.json", &index);
+    fuzz("safetensors shard", vec![shard], |bytes| {
+        scratch(dir.path(), "model-00002-of-00002.safetensors", bytes);
+        open_all(dir.path());
+    });
+}
+
+/// SentencePiece models: mutations of a real one become a tokenizer or an
+/// error, and a tokenizer that builds encodes text.
+#[test]
+fn sentencepiece_model() {
+    let source = workspace().join("fixtures/sentencepiece/xlmr");
+    let model = std::fs::read(source.join("sentencepiece.bpe.model")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        source.join("tokenizer_config.json"),
+        dir.path().join("tokenizer_config.json"),
+    )
+    .unwrap();
+    fuzz("sentencepiece", vec![model], |bytes| {
+        let _ = miners_encoders::sentencepiece::SentencePieceModel::parse(bytes);
+        scratch(dir.path(), "sentencepiece.bpe.model", bytes);
+        if let Ok(tokenizer) = miners_encoders::tokenizer::load_tokenizer(dir.path()) {
+            let _ = tokenizer.encode("Halo dunia, ini kalimat uji.", true);
+        }
+    });
+}

@@ -127,6 +127,8 @@ impl SentencePieceModel {
     fn read_normalizer(&mut self, bytes: &[u8]) -> Result<(), String> {
         for field in Fields::new(bytes) {
             if let (2, Value::Bytes(charsmap)) = field? {
+                tokenizers::normalizers::Precompiled::from(charsmap)
+                    .map_err(|e| format!("the precompiled charsmap cannot be read: {e:?}"))?;
                 self.precompiled_charsmap = charsmap.to_vec();
             }
         }

@@ -16,10 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
-use miners_encoders::{
-    Encoder,
-    spec::{DType, DeviceChoice},
-};
+use miners_encoders::{Encoder, spec::DType};
 use miners_eval::{
     ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, Task, run_bitext,
     run_classification, run_icl,
@@ -146,7 +143,7 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         sources: Sources,
-        /// Device for transformer models.
+        /// Device for transformer models (a list splits generators' layers, as for `miners icl`).
         #[arg(long, default_value = "cpu")]
         device: String,
         /// Redo finished jobs and cells.
@@ -288,7 +285,9 @@ struct Common {
     /// models.toml when it exists).
     #[arg(long, env = "MINERS_CATALOG")]
     catalog: Option<PathBuf>,
-    /// Device for transformer models: cpu, cuda, cuda:N or auto.
+    /// Device for transformer models: cpu, cuda, cuda:N or auto; a list
+    /// (`cuda:0,cuda:1`) splits a generator's layers over those devices by free
+    /// memory (`auto`: over every GPU), encoders run on the first.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only, int8 is weight-only (linear layers).
@@ -784,11 +783,10 @@ fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<
         None if default.is_file() => Models::from_file(default)?,
         None => Models::default(),
     };
-    let device: DeviceChoice = device
-        .parse()
+    let devices = miners_encoders::spec::parse_devices(device)
         .map_err(anyhow::Error::msg)
         .context("--device")?;
-    Ok(models.on(device).with_dtype(dtype))
+    Ok(models.on_devices(devices).with_dtype(dtype))
 }
 
 /// The sweep's embedding cache, where `miners icl` journals API answers when

@@ -726,3 +726,55 @@ fn icl_generation_scoring_uses_the_chat_template_and_keeps_the_answers() {
         assert!(generation["tokens"].as_u64().unwrap() <= 10);
     }
 }
+
+/// `--device cpu,cpu` splits the generator's layers over two (CPU) devices:
+/// the records equal the single-device run's; a family that is not split
+/// says so.
+#[test]
+fn a_generator_split_over_a_device_list_records_what_one_device_does() {
+    let Some(data) = data_dir() else { return };
+    let generator = workspace().join("fixtures/tiny-decoders/llama");
+    let run = |device: &str, generator: &Path| {
+        let out = tempfile::tempdir().unwrap();
+        let args = [
+            "icl",
+            "--dataset",
+            "nusax",
+            "--retriever",
+            "static-tokenlearn",
+            "--generator",
+            generator.to_str().unwrap(),
+            "--k",
+            "1",
+            "--lang",
+            "ind",
+            "--limit",
+            "6",
+            "--device",
+            device,
+        ];
+        (miners(&data, out.path(), &args), out)
+    };
+    let (one, one_out) = run("cpu", &generator);
+    let (two, two_out) = run("cpu,cpu", &generator);
+    assert!(
+        one.status.success() && two.status.success(),
+        "{}",
+        stderr(&two)
+    );
+    let record = |dir: &Path| -> serde_json::Value {
+        let path = dir.join("icl/nusax/llama/static-tokenlearn/mono/ind.k1.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (a, b) = (record(one_out.path()), record(two_out.path()));
+    assert_eq!(
+        (&a["metrics"], &a["icl"]["predictions"]),
+        (&b["metrics"], &b["icl"]["predictions"])
+    );
+    let (bloom, _) = run("cpu,cpu", &workspace().join("fixtures/tiny-decoders/bloom"));
+    assert!(
+        !bloom.status.success() && stderr(&bloom).contains("rotary families"),
+        "{}",
+        stderr(&bloom)
+    );
+}

@@ -74,6 +74,12 @@ impl FromStr for DeviceChoice {
     }
 }
 
+/// A comma-separated device list (`cuda:0,cuda:1`): a generator's layers
+/// are split over several; encoders run on the first.
+pub fn parse_devices(text: &str) -> Result<Vec<DeviceChoice>, String> {
+    text.split(',').map(|d| d.trim().parse()).collect()
+}
+
 /// One model: where it lives and how to run it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -148,6 +148,8 @@ pub enum ModelsError {
 pub struct Models {
     catalog: Catalog,
     device: DeviceChoice,
+    /// Where generators' layers go (empty: `device`).
+    generator_devices: Vec<DeviceChoice>,
     dtype: Option<DType>,
     journal: Option<PathBuf>,
 }
@@ -169,6 +171,15 @@ impl Models {
     /// Runs transformer models on `device`.
     pub fn on(mut self, device: DeviceChoice) -> Self {
         self.device = device;
+        self.generator_devices = vec![device];
+        self
+    }
+
+    /// Runs encoders on the first of `devices` and splits generators' layers
+    /// over all of them (`[Auto]`: every CUDA device there is).
+    pub fn on_devices(mut self, devices: Vec<DeviceChoice>) -> Self {
+        self.device = devices.first().copied().unwrap_or_default();
+        self.generator_devices = devices;
         self
     }
 
@@ -320,6 +331,14 @@ impl Models {
         }))
     }
 
+    /// The devices generators' layers are split over.
+    fn generator_devices(&self) -> Vec<DeviceChoice> {
+        match self.generator_devices.is_empty() {
+            true => vec![self.device],
+            false => self.generator_devices.clone(),
+        }
+    }
+
     /// Applies the precision override to a generator, as to an encoder.
     fn generator_precision(&self, mut entry: TorchGeneratorEntry) -> TorchGeneratorEntry {
         if let Some(dtype) = self.dtype.filter(|&dtype| dtype != entry.dtype) {
@@ -365,12 +384,25 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         // Encoder-decoders (mT0, Aya-101) and decoder-only models share the trait.
         if miners_torch::TorchSeq2Seq::recognizes(&entry.path) {
+            if self.generator_devices().len() > 1 {
+                return Err(ModelsError::Generator(IclError::Generator {
+                    generator: entry.id.clone(),
+                    message:
+                        "encoder-decoders run on one device; splitting layers over several is \
+                              built for the rotary decoders"
+                            .into(),
+                }));
+            }
             let model =
                 miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device, entry.dtype)?;
             return Ok(Box::new(model.with_source(entry.source.clone())));
         }
-        let generator =
-            miners_torch::TorchGenerator::load(&entry.id, &entry.path, self.device, entry.dtype)?;
+        let generator = miners_torch::TorchGenerator::load_on(
+            &entry.id,
+            &entry.path,
+            &self.generator_devices(),
+            entry.dtype,
+        )?;
         Ok(Box::new(generator.with_source(entry.source.clone())))
     }
 

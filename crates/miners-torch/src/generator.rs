@@ -18,7 +18,6 @@ use crate::{
     DeviceChoice, TorchError,
     batch::{Batch, token_batches},
     models::{Decoder, KvCache},
-    precision::Precision,
 };
 
 /// Default tokens per forward batch (padded length × prompts).
@@ -91,9 +90,21 @@ impl TorchGenerator {
         device: DeviceChoice,
         dtype: DType,
     ) -> Result<Self, IclError> {
+        Self::load_on(id, dir, &[device], dtype)
+    }
+
+    /// [`TorchGenerator::load`] with its layers split over `devices` in
+    /// contiguous segments sized by each device's free memory (`[Auto]`:
+    /// every CUDA device); activations move between them. Rotary families.
+    pub fn load_on(
+        id: &str,
+        dir: &Path,
+        devices: &[DeviceChoice],
+        dtype: DType,
+    ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
-        let (device, precision) = Precision::resolve(device, dtype).map_err(error)?;
-        let decoder = Decoder::load(dir, device, precision).map_err(error)?;
+        let decoder = Decoder::load(dir, devices, dtype).map_err(error)?;
+        let device = decoder.device();
         let tokenizer =
             load_tokenizer(dir).map_err(|e| TorchError::Tokenizer(e).for_generator(id))?;
         let config = decoder.config();

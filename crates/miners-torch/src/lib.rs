@@ -33,6 +33,7 @@ mod error;
 mod generator;
 mod layers;
 mod models;
+mod placement;
 mod precision;
 mod seq2seq;
 mod weights;

@@ -1,7 +1,7 @@
 //! Named tensors of a model directory's checkpoint (any published layout),
 //! checked against expected shapes and placed one at a time.
 
-use std::path::Path;
+use std::{path::Path, rc::Rc};
 
 use miners_checkpoint::{Checkpoint, CheckpointError, Dtype};
 use tch::{Device, Kind, TchError, Tensor};
@@ -10,8 +10,9 @@ use crate::{TorchError, precision::Precision};
 
 /// The tensors of one checkpoint, looked up under an optional prefix and
 /// read only when taken.
+#[derive(Clone)]
 pub(crate) struct Weights {
-    checkpoint: Checkpoint,
+    checkpoint: Rc<Checkpoint>,
     dir: std::path::PathBuf,
     prefix: String,
     device: Device,
@@ -25,7 +26,7 @@ impl Weights {
         let checkpoint =
             Checkpoint::open(dir).map_err(|e| TorchError::model(dir, e.to_string()))?;
         Ok(Self {
-            checkpoint,
+            checkpoint: Rc::new(checkpoint),
             dir: dir.to_owned(),
             prefix: String::new(),
             device,
@@ -43,6 +44,19 @@ impl Weights {
         let mut weights = Self::read(dir, device, precision.weights)?;
         weights.int8_linear = precision.int8_linear;
         Ok(weights)
+    }
+
+    /// The same weights, placed on `device` when taken.
+    pub(crate) fn on(&self, device: Device) -> Self {
+        Self {
+            device,
+            ..self.clone()
+        }
+    }
+
+    /// The device tensors go to.
+    pub(crate) fn device(&self) -> Device {
+        self.device
     }
 
     /// Whether linear layers are to be quantized to int8.

@@ -291,3 +291,36 @@ fn every_family_scores_in_bfloat16_and_int8_near_float32() {
         }
     }
 }
+
+/// A rotary decoder split into segments over several devices computes what
+/// it computes on one: here three CPU "devices", so every layer boundary
+/// that moves activations between segments runs, scores and KV-cached
+/// generation alike. Families that are not split say so.
+#[test]
+fn a_decoder_split_over_devices_scores_and_generates_as_on_one() {
+    let expected = expected();
+    let prompts = strings(&expected["prompts"]);
+    let labels = strings(&expected["labels"]);
+    let three = [DeviceChoice::Cpu, DeviceChoice::Cpu, DeviceChoice::Cpu];
+    for family in ["llama", "qwen2", "gemma3", "mistral", "gemma2", "cohere"] {
+        let dir = fixtures().join(family);
+        let whole = TorchGenerator::load(family, &dir, DeviceChoice::Cpu, DType::Float32).unwrap();
+        let split = TorchGenerator::load_on(family, &dir, &three, DType::Float32).unwrap();
+        assert_eq!(
+            whole.score(&prompts, &labels).unwrap(),
+            split.score(&prompts, &labels).unwrap(),
+            "{family}"
+        );
+        let decoding = Decoding::greedy(4);
+        let (a, b) = (
+            whole.generate(&prompts[0], &decoding).unwrap(),
+            split.generate(&prompts[0], &decoding).unwrap(),
+        );
+        assert_eq!(a.text, b.text, "{family}");
+    }
+    let error = TorchGenerator::load_on("bloom", &fixtures().join("bloom"), &three, DType::Float32)
+        .err()
+        .expect("BLOOM is not split")
+        .to_string();
+    assert!(error.contains("rotary families"), "{error}");
+}

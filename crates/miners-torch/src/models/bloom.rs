@@ -25,7 +25,7 @@ struct Layer {
 /// A BLOOM causal LM.
 pub(crate) struct Bloom {
     pub(crate) config: DecoderConfig,
-    embedding: Tensor,
+    pub(crate) embedding: Tensor,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
     final_norm: LayerNorm,

@@ -7,6 +7,8 @@ mod xglm;
 
 use std::path::Path;
 
+use miners_encoders::spec::{DType, DeviceChoice};
+
 pub(crate) use bert::Bert;
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
@@ -18,6 +20,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::{DecoderConfig, Family},
+    placement::Placement,
     precision::Precision,
     weights::Weights,
 };
@@ -33,19 +36,45 @@ pub(crate) enum Decoder {
 }
 
 impl Decoder {
-    /// Loads `config.json` and the weights from `dir` onto `device`, held in `precision`.
+    /// Loads `config.json` and the weights from `dir`, held in `dtype`, its
+    /// layers on the devices `choices` name (several split the layers; the
+    /// rotary families only).
     pub(crate) fn load(
         dir: &Path,
-        device: tch::Device,
-        precision: Precision,
+        choices: &[DeviceChoice],
+        dtype: DType,
     ) -> Result<Self, TorchError> {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
-        let weights = Weights::read_in(dir, device, precision)?;
+        let placement = Placement::resolve(choices, config.layers as usize)?;
+        let precision = Precision::new(dtype, placement.first())?;
+        let weights = Weights::read_in(dir, placement.first(), precision)?;
+        let unsplit = |family: &str| match placement.segments() {
+            1 => Ok(()),
+            _ => Err(TorchError::Device(format!(
+                "{family} runs on one device; splitting layers over several is built for the \
+                 rotary families (Llama, Mistral, Qwen2, Gemma, Cohere)"
+            ))),
+        };
         Ok(match config.family {
-            Family::Bloom => Self::Bloom(Bloom::load(&weights, config)?),
-            Family::Xglm => Self::Xglm(Xglm::load(&weights, config)?),
-            _ => Self::Rotary(RotaryDecoder::load(&weights, config, device)?),
+            Family::Bloom => {
+                unsplit("BLOOM")?;
+                Self::Bloom(Bloom::load(&weights, config)?)
+            }
+            Family::Xglm => {
+                unsplit("XGLM")?;
+                Self::Xglm(Xglm::load(&weights, config)?)
+            }
+            _ => Self::Rotary(RotaryDecoder::load(&weights, config, &placement)?),
         })
+    }
+
+    /// The first device: the embedding's, where inputs go and outputs come back.
+    pub(crate) fn device(&self) -> tch::Device {
+        match self {
+            Self::Rotary(d) => d.embedding.device(),
+            Self::Bloom(d) => d.embedding.device(),
+            Self::Xglm(d) => d.embedding.device(),
+        }
     }
 
     /// The configuration read from `config.json`.

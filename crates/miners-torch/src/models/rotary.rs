@@ -12,10 +12,15 @@ use crate::{
     batch::Batch,
     config::{DecoderConfig, Family},
     layers::{Linear, NormWeight, RmsNorm, Rotary, embed_float, rotate, rotate_interleaved},
+    placement::Placement,
     weights::Weights,
 };
 
 struct Layer {
+    /// Where the layer's weights are, and so where it runs.
+    device: tch::Device,
+    /// The first layer of a segment after the first: activations move here.
+    starts_segment: bool,
     input_norm: RmsNorm,
     qkv: Linear,
     q_norm: Option<RmsNorm>,
@@ -28,6 +33,42 @@ struct Layer {
     down: Linear,
     post_mlp_norm: Option<RmsNorm>,
     window: Option<i64>,
+}
+
+/// What every layer reads besides the hidden states, on one device: rotary
+/// angles and attention masks, global and sliding-window.
+struct LayerInputs {
+    global: (Tensor, Tensor),
+    local: Option<(Tensor, Tensor)>,
+    attend: Tensor,
+    attend_local: Option<Tensor>,
+}
+
+impl LayerInputs {
+    /// The same inputs on `device`.
+    fn on(&self, device: tch::Device) -> Result<Self, TchError> {
+        let pair = |(cos, sin): &(Tensor, Tensor)| -> Result<(Tensor, Tensor), TchError> {
+            Ok((cos.f_to_device(device)?, sin.f_to_device(device)?))
+        };
+        Ok(Self {
+            global: pair(&self.global)?,
+            local: self.local.as_ref().map(pair).transpose()?,
+            attend: self.attend.f_to_device(device)?,
+            attend_local: self
+                .attend_local
+                .as_ref()
+                .map(|m| m.f_to_device(device))
+                .transpose()?,
+        })
+    }
+
+    /// The angles and mask of a layer with sliding window `window`.
+    fn for_layer(&self, window: Option<i64>) -> (&(Tensor, Tensor), &Tensor) {
+        match (window, &self.local, &self.attend_local) {
+            (Some(_), Some(local), Some(mask)) => (local, mask),
+            _ => (&self.global, &self.attend),
+        }
+    }
 }
 
 /// Keys and values of every layer for the tokens of one sequence seen so far,
@@ -48,7 +89,7 @@ impl KvCache {
 /// The rotary families (Llama, Qwen2, Gemma 3).
 pub(crate) struct RotaryDecoder {
     pub(crate) config: DecoderConfig,
-    embedding: Tensor,
+    pub(crate) embedding: Tensor,
     lm_head: Option<Tensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
@@ -57,15 +98,24 @@ pub(crate) struct RotaryDecoder {
 }
 
 impl RotaryDecoder {
+    /// Loads the decoder, its layers where `placement` puts them and the
+    /// rest (embedding, final norm, output matrix) on the first device.
     pub(crate) fn load(
         w: &Weights,
         config: DecoderConfig,
-        device: tch::Device,
+        placement: &Placement,
     ) -> Result<Self, TorchError> {
+        let device = w.device();
         let (h, kv) = (config.hidden, config.kv_heads * config.head_dim);
         let q = config.heads * config.head_dim;
         let layers = (0..config.layers)
-            .map(|i| Layer::load(w, &format!("model.layers.{i}"), &config, (h, q, kv), i))
+            .map(|i| {
+                let w = w.on(placement.device_of(i));
+                let mut layer =
+                    Layer::load(&w, &format!("model.layers.{i}"), &config, (h, q, kv), i)?;
+                layer.starts_segment = placement.starts_segment(i);
+                Ok::<_, TorchError>(layer)
+            })
             .collect::<Result<_, _>>()?;
         let embedding = w.take("model.embed_tokens.weight", &[config.vocab, h])?;
         let scaling = config.rope_scaling;
@@ -119,43 +169,60 @@ impl RotaryDecoder {
         let queries = positions.f_view([n, 1])?;
         let keys = Tensor::f_arange(past + n, (Kind::Int64, device))?.f_view([1, past + n])?;
         let causal = keys.f_le_tensor(&queries)?;
-        let global = self.global_rotary.angles(&positions)?;
-        let local = match self.has_sliding_layers() {
-            true => Some(self.local_rotary.angles(&positions)?),
-            false => None,
+        let window = self.config.windows.iter().flatten().next().copied();
+        let attend_local = match window {
+            Some(window) => Some(causal.f_logical_and(&queries.f_sub(&keys)?.f_lt(window)?)?),
+            None => None,
         };
-        let mut x = x;
-        for (layer, kv) in self.layers.iter().zip(&mut cache.layers) {
-            let (rope, attend) = match (layer.window, &local) {
-                (Some(window), Some(local)) => {
-                    let near = queries.f_sub(&keys)?.f_lt(window)?;
-                    (local, causal.f_logical_and(&near)?)
-                }
-                _ => (&global, causal.shallow_clone()),
-            };
-            let attend = attend.f_view([1, 1, n, past + n])?;
-            x = self.layer_forward(layer, &x, rope, &attend, Some(kv))?;
-        }
+        let shape = [1, 1, n, past + n];
+        let inputs = LayerInputs {
+            global: self.global_rotary.angles(&positions)?,
+            local: window
+                .map(|_| self.local_rotary.angles(&positions))
+                .transpose()?,
+            attend: causal.f_view(shape)?,
+            attend_local: attend_local.map(|m| m.f_view(shape)).transpose()?,
+        };
+        let x = self.layers_forward(x, inputs, Some(&mut cache.layers))?;
         cache.length += n;
         self.norm.forward(&x)?.f_select(1, n - 1)
     }
 
     pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
-        let mut x = self.embed(&batch.ids)?;
-        let global = self.global_rotary.angles(&batch.positions)?;
-        let local = if self.has_sliding_layers() {
-            Some(self.local_rotary.angles(&batch.positions)?)
-        } else {
-            None
+        let x = self.embed(&batch.ids)?;
+        let inputs = LayerInputs {
+            global: self.global_rotary.angles(&batch.positions)?,
+            local: match self.has_sliding_layers() {
+                true => Some(self.local_rotary.angles(&batch.positions)?),
+                false => None,
+            },
+            attend: batch.attend.shallow_clone(),
+            attend_local: batch.attend_local.as_ref().map(Tensor::shallow_clone),
         };
-        for layer in &self.layers {
-            let (rope, attend) = match (layer.window, &local, &batch.attend_local) {
-                (Some(_), Some(local), Some(mask)) => (local, mask),
-                _ => (&global, &batch.attend),
-            };
-            x = self.layer_forward(layer, &x, rope, attend, None)?;
-        }
+        let x = self.layers_forward(x, inputs, None)?;
         self.norm.forward(&x)
+    }
+
+    /// Every layer in turn, each on its device: the hidden states and the
+    /// layer inputs follow a segment onto its device, and come back to the
+    /// first device (the embedding's) at the end.
+    fn layers_forward(
+        &self,
+        mut x: Tensor,
+        mut inputs: LayerInputs,
+        mut caches: Option<&mut Vec<Option<(Tensor, Tensor)>>>,
+    ) -> Result<Tensor, TchError> {
+        let home = x.device();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if layer.starts_segment {
+                x = x.f_to_device(layer.device)?;
+                inputs = inputs.on(layer.device)?;
+            }
+            let (rope, attend) = inputs.for_layer(layer.window);
+            let cache = caches.as_mut().map(|caches| &mut caches[i]);
+            x = self.layer_forward(layer, &x, rope, attend, cache)?;
+        }
+        x.f_to_device(home)
     }
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
@@ -281,6 +348,8 @@ impl Layer {
             linear("mlp.up_proj", h, c.intermediate, false)?,
         ])?;
         Ok(Self {
+            device: w.device(),
+            starts_segment: false,
             input_norm: norm("input_layernorm", h)?,
             qkv,
             q_norm: optional_norm("self_attn.q_norm", c.head_dim, qk_norms)?,

@@ -28,7 +28,7 @@ struct Layer {
 /// An XGLM causal LM.
 pub(crate) struct Xglm {
     pub(crate) config: DecoderConfig,
-    embedding: Tensor,
+    pub(crate) embedding: Tensor,
     layers: Vec<Layer>,
     final_norm: LayerNorm,
     /// `[offset + positions, hidden]` sinusoids.

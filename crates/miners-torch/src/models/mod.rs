@@ -45,7 +45,7 @@ impl Decoder {
         dtype: DType,
     ) -> Result<Self, TorchError> {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
-        let placement = Placement::resolve(choices, config.layers as usize)?;
+        let placement = Placement::resolve(choices, config.layers)?;
         let precision = Precision::new(dtype, placement.first())?;
         let weights = Weights::read_in(dir, placement.first(), precision)?;
         let unsplit = |family: &str| match placement.segments() {

@@ -330,6 +330,11 @@ impl Catalog {
                 *path = base.join(&*path);
             }
         }
+        unique_ids("model", catalog.encoders.iter().map(EncoderEntry::id))?;
+        unique_ids(
+            "generator",
+            catalog.generators.iter().map(GeneratorEntry::id),
+        )?;
         Ok(catalog)
     }
 
@@ -344,10 +349,40 @@ impl Catalog {
     }
 }
 
+/// Refuses two `[[table]]` entries of one id, naming both (1-based, in file order).
+fn unique_ids<'a>(table: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, id) in ids.enumerate() {
+        if let Some(first) = seen.insert(id, i + 1) {
+            return Err(format!(
+                "[[{table}]] entries {first} and {} both have id `{id}`; ids must be unique",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use miners_encoders::layout::Pooling;
+
+    #[test]
+    fn two_entries_of_one_id_are_refused_by_name() {
+        let twice = "[[model]]\nid = \"x\"\nbackend = \"static\"\npath = \"a\"\n\n\
+                     [[model]]\nid = \"y\"\nbackend = \"static\"\npath = \"b\"\n\n\
+                     [[model]]\nid = \"x\"\nbackend = \"static\"\npath = \"c\"\n";
+        let error = Catalog::parse(twice, Path::new("/")).unwrap_err();
+        assert!(
+            error.contains("entries 1 and 3") && error.contains("`x`"),
+            "{error}"
+        );
+        let generators = "[[generator]]\nid = \"g\"\nbackend = \"hub\"\nrepo = \"o/a\"\n\n\
+                          [[generator]]\nid = \"g\"\nbackend = \"hub\"\nrepo = \"o/b\"\n";
+        let error = Catalog::parse(generators, Path::new("/")).unwrap_err();
+        assert!(error.contains("[[generator]] entries 1 and 2"), "{error}");
+    }
 
     const CATALOG: &str = r#"
         [[model]]

@@ -332,7 +332,7 @@ impl Models {
     }
 
     /// The devices generators' layers are split over.
-    fn generator_devices(&self) -> Vec<DeviceChoice> {
+    pub fn generator_devices(&self) -> Vec<DeviceChoice> {
         match self.generator_devices.is_empty() {
             true => vec![self.device],
             false => self.generator_devices.clone(),

@@ -778,3 +778,48 @@ fn a_generator_split_over_a_device_list_records_what_one_device_does() {
         stderr(&bloom)
     );
 }
+
+/// More shards than cells (here 2^32, which once aborted on a 34 GB
+/// allocation) is a clear error, from `--shard` and from Slurm's variables.
+#[test]
+fn more_shards_than_cells_is_refused() {
+    let Some(data) = data_dir() else { return };
+    let spec = workspace().join("xtask/slurm/spec.toml");
+    let cache = tempfile::tempdir().unwrap();
+    let base = [
+        "sweep",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--cache",
+        cache.path().to_str().unwrap(),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--shard", "0/4294967296"]);
+    let output = miners(&data, out.path(), &args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("4294967296 shards for"),
+        "{}",
+        stderr(&output)
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(base)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "4294967296")
+        .env_remove("MINERS_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("shards for"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -78,6 +78,16 @@ pub enum SweepError {
     /// A shard that is not `i/N` with `0 <= i < N`.
     #[error("shard `{0}`: expected i/N with 0 <= i < N")]
     Shard(String),
+    /// More shards than the sweep has cells to give them.
+    #[error(
+        "{shards} shards for {cells} cells: a sweep splits into at most as many shards as it has cells"
+    )]
+    TooManyShards {
+        /// Shards asked for.
+        shards: usize,
+        /// Cells of the sweep.
+        cells: usize,
+    },
     /// Two shards disagree on the metrics of one cell.
     #[error("{} and {} disagree on the metrics of the same cell", shard.display(), target.display())]
     MergeConflict {

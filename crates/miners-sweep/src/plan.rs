@@ -269,6 +269,12 @@ pub(crate) fn plan(
     opened: &mut Opened<'_>,
     data: &DataDir,
 ) -> Result<ShardPlan, SweepError> {
+    if shards > cells.len().max(1) {
+        return Err(SweepError::TooManyShards {
+            shards,
+            cells: cells.len(),
+        });
+    }
     let key = plan_key(&cells, shards);
     let datasets = open_datasets(jobs, data)?;
     let mut estimates = Vec::with_capacity(cells.len());

@@ -262,8 +262,8 @@ struct Common {
     /// recorded as `<model>~<hubness><k>`.
     #[arg(long, value_enum)]
     hubness: Option<HubnessArg>,
-    /// Neighbourhood size of --hubness (default: 4 for the margins, 10 for CSLS).
-    #[arg(long, requires = "hubness")]
+    /// Neighbourhood size of --hubness (default: 4 for the margins, 10 for CSLS); at least 1.
+    #[arg(long, requires = "hubness", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     hubness_k: Option<usize>,
     /// Neighbour counts to score (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]

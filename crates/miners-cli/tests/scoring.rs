@@ -213,3 +213,19 @@ fn scatters_by_sample_for_parallel_splits_and_by_family_across_families() {
         }
     }
 }
+
+/// `--hubness-k 0` is refused (it once ran as k = 1 and was recorded as `~csls0`).
+#[test]
+fn a_hubness_neighbourhood_of_zero_is_refused() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let output = run(
+        &data,
+        out.path(),
+        &[&NUSAX[..], &["60", "--hubness", "csls", "--hubness-k", "0"]].concat(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--hubness-k"), "{stderr}");
+    assert!(!out.path().join("bitext").exists(), "nothing is written");
+}

@@ -483,7 +483,12 @@ fn run(cli: Cli) -> Result<()> {
             tune_weights,
         } => {
             let tune_by = tune_weights.map(TuneBy::from);
-            if tune_by.is_some() && common.weights.is_empty() {
+            if tune_by.is_some() && !common.weights.is_empty() {
+                bail!(
+                    "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
+                );
+            }
+            if tune_by.is_some() {
                 // Placeholders until the validation split decides.
                 common.weights = vec![1.0; common.models.len()];
             }

@@ -823,3 +823,34 @@ fn more_shards_than_cells_is_refused() {
         stderr(&output)
     );
 }
+
+/// ICL refuses more demonstrations than the pool holds, as classification
+/// refuses more neighbours (it once ran k = 501 on 500 and dropped 418).
+#[test]
+fn icl_refuses_a_k_beyond_the_pool() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let generator = workspace().join("fixtures/tiny-decoders/qwen2");
+    let args = [
+        "icl",
+        "--dataset",
+        "nusax",
+        "--retriever",
+        "static-tokenlearn",
+        "--generator",
+        generator.to_str().unwrap(),
+        "--k",
+        "501",
+        "--lang",
+        "ind",
+        "--limit",
+        "2",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("larger than the pool of 500"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -229,3 +229,31 @@ fn a_hubness_neighbourhood_of_zero_is_refused() {
     assert!(stderr.contains("--hubness-k"), "{stderr}");
     assert!(!out.path().join("bitext").exists(), "nothing is written");
 }
+
+/// `--tune-weights` with `--weights` is refused (the given weights were ignored silently).
+#[test]
+fn tuning_weights_that_are_also_given_is_refused() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "classify",
+        "--dataset",
+        "nusax",
+        "--model",
+        "static-tokenlearn",
+        "--model",
+        "static-tokenlearn",
+        "--weights",
+        "0.75,0.25",
+        "--tune-weights",
+        "--lang",
+        "ind",
+    ];
+    let output = run(&data, out.path(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--tune-weights") && stderr.contains("--weights"),
+        "{stderr}"
+    );
+}

@@ -55,7 +55,7 @@ pub fn run_icl(
 ) -> Result<(), EvalError> {
     let (plan, langs, setting) =
         classification_cells(dataset, &run.langs, run.cross_source.as_ref(), "icl")?;
-    crate::tasks::check_ks(&run.ks, 0)?;
+    let max_k = crate::tasks::check_ks(&run.ks, 0)?;
     crate::tasks::check_limit(run.limit)?;
     let labels = dataset.candidate_labels()?;
     for lang in &langs {
@@ -80,6 +80,7 @@ pub fn run_icl(
         }
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
         let pool = dataset.load_classification(pool_lang, plan.pool, None)?;
+        crate::tasks::check_pool(max_k, pool.texts.len(), dataset, lang.as_str())?;
         let test = spread(
             dataset.load_classification(lang, plan.test, None)?,
             run.limit,

@@ -367,7 +367,12 @@ pub(crate) fn classification_cells(
 }
 
 /// The largest k must not exceed the candidate pool.
-fn check_pool(max_k: usize, pool: usize, dataset: &Dataset, cell: &str) -> Result<(), EvalError> {
+pub(crate) fn check_pool(
+    max_k: usize,
+    pool: usize,
+    dataset: &Dataset,
+    cell: &str,
+) -> Result<(), EvalError> {
     if max_k <= pool {
         return Ok(());
     }

@@ -107,7 +107,10 @@ fn chosen(asked: &[String]) -> Result<Vec<String>> {
         return Ok(from_files.iter().map(|d| (*d).to_owned()).collect());
     }
     let from_hub = parquet::HUB_DATASETS.iter().map(|d| d.name);
-    let known: Vec<&str> = from_files.iter().copied().chain(from_hub).collect();
+    let mut known: Vec<&str> = from_files.iter().copied().chain(from_hub).collect();
+    // LinCE SA comes both ways: name it once.
+    known.sort_unstable();
+    known.dedup();
     for dataset in asked {
         if !known.contains(&dataset.as_str()) {
             bail!(

@@ -142,7 +142,11 @@ fn an_unknown_dataset_names_the_fetchable_ones() {
         stderr.contains("--dataset nusa") && stderr.contains("nusax"),
         "{stderr}"
     );
-    assert_eq!(stderr.matches("lince_sa").count(), 1, "each dataset named once: {stderr}");
+    assert_eq!(
+        stderr.matches("lince_sa").count(),
+        1,
+        "each dataset named once: {stderr}"
+    );
 }
 
 /// The raw-file path of `dataset`'s first pinned original (from the committed table).

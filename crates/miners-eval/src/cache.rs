@@ -322,7 +322,7 @@ fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .filter(|p| p.extension().is_some_and(|e| e == "bin") && p.is_file())
         .collect();
     paths.sort();
     for path in paths {

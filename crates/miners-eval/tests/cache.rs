@@ -175,6 +175,30 @@ fn corrupt_segments_are_set_aside_and_reencoded() {
     }
 }
 
+/// What is not a segment is left alone: a directory named like one is
+/// neither read nor renamed (it once became `*.corrupt`).
+#[test]
+fn a_directory_named_like_a_segment_is_left_alone() {
+    let Some(encoder) = model(Prompts::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join(encoder.fingerprint()).join("notes.bin");
+    std::fs::create_dir_all(&odd).unwrap();
+    let warnings = Warnings::default();
+    EmbeddingCache::new(dir.path())
+        .encode(
+            &encoder,
+            &texts(&["Halo dunia"]),
+            Role::Query,
+            "t",
+            &warnings,
+        )
+        .unwrap();
+    assert!(odd.is_dir(), "the directory stays where it was");
+    assert!(warnings.0.into_inner().unwrap().is_empty());
+}
+
 /// A stripping encoder (sentence-transformers' preparation) sees padded and
 /// unpadded copies of a text alike: one entry, the prepared text's vector.
 #[test]

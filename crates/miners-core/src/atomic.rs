@@ -45,6 +45,30 @@ pub fn atomic_write_with(
     result
 }
 
+/// Creates `path` holding `bytes`, atomically and only if it does not exist
+/// yet: written to a temporary sibling (`0666` less the umask, as
+/// [`atomic_write`]), then hard-linked into place, which fails if another
+/// writer got there first. Returns whether this call created it; an existing
+/// file is left untouched.
+pub fn atomic_create(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    let temporary = temporary_sibling(path)?;
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        match std::fs::hard_link(&temporary, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    result
+}
+
 /// `<dir>/.<name>.<host>-<pid>-<n>.tmp`: unique per machine, process and call.
 fn temporary_sibling(path: &Path) -> io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);

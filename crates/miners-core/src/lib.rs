@@ -4,7 +4,8 @@
 //! - [`Metric`]: how two embeddings are compared, and which direction is better.
 //! - [`Neighbours`]: the k nearest candidates of every query, best first.
 //! - [`Lang`] and [`Label`]: string newtypes that keep languages and labels apart.
-//! - [`atomic_write`]: the one way miners writes a file that others may read.
+//! - [`atomic_write`]: the one way miners writes a file that others may read
+//!   ([`atomic_create`] where the first writer must win).
 //!
 //! ```
 //! use miners_core::{Embeddings, Metric};
@@ -22,7 +23,9 @@ mod metric;
 mod neighbours;
 mod text;
 
-pub use atomic::{TEMPORARY_SUFFIX, atomic_write, atomic_write_with, remove_stale_temporaries};
+pub use atomic::{
+    TEMPORARY_SUFFIX, atomic_create, atomic_write, atomic_write_with, remove_stale_temporaries,
+};
 pub use embeddings::Embeddings;
 pub use hex::hex;
 pub use metric::Metric;

@@ -14,7 +14,6 @@
 use std::{
     collections::{HashMap, HashSet},
     fmt,
-    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -168,21 +167,22 @@ impl ShardPlan {
         let path = frozen_path(out, self.shards, &self.key);
         let dir = path.parent().expect("plans live under .sweep");
         std::fs::create_dir_all(dir).map_err(|source| SweepError::io(dir, source))?;
-        let mut file =
-            tempfile::NamedTempFile::new_in(dir).map_err(|source| SweepError::io(dir, source))?;
         let text = serde_json::to_string_pretty(&self).expect("plans serialize");
-        file.write_all(text.as_bytes())
-            .map_err(|source| SweepError::io(file.path(), source))?;
-        match file.persist_noclobber(&path) {
-            Ok(_) => Ok(self),
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let cells: Vec<(usize, CellRef)> =
-                    self.cells.iter().map(|c| (c.job, c.cell.clone())).collect();
-                Self::read_frozen(out, &cells, self.shards)?
-                    .ok_or_else(|| SweepError::io(&path, e.error))
-            }
-            Err(e) => Err(SweepError::io(&path, e.error)),
+        // Created with the umask's permissions, as records are, so that
+        // another user of the group can run its shard from the same plan.
+        let created = miners_core::atomic_create(&path, text.as_bytes())
+            .map_err(|source| SweepError::io(&path, source))?;
+        if created {
+            return Ok(self);
         }
+        let cells: Vec<(usize, CellRef)> =
+            self.cells.iter().map(|c| (c.job, c.cell.clone())).collect();
+        Self::read_frozen(out, &cells, self.shards)?.ok_or_else(|| {
+            SweepError::io(
+                &path,
+                std::io::Error::other("another shard froze a different plan under this name"),
+            )
+        })
     }
 }
 
@@ -495,6 +495,33 @@ fn cell_texts(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A frozen plan gets the permissions any new file gets under the umask
+    /// (it was 0600, so a second user of the group could not run its shard).
+    #[cfg(unix)]
+    #[test]
+    fn a_frozen_plan_follows_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let out = tempfile::tempdir().unwrap();
+        let plan = ShardPlan {
+            shards: 1,
+            key: plan_key(&[], 1),
+            cells: Vec::new(),
+            whole_jobs_imbalance: 1.0,
+        };
+        let frozen = plan.clone().freeze(out.path()).unwrap();
+        assert_eq!(frozen, plan);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let ordinary = out.path().join("ordinary");
+        std::fs::File::create(&ordinary).unwrap();
+        let path = frozen_path(out.path(), 1, &plan.key);
+        assert_eq!(mode(&path), mode(&ordinary));
+        assert_eq!(
+            plan.clone().freeze(out.path()).unwrap(),
+            plan,
+            "a second shard reads it"
+        );
+    }
 
     fn estimates() -> impl Strategy<Value = Vec<Estimate>> {
         let texts = prop::collection::vec((0u64..40, 1u32..50), 0..12);

@@ -260,7 +260,9 @@ impl Checkpoint {
         file.seek(SeekFrom::Start(entry.offset))
             .map_err(unreadable)?;
         if let Some(strides) = &entry.strides {
-            let mut span = vec![0u8; span_elements(&entry.shape, strides) * size];
+            let extent = element_extent(&entry.shape, strides)
+                .map_err(|m| CheckpointError::format(path, format!("tensor `{name}`: {m}")))?;
+            let mut span = vec![0u8; extent * size];
             file.read_exact(&mut span).map_err(unreadable)?;
             return sink(&gather(&span, &entry.shape, strides, size));
         }
@@ -371,16 +373,24 @@ pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     strides
 }
 
-/// Elements from the first to one past the last a strided view touches.
-fn span_elements(shape: &[usize], strides: &[usize]) -> usize {
-    if shape.contains(&0) {
-        return 0;
+/// Elements from the first to one past the last a strided view touches,
+/// checked for rank and overflow.
+pub(crate) fn element_extent(shape: &[usize], strides: &[usize]) -> Result<usize, String> {
+    if shape.len() != strides.len() {
+        return Err(format!(
+            "shape {shape:?} and strides {strides:?} differ in rank"
+        ));
     }
-    1 + shape
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    shape
         .iter()
         .zip(strides)
-        .map(|(&n, &s)| (n - 1) * s)
-        .sum::<usize>()
+        .try_fold(1usize, |extent, (&size, &stride)| {
+            (size - 1).checked_mul(stride)?.checked_add(extent)
+        })
+        .ok_or_else(|| format!("shape {shape:?} with strides {strides:?} overflows"))
 }
 
 /// The elements of a strided view, in row-major order.
@@ -428,7 +438,7 @@ mod tests {
         // storage [0 1 2 3 4 5] as 2×3, viewed transposed as 3×2 (strides 1, 3)
         let span: Vec<u8> = (0..6).collect();
         assert_eq!(gather(&span, &[3, 2], &[1, 3], 1), [0, 3, 1, 4, 2, 5]);
-        assert_eq!(span_elements(&[3, 2], &[1, 3]), 6);
+        assert_eq!(element_extent(&[3, 2], &[1, 3]), Ok(6));
         assert_eq!(contiguous_strides(&[2, 3, 4]), [12, 4, 1]);
     }
 }

@@ -132,7 +132,7 @@ fn storage_span(
 /// Where `tensor`'s elements lie in the file, checked against its storage.
 fn entry(tensor: &TensorRef, span: &StorageSpan, file: usize) -> Result<Entry, String> {
     let dtype = tensor.storage.dtype;
-    let extent = element_extent(&tensor.shape, &tensor.strides)?;
+    let extent = crate::element_extent(&tensor.shape, &tensor.strides)?;
     let end = tensor
         .offset
         .checked_add(extent)
@@ -159,23 +159,4 @@ fn entry(tensor: &TensorRef, span: &StorageSpan, file: usize) -> Result<Entry, S
         shape: tensor.shape.clone(),
         strides: (!contiguous).then(|| tensor.strides.clone()),
     })
-}
-
-/// Elements from the first to one past the last a strided view touches.
-fn element_extent(shape: &[usize], strides: &[usize]) -> Result<usize, String> {
-    if shape.len() != strides.len() {
-        return Err(format!(
-            "shape {shape:?} and strides {strides:?} differ in rank"
-        ));
-    }
-    if shape.contains(&0) {
-        return Ok(0);
-    }
-    shape
-        .iter()
-        .zip(strides)
-        .try_fold(1usize, |extent, (&size, &stride)| {
-            (size - 1).checked_mul(stride)?.checked_add(extent)
-        })
-        .ok_or_else(|| format!("shape {shape:?} with strides {strides:?} overflows"))
 }

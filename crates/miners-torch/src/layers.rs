@@ -129,13 +129,13 @@ pub(crate) fn embed_float(table: &Tensor, ids: &Tensor) -> Result<Tensor, TchErr
     Tensor::f_embedding(table, ids, -1, false, false)?.f_to_kind(Kind::Float)
 }
 
-/// Next-token log-probabilities (float32) of `hidden` rows against an output
-/// matrix `[vocab, hidden]`, the product taken in the matrix's kind.
-pub(crate) fn vocabulary_log_probs(hidden: &Tensor, matrix: &Tensor) -> Result<Tensor, TchError> {
+/// Next-token logits (float32) of `hidden` rows against an output matrix
+/// `[vocab, hidden]`, the product taken in the matrix's kind.
+pub(crate) fn vocabulary_logits(hidden: &Tensor, matrix: &Tensor) -> Result<Tensor, TchError> {
     hidden
         .f_to_kind(matrix.kind())?
         .f_matmul(&matrix.f_tr()?)?
-        .f_log_softmax(-1, Kind::Float)
+        .f_to_kind(Kind::Float)
 }
 
 /// Layer normalisation with weight and bias (BERT, XLM-R, BLOOM).

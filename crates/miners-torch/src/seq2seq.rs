@@ -14,7 +14,7 @@ use tokenizers::Tokenizer;
 use crate::{
     DeviceChoice, TorchError,
     generator::Draws,
-    layers::{Linear, NormWeight, RmsNorm, embed_float, vocabulary_log_probs},
+    layers::{Linear, NormWeight, RmsNorm, embed_float, vocabulary_logits},
     precision::Precision,
     weights::Weights,
 };
@@ -128,7 +128,7 @@ impl TorchSeq2Seq {
                 "a seq2seq model needs `decoder_start_token_id` to start decoding",
             ))
         })?;
-        let weights = Weights::read_in(dir, device, precision).map_err(error)?;
+        let weights = Weights::read(dir, device, precision).map_err(error)?;
         let network = Network::load(&weights, &config, &config_path).map_err(error)?;
         let tokenizer =
             load_tokenizer(dir).map_err(|e| TorchError::Tokenizer(e).for_generator(id))?;
@@ -344,7 +344,7 @@ impl Network {
             Some(scale) => hidden.f_mul_scalar(scale)?,
             None => hidden.shallow_clone(),
         };
-        vocabulary_log_probs(&hidden, &self.lm_head)
+        vocabulary_logits(&hidden, &self.lm_head)?.f_log_softmax(-1, Kind::Float)
     }
 }
 

@@ -11,7 +11,10 @@ use crate::{
     TorchError,
     batch::Batch,
     config::{DecoderConfig, Family},
-    layers::{Linear, NormWeight, RmsNorm, Rotary, embed_float, rotate, rotate_interleaved},
+    layers::{
+        Linear, NormWeight, RmsNorm, Rotary, embed_float, rotate, rotate_interleaved,
+        vocabulary_logits,
+    },
     placement::Placement,
     weights::Weights,
 };
@@ -227,10 +230,7 @@ impl RotaryDecoder {
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embedding);
-        let mut logits = hidden
-            .f_to_kind(head.kind())?
-            .f_matmul(&head.f_tr()?)?
-            .f_to_kind(Kind::Float)?;
+        let mut logits = vocabulary_logits(hidden, head)?;
         if let Some(scale) = self.config.logit_scale {
             logits = logits.f_mul_scalar(scale)?;
         }

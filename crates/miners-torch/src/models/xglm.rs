@@ -9,7 +9,7 @@ use crate::{
     TorchError,
     batch::Batch,
     config::DecoderConfig,
-    layers::{LayerNorm, Linear, embed_float, vocabulary_log_probs},
+    layers::{LayerNorm, Linear, embed_float, vocabulary_logits},
     weights::Weights,
 };
 
@@ -92,7 +92,7 @@ impl Xglm {
     }
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
-        vocabulary_log_probs(hidden, &self.embedding)
+        vocabulary_logits(hidden, &self.embedding)?.f_log_softmax(-1, Kind::Float)
     }
 
     fn layer_forward(

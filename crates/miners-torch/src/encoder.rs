@@ -57,7 +57,7 @@ impl TorchEncoder {
         let (device, precision) = Precision::resolve(device, spec.dtype)?;
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
         let tokenizer = encoder_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
-        let weights = Weights::read_in(&spec.path, device, precision)?
+        let weights = Weights::read(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
         let model = Bert::load(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
@@ -76,7 +76,7 @@ impl TorchEncoder {
         let mut dim = layout.config.hidden_size;
         let mut dense = Vec::new();
         for layer in &layout.dense {
-            let w = Weights::read(&layer.dir, device, Kind::Float)?;
+            let w = Weights::read(&layer.dir, device, Precision::unquantized(Kind::Float))?;
             for file in w.files() {
                 fingerprint.file(file)?;
             }

@@ -16,6 +16,14 @@ pub(crate) struct Precision {
 }
 
 impl Precision {
+    /// Every weight in `kind`, none quantized.
+    pub(crate) fn unquantized(kind: Kind) -> Self {
+        Self {
+            weights: kind,
+            int8_linear: false,
+        }
+    }
+
     /// The device a choice resolves to and the storage `dtype` calls for there.
     pub(crate) fn resolve(
         choice: DeviceChoice,

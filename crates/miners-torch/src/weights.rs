@@ -16,34 +16,25 @@ pub(crate) struct Weights {
     dir: std::path::PathBuf,
     prefix: String,
     device: Device,
-    kind: Kind,
-    int8_linear: bool,
+    precision: Precision,
 }
 
 impl Weights {
-    /// Opens the checkpoint in `dir`; tensors go to `device` as `kind` when taken.
-    pub(crate) fn read(dir: &Path, device: Device, kind: Kind) -> Result<Self, TorchError> {
-        let checkpoint =
-            Checkpoint::open(dir).map_err(|e| TorchError::model(dir, e.to_string()))?;
+    /// Opens the checkpoint in `dir` for a model held in `precision`;
+    /// tensors go to `device` when taken.
+    pub(crate) fn read(
+        dir: &Path,
+        device: Device,
+        precision: Precision,
+    ) -> Result<Self, TorchError> {
+        let checkpoint = Checkpoint::open(dir).map_err(|e| TorchError::checkpoint(&e))?;
         Ok(Self {
             checkpoint: Rc::new(checkpoint),
             dir: dir.to_owned(),
             prefix: String::new(),
             device,
-            kind,
-            int8_linear: false,
+            precision,
         })
-    }
-
-    /// Opens the checkpoint in `dir` for a model held in `precision`.
-    pub(crate) fn read_in(
-        dir: &Path,
-        device: Device,
-        precision: Precision,
-    ) -> Result<Self, TorchError> {
-        let mut weights = Self::read(dir, device, precision.weights)?;
-        weights.int8_linear = precision.int8_linear;
-        Ok(weights)
     }
 
     /// The same weights, placed on `device` when taken.
@@ -61,7 +52,7 @@ impl Weights {
 
     /// Whether linear layers are to be quantized to int8.
     pub(crate) fn int8_linear(&self) -> bool {
-        self.int8_linear
+        self.precision.int8_linear
     }
 
     /// The weight files, for fingerprints.
@@ -115,7 +106,7 @@ impl Weights {
         }
         let torch = |e: TchError| TorchError::model(path, format!("tensor `{key}`: {e}"));
         match self.load(&key, shape, kind_of(stored_kind)) {
-            Ok(tensor) => tensor.f_to_kind(self.kind).map_err(torch),
+            Ok(tensor) => tensor.f_to_kind(self.precision.weights).map_err(torch),
             Err(Loading::Torch(e)) => Err(torch(e)),
             Err(Loading::Checkpoint(e)) => Err(TorchError::checkpoint(&e)),
         }
@@ -168,7 +159,7 @@ pub fn load_checkpoint(
     device: Device,
     kind: Kind,
 ) -> Result<Vec<(String, Tensor)>, TorchError> {
-    Weights::read(dir, device, kind)?.take_all()
+    Weights::read(dir, device, Precision::unquantized(kind))?.take_all()
 }
 
 /// libtorch's kind for a stored element type.

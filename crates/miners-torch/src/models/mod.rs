@@ -47,7 +47,7 @@ impl Decoder {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
         let placement = Placement::resolve(choices, config.layers)?;
         let precision = Precision::new(dtype, placement.first())?;
-        let weights = Weights::read_in(dir, placement.first(), precision)?;
+        let weights = Weights::read(dir, placement.first(), precision)?;
         let unsplit = |family: &str| match placement.segments() {
             1 => Ok(()),
             _ => Err(TorchError::Device(format!(

@@ -424,37 +424,23 @@ fn run_command(command: &mut Command) -> Result<()> {
 
 /// The score (bitext F1 or ICL accuracy), peak memory and source of the one record under `out`.
 fn record(out: &Path) -> Result<(f64, f64, String)> {
-    let mut pending = vec![out.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)?.flatten() {
-            let file = entry.path();
-            if file.is_dir() {
-                pending.push(file);
-                continue;
-            }
-            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !name.ends_with(".k1.json") {
-                continue;
-            }
-            let record: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
-            let metrics = &record["metrics"];
-            let score = metrics["f1"]
-                .as_f64()
-                .or(metrics["accuracy"].as_f64())
-                .unwrap_or(f64::NAN);
-            let source = record["model"]["source"]
-                .as_str()
-                .or(record["generator"]["source"].as_str())
-                .unwrap_or("")
-                .to_owned();
-            return Ok((
-                score,
-                record["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
-                source,
-            ));
-        }
-    }
-    bail!("no k = 1 record under {}", out.display())
+    let file = crate::files_under(out)?
+        .into_iter()
+        .find(|file| file.to_string_lossy().ends_with(".k1.json"))
+        .with_context(|| format!("no k = 1 record under {}", out.display()))?;
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    let metrics = &record["metrics"];
+    let score = metrics["f1"]
+        .as_f64()
+        .or(metrics["accuracy"].as_f64())
+        .unwrap_or(f64::NAN);
+    let source = record["model"]["source"]
+        .as_str()
+        .or(record["generator"]["source"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    let peak = record["peak_rss_mib"].as_f64().unwrap_or(f64::NAN);
+    Ok((score, peak, source))
 }
 
 /// Files and megabytes of the snapshot `source` (`hf:org/name@commit`) in the Hub cache.
@@ -467,19 +453,10 @@ fn snapshot_size(hf_home: &Path, source: &str) -> (usize, f64) {
         .join(format!("models--{}", repo.replace('/', "--")))
         .join("snapshots")
         .join(commit);
-    let mut pending = vec![dir];
-    let (mut files, mut bytes) = (0, 0u64);
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let file = entry.path();
-            match file.is_dir() {
-                true => pending.push(file),
-                false => {
-                    files += 1;
-                    bytes += std::fs::metadata(&file).map_or(0, |m| m.len());
-                }
-            }
-        }
-    }
-    (files, bytes as f64 / 1e6)
+    let files = crate::files_under(&dir).unwrap_or_default();
+    let bytes: u64 = files
+        .iter()
+        .map(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
+        .sum();
+    (files.len(), bytes as f64 / 1e6)
 }

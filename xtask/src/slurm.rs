@@ -519,17 +519,9 @@ fn compare_records(results: &Path, expected: &Path) -> Result<()> {
 /// Every file under `dir`, by path relative to it, with its bytes.
 fn files(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     let mut found = BTreeMap::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| current.display().to_string())? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path.strip_prefix(dir)?.to_owned();
-                found.insert(relative, std::fs::read(&path)?);
-            }
-        }
+    for path in crate::files_under(dir)? {
+        let relative = path.strip_prefix(dir)?.to_owned();
+        found.insert(relative, std::fs::read(&path)?);
     }
     Ok(found)
 }

@@ -89,7 +89,7 @@ def main():
             model_dir = ROOT / "models" / model
             prefix = PREFIX.get(model, "")
             path = pathlib.Path(tmp, "texts.txt")
-            path.write_text("".join(prefix + t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
+            path.write_text("".join(prefix + t.strip() + "\n" for t in texts), encoding="utf-8")  # stripped as sentence-transformers strips
             ours_out, theirs_out = pathlib.Path(tmp, "ours.f32"), pathlib.Path(tmp, "theirs.f32")
             tokenizer = "raw" if model == "e5-small" else "auto"
             theirs = run([sys.executable, "-c", ST_CHILD, str(model_dir), str(path), str(theirs_out), str(args.threads), tokenizer], env)

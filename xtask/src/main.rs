@@ -1,5 +1,6 @@
 //! `cargo xtask`: everything needed to go from a fresh clone to results.
 
+mod gpu;
 mod interop;
 mod libtorch;
 mod models;
@@ -135,6 +136,23 @@ enum Task {
         #[arg(long)]
         test_hub: bool,
     },
+    /// On a CUDA machine (under 8 minutes): encoders in float32 and float16
+    /// against sentence-transformers on the same GPU (speed ratio, max
+    /// difference), a generator in float32, bfloat16 and int8 against its
+    /// float32 CPU scores, and the split over two GPUs where there are two.
+    /// Builds against the CUDA libtorch of a Python's torch 2.11 (the interop
+    /// environment's by default) into target/gpu.
+    GpuCheck {
+        /// A Python with torch 2.11 (CUDA) and sentence-transformers.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// `cuda:N`, or `cpu` for a dry run of every step without a GPU.
+        #[arg(long, default_value = "cuda:0")]
+        device: String,
+        /// Sentences each encoder encodes.
+        #[arg(long, default_value_t = 1000)]
+        sentences: usize,
+    },
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -238,6 +256,18 @@ fn main() -> Result<()> {
             };
             paper::run(&root, &options)
         }
+        Task::GpuCheck {
+            python,
+            device,
+            sentences,
+        } => gpu::run(
+            &root,
+            &gpu::Options {
+                python,
+                device,
+                sentences,
+            },
+        ),
         Task::Merge { into, sources } => {
             libtorch::ensure(&root)?;
             let mut args = vec!["merge".to_owned(), "--into".to_owned(), path(&into)];

@@ -2,7 +2,7 @@
 //! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
 //! little-endian f32 and prints one JSON line.
 //!
-//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE]`
+//! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE] [DEVICE]`
 
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ fn main() {
     let (model, texts, out) = match &args[..] {
         [_, model, texts, out, ..] => (model, texts, out),
         _ => panic!(
-            "usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE]"
+            "usage: encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE] [DEVICE]"
         ),
     };
     let prefix = args.get(4).cloned().unwrap_or_default();
@@ -23,15 +23,23 @@ fn main() {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let load = Instant::now();
     let mut spec = ModelSpec::for_dir(model.as_ref());
-    if let Some(dtype) = args.get(6) {
+    if let Some(dtype) = args.get(6).filter(|d| !d.is_empty()) {
         spec.dtype = serde_json::from_value(serde_json::Value::String(dtype.clone()))
             .expect("DTYPE is float32, float16 or bfloat16");
     }
-    let mut encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu).expect("model loads");
+    let device: DeviceChoice = args
+        .get(7)
+        .map_or(Ok(DeviceChoice::Cpu), |d| d.parse())
+        .expect("DEVICE is cpu, cuda:N or auto");
+    let mut encoder = TorchEncoder::load(&spec, device).expect("model loads");
     if let Some(budget) = args.get(5).filter(|b| !b.is_empty()) {
         encoder = encoder.with_token_budget(budget.parse().expect("TOKEN_BUDGET is a number"));
     }
     let load_s = load.elapsed().as_secs_f64();
+    // Warm-up, as the sentence-transformers side does (CUDA kernels, caches).
+    encoder
+        .encode_raw(&refs[..refs.len().min(64)], Role::Query)
+        .expect("encodes");
     let start = Instant::now();
     let vectors = encoder.encode_raw(&refs, Role::Query).expect("encodes");
     let seconds = start.elapsed().as_secs_f64();

@@ -74,6 +74,17 @@ impl FromStr for DeviceChoice {
     }
 }
 
+impl std::fmt::Display for DeviceChoice {
+    /// The name [`DeviceChoice::from_str`] reads back: `cpu`, `cuda:N`, `auto`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(index) => write!(f, "cuda:{index}"),
+            DeviceChoice::Auto => f.write_str("auto"),
+        }
+    }
+}
+
 /// A comma-separated device list (`cuda:0,cuda:1`): a generator's layers
 /// are split over several; encoders run on the first.
 pub fn parse_devices(text: &str) -> Result<Vec<DeviceChoice>, String> {
@@ -181,5 +192,8 @@ mod tests {
         assert_eq!("cuda:1".parse(), Ok(DeviceChoice::Cuda(1)));
         assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
         assert!("tpu".parse::<DeviceChoice>().is_err());
+        for device in [DeviceChoice::Cpu, DeviceChoice::Cuda(3), DeviceChoice::Auto] {
+            assert_eq!(device.to_string().parse(), Ok(device));
+        }
     }
 }

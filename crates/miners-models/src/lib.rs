@@ -384,17 +384,12 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         // Encoder-decoders (mT0, Aya-101) and decoder-only models share the trait.
         if miners_torch::TorchSeq2Seq::recognizes(&entry.path) {
-            if self.generator_devices().len() > 1 {
-                return Err(ModelsError::Generator(IclError::Generator {
-                    generator: entry.id.clone(),
-                    message:
-                        "encoder-decoders run on one device; splitting layers over several is \
-                              built for the rotary decoders"
-                            .into(),
-                }));
-            }
-            let model =
-                miners_torch::TorchSeq2Seq::load(&entry.id, &entry.path, self.device, entry.dtype)?;
+            let model = miners_torch::TorchSeq2Seq::load_on(
+                &entry.id,
+                &entry.path,
+                &self.generator_devices(),
+                entry.dtype,
+            )?;
             return Ok(Box::new(model.with_source(entry.source.clone())));
         }
         let generator = miners_torch::TorchGenerator::load_on(

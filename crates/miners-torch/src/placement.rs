@@ -4,10 +4,12 @@
 //! segment's device to the next; the embedding, the final norm and the
 //! output matrix stay on the first device.
 
-use miners_encoders::spec::DeviceChoice;
-use tch::Device;
+use std::ops::Range;
 
-use crate::{TorchError, resolve_device};
+use miners_encoders::spec::DeviceChoice;
+use tch::{Device, TchError, Tensor};
+
+use crate::{TorchError, resolve_device, weights::Weights};
 
 /// The device of each layer, as contiguous segments.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,20 +98,82 @@ impl Placement {
         self.devices[segment]
     }
 
-    /// Whether layer `layer` begins a segment after the first, so that the
-    /// activations move to its device there.
-    pub(crate) fn starts_segment(&self, layer: usize) -> bool {
-        layer > 0 && self.ends[..self.ends.len() - 1].contains(&layer)
+    /// Loads the layers numbered `layers` (in the whole model's count), each
+    /// with its weights on the device this placement gives it.
+    pub(crate) fn load_layers<L>(
+        &self,
+        weights: &Weights,
+        layers: Range<usize>,
+        mut load: impl FnMut(&Weights, usize) -> Result<L, TorchError>,
+    ) -> Result<PlacedLayers<L>, TorchError> {
+        let placed = layers
+            .map(|i| {
+                let device = self.device_of(i);
+                Ok((load(&weights.on(device), i)?, device))
+            })
+            .collect::<Result<_, TorchError>>()?;
+        Ok(PlacedLayers(placed))
     }
 
     /// The first device: embedding, final norm and output matrix live there.
     pub(crate) fn first(&self) -> Device {
         self.devices[0]
     }
+}
 
-    /// How many segments (devices in use) there are.
-    pub(crate) fn segments(&self) -> usize {
-        self.devices.len()
+/// A stack of layers, each with the device its weights are on.
+pub(crate) struct PlacedLayers<L>(Vec<(L, Device)>);
+
+impl<L> PlacedLayers<L> {
+    /// Runs `x` through every layer in turn (`layer(index, layer, x,
+    /// inputs)`), each on its own device: `x` and the per-layer `inputs`
+    /// follow the layers onto each device, and `x` returns to its own device
+    /// at the end.
+    pub(crate) fn forward<I: OnDevice>(
+        &self,
+        x: Tensor,
+        mut inputs: I,
+        mut layer: impl FnMut(usize, &L, &Tensor, &I) -> Result<Tensor, TchError>,
+    ) -> Result<Tensor, TchError> {
+        let home = x.device();
+        let mut x = x;
+        for (i, (weights, device)) in self.0.iter().enumerate() {
+            if x.device() != *device {
+                x = x.f_to_device(*device)?;
+                inputs = inputs.on(*device)?;
+            }
+            x = layer(i, weights, &x, &inputs)?;
+        }
+        x.f_to_device(home)
+    }
+
+    /// How many layers there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What a layer reads besides the hidden states, movable to a layer's device.
+pub(crate) trait OnDevice: Sized {
+    /// The same values on `device`.
+    fn on(&self, device: Device) -> Result<Self, TchError>;
+}
+
+impl OnDevice for Tensor {
+    fn on(&self, device: Device) -> Result<Self, TchError> {
+        self.f_to_device(device)
+    }
+}
+
+impl<T: OnDevice> OnDevice for Option<T> {
+    fn on(&self, device: Device) -> Result<Self, TchError> {
+        self.as_ref().map(|t| t.on(device)).transpose()
+    }
+}
+
+impl<A: OnDevice, B: OnDevice> OnDevice for (A, B) {
+    fn on(&self, device: Device) -> Result<Self, TchError> {
+        Ok((self.0.on(device)?, self.1.on(device)?))
     }
 }
 
@@ -157,7 +221,6 @@ mod tests {
         let cpu = Device::Cpu;
         let split = Placement::split(&[cpu, cpu, cpu], &[1.0, 1.0, 1.0], 8);
         assert_eq!(split.ends, [3, 6, 8]);
-        assert_eq!(split.segments(), 3);
         assert_eq!(
             (0..8)
                 .map(|l| split.ends.iter().position(|&e| l < e).unwrap())
@@ -167,13 +230,7 @@ mod tests {
         let weighted = Placement::split(&[cpu, cpu], &[3.0, 1.0], 8);
         assert_eq!(weighted.ends, [6, 8]);
         let empty = Placement::split(&[cpu, cpu], &[1.0, 0.0], 4);
-        assert_eq!((empty.ends.clone(), empty.segments()), (vec![4], 1));
+        assert_eq!((empty.ends.clone(), empty.devices.len()), (vec![4], 1));
         assert_eq!(Placement::single(cpu).device_of(1000), cpu);
-        assert_eq!(
-            (0..8)
-                .filter(|&l| split.starts_segment(l))
-                .collect::<Vec<_>>(),
-            [3, 6]
-        );
     }
 }

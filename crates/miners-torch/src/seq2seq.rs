@@ -3,7 +3,7 @@
 //! token log-probability through the decoder, and answers are decoded from the
 //! decoder start token.
 
-use std::{path::Path, sync::Mutex};
+use std::{ops::Range, path::Path, sync::Mutex};
 
 use miners_encoders::{spec::DType, tokenizer::load_tokenizer};
 use miners_icl::{Decoding, Generation, Generator, IclError};
@@ -15,6 +15,7 @@ use crate::{
     DeviceChoice, TorchError,
     generator::Draws,
     layers::{Linear, NormWeight, RmsNorm, embed_float, vocabulary_logits},
+    placement::{PlacedLayers, Placement},
     precision::Precision,
     weights::Weights,
 };
@@ -38,6 +39,13 @@ struct T5Config {
     decoder_start_token_id: Option<i64>,
     eos_token_id: Option<i64>,
     n_positions: Option<usize>,
+}
+
+impl T5Config {
+    /// Decoder blocks: as many as the encoder's unless given.
+    fn decoder_layers(&self) -> usize {
+        self.num_decoder_layers.unwrap_or(self.num_layers)
+    }
 }
 
 /// One attention sublayer (no biases, no logit scaling, as T5).
@@ -66,7 +74,7 @@ struct Block {
 }
 
 struct Stack {
-    blocks: Vec<Block>,
+    blocks: PlacedLayers<Block>,
     /// `[buckets, heads]` relative position biases of the first block.
     relative_bias: Tensor,
     final_norm: RmsNorm,
@@ -115,8 +123,20 @@ impl TorchSeq2Seq {
         device: DeviceChoice,
         dtype: DType,
     ) -> Result<Self, IclError> {
+        Self::load_on(id, dir, &[device], dtype)
+    }
+
+    /// [`TorchSeq2Seq::load`] with the encoder's and then the decoder's
+    /// blocks split over `devices` in contiguous segments sized by each
+    /// device's free memory (`[Auto]`: every CUDA device), as
+    /// `device_map="auto"` does; activations move between them.
+    pub fn load_on(
+        id: &str,
+        dir: &Path,
+        devices: &[DeviceChoice],
+        dtype: DType,
+    ) -> Result<Self, IclError> {
         let error = |e: TorchError| e.for_generator(id);
-        let (device, precision) = Precision::resolve(device, dtype).map_err(error)?;
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| error(TorchError::model(&config_path, e.to_string())))?;
@@ -128,8 +148,12 @@ impl TorchSeq2Seq {
                 "a seq2seq model needs `decoder_start_token_id` to start decoding",
             ))
         })?;
+        let blocks = config.num_layers + config.decoder_layers();
+        let placement = Placement::resolve(devices, blocks).map_err(error)?;
+        let device = placement.first();
+        let precision = Precision::new(dtype, device).map_err(error)?;
         let weights = Weights::read(dir, device, precision).map_err(error)?;
-        let network = Network::load(&weights, &config, &config_path).map_err(error)?;
+        let network = Network::load(&weights, &config, &config_path, &placement).map_err(error)?;
         let tokenizer =
             load_tokenizer(dir).map_err(|e| TorchError::Tokenizer(e).for_generator(id))?;
         Ok(Self {
@@ -284,7 +308,12 @@ impl Generator for TorchSeq2Seq {
 }
 
 impl Network {
-    fn load(w: &Weights, c: &T5Config, path: &Path) -> Result<Self, TorchError> {
+    fn load(
+        w: &Weights,
+        c: &T5Config,
+        path: &Path,
+        placement: &Placement,
+    ) -> Result<Self, TorchError> {
         if c.model_type != "t5" && c.model_type != "mt5" {
             return Err(TorchError::model(
                 path,
@@ -301,8 +330,10 @@ impl Network {
                 ));
             }
         };
-        let stack = |name: &str, layers: usize, decoder: bool| {
-            Stack::load(w, name, layers, decoder, gated, c)
+        let encoder_blocks = 0..c.num_layers;
+        let decoder_blocks = c.num_layers..c.num_layers + c.decoder_layers();
+        let stack = |name: &str, blocks: Range<usize>, decoder: bool| {
+            Stack::load(w, name, placement, blocks, decoder, gated, c)
         };
         let shared = w.take("shared.weight", &[c.vocab_size, c.d_model])?;
         let tied = c.tie_word_embeddings.unwrap_or(true);
@@ -311,12 +342,8 @@ impl Network {
             false => w.take("lm_head.weight", &[c.vocab_size, c.d_model])?,
         };
         Ok(Self {
-            encoder: stack("encoder", c.num_layers, false)?,
-            decoder: stack(
-                "decoder",
-                c.num_decoder_layers.unwrap_or(c.num_layers),
-                true,
-            )?,
+            encoder: stack("encoder", encoder_blocks, false)?,
+            decoder: stack("decoder", decoder_blocks, true)?,
             shared,
             lm_head,
             output_scale: tied.then(|| (c.d_model as f64).powf(-0.5)),
@@ -349,19 +376,22 @@ impl Network {
 }
 
 impl Stack {
+    /// Loads stack `name` (`encoder` or `decoder`), its blocks numbered
+    /// `blocks` in the model's count (encoder first) for `placement`.
     fn load(
         w: &Weights,
         name: &str,
-        layers: usize,
+        placement: &Placement,
+        blocks: Range<usize>,
         decoder: bool,
         gated: bool,
         c: &T5Config,
     ) -> Result<Self, TorchError> {
         let inner = c.num_heads * c.d_kv;
-        let norm = |path: String| {
+        let norm = |w: &Weights, path: String| {
             RmsNorm::load(w, &path, c.d_model, c.layer_norm_epsilon, NormWeight::Plain)
         };
-        let attention = |path: String| -> Result<Attention, TorchError> {
+        let attention = |w: &Weights, path: String| -> Result<Attention, TorchError> {
             let linear = |part: &str, inputs: i64, outputs: i64| {
                 Linear::load(w, &format!("{path}.{part}"), inputs, outputs, false)
             };
@@ -374,74 +404,70 @@ impl Stack {
                 head_dim: c.d_kv,
             })
         };
-        let blocks = (0..layers)
-            .map(|i| {
-                let p = format!("{name}.block.{i}.layer");
-                let ff_index = if decoder { 2 } else { 1 };
-                let ff = format!("{p}.{ff_index}.DenseReluDense");
-                let linear = |part: &str, inputs: i64, outputs: i64| {
-                    Linear::load(w, &format!("{ff}.{part}"), inputs, outputs, false)
-                };
-                let ff = match gated {
-                    true => FeedForward {
-                        gate: Some(linear("wi_0", c.d_model, c.d_ff)?),
-                        up: linear("wi_1", c.d_model, c.d_ff)?,
-                        down: linear("wo", c.d_ff, c.d_model)?,
-                    },
-                    false => FeedForward {
-                        gate: None,
-                        up: linear("wi", c.d_model, c.d_ff)?,
-                        down: linear("wo", c.d_ff, c.d_model)?,
-                    },
-                };
-                let cross = match decoder {
-                    true => Some((
-                        norm(format!("{p}.1.layer_norm"))?,
-                        attention(format!("{p}.1.EncDecAttention"))?,
-                    )),
-                    false => None,
-                };
-                Ok(Block {
-                    self_norm: norm(format!("{p}.0.layer_norm"))?,
-                    self_attention: attention(format!("{p}.0.SelfAttention"))?,
-                    cross,
-                    ff_norm: norm(format!("{p}.{ff_index}.layer_norm"))?,
-                    ff,
-                })
+        let first = blocks.start;
+        let blocks = placement.load_layers(w, blocks, |w, global| {
+            let i = global - first;
+            let p = format!("{name}.block.{i}.layer");
+            let ff_index = if decoder { 2 } else { 1 };
+            let ff = format!("{p}.{ff_index}.DenseReluDense");
+            let linear = |part: &str, inputs: i64, outputs: i64| {
+                Linear::load(w, &format!("{ff}.{part}"), inputs, outputs, false)
+            };
+            let ff = match gated {
+                true => FeedForward {
+                    gate: Some(linear("wi_0", c.d_model, c.d_ff)?),
+                    up: linear("wi_1", c.d_model, c.d_ff)?,
+                    down: linear("wo", c.d_ff, c.d_model)?,
+                },
+                false => FeedForward {
+                    gate: None,
+                    up: linear("wi", c.d_model, c.d_ff)?,
+                    down: linear("wo", c.d_ff, c.d_model)?,
+                },
+            };
+            let cross = match decoder {
+                true => Some((
+                    norm(w, format!("{p}.1.layer_norm"))?,
+                    attention(w, format!("{p}.1.EncDecAttention"))?,
+                )),
+                false => None,
+            };
+            Ok(Block {
+                self_norm: norm(w, format!("{p}.0.layer_norm"))?,
+                self_attention: attention(w, format!("{p}.0.SelfAttention"))?,
+                cross,
+                ff_norm: norm(w, format!("{p}.{ff_index}.layer_norm"))?,
+                ff,
             })
-            .collect::<Result<_, TorchError>>()?;
+        })?;
         Ok(Self {
             blocks,
             relative_bias: w.take(
                 &format!("{name}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
                 &[c.relative_attention_num_buckets, c.num_heads],
             )?,
-            final_norm: norm(format!("{name}.final_layer_norm"))?,
+            final_norm: norm(w, format!("{name}.final_layer_norm"))?,
             bidirectional: !decoder,
         })
     }
 
+    /// The stack over embedded `x`, each block on its device; the decoder
+    /// also attends to `encoded`.
     fn forward(
         &self,
-        mut x: Tensor,
+        x: Tensor,
         encoded: Option<&Tensor>,
         buckets: i64,
         max_distance: i64,
     ) -> Result<Tensor, TchError> {
         let length = x.size()[1];
         let bias = self.position_bias(length, buckets, max_distance, x.device())?;
-        for block in &self.blocks {
-            let normed = block.self_norm.forward(&x)?;
-            x = x.f_add(
-                &block
-                    .self_attention
-                    .forward(&normed, &normed, Some(&bias))?,
-            )?;
-            if let (Some((norm, cross)), Some(encoded)) = (&block.cross, encoded) {
-                x = x.f_add(&cross.forward(&norm.forward(&x)?, encoded, None)?)?;
-            }
-            x = x.f_add(&block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
-        }
+        let inputs = (bias, encoded.map(Tensor::shallow_clone));
+        let x = self
+            .blocks
+            .forward(x, inputs, |_, block, x, (bias, encoded)| {
+                block.forward(x, bias, encoded.as_ref())
+            })?;
         self.final_norm.forward(&x)
     }
 
@@ -495,6 +521,24 @@ fn bucket(relative: i64, bidirectional: bool, buckets: i64, max_distance: i64) -
     let ratio = (distance as f32 / exact as f32).ln() / (max_distance as f32 / exact as f32).ln();
     let large = exact + (ratio * (buckets - exact) as f32) as i64;
     base + large.min(buckets - 1)
+}
+
+impl Block {
+    /// Self-attention, cross-attention over `encoded` (decoder blocks), then
+    /// the feed-forward sublayer, each added to the residual stream.
+    fn forward(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        encoded: Option<&Tensor>,
+    ) -> Result<Tensor, TchError> {
+        let normed = self.self_norm.forward(x)?;
+        let mut x = x.f_add(&self.self_attention.forward(&normed, &normed, Some(bias))?)?;
+        if let (Some((norm, cross)), Some(encoded)) = (&self.cross, encoded) {
+            x = x.f_add(&cross.forward(&norm.forward(&x)?, encoded, None)?)?;
+        }
+        x.f_add(&self.ff.forward(&self.ff_norm.forward(&x)?)?)
+    }
 }
 
 impl Attention {

@@ -10,6 +10,7 @@ use crate::{
     batch::Batch,
     config::DecoderConfig,
     layers::{LayerNorm, Linear, embed_float, vocabulary_logits},
+    placement::{PlacedLayers, Placement},
     weights::Weights,
 };
 
@@ -27,15 +28,20 @@ pub(crate) struct Bloom {
     pub(crate) config: DecoderConfig,
     pub(crate) embedding: Tensor,
     embedding_norm: LayerNorm,
-    layers: Vec<Layer>,
+    layers: PlacedLayers<Layer>,
     final_norm: LayerNorm,
     /// ALiBi slope per head, `[heads]`.
     slopes: Tensor,
 }
 
 impl Bloom {
-    /// Loads the `transformer.*` tensors (prefix optional); the output matrix is the embedding.
-    pub(crate) fn load(w: &Weights, config: DecoderConfig) -> Result<Self, TorchError> {
+    /// Loads the `transformer.*` tensors (prefix optional), the layers where
+    /// `placement` puts them; the output matrix is the embedding.
+    pub(crate) fn load(
+        w: &Weights,
+        config: DecoderConfig,
+        placement: &Placement,
+    ) -> Result<Self, TorchError> {
         let h = config.hidden;
         let eps = config.eps;
         let prefix = if w.has("transformer.word_embeddings.weight") {
@@ -43,23 +49,22 @@ impl Bloom {
         } else {
             ""
         };
-        let linear = |name: &str, inputs: i64, outputs: i64| {
-            Linear::load(w, &format!("{prefix}{name}"), inputs, outputs, true)
-        };
-        let layer_norm = |name: &str| LayerNorm::load(w, &format!("{prefix}{name}"), h, eps);
-        let layers = (0..config.layers)
-            .map(|i| {
-                let p = format!("h.{i}");
-                Ok(Layer {
-                    input_norm: layer_norm(&format!("{p}.input_layernorm"))?,
-                    qkv: linear(&format!("{p}.self_attention.query_key_value"), h, 3 * h)?,
-                    dense: linear(&format!("{p}.self_attention.dense"), h, h)?,
-                    post_attention_norm: layer_norm(&format!("{p}.post_attention_layernorm"))?,
-                    up: linear(&format!("{p}.mlp.dense_h_to_4h"), h, 4 * h)?,
-                    down: linear(&format!("{p}.mlp.dense_4h_to_h"), 4 * h, h)?,
-                })
+        let layer_norm =
+            |w: &Weights, name: &str| LayerNorm::load(w, &format!("{prefix}{name}"), h, eps);
+        let layers = placement.load_layers(w, 0..config.layers, |w, i| {
+            let p = format!("{prefix}h.{i}");
+            let linear = |name: &str, inputs: i64, outputs: i64| {
+                Linear::load(w, &format!("{p}.{name}"), inputs, outputs, true)
+            };
+            Ok(Layer {
+                input_norm: layer_norm(w, &format!("h.{i}.input_layernorm"))?,
+                qkv: linear("self_attention.query_key_value", h, 3 * h)?,
+                dense: linear("self_attention.dense", h, h)?,
+                post_attention_norm: layer_norm(w, &format!("h.{i}.post_attention_layernorm"))?,
+                up: linear("mlp.dense_h_to_4h", h, 4 * h)?,
+                down: linear("mlp.dense_4h_to_h", 4 * h, h)?,
             })
-            .collect::<Result<_, TorchError>>()?;
+        })?;
         let embedding = w.take(
             &format!("{prefix}word_embeddings.weight"),
             &[config.vocab, h],
@@ -67,8 +72,8 @@ impl Bloom {
         let slopes =
             Tensor::from_slice(&alibi_slopes(config.heads as usize)).to_device(embedding.device());
         Ok(Self {
-            embedding_norm: layer_norm("word_embeddings_layernorm")?,
-            final_norm: layer_norm("ln_f")?,
+            embedding_norm: layer_norm(w, "word_embeddings_layernorm")?,
+            final_norm: layer_norm(w, "ln_f")?,
             embedding,
             layers,
             slopes,
@@ -78,7 +83,7 @@ impl Bloom {
 
     pub(crate) fn hidden_states(&self, batch: &Batch) -> Result<Tensor, TchError> {
         let x = embed_float(&self.embedding, &batch.ids)?;
-        let mut x = self.embedding_norm.forward(&x)?;
+        let x = self.embedding_norm.forward(&x)?;
         // Bias of key k for every query of head h: slope_h · position_k,
         // masked keys at -inf ([batch, heads, length, length]).
         let (b, s) = batch.ids.size2()?;
@@ -91,9 +96,9 @@ impl Bloom {
         let bias = key_bias
             .f_expand([b, self.config.heads, s, s], false)?
             .f_where_self(&batch.attend, &blocked)?;
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &bias)?;
-        }
+        let x = self.layers.forward(x, bias, |_, layer, x, bias| {
+            self.layer_forward(layer, x, bias)
+        })?;
         self.final_norm.forward(&x)
     }
 

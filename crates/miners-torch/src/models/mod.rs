@@ -37,8 +37,7 @@ pub(crate) enum Decoder {
 
 impl Decoder {
     /// Loads `config.json` and the weights from `dir`, held in `dtype`, its
-    /// layers on the devices `choices` name (several split the layers; the
-    /// rotary families only).
+    /// layers on the devices `choices` name (several split the layers).
     pub(crate) fn load(
         dir: &Path,
         choices: &[DeviceChoice],
@@ -48,23 +47,15 @@ impl Decoder {
         let placement = Placement::resolve(choices, config.layers)?;
         let precision = Precision::new(dtype, placement.first())?;
         let weights = Weights::read(dir, placement.first(), precision)?;
-        let unsplit = |family: &str| match placement.segments() {
-            1 => Ok(()),
-            _ => Err(TorchError::Device(format!(
-                "{family} runs on one device; splitting layers over several is built for the \
-                 rotary families (Llama, Mistral, Qwen2, Gemma, Cohere)"
-            ))),
-        };
         Ok(match config.family {
-            Family::Bloom => {
-                unsplit("BLOOM")?;
-                Self::Bloom(Bloom::load(&weights, config)?)
-            }
-            Family::Xglm => {
-                unsplit("XGLM")?;
-                Self::Xglm(Xglm::load(&weights, config)?)
-            }
-            _ => Self::Rotary(RotaryDecoder::load(&weights, config, &placement)?),
+            Family::Bloom => Self::Bloom(Bloom::load(&weights, config, &placement)?),
+            Family::Xglm => Self::Xglm(Xglm::load(&weights, config, &placement)?),
+            Family::Llama
+            | Family::Qwen2
+            | Family::Gemma
+            | Family::Gemma2
+            | Family::Gemma3
+            | Family::Cohere => Self::Rotary(RotaryDecoder::load(&weights, config, &placement)?),
         })
     }
 

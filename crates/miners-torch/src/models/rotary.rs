@@ -15,15 +15,11 @@ use crate::{
         Linear, NormWeight, RmsNorm, Rotary, embed_float, rotate, rotate_interleaved,
         vocabulary_logits,
     },
-    placement::Placement,
+    placement::{OnDevice, PlacedLayers, Placement},
     weights::Weights,
 };
 
 struct Layer {
-    /// Where the layer's weights are, and so where it runs.
-    device: tch::Device,
-    /// The first layer of a segment after the first: activations move here.
-    starts_segment: bool,
     input_norm: RmsNorm,
     qkv: Linear,
     q_norm: Option<RmsNorm>,
@@ -47,24 +43,18 @@ struct LayerInputs {
     attend_local: Option<Tensor>,
 }
 
-impl LayerInputs {
-    /// The same inputs on `device`.
+impl OnDevice for LayerInputs {
     fn on(&self, device: tch::Device) -> Result<Self, TchError> {
-        let pair = |(cos, sin): &(Tensor, Tensor)| -> Result<(Tensor, Tensor), TchError> {
-            Ok((cos.f_to_device(device)?, sin.f_to_device(device)?))
-        };
         Ok(Self {
-            global: pair(&self.global)?,
-            local: self.local.as_ref().map(pair).transpose()?,
-            attend: self.attend.f_to_device(device)?,
-            attend_local: self
-                .attend_local
-                .as_ref()
-                .map(|m| m.f_to_device(device))
-                .transpose()?,
+            global: self.global.on(device)?,
+            local: self.local.on(device)?,
+            attend: self.attend.on(device)?,
+            attend_local: self.attend_local.on(device)?,
         })
     }
+}
 
+impl LayerInputs {
     /// The angles and mask of a layer with sliding window `window`.
     fn for_layer(&self, window: Option<i64>) -> (&(Tensor, Tensor), &Tensor) {
         match (window, &self.local, &self.attend_local) {
@@ -94,7 +84,7 @@ pub(crate) struct RotaryDecoder {
     pub(crate) config: DecoderConfig,
     pub(crate) embedding: Tensor,
     lm_head: Option<Tensor>,
-    layers: Vec<Layer>,
+    layers: PlacedLayers<Layer>,
     norm: RmsNorm,
     global_rotary: Rotary,
     local_rotary: Rotary,
@@ -111,15 +101,9 @@ impl RotaryDecoder {
         let device = w.device();
         let (h, kv) = (config.hidden, config.kv_heads * config.head_dim);
         let q = config.heads * config.head_dim;
-        let layers = (0..config.layers)
-            .map(|i| {
-                let w = w.on(placement.device_of(i));
-                let mut layer =
-                    Layer::load(&w, &format!("model.layers.{i}"), &config, (h, q, kv), i)?;
-                layer.starts_segment = placement.starts_segment(i);
-                Ok::<_, TorchError>(layer)
-            })
-            .collect::<Result<_, _>>()?;
+        let layers = placement.load_layers(w, 0..config.layers, |w, i| {
+            Layer::load(w, &format!("model.layers.{i}"), &config, (h, q, kv), i)
+        })?;
         let embedding = w.take("model.embed_tokens.weight", &[config.vocab, h])?;
         let scaling = config.rope_scaling;
         let llama3 = move |f: f64| scaling.map_or(f, |s| s.apply(f));
@@ -206,26 +190,19 @@ impl RotaryDecoder {
         self.norm.forward(&x)
     }
 
-    /// Every layer in turn, each on its device: the hidden states and the
-    /// layer inputs follow a segment onto its device, and come back to the
-    /// first device (the embedding's) at the end.
+    /// Every layer in turn, each on its device (see [`PlacedLayers::forward`]),
+    /// with the keys and values of earlier tokens from `caches` if given.
     fn layers_forward(
         &self,
-        mut x: Tensor,
-        mut inputs: LayerInputs,
+        x: Tensor,
+        inputs: LayerInputs,
         mut caches: Option<&mut Vec<Option<(Tensor, Tensor)>>>,
     ) -> Result<Tensor, TchError> {
-        let home = x.device();
-        for (i, layer) in self.layers.iter().enumerate() {
-            if layer.starts_segment {
-                x = x.f_to_device(layer.device)?;
-                inputs = inputs.on(layer.device)?;
-            }
+        self.layers.forward(x, inputs, |i, layer, x, inputs| {
             let (rope, attend) = inputs.for_layer(layer.window);
             let cache = caches.as_mut().map(|caches| &mut caches[i]);
-            x = self.layer_forward(layer, &x, rope, attend, cache)?;
-        }
-        x.f_to_device(home)
+            self.layer_forward(layer, x, rope, attend, cache)
+        })
     }
 
     pub(crate) fn log_probs(&self, hidden: &Tensor) -> Result<Tensor, TchError> {
@@ -348,8 +325,6 @@ impl Layer {
             linear("mlp.up_proj", h, c.intermediate, false)?,
         ])?;
         Ok(Self {
-            device: w.device(),
-            starts_segment: false,
             input_norm: norm("input_layernorm", h)?,
             qkv,
             q_norm: optional_norm("self_attn.q_norm", c.head_dim, qk_norms)?,

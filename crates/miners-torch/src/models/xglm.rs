@@ -10,6 +10,7 @@ use crate::{
     batch::Batch,
     config::DecoderConfig,
     layers::{LayerNorm, Linear, embed_float, vocabulary_logits},
+    placement::{PlacedLayers, Placement},
     weights::Weights,
 };
 
@@ -29,7 +30,7 @@ struct Layer {
 pub(crate) struct Xglm {
     pub(crate) config: DecoderConfig,
     pub(crate) embedding: Tensor,
-    layers: Vec<Layer>,
+    layers: PlacedLayers<Layer>,
     final_norm: LayerNorm,
     /// `[offset + positions, hidden]` sinusoids.
     positions: Tensor,
@@ -37,34 +38,37 @@ pub(crate) struct Xglm {
 }
 
 impl Xglm {
-    /// Loads the `model.*` tensors.
-    pub(crate) fn load(w: &Weights, config: DecoderConfig) -> Result<Self, TorchError> {
+    /// Loads the `model.*` tensors, the layers where `placement` puts them.
+    pub(crate) fn load(
+        w: &Weights,
+        config: DecoderConfig,
+        placement: &Placement,
+    ) -> Result<Self, TorchError> {
         let (h, f) = (config.hidden, config.intermediate);
-        let linear =
-            |name: &str, inputs: i64, outputs: i64| Linear::load(w, name, inputs, outputs, true);
-        let norm = |name: &str| LayerNorm::load(w, name, h, config.eps);
-        let layers = (0..config.layers)
-            .map(|i| {
-                let p = format!("model.layers.{i}");
-                Ok(Layer {
-                    attention_norm: norm(&format!("{p}.self_attn_layer_norm"))?,
-                    qkv: Linear::stack(&[
-                        linear(&format!("{p}.self_attn.q_proj"), h, h)?,
-                        linear(&format!("{p}.self_attn.k_proj"), h, h)?,
-                        linear(&format!("{p}.self_attn.v_proj"), h, h)?,
-                    ])?,
-                    output: linear(&format!("{p}.self_attn.out_proj"), h, h)?,
-                    mlp_norm: norm(&format!("{p}.final_layer_norm"))?,
-                    up: linear(&format!("{p}.fc1"), h, f)?,
-                    down: linear(&format!("{p}.fc2"), f, h)?,
-                })
+        let norm = |w: &Weights, name: &str| LayerNorm::load(w, name, h, config.eps);
+        let layers = placement.load_layers(w, 0..config.layers, |w, i| {
+            let p = format!("model.layers.{i}");
+            let linear = |name: &str, inputs: i64, outputs: i64| {
+                Linear::load(w, &format!("{p}.{name}"), inputs, outputs, true)
+            };
+            Ok(Layer {
+                attention_norm: norm(w, &format!("{p}.self_attn_layer_norm"))?,
+                qkv: Linear::stack(&[
+                    linear("self_attn.q_proj", h, h)?,
+                    linear("self_attn.k_proj", h, h)?,
+                    linear("self_attn.v_proj", h, h)?,
+                ])?,
+                output: linear("self_attn.out_proj", h, h)?,
+                mlp_norm: norm(w, &format!("{p}.final_layer_norm"))?,
+                up: linear("fc1", h, f)?,
+                down: linear("fc2", f, h)?,
             })
-            .collect::<Result<_, TorchError>>()?;
+        })?;
         let embedding = w.take("model.embed_tokens.weight", &[config.vocab, h])?;
         let rows = config.max_positions as i64 + POSITION_OFFSET;
         let positions = sinusoids(rows, h, embedding.device()).map_err(TorchError::from)?;
         Ok(Self {
-            final_norm: norm("model.layer_norm")?,
+            final_norm: norm(w, "model.layer_norm")?,
             embedding_scale: config.embedding_scale.unwrap_or(1.0),
             embedding,
             layers,
@@ -77,17 +81,17 @@ impl Xglm {
         let tokens =
             embed_float(&self.embedding, &batch.ids)?.f_mul_scalar(self.embedding_scale)?;
         let rows = batch.positions.f_add_scalar(POSITION_OFFSET)?;
-        let mut x = tokens.f_add(&Tensor::f_embedding(
+        let x = tokens.f_add(&Tensor::f_embedding(
             &self.positions,
             &rows,
             -1,
             false,
             false,
         )?)?;
-        let attend = &batch.attend;
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, attend)?;
-        }
+        let attend = batch.attend.shallow_clone();
+        let x = self.layers.forward(x, attend, |_, layer, x, attend| {
+            self.layer_forward(layer, x, attend)
+        })?;
         self.final_norm.forward(&x)
     }
 

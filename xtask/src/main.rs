@@ -291,6 +291,7 @@ fn test(root: &Path) -> Result<()> {
     libtorch::ensure(root)?;
     cargo(&["fmt", "--all", "--check"])?;
     light_crates_stay_light()?;
+    modules_form_no_circles(root)?;
     cargo(&[
         "clippy",
         "--workspace",
@@ -348,6 +349,20 @@ fn light_crates_stay_light() -> Result<()> {
         eprintln!("xtask: {package} without default features has no torch-sys and no ureq");
     }
     Ok(())
+}
+
+/// No crate's modules depend on each other in a circle (`xtask/module_cycles.py`).
+fn modules_form_no_circles(root: &Path) -> Result<()> {
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    crates.sort();
+    crates.push(root.join("xtask"));
+    python::status(
+        Command::new("python3")
+            .arg(root.join("xtask/module_cycles.py"))
+            .args(&crates),
+    )
 }
 
 fn miners(args: &[String]) -> Result<()> {

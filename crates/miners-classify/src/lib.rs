@@ -44,6 +44,7 @@ pub enum ClassifyError {
 /// How neighbours' labels are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Vote {
     /// One vote per neighbour, as the reference.
     #[default]

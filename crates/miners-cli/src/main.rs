@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
@@ -24,7 +24,7 @@ use miners_eval::{
 };
 use miners_fusion::Normalization;
 use miners_icl::{Prompt, ScoringKind, Selection};
-use miners_index::Hubness;
+use miners_index::HubnessChoice;
 use miners_models::Models;
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -77,8 +77,8 @@ enum Command {
         #[command(flatten)]
         languages: Languages,
         /// Voting rule.
-        #[arg(long, value_enum, default_value_t = VoteArg::Majority)]
-        vote: VoteArg,
+        #[arg(long, value_enum, default_value_t = Vote::Majority)]
+        vote: Vote,
         /// Learn DistFuse's weights on each dataset's validation split (a
         /// grid over the simplex, step 0.1, the headline metric at the
         /// largest --k, the run's languages monolingually), for the whole
@@ -87,7 +87,7 @@ enum Command {
         /// them; the weights and where they were learned are recorded. Needs
         /// two or more --model.
         #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "dataset")]
-        tune_weights: Option<TuneByArg>,
+        tune_weights: Option<TuneBy>,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
@@ -97,12 +97,11 @@ enum Command {
         /// or a model directory.
         #[arg(long)]
         generator: String,
-        /// How the generator's weights are held (recorded as `<generator>@<dtype>`):
-        /// float32 (the CPU default), bfloat16 (the documented GPU default, as the
-        /// reference's pipeline), float16 (CUDA) or int8 (weight-only, the
-        /// counterpart of the reference's --load_in_8bit). Activations stay float32.
+        /// How the generator's weights are held (recorded as `<generator>@<dtype>`;
+        /// default float32, as the reference loads its generators; bfloat16 halves
+        /// the memory on a GPU). Activations stay float32.
         #[arg(long, value_enum)]
-        generator_dtype: Option<DTypeArg>,
+        generator_dtype: Option<DType>,
         #[command(flatten)]
         languages: Languages,
         /// The k nearest demonstrations of each label, grouped by label.
@@ -123,7 +122,7 @@ enum Command {
         /// `generate` (chat template, generation, exact match). Default: the
         /// generator's catalog setting.
         #[arg(long, value_enum)]
-        scoring: Option<ScoringArg>,
+        scoring: Option<ScoringKind>,
         /// Generation: decode greedily instead of the reference's sampling
         /// (temperature 0.2, top-p 1).
         #[arg(long)]
@@ -251,8 +250,8 @@ struct Common {
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f32>,
     /// DistFuse distance normalisation.
-    #[arg(long, value_enum, default_value_t = NormalizationArg::None)]
-    normalization: NormalizationArg,
+    #[arg(long, value_enum, default_value_t = Normalization::None)]
+    normalization: Normalization,
     /// Retrieval metric of a single model (the reference uses euclidean).
     #[arg(long, default_value = "euclidean")]
     metric: Metric,
@@ -261,7 +260,7 @@ struct Common {
     /// (the ratio margin needs cosine or dot) or DistFuse's fused distance;
     /// recorded as `<model>~<hubness><k>`.
     #[arg(long, value_enum)]
-    hubness: Option<HubnessArg>,
+    hubness: Option<HubnessChoice>,
     /// Neighbourhood size of --hubness (default: 4 for the margins, 10 for CSLS); at least 1.
     #[arg(long, requires = "hubness", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     hubness_k: Option<usize>,
@@ -292,79 +291,7 @@ struct Common {
     device: String,
     /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only, int8 is weight-only (linear layers).
     #[arg(long, value_enum)]
-    dtype: Option<DTypeArg>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum HubnessArg {
-    /// The metric's own scores (the default, except for `miners mine`).
-    None,
-    MarginRatio,
-    MarginDistance,
-    Csls,
-}
-
-impl HubnessArg {
-    fn with_k(self, k: Option<usize>) -> Option<Hubness> {
-        match self {
-            Self::None => None,
-            Self::MarginRatio => Some(Hubness::RatioMargin { k: k.unwrap_or(4) }),
-            Self::MarginDistance => Some(Hubness::DistanceMargin { k: k.unwrap_or(4) }),
-            Self::Csls => Some(Hubness::Csls { k: k.unwrap_or(10) }),
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DTypeArg {
-    Float32,
-    Float16,
-    Bfloat16,
-    Int8,
-}
-
-impl From<DTypeArg> for DType {
-    fn from(arg: DTypeArg) -> Self {
-        match arg {
-            DTypeArg::Float32 => DType::Float32,
-            DTypeArg::Float16 => DType::Float16,
-            DTypeArg::Bfloat16 => DType::BFloat16,
-            DTypeArg::Int8 => DType::Int8,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScoringArg {
-    Logprob,
-    Generate,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum VoteArg {
-    Majority,
-    DistanceWeighted,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum TuneByArg {
-    Dataset,
-    Family,
-}
-
-impl From<TuneByArg> for TuneBy {
-    fn from(arg: TuneByArg) -> Self {
-        match arg {
-            TuneByArg::Dataset => TuneBy::Dataset,
-            TuneByArg::Family => TuneBy::Family,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum NormalizationArg {
-    None,
-    ZScore,
+    dtype: Option<DType>,
 }
 
 fn main() {
@@ -434,7 +361,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         } => {
             if common.hubness.is_none() {
-                common.hubness = Some(HubnessArg::MarginRatio);
+                common.hubness = Some(HubnessChoice::MarginRatio);
                 if common.metric == Metric::Euclidean {
                     common.metric = Metric::Cosine;
                 }
@@ -482,7 +409,7 @@ fn run(cli: Cli) -> Result<()> {
             vote,
             tune_weights,
         } => {
-            let tune_by = tune_weights.map(TuneBy::from);
+            let tune_by = tune_weights;
             if tune_by.is_some() && !common.weights.is_empty() {
                 bail!(
                     "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
@@ -519,10 +446,7 @@ fn run(cli: Cli) -> Result<()> {
                     let run = ClassificationRun {
                         langs,
                         cross_source: cross_source.clone(),
-                        vote: match vote {
-                            VoteArg::Majority => Vote::Majority,
-                            VoteArg::DistanceWeighted => Vote::DistanceWeighted,
-                        },
+                        vote,
                     };
                     run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
                 }
@@ -543,14 +467,10 @@ fn run(cli: Cli) -> Result<()> {
             seed,
         } => {
             let (retriever, _) = prepare(&common, false)?;
-            let models = models(
-                common.catalog.as_deref(),
-                &common.device,
-                generator_dtype.map(DType::from),
-            )?
-            .with_journal(Some(journal_dir(
-                common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref()),
-            )));
+            let models = models(common.catalog.as_deref(), &common.device, generator_dtype)?
+                .with_journal(Some(journal_dir(
+                    common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref()),
+                )));
             let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
@@ -561,11 +481,7 @@ fn run(cli: Cli) -> Result<()> {
                 .open_generator(&entry)
                 .with_context(|| format!("--generator {generator}"))?;
             let (kind, fold_case) = entry.scoring();
-            let kind = match scoring {
-                Some(ScoringArg::Logprob) => ScoringKind::Logprob,
-                Some(ScoringArg::Generate) => ScoringKind::Generate,
-                None => kind,
-            };
+            let kind = scoring.unwrap_or(kind);
             let scoring = kind.with(entry.decoding(seed, greedy), fold_case);
             for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;
@@ -806,8 +722,7 @@ fn journal_dir(cache: &Path) -> PathBuf {
 /// The retriever and run options of a command; `prompts` is the command's
 /// default for `--prompts`.
 fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
-    let dtype = common.dtype.map(DType::from);
-    let models = models(common.catalog.as_deref(), &common.device, dtype)?;
+    let models = models(common.catalog.as_deref(), &common.device, common.dtype)?;
     // Each distinct --model is opened once; a repeated one is shared.
     let mut opened: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();
     let mut encoders = Vec::new();
@@ -826,7 +741,7 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
             common.metric
         );
     }
-    if !fusion && matches!(common.normalization, NormalizationArg::ZScore) {
+    if !fusion && common.normalization == Normalization::ZScore {
         bail!("--normalization z-score rescales DistFuse members; it needs two or more --model");
     }
     ensure_writable(&common.out)?;
@@ -836,11 +751,7 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
             common.metric,
         )
     } else {
-        let normalization = match common.normalization {
-            NormalizationArg::None => Normalization::None,
-            NormalizationArg::ZScore => Normalization::ZScore,
-        };
-        Retriever::distfuse(encoders, common.weights.clone(), normalization)
+        Retriever::distfuse(encoders, common.weights.clone(), common.normalization)
             .context("--model / --weights")?
     };
     let retriever = match common.hubness.and_then(|h| h.with_k(common.hubness_k)) {

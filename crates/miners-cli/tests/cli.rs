@@ -848,3 +848,175 @@ fn icl_refuses_a_k_beyond_the_pool() {
         stderr(&output)
     );
 }
+
+/// Every key path that records of every task carry (bitext both ways with a
+/// hubness correction, DistFuse with z-scores and with learned weights, a
+/// substitute dataset, ICL by log-probability over a percentile window and by
+/// generation, mining) is listed in docs/results.md, so that the schema
+/// there stays whole.
+#[test]
+fn every_record_key_is_documented() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    assert!(
+        workspace().join("models/smollm2-135m").is_dir(),
+        "cargo xtask fetch-models fetches smollm2-135m"
+    );
+    let runs: Vec<Vec<&str>> = vec![
+        vec![
+            "bitext",
+            "--dataset",
+            "nusax",
+            "--model",
+            "static-tokenlearn",
+            "--pair",
+            "eng-ind",
+        ]
+        .into_iter()
+        .chain([
+            "--both-directions",
+            "--metric",
+            "cosine",
+            "--hubness",
+            "csls",
+        ])
+        .collect(),
+        vec![
+            "classify",
+            "--dataset",
+            "nusax",
+            "--lang",
+            "ind",
+            "--model",
+            "static-tokenlearn",
+        ]
+        .into_iter()
+        .chain(["--model", "static-tokenlearn", "--weights", "1,2"])
+        .chain(["--normalization", "z-score"])
+        .collect(),
+        vec![
+            "classify",
+            "--dataset",
+            "nusax",
+            "--lang",
+            "ind",
+            "--model",
+            "static-tokenlearn",
+        ]
+        .into_iter()
+        .chain(["--model", "static-tokenlearn", "--tune-weights", "family"])
+        .collect(),
+        vec!["classify", "--dataset", "massive_substitute_slurp_en"]
+            .into_iter()
+            .chain(["--model", "static-tokenlearn"])
+            .collect(),
+        vec![
+            "icl",
+            "--dataset",
+            "nusax",
+            "--lang",
+            "ind",
+            "--retriever",
+            "static-tokenlearn",
+        ]
+        .into_iter()
+        .chain(["--generator", "smollm2-135m", "--scoring", "logprob"])
+        .chain(["--percentile", "50", "--k", "1"])
+        .collect(),
+        vec![
+            "icl",
+            "--dataset",
+            "nusax",
+            "--lang",
+            "ind",
+            "--retriever",
+            "static-tokenlearn",
+        ]
+        .into_iter()
+        .chain([
+            "--generator",
+            "smollm2-135m",
+            "--scoring",
+            "generate",
+            "--k",
+            "1",
+        ])
+        .collect(),
+        vec![
+            "mine",
+            "--dataset",
+            "nusax",
+            "--pair",
+            "eng-ind",
+            "--model",
+            "static-tokenlearn",
+        ],
+    ];
+    for run in &runs {
+        let mut args = run.clone();
+        args.extend(["--limit", "12"]);
+        let output = miners(&data, out.path(), &args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let docs = std::fs::read_to_string(workspace().join("docs/results.md")).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    for file in record_files(out.path()) {
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        key_paths(&record, "", &mut keys);
+    }
+    for wanted in [
+        "reversed",
+        "substitute_for",
+        "model.tuned_by",
+        "icl.generations.text",
+    ] {
+        assert!(keys.contains(wanted), "no record carried `{wanted}`");
+    }
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|key| !docs.contains(&format!("`{key}`")))
+        .collect();
+    assert!(missing.is_empty(), "docs/results.md lacks {missing:?}");
+}
+
+/// Every `.json` file under `dir`.
+fn record_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(record_files(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The dotted paths of `value`'s leaves (list items share their list's path).
+fn key_paths(
+    value: &serde_json::Value,
+    prefix: &str,
+    keys: &mut std::collections::BTreeSet<String>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                let path = match prefix {
+                    "" => key.clone(),
+                    _ => format!("{prefix}.{key}"),
+                };
+                key_paths(child, &path, keys);
+            }
+        }
+        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+            for item in items {
+                key_paths(item, prefix, keys);
+            }
+        }
+        _ => {
+            keys.insert(prefix.to_owned());
+        }
+    }
+}

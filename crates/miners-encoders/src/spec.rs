@@ -16,6 +16,7 @@ use crate::{Prompts, layout::Pooling};
 /// vectors are always 32-bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum DType {
     /// 32-bit floats (the CPU default).
     #[default]
@@ -23,6 +24,7 @@ pub enum DType {
     /// IEEE half precision (CUDA).
     Float16,
     /// bfloat16 (CUDA, or CPUs with AMX or AVX512-BF16, where it is several times faster).
+    #[cfg_attr(feature = "clap", value(name = "bfloat16"))]
     BFloat16,
     /// Weight-only int8: linear layers stored as int8 with one absmax scale
     /// per output channel, dequantized per forward pass; everything else in

@@ -11,6 +11,28 @@ use serde::{Deserialize, Serialize};
 use crate::{EvalError, metrics::Average};
 use miners_icl::{Generation, Prompt, Scoring, Selection};
 
+/// Which languages share learned weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TuneBy {
+    /// All the languages of a dataset.
+    Dataset,
+    /// The languages of one top-level Glottolog family; codes of no known
+    /// family form one group (see `miners_datasets::language_family`).
+    Family,
+}
+
+impl TuneBy {
+    /// The name in specs, ids and flags: `dataset` or `family`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dataset => "dataset",
+            Self::Family => "family",
+        }
+    }
+}
+
 /// Version of the record layout; bumped on any incompatible change
 /// (2: `model.fingerprint`; records of version 1 are redone on resume).
 pub const SCHEMA_VERSION: u32 = 2;
@@ -128,7 +150,7 @@ pub struct ModelRecord {
     /// Which languages shared the learned weights (the id says it too:
     /// `distfuse(…,tuned-per-family)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tuned_by: Option<crate::tune::TuneBy>,
+    pub tuned_by: Option<TuneBy>,
 }
 
 /// Scores of one cell.

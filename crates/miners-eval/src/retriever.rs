@@ -10,8 +10,8 @@ use miners_index::{BlockScorer, Hubness, HubnessScorer, MetricScorer, SearchOpti
 use crate::{
     EvalError, Progress,
     cache::{EmbeddingCache, encode_all},
+    record::TuneBy,
     record::{FusionMemberRecord, ModelRecord},
-    tune::TuneBy,
 };
 
 /// One encoder with a metric, or a DistFuse of several encoders.

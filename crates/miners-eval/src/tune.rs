@@ -9,32 +9,12 @@ use miners_core::{Embeddings, Lang};
 use miners_datasets::{ClassificationPlan, Dataset, Headline, Split, language_family};
 use serde::{Deserialize, Serialize};
 
+pub use crate::record::TuneBy;
 use crate::{
     EvalError, Progress, Retriever, RunOptions,
     metrics::{Average, classification_scores},
     tasks::encode_split,
 };
-
-/// Which languages share learned weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TuneBy {
-    /// All the languages of a dataset.
-    Dataset,
-    /// The languages of one top-level Glottolog family
-    /// ([`language_family`]); codes of no known family form one group.
-    Family,
-}
-
-impl TuneBy {
-    /// The name in specs, ids and flags: `dataset` or `family`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Dataset => "dataset",
-            Self::Family => "family",
-        }
-    }
-}
 
 /// The group of languages that has no known family.
 pub const UNCLASSIFIED: &str = "unclassified";

@@ -79,6 +79,7 @@ pub enum FusionError {
 /// How each model's distances are rescaled before weighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Normalization {
     /// Raw distances, as the paper.
     #[default]

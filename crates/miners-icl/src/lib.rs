@@ -124,6 +124,7 @@ pub trait Generator: Send + Sync {
 /// Which of the two scorings a generator uses, as a catalog or spec names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ScoringKind {
     /// Label log-probabilities (base models).
     #[default]

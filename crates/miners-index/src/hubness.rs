@@ -43,6 +43,34 @@ pub enum Hubness {
     },
 }
 
+/// A hubness correction by name, as a command line chooses it; `None`
+/// keeps the metric's own scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum HubnessChoice {
+    /// The metric's own scores.
+    None,
+    /// Ratio margin (Artetxe & Schwenk, 2019).
+    MarginRatio,
+    /// Distance margin (Artetxe & Schwenk, 2019).
+    MarginDistance,
+    /// CSLS (Conneau et al., 2018).
+    Csls,
+}
+
+impl HubnessChoice {
+    /// The correction with neighbourhood size `k` (default: 4 for the
+    /// margins, as LASER; 10 for CSLS, as Conneau et al.).
+    pub fn with_k(self, k: Option<usize>) -> Option<Hubness> {
+        match self {
+            Self::None => None,
+            Self::MarginRatio => Some(Hubness::RatioMargin { k: k.unwrap_or(4) }),
+            Self::MarginDistance => Some(Hubness::DistanceMargin { k: k.unwrap_or(4) }),
+            Self::Csls => Some(Hubness::Csls { k: k.unwrap_or(10) }),
+        }
+    }
+}
+
 impl Hubness {
     /// The neighbourhood size.
     pub fn k(self) -> usize {

@@ -27,7 +27,7 @@ mod hubness;
 mod scorer;
 mod search;
 
-pub use hubness::{Hubness, HubnessScorer};
+pub use hubness::{Hubness, HubnessChoice, HubnessScorer};
 pub use scorer::{BlockScorer, MetricScorer};
 pub use search::{SearchOptions, search};
 

@@ -31,9 +31,11 @@
 //! assert!(summary.failed.is_empty());
 //! ```
 
+mod digest;
 mod jobs;
 mod marker;
 mod merge;
+mod open;
 mod plan;
 mod run;
 mod spec;

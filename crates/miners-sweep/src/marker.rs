@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CellRef, Job, SweepError, plan::short_digest};
+use crate::{CellRef, Job, SweepError, digest::short_digest};
 
 /// What a finished job (or a shard's part of it) left behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

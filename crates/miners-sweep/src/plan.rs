@@ -24,7 +24,11 @@ use miners_eval::{Quiet, Retriever, Task};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Job, RetrieverSpec, SweepError, run::Opened};
+use crate::{
+    Job, RetrieverSpec, SweepError,
+    digest::short_digest,
+    open::{Opened, cross_source, not_classification},
+};
 
 /// One cell of a job: a bitext pair, or a classification / ICL test language.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -203,14 +207,6 @@ fn plan_key(cells: &[(usize, CellRef)], shards: usize) -> String {
     short_digest(&(cells, shards), 8)
 }
 
-/// The first `bytes` bytes, in hex, of SHA-256 over `value` as JSON: a short,
-/// stable name for a plan or a part of a job.
-pub(crate) fn short_digest(value: &impl Serialize, bytes: usize) -> String {
-    let text = serde_json::to_string(value).expect("plan values serialize");
-    let digest = Sha256::digest(text.as_bytes());
-    miners_core::hex(&digest[..bytes])
-}
-
 /// Every cell of every job, in job order, as the runners would visit them.
 pub(crate) fn cells(jobs: &[Job], data: &DataDir) -> Result<Vec<(usize, CellRef)>, SweepError> {
     let datasets = open_datasets(jobs, data)?;
@@ -249,7 +245,7 @@ fn job_cells(job: &Job, dataset: &Dataset) -> Result<Vec<CellRef>, SweepError> {
             })
             .collect());
     }
-    let source = crate::run::cross_source(job, dataset)?;
+    let source = cross_source(job, dataset)?;
     let langs = match job.langs.is_empty() {
         true => dataset.classification_langs()?,
         false => job.langs.iter().map(|l| Lang::from(l.as_str())).collect(),
@@ -476,8 +472,8 @@ fn cell_texts(
     let plan = dataset
         .spec()
         .classification
-        .ok_or_else(|| crate::run::not_classification(job))?;
-    let pool_lang = crate::run::cross_source(job, dataset)?.unwrap_or_else(|| lang.clone());
+        .ok_or_else(|| not_classification(job))?;
+    let pool_lang = cross_source(job, dataset)?.unwrap_or_else(|| lang.clone());
     if job.task == Task::Icl {
         // ICL keeps the pool whole and spreads its limit over the test split.
         let pool = dataset.load_classification(&pool_lang, plan.pool, None)?;

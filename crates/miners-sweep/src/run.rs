@@ -1,26 +1,24 @@
 //! Running a sweep's jobs: resumable, one shard at a time, progress through a trait.
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
-    sync::Arc,
     time::Instant,
 };
 
 use miners_classify::Vote;
 use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, Pair};
-use miners_encoders::Encoder;
 use miners_eval::{
-    ClassificationRun, EmbeddingCache, IclRun, Progress, Quiet, ResultsDir, Retriever, RunOptions,
-    Setting, Task, run_bitext, run_classification, run_icl,
+    ClassificationRun, IclRun, Progress, Quiet, ResultsDir, Retriever, RunOptions, Task,
+    run_bitext, run_classification, run_icl,
 };
-use miners_fusion::Normalization;
-use miners_icl::{Generator, Prompt, Selection};
-use miners_models::{GeneratorEntry, Models};
+use miners_icl::{Prompt, Selection};
+use miners_models::Models;
 
 use crate::{
-    CellRef, Job, RetrieverSpec, Shard, ShardPlan, SweepError, SweepSpec, jobs, marker::JobMarker,
+    CellRef, Job, Shard, ShardPlan, SweepError, SweepSpec, jobs,
+    marker::JobMarker,
+    open::{Opened, cross_source, not_classification},
     plan,
 };
 
@@ -201,92 +199,6 @@ fn frozen_plan(
     plan::plan(all, cells, shards, opened, &options.data)?.freeze(&options.out)
 }
 
-/// Encoders and the current generator, opened once and shared across jobs.
-pub(crate) struct Opened<'a> {
-    models: &'a Models,
-    cache: Option<Arc<EmbeddingCache>>,
-    encoders: HashMap<String, Arc<dyn Encoder>>,
-    generator: Option<(GeneratorEntry, Box<dyn Generator>)>,
-}
-
-impl<'a> Opened<'a> {
-    pub(crate) fn new(models: &'a Models, cache: Option<&Path>) -> Self {
-        Self {
-            models,
-            cache: cache.map(|dir| Arc::new(EmbeddingCache::new(dir))),
-            encoders: HashMap::new(),
-            generator: None,
-        }
-    }
-
-    fn encoder(&mut self, reference: &str) -> Result<Arc<dyn Encoder>, SweepError> {
-        if let Some(encoder) = self.encoders.get(reference) {
-            return Ok(encoder.clone());
-        }
-        let encoder = self.models.open_encoder(reference)?;
-        self.encoders.insert(reference.to_owned(), encoder.clone());
-        Ok(encoder)
-    }
-
-    /// The model catalog.
-    pub(crate) fn models(&self) -> &Models {
-        self.models
-    }
-
-    /// The job's retriever, with or without its models' prompts as the job says.
-    pub(crate) fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
-        let fusion = matches!(job.retriever, RetrieverSpec::Ensemble(_));
-        let (metric, hubness) = job.ranking.parts(fusion);
-        let retriever = match &job.retriever {
-            RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, metric),
-            RetrieverSpec::Ensemble(e) => {
-                let members = e
-                    .members
-                    .iter()
-                    .map(|m| self.encoder(m))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let normalization = match e.z_score {
-                    true => Normalization::ZScore,
-                    false => Normalization::None,
-                };
-                Retriever::distfuse(members, e.weights.clone(), normalization)?
-            }
-        };
-        let retriever = match hubness {
-            Some(hubness) => retriever.with_hubness(hubness),
-            None => retriever,
-        };
-        let retriever = match job.prompts {
-            true => retriever,
-            false => retriever.without_prompts(),
-        };
-        Ok(match &self.cache {
-            Some(cache) => retriever.with_cache(cache.clone()),
-            None => retriever,
-        })
-    }
-
-    /// The generator a reference names and its catalog scoring; one generator
-    /// is in memory at a time.
-    fn generator(
-        &mut self,
-        reference: &str,
-    ) -> Result<(&dyn Generator, &GeneratorEntry), SweepError> {
-        let entry = self.models.generator_entry(reference)?;
-        if self
-            .generator
-            .as_ref()
-            .is_none_or(|(open, _)| *open != entry)
-        {
-            self.generator = None;
-            let generator = self.models.open_generator(&entry)?;
-            self.generator = Some((entry, generator));
-        }
-        let (entry, generator) = self.generator.as_ref().expect("just opened");
-        Ok((generator.as_ref(), entry))
-    }
-}
-
 /// Runs one job (only `cells`, when given) with `retriever`; returns the
 /// sink, which knows the job's record files and how many cells were already done.
 fn run_job(
@@ -397,27 +309,4 @@ fn run_job(
         }
     }
     Ok(sink)
-}
-
-/// The pool language of a cross-lingual classification or ICL job.
-pub(crate) fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError> {
-    if job.task == Task::Bitext || job.setting != Setting::CrossLingual {
-        return Ok(None);
-    }
-    let plan = dataset
-        .spec()
-        .classification
-        .ok_or_else(|| not_classification(job))?;
-    let source = plan.cross_source.ok_or_else(|| SweepError::Spec {
-        origin: job.name(),
-        message: format!("{} has a single language; nothing to cross to", job.dataset),
-    })?;
-    Ok(Some(Lang::from(source)))
-}
-
-pub(crate) fn not_classification(job: &Job) -> SweepError {
-    SweepError::Spec {
-        origin: job.name(),
-        message: format!("{} is not a classification dataset", job.dataset),
-    }
 }

@@ -62,8 +62,8 @@ enum Task {
     },
     /// Beyond the paper: the metric ablation (`sweep-ablation.toml`: every
     /// ranking on bitext and classification, equal and learned DistFuse
-    /// weights), BUCC-style mining of each encoder under each ranking, and
-    /// their report (about an hour on 2 cores from an empty cache).
+    /// weights, and BUCC-style mining under each ranking, all through the
+    /// sweep) and its report (about an hour on 2 cores from an empty cache).
     Ablation {
         /// Sweep specification of the ablation.
         #[arg(long, default_value = "sweep-ablation.toml")]
@@ -74,16 +74,6 @@ enum Task {
         /// Report directory (the committed one: docs/results/ablation).
         #[arg(long, default_value = "docs/results/ablation")]
         report: PathBuf,
-        /// Dataset to mine (BUCC's FLORES stand-in until BUCC is present).
-        #[arg(long, default_value = "flores_bucc_substitute")]
-        mine: String,
-        /// Encoders to mine with (comma-separated).
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "static-tokenlearn,minilm-l6,e5-small"
-        )]
-        mine_with: Vec<String>,
     },
     /// Property-based fuzzing of every parser, 100,000 cases each by default
     /// (CI runs 1,000 as part of the tests).
@@ -191,16 +181,10 @@ fn main() -> Result<()> {
             fetch_missing_data(data_mirror.as_deref())?;
             bench_all(&spec, &out, shard.as_deref(), force)
         }
-        Task::Ablation {
-            spec,
-            out,
-            report,
-            mine,
-            mine_with,
-        } => {
+        Task::Ablation { spec, out, report } => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;
-            ablation(&spec, &out, &report, &mine, &mine_with)
+            ablation(&spec, &out, &report)
         }
         Task::Fuzz { cases } => cargo_env(
             &[
@@ -410,28 +394,10 @@ fn bench_all(spec: &Path, out: &Path, shard: Option<&str>, force: bool) -> Resul
     report(out)
 }
 
-/// How mining ranks candidates, as `miners mine` flags: L2 (the reference's
-/// distance), cosine, LASER's ratio margin over cosine (`mine`'s default) and
-/// CSLS over cosine, the sweep's rankings that suit mutual-best mining.
-const MINING_RANKINGS: &[&[&str]] = &[
-    &["--hubness", "none"],
-    &["--hubness", "none", "--metric", "cosine"],
-    &[],
-    &["--hubness", "csls", "--metric", "cosine"],
-];
-
-/// The ablation sweep, then mining with every encoder under every ranking
-/// (recomputed each time: with the sweep's cache it takes seconds), then the
-/// report of both, with t-SNE views of SIB-200 (by language family) and
-/// NusaX (by parallel sample) under e5-small.
-fn ablation(
-    spec: &Path,
-    out: &Path,
-    report: &Path,
-    dataset: &str,
-    encoders: &[String],
-) -> Result<()> {
-    // One cache for both, so mining reuses the sweep's embeddings.
+/// The ablation sweep (mining included), then the report, with t-SNE views
+/// of SIB-200 (by language family) and NusaX (by parallel sample) under
+/// e5-small.
+fn ablation(spec: &Path, out: &Path, report: &Path) -> Result<()> {
     let cache = std::env::var("MINERS_CACHE").unwrap_or_else(|_| ".cache/embeddings".into());
     miners(&[
         "sweep".to_owned(),
@@ -442,21 +408,6 @@ fn ablation(
         "--cache".to_owned(),
         cache.clone(),
     ])?;
-    for encoder in encoders {
-        for ranking in MINING_RANKINGS {
-            let mut args: Vec<String> = ["mine", "--dataset", dataset, "--model", encoder]
-                .map(String::from)
-                .to_vec();
-            args.extend([
-                "--out".to_owned(),
-                path(out),
-                "--cache".to_owned(),
-                cache.clone(),
-            ]);
-            args.extend(ranking.iter().map(|a| a.to_string()));
-            miners(&args)?;
-        }
-    }
     miners(&[
         "report".to_owned(),
         "--results".to_owned(),

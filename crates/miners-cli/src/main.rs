@@ -18,8 +18,8 @@ use miners_core::{Lang, Metric};
 use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
 use miners_encoders::{Encoder, spec::DType};
 use miners_eval::{
-    ClassificationRun, EmbeddingCache, IclRun, Retriever, RunOptions, Task, run_bitext,
-    run_classification, run_icl,
+    ClassificationRun, EmbeddingCache, IclRun, Retriever, RetrieverParts, RunOptions, Task,
+    run_bitext, run_classification, run_icl,
     tune::{TuneBy, TunedGroup},
 };
 use miners_fusion::Normalization;
@@ -368,7 +368,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let (retriever, options) = prepare(&common, true)?;
             let bars = progress::Bars::default();
-            for dataset in datasets(&common, Task::Bitext)? {
+            for dataset in datasets(&common, Task::Mining)? {
                 for pair in selected_pairs(&dataset, None, &wanted)? {
                     let mined = miners_eval::mining::run_mining(
                         &dataset,
@@ -378,16 +378,7 @@ fn run(cli: Cli) -> Result<()> {
                         options.limit,
                         &bars,
                     )?;
-                    let path = common
-                        .out
-                        .join("mining")
-                        .join(&mined.dataset)
-                        .join(miners_eval::slug(&mined.model))
-                        .join(format!("{}.json", miners_eval::slug(&mined.pair)));
-                    let text = serde_json::to_string_pretty(&mined)?;
-                    std::fs::create_dir_all(path.parent().expect("a record has a directory"))?;
-                    miners_core::atomic_write(&path, text.as_bytes())
-                        .with_context(|| path.display().to_string())?;
+                    mined.write(&common.out)?;
                     out!(
                         "{} {} {}: {} sentences, {} mutual, threshold {:.4}, test P {:.2} R {:.2} F1 {:.2}",
                         mined.dataset,
@@ -734,38 +725,19 @@ fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
         opened.insert(name, encoder.clone());
         encoders.push(encoder);
     }
-    let fusion = encoders.len() > 1 || !common.weights.is_empty();
-    if fusion && common.metric != Metric::Euclidean {
-        bail!(
-            "--metric {}: DistFuse sums Euclidean distances; --metric applies to a single --model",
-            common.metric
-        );
-    }
-    if !fusion && common.normalization == Normalization::ZScore {
-        bail!("--normalization z-score rescales DistFuse members; it needs two or more --model");
-    }
     ensure_writable(&common.out)?;
-    let retriever = if !fusion {
-        Retriever::single(
-            encoders.into_iter().next().expect("one encoder"),
-            common.metric,
-        )
-    } else {
-        Retriever::distfuse(encoders, common.weights.clone(), common.normalization)
-            .context("--model / --weights")?
+    let parts = RetrieverParts {
+        weights: common.weights.clone(),
+        normalization: common.normalization,
+        metric: common.metric,
+        hubness: common.hubness.and_then(|h| h.with_k(common.hubness_k)),
+        prompts: common.prompts.unwrap_or(prompts),
     };
-    let retriever = match common.hubness.and_then(|h| h.with_k(common.hubness_k)) {
-        Some(hubness) => retriever.with_hubness(hubness),
-        None => retriever,
-    };
-    let retriever = match common.prompts.unwrap_or(prompts) {
-        true => retriever,
-        false => retriever.without_prompts(),
-    };
-    let retriever = match &common.cache {
-        Some(dir) => retriever.with_cache(Arc::new(EmbeddingCache::new(dir))),
-        None => retriever,
-    };
+    let cache = common
+        .cache
+        .as_deref()
+        .map(|dir| Arc::new(EmbeddingCache::new(dir)));
+    let retriever = Retriever::assemble(encoders, &parts, cache).context("--model / --metric")?;
     let options = RunOptions {
         ks: common.k.clone(),
         limit: common.limit,
@@ -796,12 +768,8 @@ fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
     if let Some(name) = &common.dataset {
         return Ok(vec![with_option(Dataset::open(&data, name)?)?]);
     }
-    let has_task = |d: &&miners_datasets::DatasetSpec| match task {
-        Task::Bitext => d.bitext.is_some(),
-        Task::Classification | Task::Icl => d.classification.is_some(),
-    };
     let mut found = Vec::new();
-    for spec in registry().iter().filter(has_task) {
+    for spec in registry().iter().filter(|spec| task.runs_on(spec)) {
         match Dataset::open(&data, spec.name) {
             Ok(dataset) => found.push(with_option(dataset)?),
             Err(error @ DatasetError::Missing { .. }) => eprintln!("skipping: {error}"),

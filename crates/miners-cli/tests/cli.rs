@@ -546,12 +546,12 @@ fn bad_requests_are_refused_before_any_work_with_one_clear_message() {
     fails_with(
         &data,
         &with(&["--weights", "1", "--metric", "cosine"]),
-        "--metric cosine: DistFuse sums Euclidean distances",
+        "--model / --metric: metric cosine: DistFuse sums Euclidean distances",
     );
     fails_with(
         &data,
         &with(&["--normalization", "z-score"]),
-        "--normalization z-score rescales DistFuse members",
+        "z-score normalisation rescales DistFuse members; it needs two or more encoders",
     );
     let two = with(&["--model", "static-tokenlearn", "--weights", "1,-1"]);
     fails_with(
@@ -1019,4 +1019,71 @@ fn key_paths(
             keys.insert(prefix.to_owned());
         }
     }
+}
+
+/// Mining is a sweep task: `[mining]` mines every pair with every encoder
+/// under each ranking, writing what `miners mine` writes byte for byte; a
+/// rerun skips the finished jobs, and two shards together write the same.
+#[test]
+fn a_sweep_mines_as_miners_mine_does_and_resumes() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sweep.toml");
+    std::fs::write(
+        &spec,
+        r#"
+encoders = ["static-tokenlearn"]
+limit = 40
+
+[mining]
+datasets = ["nusax"]
+metrics = ["margin", "csls"]
+"#,
+    )
+    .unwrap();
+    let swept = dir.path().join("swept");
+    let output = sweep(&data, &spec, &swept, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let cli = dir.path().join("cli");
+    for ranking in [&[][..], &["--hubness", "csls", "--metric", "cosine"][..]] {
+        let mut args = vec!["mine", "--dataset", "nusax", "--model", "static-tokenlearn"];
+        args.extend(["--limit", "40"]);
+        args.extend(ranking);
+        let output = miners(&data, &cli, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let mined = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let root = dir.join("mining");
+        let mut files: Vec<(PathBuf, Vec<u8>)> = record_files(&root)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(&root).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let expected = mined(&cli);
+    assert_eq!(
+        expected.len(),
+        11 * 2,
+        "NusaX's 11 pairs under two rankings"
+    );
+    assert_eq!(mined(&swept), expected);
+
+    let again = sweep(&data, &spec, &swept, &[]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("2 jobs already done"),
+        "{}",
+        stderr(&again)
+    );
+    let sharded = dir.path().join("sharded");
+    for i in 0..2 {
+        let output = sweep(&data, &spec, &sharded, &["--shard", &format!("{i}/2")]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert_eq!(mined(&sharded), expected);
 }

@@ -34,7 +34,7 @@ pub use record::{
     ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
 };
 pub use results_dir::ResultsDir;
-pub use retriever::Retriever;
+pub use retriever::{Retriever, RetrieverParts};
 pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};
 
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 //! kept, and the score threshold that maximises F1 on one half of the source
 //! sentences is applied to the other half.
 
+use std::path::{Path, PathBuf};
+
 use miners_core::Neighbours;
 use miners_datasets::{Dataset, Pair};
 use miners_encoders::Role;
@@ -71,6 +73,32 @@ pub struct MiningResult {
     pub tune: PrF1,
     /// Scores on the held-out half at that threshold: the result.
     pub test: PrF1,
+}
+
+/// The folder of mining results under a result directory.
+pub const MINING_DIR: &str = "mining";
+
+impl MiningResult {
+    /// `<out>/mining/<dataset>/<model>/<source>-<target>.json`.
+    pub fn path(&self, out: &Path) -> PathBuf {
+        out.join(MINING_DIR)
+            .join(&self.dataset)
+            .join(crate::slug(&self.model))
+            .join(format!("{}.json", crate::slug(&self.pair)))
+    }
+
+    /// Writes the result to [`MiningResult::path`] under `out`, atomically.
+    pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
+        let path = self.path(out);
+        let io = |source| EvalError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().unwrap_or(out)).map_err(io)?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| io(e.into()))?;
+        miners_core::atomic_write(&path, text.as_bytes()).map_err(io)?;
+        Ok(path)
+    }
 }
 
 /// The pairs whose target is the source's best and whose source is the

@@ -47,6 +47,9 @@ pub enum Task {
     Classification,
     /// In-context-learning classification.
     Icl,
+    /// BUCC-style bitext mining (results are [`crate::mining::MiningResult`]s,
+    /// under `<out>/mining/`).
+    Mining,
 }
 
 impl Task {
@@ -59,6 +62,56 @@ impl Task {
             Task::Bitext => "bitext",
             Task::Classification => "classification",
             Task::Icl => "icl",
+            Task::Mining => "mining",
+        }
+    }
+
+    /// Whether a registry dataset has what the task runs on: parallel pairs
+    /// for bitext, labelled texts for classification and ICL.
+    pub fn runs_on(self, dataset: &miners_datasets::DatasetSpec) -> bool {
+        match self {
+            Task::Bitext | Task::Mining => dataset.bitext.is_some(),
+            Task::Classification | Task::Icl => dataset.classification.is_some(),
+        }
+    }
+
+    /// Whether the task's cells are language pairs (bitext, mining), rather
+    /// than test languages with a pool (classification, ICL).
+    pub fn pairs_languages(self) -> bool {
+        match self {
+            Task::Bitext | Task::Mining => true,
+            Task::Classification | Task::Icl => false,
+        }
+    }
+
+    /// Whether a generator answers (ICL), rather than the neighbours alone.
+    pub fn prompts_generator(self) -> bool {
+        match self {
+            Task::Icl => true,
+            Task::Bitext | Task::Classification | Task::Mining => false,
+        }
+    }
+
+    /// Whether each k of a cell runs apart (ICL builds a prompt per k), so
+    /// that a cell's records do not share one run's time.
+    pub fn runs_each_k(self) -> bool {
+        self.prompts_generator()
+    }
+
+    /// The smallest k a record may carry: 0 (zero-shot) for ICL, else 1.
+    pub fn min_k(self) -> usize {
+        match self {
+            Task::Icl => 0,
+            Task::Bitext | Task::Classification | Task::Mining => 1,
+        }
+    }
+
+    /// Whether the paper reports F1 whatever the dataset's headline metric
+    /// (bitext); otherwise the dataset's headline decides.
+    pub fn reports_f1(self) -> bool {
+        match self {
+            Task::Bitext | Task::Mining => true,
+            Task::Classification | Task::Icl => false,
         }
     }
 }
@@ -359,7 +412,7 @@ impl ResultRecord {
                 self.schema
             ));
         }
-        if (self.k == 0 && self.task != Task::Icl) || self.n == 0 {
+        if self.k < self.task.min_k() || self.n == 0 {
             return Err(format!(
                 "k = {} and n = {} must be at least 1",
                 self.k, self.n

@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{CellKey, EvalError, RecordSink, ResultRecord, SCHEMA_VERSION};
+use crate::{CellKey, EvalError, RecordSink, ResultRecord, SCHEMA_VERSION, mining::MiningResult};
 
 /// Writes records under `<out>/<task>/…` ([`CellKey::path`]).
 #[derive(Debug)]
@@ -44,6 +44,13 @@ impl ResultsDir {
     /// Cells skipped because their records existed.
     pub fn skipped(&self) -> usize {
         self.skipped.get()
+    }
+
+    /// Writes a mining result under the result directory ([`MiningResult::path`]).
+    pub fn accept_mining(&self, result: &MiningResult) -> Result<(), EvalError> {
+        let path = result.write(&self.out)?;
+        self.files.borrow_mut().push(path);
+        Ok(())
     }
 
     /// Every record file this sink wrote or found done, in order.

@@ -14,6 +14,35 @@ use crate::{
     record::{FusionMemberRecord, ModelRecord},
 };
 
+/// How a retriever is made of its encoders: the one recipe from which the
+/// CLI and the sweep assemble every retriever ([`Retriever::assemble`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrieverParts {
+    /// DistFuse's raw weights, one per encoder; empty for a single encoder.
+    pub weights: Vec<f32>,
+    /// DistFuse's distance normalisation.
+    pub normalization: Normalization,
+    /// How a single encoder ranks (DistFuse sums Euclidean distances).
+    pub metric: Metric,
+    /// A hubness correction of the scores.
+    pub hubness: Option<Hubness>,
+    /// Whether the encoders encode with their prompts (e5's `query: `).
+    pub prompts: bool,
+}
+
+impl Default for RetrieverParts {
+    /// The reference's: Euclidean, no hubness correction, with prompts.
+    fn default() -> Self {
+        Self {
+            weights: Vec::new(),
+            normalization: Normalization::None,
+            metric: Metric::Euclidean,
+            hubness: None,
+            prompts: true,
+        }
+    }
+}
+
 /// One encoder with a metric, or a DistFuse of several encoders.
 #[derive(Clone)]
 pub struct Retriever {
@@ -27,6 +56,51 @@ pub struct Retriever {
 }
 
 impl Retriever {
+    /// The retriever `parts` make of `encoders` (several, or given weights,
+    /// make a DistFuse), encoding through `cache` when one is given. DistFuse
+    /// ranks by Euclidean distance only, and z-score normalisation needs it.
+    pub fn assemble(
+        encoders: Vec<Arc<dyn Encoder>>,
+        parts: &RetrieverParts,
+        cache: Option<Arc<EmbeddingCache>>,
+    ) -> Result<Self, EvalError> {
+        let fusion = encoders.len() > 1 || !parts.weights.is_empty();
+        let retriever = match fusion {
+            true if parts.metric != Metric::Euclidean => {
+                return Err(EvalError::Config(format!(
+                    "metric {}: DistFuse sums Euclidean distances; other metrics rank a single encoder",
+                    parts.metric
+                )));
+            }
+            true => Self::distfuse(encoders, parts.weights.clone(), parts.normalization)?,
+            false if parts.normalization == Normalization::ZScore => {
+                return Err(EvalError::Config(
+                    "z-score normalisation rescales DistFuse members; it needs two or more encoders"
+                        .into(),
+                ));
+            }
+            false => {
+                let encoder = encoders
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| EvalError::Config("a retriever needs an encoder".into()))?;
+                Self::single(encoder, parts.metric)
+            }
+        };
+        let retriever = match parts.hubness {
+            Some(hubness) => retriever.with_hubness(hubness),
+            None => retriever,
+        };
+        let retriever = match parts.prompts {
+            true => retriever,
+            false => retriever.without_prompts(),
+        };
+        Ok(match cache {
+            Some(cache) => retriever.with_cache(cache),
+            None => retriever,
+        })
+    }
+
     /// A single encoder ranked by `metric` (the reference uses Euclidean).
     pub fn single(encoder: Arc<dyn Encoder>, metric: Metric) -> Self {
         Self {

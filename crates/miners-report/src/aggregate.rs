@@ -31,7 +31,7 @@ pub struct Table {
 /// The k the paper reports for a task: 1 for bitext, 10 for classification, 1 for ICL.
 pub fn headline_k(task: Task) -> usize {
     match task {
-        Task::Bitext | Task::Icl => 1,
+        Task::Bitext | Task::Icl | Task::Mining => 1,
         Task::Classification => 10,
     }
 }
@@ -43,7 +43,7 @@ pub fn headline_metric(record: &ResultRecord) -> f64 {
         .ok()
         .and_then(|spec| spec.classification)
         .map_or(Headline::Accuracy, |plan| plan.headline);
-    if record.task == Task::Bitext || headline == Headline::MacroF1 {
+    if record.task.reports_f1() || headline == Headline::MacroF1 {
         record.metrics.f1
     } else {
         record.metrics.accuracy
@@ -156,7 +156,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
     // The headline is the reference's direction.
     let retrieval: Vec<&ResultRecord> = records
         .iter()
-        .filter(|r| r.task != Task::Icl && !r.reversed)
+        .filter(|r| !r.task.prompts_generator() && !r.reversed)
         .collect();
     let models: BTreeSet<String> = retrieval.iter().map(|r| system(r)).collect();
     let mut rows = Vec::new();
@@ -256,7 +256,7 @@ pub fn table2(records: &[ResultRecord]) -> Table {
 pub fn directions(records: &[ResultRecord]) -> Option<Table> {
     let bitext: Vec<&ResultRecord> = records
         .iter()
-        .filter(|r| r.task == Task::Bitext && r.k == 1)
+        .filter(|r| r.task.pairs_languages() && r.k == 1)
         .collect();
     let models: BTreeSet<&str> = bitext
         .iter()
@@ -453,7 +453,8 @@ pub fn table3(records: &[ResultRecord]) -> Table {
     let icl: Vec<&ResultRecord> = records
         .iter()
         .filter(|r| {
-            r.task == Task::Icl && matches!(r.setting, Setting::Monolingual | Setting::CodeSwitched)
+            r.task.prompts_generator()
+                && matches!(r.setting, Setting::Monolingual | Setting::CodeSwitched)
         })
         .collect();
     let (datasets, systems) = datasets_and_systems(&icl);

@@ -120,7 +120,7 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
 /// Every bitext-mining result under `dir/mining` (`miners mine` writes them
 /// there), in path order; none when there is no such directory.
 pub fn load_mining(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
-    let root = dir.join("mining");
+    let root = dir.join(miners_eval::mining::MINING_DIR);
     if !root.is_dir() {
         return Ok(Vec::new());
     }
@@ -215,7 +215,7 @@ pub fn write_report(
     for dir in [&tables_dir, &plots_dir] {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let has_icl = records.iter().any(|r| r.task == miners_eval::Task::Icl);
+    let has_icl = records.iter().any(|r| r.task.prompts_generator());
     let mut headline = vec![table2(records)];
     headline.extend(has_icl.then(|| table3(records)));
     let by_dataset = per_dataset(records);
@@ -361,7 +361,7 @@ fn summed_wall_seconds(records: &[ResultRecord]) -> f64 {
     let mut seen = std::collections::HashSet::new();
     records
         .iter()
-        .filter(|r| seen.insert((r.key(), (r.task == miners_eval::Task::Icl).then_some(r.k))))
+        .filter(|r| seen.insert((r.key(), r.task.runs_each_k().then_some(r.k))))
         .map(|r| r.seconds)
         .sum()
 }

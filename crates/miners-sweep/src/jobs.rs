@@ -129,7 +129,7 @@ impl Job {
 
 /// The jobs of `spec`, in order: bitext, classification (datasets in registry
 /// order, then retrievers and settings in spec order), ICL (generators, then
-/// datasets, then settings).
+/// datasets, then settings), mining (datasets, then retrievers and rankings).
 pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     spec.check().map_err(|message| SweepError::Spec {
         origin: "sweep spec".into(),
@@ -225,6 +225,29 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
             }
         }
     }
+    if let Some(mining) = &spec.mining {
+        let rankings = mining.metrics.as_ref().unwrap_or(&spec.metrics);
+        for dataset in present(data, &mining.datasets, Task::Mining)? {
+            for retriever in retrievers.iter().filter(|r| r.tuning().is_none()) {
+                let fits = |ranking: &&Ranking| {
+                    matches!(retriever, RetrieverSpec::Single { .. }) || ranking.fits_fusion()
+                };
+                for &ranking in rankings.iter().filter(fits) {
+                    jobs.push(Job {
+                        ranking,
+                        seed: mining.seed,
+                        ..job(
+                            Task::Mining,
+                            &dataset,
+                            retriever,
+                            Setting::CrossLingual,
+                            &[],
+                        )
+                    });
+                }
+            }
+        }
+    }
     Ok(jobs)
 }
 
@@ -234,19 +257,11 @@ fn tunable(dataset: &str) -> Result<bool, SweepError> {
     Ok(plan.is_some_and(|p| validation_is_free(&p)))
 }
 
-/// Whether the registry entry supports `task`.
-fn has_task(spec: &DatasetSpec, task: Task) -> bool {
-    match task {
-        Task::Bitext => spec.bitext.is_some(),
-        Task::Classification | Task::Icl => spec.classification.is_some(),
-    }
-}
-
 /// Datasets of a task, in registry order: the listed ones (all must exist),
 /// or every present one when the list is empty.
 fn present(data: &DataDir, wanted: &[String], task: Task) -> Result<Vec<String>, SweepError> {
     let mut names = Vec::new();
-    for spec in registry().iter().filter(|s| has_task(s, task)) {
+    for spec in registry().iter().filter(|s| task.runs_on(s)) {
         let listed = wanted.iter().any(|w| w == spec.name);
         if !wanted.is_empty() && !listed {
             continue;

@@ -48,7 +48,7 @@ pub use jobs::{Job, RetrieverSpec, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
 pub use plan::{CellRef, PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, run, shard_plan};
-pub use spec::{EnsembleSpec, IclSpec, Ranking, SweepSpec, TaskSpec};
+pub use spec::{EnsembleSpec, IclSpec, MiningSpec, Ranking, SweepSpec, TaskSpec};
 
 /// Errors of reading, planning, running or merging a sweep.
 #[derive(Debug, thiserror::Error)]

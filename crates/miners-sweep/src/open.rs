@@ -6,7 +6,7 @@ use std::{collections::HashMap, path::Path, sync::Arc};
 use miners_core::Lang;
 use miners_datasets::Dataset;
 use miners_encoders::Encoder;
-use miners_eval::{EmbeddingCache, Retriever, Setting, Task};
+use miners_eval::{EmbeddingCache, Retriever, RetrieverParts, Setting};
 use miners_fusion::Normalization;
 use miners_icl::Generator;
 use miners_models::{GeneratorEntry, Models};
@@ -49,33 +49,28 @@ impl<'a> Opened<'a> {
     pub(crate) fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
         let fusion = matches!(job.retriever, RetrieverSpec::Ensemble(_));
         let (metric, hubness) = job.ranking.parts(fusion);
-        let retriever = match &job.retriever {
-            RetrieverSpec::Single { id } => Retriever::single(self.encoder(id)?, metric),
+        let (references, weights, normalization) = match &job.retriever {
+            RetrieverSpec::Single { id } => (vec![id], Vec::new(), Normalization::None),
             RetrieverSpec::Ensemble(e) => {
-                let members = e
-                    .members
-                    .iter()
-                    .map(|m| self.encoder(m))
-                    .collect::<Result<Vec<_>, _>>()?;
                 let normalization = match e.z_score {
                     true => Normalization::ZScore,
                     false => Normalization::None,
                 };
-                Retriever::distfuse(members, e.weights.clone(), normalization)?
+                (e.members.iter().collect(), e.weights.clone(), normalization)
             }
         };
-        let retriever = match hubness {
-            Some(hubness) => retriever.with_hubness(hubness),
-            None => retriever,
+        let encoders = references
+            .into_iter()
+            .map(|reference| self.encoder(reference))
+            .collect::<Result<Vec<_>, _>>()?;
+        let parts = RetrieverParts {
+            weights,
+            normalization,
+            metric,
+            hubness,
+            prompts: job.prompts,
         };
-        let retriever = match job.prompts {
-            true => retriever,
-            false => retriever.without_prompts(),
-        };
-        Ok(match &self.cache {
-            Some(cache) => retriever.with_cache(cache.clone()),
-            None => retriever,
-        })
+        Ok(Retriever::assemble(encoders, &parts, self.cache.clone())?)
     }
 
     /// The generator a reference names and its catalog scoring; one generator
@@ -101,7 +96,7 @@ impl<'a> Opened<'a> {
 
 /// The pool language of a cross-lingual classification or ICL job.
 pub(crate) fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>, SweepError> {
-    if job.task == Task::Bitext || job.setting != Setting::CrossLingual {
+    if job.task.pairs_languages() || job.setting != Setting::CrossLingual {
         return Ok(None);
     }
     let plan = dataset

@@ -20,7 +20,7 @@ use std::{
 use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, Pair};
 use miners_encoders::{Encoder, Role};
-use miners_eval::{Quiet, Retriever, Task};
+use miners_eval::{Quiet, Retriever};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -235,7 +235,7 @@ fn open_datasets<'j>(
 /// A job's cells: its dataset's pairs, or its test languages (the spec's, or
 /// all but the cross-lingual source).
 fn job_cells(job: &Job, dataset: &Dataset) -> Result<Vec<CellRef>, SweepError> {
-    if job.task == Task::Bitext {
+    if job.task.pairs_languages() {
         return Ok(dataset
             .bitext_pairs()?
             .into_iter()
@@ -474,7 +474,7 @@ fn cell_texts(
         .classification
         .ok_or_else(|| not_classification(job))?;
     let pool_lang = cross_source(job, dataset)?.unwrap_or_else(|| lang.clone());
-    if job.task == Task::Icl {
+    if job.task.prompts_generator() {
         // ICL keeps the pool whole and spreads its limit over the test split.
         let pool = dataset.load_classification(&pool_lang, plan.pool, None)?;
         let test = dataset.load_classification(&lang, plan.test, None)?.texts;

@@ -283,6 +283,21 @@ fn run_job(
                 )?
             }
         }
+        Task::Mining => {
+            // A finished job is skipped by its marker, which checks the
+            // retriever's fingerprint; mining results carry none, so a job
+            // that runs mines every pair again.
+            let pairs = match cells {
+                Some(_) => pairs,
+                None => dataset.bitext_pairs()?,
+            };
+            for pair in &pairs {
+                let mined = miners_eval::mining::run_mining(
+                    &dataset, retriever, pair, job.seed, job.limit, progress,
+                )?;
+                sink.accept_mining(&mined)?;
+            }
+        }
         Task::Icl => {
             let reference = job.generator.as_deref().ok_or_else(|| SweepError::Spec {
                 origin: job.name(),

@@ -26,6 +26,10 @@ pub struct SweepSpec {
     /// In-context learning.
     #[serde(default)]
     pub icl: Option<IclSpec>,
+    /// BUCC-style bitext mining, by every encoder and ensemble of the spec
+    /// under each ranking of `metrics` (or its own `metrics`).
+    #[serde(default)]
+    pub mining: Option<MiningSpec>,
     /// Keep only the first N items of each split read (smoke sweeps).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -154,6 +158,23 @@ impl Default for TaskSpec {
     }
 }
 
+/// The mining part of a sweep: each pair of each dataset, both sides as
+/// shuffled pools, mutual best pairs, the threshold tuned on one half of the
+/// sources and scored on the other (`miners mine`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiningSpec {
+    /// Bitext dataset names; empty means every one present.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Seed of the shuffles and of the split into halves.
+    #[serde(default)]
+    pub seed: u64,
+    /// Rankings to mine under (default: the spec's `metrics`).
+    #[serde(default)]
+    pub metrics: Option<Vec<Ranking>>,
+}
+
 /// The ICL part of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +251,7 @@ impl Default for SweepSpec {
             bitext: None,
             classification: None,
             icl: None,
+            mining: None,
             limit: None,
             metrics: reference_ranking(),
         }
@@ -256,9 +278,17 @@ impl SweepSpec {
     /// ensemble member, k values without repeats, a limit of at least 1, and
     /// only `mono` / `cross` as settings.
     pub fn check(&self) -> Result<(), String> {
-        let retrieval = self.bitext.is_some() || self.classification.is_some();
+        let retrieval =
+            self.bitext.is_some() || self.classification.is_some() || self.mining.is_some();
         if !retrieval && self.icl.is_none() {
-            return Err("no task: add [bitext], [classification] or [icl]".into());
+            return Err("no task: add [bitext], [classification], [icl] or [mining]".into());
+        }
+        if self
+            .mining
+            .as_ref()
+            .is_some_and(|m| m.metrics.as_ref().is_some_and(Vec::is_empty))
+        {
+            return Err("[mining] `metrics` is empty: list at least one, or leave it out".into());
         }
         if retrieval && self.encoders.is_empty() && self.ensembles.is_empty() {
             return Err("`encoders` and `ensembles` are both empty: nothing would run".into());

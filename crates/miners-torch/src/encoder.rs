@@ -13,8 +13,12 @@ use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
-    DeviceChoice, TorchError, batch::token_batches, layers::Linear, models::Bert,
-    precision::Precision, weights::Weights,
+    DeviceChoice, TorchError,
+    batch::token_batches,
+    layers::Linear,
+    models::{EncoderModel, load_encoder},
+    precision::Precision,
+    weights::Weights,
 };
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
@@ -30,7 +34,7 @@ struct Dense {
 /// The libtorch parts: tensors are `Send` but not `Sync`, so they sit behind a
 /// mutex (libtorch already spreads one forward pass over every core).
 struct Network {
-    transformer: Bert,
+    transformer: Box<dyn EncoderModel>,
     dense: Vec<Dense>,
 }
 
@@ -59,7 +63,7 @@ impl TorchEncoder {
         let tokenizer = encoder_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
         let weights = Weights::read(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
-        let model = Bert::load(&weights, &layout.config, layout.architecture)?;
+        let model = load_encoder(&weights, &layout.config, layout.architecture)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
         let normalize = spec.normalize.unwrap_or(layout.normalize);
         let mut fingerprint = Fingerprint::new("torch-v1");

@@ -6,6 +6,7 @@ use std::path::Path;
 use miners_encoders::layout::{Architecture, TransformerConfig};
 use tch::{Kind, TchError, Tensor};
 
+use super::EncoderModel;
 use crate::{
     TorchError,
     layers::{LayerNorm, Linear},
@@ -121,9 +122,10 @@ impl Bert {
             layers,
         })
     }
+}
 
-    /// Token states `[batch, length, hidden]` of right-padded `ids` with `mask` (1 = token).
-    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
+impl EncoderModel for Bert {
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
         let positions = match self.architecture {
             Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?
@@ -152,7 +154,9 @@ impl Bert {
         }
         Ok(x)
     }
+}
 
+impl Bert {
     fn layer_forward(
         &self,
         layer: &Layer,

@@ -7,9 +7,12 @@ mod xglm;
 
 use std::path::Path;
 
-use miners_encoders::spec::{DType, DeviceChoice};
+use miners_encoders::{
+    layout::{Architecture, TransformerConfig},
+    spec::{DType, DeviceChoice},
+};
 
-pub(crate) use bert::Bert;
+use bert::Bert;
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;
@@ -24,6 +27,29 @@ use crate::{
     precision::Precision,
     weights::Weights,
 };
+
+/// A transformer encoder of any supported architecture (TEI's `Model`
+/// trait): token states from token ids. Each architecture is one file.
+pub(crate) trait EncoderModel: Send {
+    /// Token states `[batch, length, hidden]` of right-padded `ids` with
+    /// `mask` (1 = token).
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError>;
+}
+
+/// Loads the encoder of `architecture` from `weights`, checking shapes
+/// against `config`; every architecture is named, so a new one must be
+/// dispatched here.
+pub(crate) fn load_encoder(
+    weights: &Weights,
+    config: &TransformerConfig,
+    architecture: Architecture,
+) -> Result<Box<dyn EncoderModel>, TorchError> {
+    match architecture {
+        Architecture::Bert | Architecture::XlmRoberta => {
+            Ok(Box::new(Bert::load(weights, config, architecture)?))
+        }
+    }
+}
 
 /// A decoder-only language model of any supported family.
 pub(crate) enum Decoder {

@@ -3,8 +3,12 @@
 //! [`Vote::Majority`] is the reference's rule: the most frequent label among
 //! the k nearest wins and, on a tie, the tied label whose first occurrence is
 //! nearest (Python's `Counter.most_common` over the distance-sorted list).
-//! [`Vote::DistanceWeighted`] weighs each neighbour by `1 / (ε + distance)`
-//! (or by its similarity, for similarity metrics) with the same tie rule.
+//! [`Vote::DistanceWeighted`] weighs each neighbour by its closeness, with
+//! the same tie rule: `1 / (ε + distance)` for distances, and
+//! `exp(score − best score)` for scores where higher is better (cosine, dot,
+//! and the margins and CSLS, which can be negative). Either way a weight is
+//! positive and never smaller for a nearer neighbour, so a label that holds
+//! most of the votes and the nearest places wins.
 //!
 //! ```
 //! use miners_classify::{KnnClassifier, Vote};
@@ -87,6 +91,7 @@ impl KnnClassifier {
         voters: &[Neighbour],
         higher_is_better: bool,
     ) -> Result<Label, ClassifyError> {
+        let best = voters.first().map_or(0.0, |v| v.score);
         // Tallies in order of first occurrence, so a stable max keeps the nearest.
         let mut tally: Vec<(&Label, f64)> = Vec::new();
         for voter in voters {
@@ -97,7 +102,7 @@ impl KnnClassifier {
                     index: voter.index,
                     pool: self.labels.len(),
                 })?;
-            let weight = self.weight(voter.score, higher_is_better);
+            let weight = self.weight(voter.score, best, higher_is_better);
             match tally.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, total)) => *total += weight,
                 None => tally.push((label, weight)),
@@ -112,11 +117,31 @@ impl KnnClassifier {
         Ok(best.0.clone())
     }
 
-    fn weight(&self, score: f32, higher_is_better: bool) -> f64 {
+    /// A voter's weight: 1 for a majority vote; for a distance-weighted one,
+    /// positive and monotone in closeness whatever the score's sign (`best`
+    /// is the nearest voter's score).
+    fn weight(&self, score: f32, best: f32, higher_is_better: bool) -> f64 {
         match (self.vote, higher_is_better) {
             (Vote::Majority, _) => 1.0,
-            (Vote::DistanceWeighted, true) => f64::from(score),
-            (Vote::DistanceWeighted, false) => 1.0 / (1e-6 + f64::from(score)),
+            (Vote::DistanceWeighted, true) => (f64::from(score) - f64::from(best)).exp(),
+            (Vote::DistanceWeighted, false) => 1.0 / (1e-6 + f64::from(score).max(0.0)),
+        }
+    }
+
+    /// The voting rule.
+    pub fn vote(&self) -> Vote {
+        self.vote
+    }
+}
+
+impl Vote {
+    /// What a record's model id gains for this rule: nothing for the
+    /// reference's majority vote, `~distance_weighted` otherwise, so that
+    /// records of the two never share a cell.
+    pub fn id_suffix(self) -> &'static str {
+        match self {
+            Vote::Majority => "",
+            Vote::DistanceWeighted => "~distance_weighted",
         }
     }
 }

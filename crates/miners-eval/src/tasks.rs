@@ -10,7 +10,7 @@ use miners_encoders::Role;
 use crate::{
     EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, Scores, bitext_scores, classification_scores},
-    record::{CellKey, MetricsRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
+    record::{CellKey, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
 
 /// Options shared by the runners.
@@ -71,6 +71,8 @@ pub(crate) fn check_limit(limit: Option<usize>) -> Result<(), EvalError> {
 struct Cell<'a> {
     dataset: &'a Dataset,
     retriever: &'a Retriever,
+    /// Classification's voting rule (bitext: the majority default, unused).
+    vote: Vote,
     task: Task,
     setting: Setting,
     source_lang: Option<String>,
@@ -81,6 +83,14 @@ struct Cell<'a> {
 }
 
 impl Cell<'_> {
+    /// The retriever's record, its id marked with a voting rule other than
+    /// the reference's.
+    fn model(&self) -> ModelRecord {
+        let mut model = self.retriever.record();
+        model.id.push_str(self.vote.id_suffix());
+        model
+    }
+
     fn key(&self) -> CellKey {
         let cell = match (&self.source_lang, &self.target_lang, &self.lang) {
             (Some(s), Some(t), _) => format!("{s}-{t}"),
@@ -91,7 +101,7 @@ impl Cell<'_> {
             task: self.task,
             dataset: self.dataset.name(),
             generator: None,
-            model: self.retriever.record().id,
+            model: self.model().id,
             setting: self.setting,
             cell,
         }
@@ -112,7 +122,7 @@ impl Cell<'_> {
             dataset: self.dataset.name(),
             substitute_for: self.dataset.spec().substitute_for.map(str::to_owned),
             setting: self.setting,
-            model: self.retriever.record(),
+            model: self.model(),
             metric: self.retriever.metric(),
             source_lang: self.source_lang.clone(),
             target_lang: self.target_lang.clone(),
@@ -212,6 +222,7 @@ fn bitext_cell(
     let cell = Cell {
         dataset,
         retriever,
+        vote: Vote::Majority,
         task: Task::Bitext,
         setting,
         source_lang: Some(from.to_string()),
@@ -289,6 +300,7 @@ pub fn run_classification(
     let cell_of = |lang: &Lang| Cell {
         dataset,
         retriever,
+        vote: run.vote,
         task: Task::Classification,
         setting,
         source_lang: run.cross_source.as_ref().map(Lang::to_string),

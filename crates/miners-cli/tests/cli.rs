@@ -1087,3 +1087,26 @@ metrics = ["margin", "csls"]
     }
     assert_eq!(mined(&sharded), expected);
 }
+
+/// `mine --limit 1` once wrote `"threshold": null`, which `report` then
+/// refused for the whole directory; too few sentences are now refused.
+#[test]
+fn mining_too_few_sentences_is_refused() {
+    let Some(data) = data_dir() else { return };
+    let args = [
+        "mine",
+        "--dataset",
+        "nusax",
+        "--pair",
+        "eng-ind",
+        "--model",
+        "static-tokenlearn",
+        "--limit",
+        "1",
+    ];
+    fails_with(
+        &data,
+        &args,
+        "nusax eng-ind: 1 sentence pair; mining needs at least 2",
+    );
+}

@@ -125,11 +125,13 @@ pub fn mutual_best(forward: &Neighbours, backward: &Neighbours) -> Vec<MinedPair
 /// The threshold that maximises F1 of the pairs at or above it against
 /// `gold` (the true target of each source, `None` when it has none), among
 /// the mined pairs' scores, highest first; with it, the F1 it reaches.
+/// Where no threshold keeps a true pair, `f32::MAX`: nothing is kept.
 pub fn best_threshold(mined: &[MinedPair], gold: &[Option<usize>]) -> (f32, PrF1) {
     let gold_pairs = gold.iter().flatten().count();
     let mut sorted = mined.to_vec();
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut best = (f32::INFINITY, PrF1::default());
+    // No pair kept: a finite threshold above every score, so the record stays JSON.
+    let mut best = (f32::MAX, PrF1::default());
     let mut true_positives = 0;
     for (i, pair) in sorted.iter().enumerate() {
         true_positives += usize::from(gold[pair.source] == Some(pair.target));
@@ -189,6 +191,14 @@ pub fn run_mining(
 ) -> Result<MiningResult, EvalError> {
     let bitext = dataset.load_bitext(pair, limit)?;
     let n = bitext.len();
+    if n < 2 {
+        return Err(EvalError::Config(format!(
+            "{} {pair}: {n} sentence pair{}; mining needs at least 2 (one half tunes the \
+             threshold, the other is scored)",
+            dataset.name(),
+            if n == 1 { "" } else { "s" }
+        )));
+    }
     let source_order = shuffled(n, seed);
     let target_order = shuffled(n, seed ^ 0x5851_f42d_4c95_7f2d);
     let sources: Vec<String> = source_order
@@ -279,6 +289,17 @@ mod tests {
         assert!((scores.precision - 1.0).abs() < 1e-12);
         assert!((scores.recall - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(scores_at(&mined, &gold, threshold), scores);
+    }
+
+    #[test]
+    fn no_true_pair_keeps_nothing_with_a_finite_threshold() {
+        // Once the threshold was +inf, written as JSON `null`, which no reader took.
+        let gold = vec![Some(0), Some(1)];
+        let (threshold, scores) = best_threshold(&[pair(0, 1, 0.9)], &gold);
+        assert_eq!((threshold, scores), (f32::MAX, PrF1::default()));
+        assert_eq!(best_threshold(&[], &gold).0, f32::MAX);
+        let text = serde_json::to_string(&threshold).unwrap();
+        assert_eq!(serde_json::from_str::<f32>(&text).unwrap(), f32::MAX);
     }
 
     #[test]

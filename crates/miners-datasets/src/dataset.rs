@@ -68,6 +68,20 @@ pub struct Manifest {
     pub files: std::collections::BTreeMap<String, usize>,
 }
 
+/// Whether a manifest's `files` entry names a data file inside its dataset's
+/// folder: `bitext/` or `classification/`, then one file name that is not
+/// hidden, `..` or empty, without separators or NUL, ending in `.tsv`.
+fn is_data_file_name(entry: &str) -> bool {
+    let Some((task, name)) = entry.split_once('/') else {
+        return false;
+    };
+    matches!(task, "bitext" | "classification")
+        && name.len() > ".tsv".len()
+        && name.ends_with(".tsv")
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+}
+
 /// A bitext language pair: source sentences are the queries.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pair {
@@ -149,11 +163,23 @@ impl Dataset {
             path: manifest_path.clone(),
             source,
         })?;
-        let manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
-            path: manifest_path,
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+                path: manifest_path.clone(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
+        if let Some(entry) = manifest.files.keys().find(|f| !is_data_file_name(f)) {
+            return Err(DatasetError::Parse {
+                path: manifest_path,
+                line: 0,
+                message: format!(
+                    "`files` entry `{entry}` is not `<task>/<stem>.<split>.tsv` inside the \
+                     dataset's folder (task bitext or classification; no `/`, `\\` or \
+                     leading `.` in the stem)"
+                ),
+            });
+        }
         Ok(Self {
             spec,
             root,

@@ -240,6 +240,38 @@ fn a_missing_or_short_file_is_an_error_not_a_missing_language() {
         .unwrap();
 }
 
+/// A manifest's `files` entry that leaves the dataset's folder once made
+/// bitext read and score a file outside the data directory (issue 24, #7).
+#[test]
+fn manifest_files_stay_inside_the_dataset_folder() {
+    let Some(data) = data() else { return };
+    let scratch = nusax_copy(&data);
+    let copy = DataDir::new(scratch.path());
+    let manifest = scratch.path().join("nusax/manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for entry in [
+        "bitext/eng-x/../../../../tmp/x.train.tsv",
+        "bitext/../x.test.tsv",
+        "classification/.hidden.test.tsv",
+        "other/x.test.tsv",
+        "classification/",
+        "classification/a\\b.test.tsv",
+    ] {
+        let mut planted = value.clone();
+        planted["files"][entry] = 3.into();
+        std::fs::write(&manifest, serde_json::to_string(&planted).unwrap()).unwrap();
+        let err = Dataset::open(&copy, "nusax").err().expect(entry).to_string();
+        assert!(
+            err.contains("manifest.json") && err.contains(&format!("`{entry}`")),
+            "{err}"
+        );
+    }
+    value["files"]["bitext/eng-x.train.tsv"] = 3.into();
+    std::fs::write(&manifest, serde_json::to_string(&value).unwrap()).unwrap();
+    Dataset::open(&copy, "nusax").unwrap();
+}
+
 #[test]
 fn an_original_the_data_directory_lacks_opens_its_substitute() {
     let Some(data) = data() else { return };

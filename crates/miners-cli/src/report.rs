@@ -15,7 +15,7 @@ use miners_models::Models;
 use miners_report::{TsneOptions, scatter_svg, tsne};
 
 /// Draws `plots/tsne-<dataset>-<encoder>-{label,language[,sample][,family]}.svg` under
-/// `out` for `request` = `DATASET:ENCODER`.
+/// `out` for `request` = `DATASET:ENCODER` (the encoder's id made folder-safe).
 pub fn tsne_plots(
     request: &str,
     points: usize,
@@ -46,14 +46,19 @@ pub fn tsne_plots(
     let encoder = models
         .open_encoder(encoder_id)
         .with_context(|| format!("--tsne {request}"))?;
-    let retriever = Retriever::single(encoder, Metric::Euclidean)
+    let retriever = Retriever::single(encoder.clone(), Metric::Euclidean)
         .with_cache(Arc::new(EmbeddingCache::new(cache)));
     let embeddings = retriever.encode(&texts, Role::Query, "t-SNE", &Quiet)?;
     let vectors = &embeddings[0];
     let layout = tsne(vectors.as_slice(), vectors.dim(), &TsneOptions::default());
     let plots = out.join("plots");
     std::fs::create_dir_all(&plots)?;
-    let stem = format!("tsne-{dataset_name}-{encoder_id}");
+    // A folder-safe name: an id with `/` or `..` (a model directory) stays in `plots/`.
+    let stem = format!(
+        "tsne-{}-{}",
+        dataset.spec().name,
+        miners_eval::slug(encoder.id())
+    );
     let mut views = vec![("label", &labels), ("language", &languages)];
     if plan.parallel_test {
         views.push(("sample", &samples));

@@ -257,3 +257,39 @@ fn tuning_weights_that_are_also_given_is_refused() {
         "{stderr}"
     );
 }
+
+/// `--tsne DATASET:DIRECTORY` (a model directory, which the docs allow) once
+/// wrote to `plots/tsne-nusax-<the path>` and failed; an id with `/` or `..`
+/// now names one file inside `plots/` (issue 24, #6).
+#[test]
+fn tsne_of_a_model_directory_stays_inside_plots() {
+    let Some(data) = data_dir() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("results");
+    miners(&data, &results, &[&NUSAX[..], &["30"]].concat());
+    let report = root.path().join("report");
+    let model = workspace().join("models/static-tokenlearn");
+    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(["report", "--tsne-points", "60", "--tsne"])
+        .arg(format!("nusax:{}", model.display()))
+        .arg("--results")
+        .arg(&results)
+        .arg("--out")
+        .arg(&report)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plots: Vec<String> = std::fs::read_dir(report.join("plots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("tsne-"))
+        .collect();
+    assert!(plots.len() >= 2, "{plots:?}");
+    assert!(report.join("REPORT.md").is_file());
+}

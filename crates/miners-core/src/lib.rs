@@ -20,6 +20,7 @@ mod atomic;
 mod embeddings;
 mod hex;
 mod metric;
+mod name;
 mod neighbours;
 mod text;
 
@@ -29,6 +30,7 @@ pub use atomic::{
 pub use embeddings::Embeddings;
 pub use hex::hex;
 pub use metric::Metric;
+pub use name::is_plain_name;
 pub use neighbours::{Neighbour, Neighbours};
 pub use text::{Label, Lang};
 

@@ -163,12 +163,11 @@ impl Dataset {
             path: manifest_path.clone(),
             source,
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
-                path: manifest_path.clone(),
-                line: e.line(),
-                message: e.to_string(),
-            })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+            path: manifest_path.clone(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
         if let Some(entry) = manifest.files.keys().find(|f| !is_data_file_name(f)) {
             return Err(DatasetError::Parse {
                 path: manifest_path,

@@ -403,8 +403,9 @@ impl ResultRecord {
     }
 
     /// What parsing cannot check: a known schema (1 to [`SCHEMA_VERSION`]),
-    /// n of at least 1, k of at least 1 (0 for zero-shot ICL), and every score
-    /// a number in [0, 1].
+    /// n of at least 1, k of at least 1 (0 for zero-shot ICL), plain names
+    /// ([`miners_core::is_plain_name`]) for the dataset and languages, and
+    /// every score a number in [0, 1].
     pub fn check(&self) -> Result<(), String> {
         if !(1..=SCHEMA_VERSION).contains(&self.schema) {
             return Err(format!(
@@ -417,6 +418,21 @@ impl ResultRecord {
                 "k = {} and n = {} must be at least 1",
                 self.k, self.n
             ));
+        }
+        let names = [
+            ("dataset", Some(&self.dataset)),
+            ("substitute_for", self.substitute_for.as_ref()),
+            ("lang", self.lang.as_ref()),
+            ("source_lang", self.source_lang.as_ref()),
+            ("target_lang", self.target_lang.as_ref()),
+        ];
+        for (field, value) in names {
+            if let Some(value) = value.filter(|v| !miners_core::is_plain_name(v)) {
+                return Err(format!(
+                    "{field} `{value}` is not a plain name (letters, digits, `-_.+`, no leading `.`); \
+                     reports build file names from it"
+                ));
+            }
         }
         let m = &self.metrics;
         let scores = [

@@ -151,6 +151,13 @@ fn read_mining(path: &Path) -> Result<MiningResult, ReportError> {
     if result.sentences == 0 {
         return Err(invalid("sentences = 0: a pool needs at least one".into()));
     }
+    for (field, value) in [("dataset", &result.dataset), ("pair", &result.pair)] {
+        if !miners_core::is_plain_name(value) {
+            return Err(invalid(format!(
+                "{field} `{value}` is not a plain name; reports build file names from it"
+            )));
+        }
+    }
     for (half, scores) in [("tune", result.tune), ("test", result.test)] {
         let fields = [
             ("precision", scores.precision),

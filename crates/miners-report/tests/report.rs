@@ -210,6 +210,36 @@ fn unknown_schemas_and_scores_outside_the_unit_interval_are_refused() {
     assert!(err.contains("k = 0"), "{err}");
 }
 
+/// A record's `dataset` or language once steered where the report wrote
+/// (`"dataset": "/../../../../tmp/x"` wrote `/tmp/x-cross.md`); names that
+/// become file names must be plain (issue 24, #5).
+#[test]
+fn names_from_record_content_cannot_leave_the_report() {
+    for (field, value) in [
+        ("dataset", "/../../../../tmp/x"),
+        ("dataset", ".."),
+        ("lang", "a/b"),
+        ("dataset", ""),
+    ] {
+        let err = load_error(|v| v[field] = json!(value));
+        assert!(
+            err.contains(&format!("{field} `{value}` is not a plain name")),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mining/x/e5-small/de-en.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let mut result = mined("e5-small", "de-en", 0.9);
+    result.dataset = "../../x".into();
+    std::fs::write(&file, serde_json::to_string(&result).unwrap()).unwrap();
+    let err = load_mining(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("dataset `../../x` is not a plain name"),
+        "{err}"
+    );
+}
+
 #[test]
 fn records_of_one_id_from_different_models_are_not_averaged() {
     let mut records = records();

@@ -261,10 +261,10 @@ fn manifest_files_stay_inside_the_dataset_folder() {
         let mut planted = value.clone();
         planted["files"][entry] = 3.into();
         std::fs::write(&manifest, serde_json::to_string(&planted).unwrap()).unwrap();
-        let err = Dataset::open(&copy, "nusax")
-            .err()
-            .expect(entry)
-            .to_string();
+        let Err(err) = Dataset::open(&copy, "nusax") else {
+            panic!("`{entry}` was accepted");
+        };
+        let err = err.to_string();
         assert!(
             err.contains("manifest.json") && err.contains(&format!("`{entry}`")),
             "{err}"

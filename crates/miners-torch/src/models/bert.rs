@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use miners_encoders::layout::{Architecture, TransformerConfig};
+use miners_encoders::layout::TransformerConfig;
 use tch::{Kind, TchError, Tensor};
 
 use super::EncoderModel;
@@ -12,6 +12,15 @@ use crate::{
     layers::{LayerNorm, Linear},
     weights::Weights,
 };
+
+/// How token positions are numbered: the two BERT-family conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Positions {
+    /// 0, 1, 2, … (BERT).
+    FromZero,
+    /// Real tokens from `pad_token_id + 1`, pads at `pad_token_id` (RoBERTa, XLM-R).
+    AfterPadding,
+}
 
 #[derive(Clone, Copy)]
 enum Activation {
@@ -32,7 +41,7 @@ struct Layer {
 
 /// Embeddings plus a stack of encoder layers.
 pub(crate) struct Bert {
-    architecture: Architecture,
+    positions: Positions,
     heads: i64,
     pad_token_id: i64,
     activation: Activation,
@@ -48,7 +57,7 @@ impl Bert {
     pub(crate) fn load(
         w: &Weights,
         config: &TransformerConfig,
-        architecture: Architecture,
+        positions: Positions,
     ) -> Result<Self, TorchError> {
         let h = config.hidden_size as i64;
         let ff = config.intermediate_size as i64;
@@ -102,7 +111,7 @@ impl Bert {
             })
             .collect::<Result<_, TorchError>>()?;
         Ok(Self {
-            architecture,
+            positions,
             heads: config.num_attention_heads as i64,
             pad_token_id: config.pad_token_id,
             activation,
@@ -127,10 +136,10 @@ impl Bert {
 impl EncoderModel for Bert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
-        let positions = match self.architecture {
-            Architecture::Bert => Tensor::f_arange(length, (Kind::Int64, ids.device()))?
+        let positions = match self.positions {
+            Positions::FromZero => Tensor::f_arange(length, (Kind::Int64, ids.device()))?
                 .f_expand([batch, length], false)?,
-            Architecture::XlmRoberta => {
+            Positions::AfterPadding => {
                 // As HF: positions count real tokens from pad_token_id + 1; pads get pad_token_id.
                 let real = ids.f_ne(self.pad_token_id)?.f_to_kind(Kind::Int64)?;
                 real.f_cumsum(1, Kind::Int64)?

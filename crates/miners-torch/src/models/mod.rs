@@ -12,7 +12,7 @@ use miners_encoders::{
     spec::{DType, DeviceChoice},
 };
 
-use bert::Bert;
+use bert::{Bert, Positions};
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;
@@ -44,11 +44,10 @@ pub(crate) fn load_encoder(
     config: &TransformerConfig,
     architecture: Architecture,
 ) -> Result<Box<dyn EncoderModel>, TorchError> {
-    match architecture {
-        Architecture::Bert | Architecture::XlmRoberta => {
-            Ok(Box::new(Bert::load(weights, config, architecture)?))
-        }
-    }
+    Ok(match architecture {
+        Architecture::Bert => Box::new(Bert::load(weights, config, Positions::FromZero)?),
+        Architecture::XlmRoberta => Box::new(Bert::load(weights, config, Positions::AfterPadding)?),
+    })
 }
 
 /// A decoder-only language model of any supported family.

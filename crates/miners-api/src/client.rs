@@ -44,9 +44,7 @@ impl Client {
         connection: &Connection,
     ) -> Result<Self, ApiError> {
         let key = match api_key_env {
-            Some(name) => Some(std::env::var(name).map_err(|_| ApiError::MissingKey {
-                variable: name.to_owned(),
-            })?),
+            Some(name) => read_key(name, std::env::var(name).ok())?,
             None => None,
         };
         if !(connection.timeout_s > 0.0 && connection.timeout_s.is_finite()) {
@@ -126,14 +124,14 @@ impl Client {
             return serde_json::from_str(&text).map_err(|e| {
                 Attempt::Final(ApiError::Body {
                     url: url.to_owned(),
-                    message: format!("not JSON ({e}): {}", snippet(&text)),
+                    message: self.redact(&format!("not JSON ({e}): {}", snippet(&text))),
                 })
             });
         }
         let error = ApiError::Status {
             url: url.to_owned(),
             status,
-            message: server_message(&text),
+            message: self.redact(&server_message(&text)),
             attempts: 1,
         };
         match retryable(status) {
@@ -144,6 +142,51 @@ impl Client {
             false => Err(Attempt::Final(error)),
         }
     }
+}
+
+impl Client {
+    /// `text` from a server with the key and every `Bearer` token replaced by
+    /// `<redacted>`: a server that echoes the request must not put the key
+    /// into errors, logs or stderr.
+    fn redact(&self, text: &str) -> String {
+        redact(text, self.key.as_deref())
+    }
+}
+
+/// The key from the variable `name`'s `value`: an error when unset; set but
+/// blank, a warning and no key (a bare `Bearer ` header helps no server).
+fn read_key(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    let value = value.ok_or_else(|| ApiError::MissingKey {
+        variable: name.to_owned(),
+    })?;
+    if value.trim().is_empty() {
+        eprintln!(
+            "warning: the API key variable `{name}` is set but empty; requests go without a key"
+        );
+        return Ok(None);
+    }
+    Ok(Some(value))
+}
+
+/// `text` with `key` (when given) and the token after every `Bearer `
+/// replaced by `<redacted>`.
+pub(crate) fn redact(text: &str, key: Option<&str>) -> String {
+    let mut text = match key.filter(|k| !k.is_empty()) {
+        Some(key) => text.replace(key, "<redacted>"),
+        None => text.to_owned(),
+    };
+    let mut from = 0;
+    while let Some(at) = text[from..].to_ascii_lowercase().find("bearer ") {
+        let start = from + at + "bearer ".len();
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || "\"',;}]".contains(c))
+            .map_or(text.len(), |n| start + n);
+        if end > start && !text[start..end].starts_with("<redacted>") {
+            text.replace_range(start..end, "<redacted>");
+        }
+        from = start;
+    }
+    text
 }
 
 /// How one attempt failed.
@@ -251,6 +294,35 @@ mod tests {
         assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn keys_and_bearer_tokens_are_redacted() {
+        let key = Some("sk-secret-123");
+        assert_eq!(
+            redact("Incorrect API key provided: Bearer sk-secret-123.", key),
+            "Incorrect API key provided: Bearer <redacted>."
+        );
+        assert_eq!(
+            redact(r#"{"authorization":"bearer xyz","k":"sk-secret-123"}"#, key),
+            r#"{"authorization":"bearer <redacted>","k":"<redacted>"}"#
+        );
+        assert_eq!(
+            redact("AUTHORIZATION: Bearer other-token\nnext", None),
+            "AUTHORIZATION: Bearer <redacted>\nnext"
+        );
+        assert_eq!(redact("no secret here", key), "no secret here");
+        assert_eq!(redact("Bearer", key), "Bearer");
+    }
+
+    #[test]
+    fn an_empty_key_variable_sends_no_key_and_an_unset_one_is_an_error() {
+        assert_eq!(read_key("K", Some("  ".into())).unwrap(), None);
+        assert_eq!(read_key("K", Some("k1".into())).unwrap(), Some("k1".into()));
+        assert!(matches!(
+            read_key("K", None),
+            Err(ApiError::MissingKey { .. })
+        ));
     }
 
     #[test]

@@ -279,6 +279,40 @@ fn client_errors_are_not_retried() {
     assert_eq!(requests, 2);
 }
 
+/// A server that echoes the request (a 401 quoting the key, a 400 quoting the
+/// headers) once put the key into the error, sweep logs and stderr; every
+/// server message is redacted now (issue 24, #8). The key is a variable
+/// cargo sets for every test process.
+#[test]
+fn a_server_that_echoes_the_key_does_not_get_it_shown() {
+    let key = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    for status in [401, 400] {
+        let server = TestServer::start(move |_, request| {
+            let echo = request.authorization.clone().unwrap_or_default();
+            let body = match status {
+                401 => json!({"error": {"message": format!("Incorrect API key provided: {echo}")}}),
+                _ => json!({"detail": format!("bad request; headers: authorization: {echo}")}),
+            };
+            Reply::Answer(status, vec![], body.to_string())
+        });
+        let spec = embedding_spec(&server.url, "api_key_env = \"CARGO_MANIFEST_DIR\"");
+        // Opening probes the server, so the first answer is already the error.
+        let err = match ApiEncoder::open(&spec, Protocol::OpenAi) {
+            Err(err) => err.to_string(),
+            Ok(encoder) => encoder.encode(&["a"], Role::Query).unwrap_err().to_string(),
+        };
+        assert_eq!(
+            server.requests()[0].authorization.as_deref(),
+            Some(format!("Bearer {key}").as_str())
+        );
+        assert!(!err.contains(&key), "{err}");
+        assert!(
+            err.contains("Bearer <redacted>") && err.contains(&format!("HTTP {status}")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn a_malformed_body_is_an_error_naming_the_url() {
     let (err, _) = failure(|_| Reply::Answer(200, vec![], "{\"data\": [oops".into()));

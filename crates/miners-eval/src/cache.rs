@@ -8,11 +8,13 @@
 //! (temporary file, then rename), so concurrent processes (Slurm shards) can
 //! share a directory and a crash leaves no partial segment behind.
 //!
-//! Segment: `MEMB`, version `1` (u32), dimension (u32), count (u64), then per
-//! entry a 32-byte key and `dimension` little-endian `f32`. A segment's name
-//! is the first 16 hex digits of the SHA-256 of its bytes, verified as it is
-//! read: a segment that fails (bad header, wrong size, wrong hash, a value
-//! that is not finite) is renamed
+//! Segment: `MEMB`, version `2` (u32), dimension (u32), count (u64), the
+//! SHA-256 of the encoder's fingerprint (32 bytes), then per entry a 32-byte
+//! key and `dimension` little-endian `f32`. A segment's name is the first 16
+//! hex digits of the SHA-256 of its bytes, verified as it is read: a segment
+//! that fails (bad header, another encoder's fingerprint, say copied into
+//! the wrong folder, a version-1 segment, which carries none, wrong size,
+//! wrong hash, a value that is not finite) is renamed
 //! to `<name>.corrupt`, reported through [`Progress::warn`], and its texts are
 //! encoded again.
 
@@ -29,8 +31,9 @@ use sha2::{Digest, Sha256};
 use crate::{EvalError, Progress};
 
 const MAGIC: &[u8; 4] = b"MEMB";
-const VERSION: u32 = 1;
-const HEADER: usize = 20;
+const VERSION: u32 = 2;
+/// Magic, version, dimension, count and the fingerprint's digest.
+const HEADER: usize = 20 + 32;
 
 type Key = [u8; 32];
 
@@ -85,7 +88,8 @@ impl EmbeddingCache {
             .map_err(|_| EvalError::Config("embedding cache lock poisoned".into()))?;
         if !stores.contains_key(encoder.fingerprint()) {
             let dir = self.root.join(encoder.fingerprint());
-            stores.insert(encoder.fingerprint().to_owned(), load(&dir, progress)?);
+            let store = load(&dir, &owner(encoder), progress)?;
+            stores.insert(encoder.fingerprint().to_owned(), store);
         }
         Ok(stores)
     }
@@ -140,7 +144,7 @@ impl EmbeddingCache {
                         .zip(fresh.as_slice().chunks(fresh.dim()))
                         .map(|(&i, v)| (keys[i], v))
                         .collect();
-                    write_segment(&dir, fresh.dim(), &entries)?;
+                    write_segment(&dir, &owner(encoder), fresh.dim(), &entries)?;
                     store.dim = fresh.dim();
                     for (k, v) in entries {
                         store.vectors.insert(k, v.to_vec());
@@ -313,8 +317,14 @@ impl Arrived {
     }
 }
 
-/// Reads every segment of one encoder's directory, setting corrupt ones aside.
-fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
+/// The digest of an encoder's fingerprint that its segments carry.
+fn owner(encoder: &dyn Encoder) -> Key {
+    Sha256::digest(encoder.fingerprint().as_bytes()).into()
+}
+
+/// Reads every segment of one encoder's directory (`owner`: its
+/// fingerprint's digest), setting corrupt ones aside.
+fn load(dir: &Path, owner: &Key, progress: &dyn Progress) -> Result<Store, EvalError> {
     let mut store = Store::default();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(store);
@@ -326,7 +336,7 @@ fn load(dir: &Path, progress: &dyn Progress) -> Result<Store, EvalError> {
         .collect();
     paths.sort();
     for path in paths {
-        match read_segment(&path, store.dim) {
+        match read_segment(&path, owner, store.dim) {
             Ok(Some(segment)) => {
                 store.dim = segment.dim;
                 store.vectors.extend(segment.entries);
@@ -364,7 +374,7 @@ fn set_aside(path: &Path, why: &str, progress: &dyn Progress) -> Result<(), Eval
 
 /// The entries of one segment, hashed as they stream in and checked against
 /// its name; `None` if it vanished (another process set it aside).
-fn read_segment(path: &Path, expected_dim: usize) -> Result<Option<Segment>, Corrupt> {
+fn read_segment(path: &Path, owner: &Key, expected_dim: usize) -> Result<Option<Segment>, Corrupt> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -376,8 +386,19 @@ fn read_segment(path: &Path, expected_dim: usize) -> Result<Option<Segment>, Cor
         .fill(&mut header)
         .map_err(|_| Corrupt("truncated header".into()))?;
     let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-    if &header[..4] != MAGIC || word(4) != VERSION {
+    if &header[..4] != MAGIC {
         return Err(Corrupt("bad header".into()));
+    }
+    if word(4) != VERSION {
+        return Err(Corrupt(format!(
+            "version {}, not {VERSION}: written without the model's fingerprint",
+            word(4)
+        )));
+    }
+    if &header[20..52] != owner {
+        return Err(Corrupt(
+            "written for another model (its fingerprint differs from this folder's)".into(),
+        ));
     }
     let dim = word(8) as usize;
     let count = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
@@ -444,7 +465,12 @@ impl<R: std::io::Read> HashingReader<R> {
 }
 
 /// Writes entries as one new segment, atomically.
-fn write_segment(dir: &Path, dim: usize, entries: &[(Key, &[f32])]) -> Result<(), EvalError> {
+fn write_segment(
+    dir: &Path,
+    owner: &Key,
+    dim: usize,
+    entries: &[(Key, &[f32])],
+) -> Result<(), EvalError> {
     let io = |source| EvalError::Io {
         path: dir.to_owned(),
         source,
@@ -455,6 +481,7 @@ fn write_segment(dir: &Path, dim: usize, entries: &[(Key, &[f32])]) -> Result<()
     buffer.extend_from_slice(&VERSION.to_le_bytes());
     buffer.extend_from_slice(&(dim as u32).to_le_bytes());
     buffer.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    buffer.extend_from_slice(owner);
     for (key, vector) in entries {
         buffer.extend_from_slice(key);
         buffer.extend(vector.iter().flat_map(|v| v.to_le_bytes()));

@@ -175,6 +175,66 @@ fn corrupt_segments_are_set_aside_and_reencoded() {
     }
 }
 
+/// The static model under another fingerprint: another model, as the cache sees it.
+struct Other(Counted);
+
+impl Encoder for Other {
+    fn id(&self) -> &str {
+        "other"
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn fingerprint(&self) -> &str {
+        "another-model"
+    }
+    fn prompts(&self) -> &Prompts {
+        self.0.prompts()
+    }
+    fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
+        self.0.encode_raw(texts, role)
+    }
+}
+
+/// A segment copied into another model's folder once gave the first model's
+/// vectors under the second's fingerprint (issue 24, #12): segments carry
+/// their model's fingerprint, and a stranger is set aside as corrupt.
+#[test]
+fn a_segment_of_another_model_is_set_aside() {
+    let Some(encoder) = model(Prompts::default()) else {
+        return;
+    };
+    let other = Other(model(Prompts::default()).unwrap());
+    let items = texts(&["Halo dunia", "Selamat pagi"]);
+    let dir = tempfile::tempdir().unwrap();
+    EmbeddingCache::new(dir.path())
+        .encode(&encoder, &items, Role::Query, "t", &Quiet)
+        .unwrap();
+    let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let planted = dir
+        .path()
+        .join(other.fingerprint())
+        .join(segment.file_name().unwrap());
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    std::fs::copy(&segment, &planted).unwrap();
+    let warnings = Warnings::default();
+    EmbeddingCache::new(dir.path())
+        .encode(&other, &items, Role::Query, "t", &warnings)
+        .unwrap();
+    assert_eq!(other.0.texts.load(Ordering::Relaxed), 2, "encoded afresh");
+    let warnings = warnings.0.into_inner().unwrap();
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("written for another model"),
+        "{warnings:?}"
+    );
+    assert!(planted.with_extension("corrupt").is_file());
+}
+
 /// What is not a segment is left alone: a directory named like one is
 /// neither read nor renamed (it once became `*.corrupt`).
 #[test]

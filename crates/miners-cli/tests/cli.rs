@@ -1110,3 +1110,85 @@ fn mining_too_few_sentences_is_refused() {
         "nusax eng-ind: 1 sentence pair; mining needs at least 2",
     );
 }
+
+/// Ids that map to one folder (`a/b` and `a_b`; `模型` and `型模`) once let
+/// the second run overwrite the first's records with exit 0, and made a
+/// sweep redo both jobs forever (issue 24, #3). The second is refused now,
+/// naming both, the first's records stay, and a catalog id that cannot name
+/// a folder (`..`) is refused.
+#[test]
+fn ids_that_share_a_folder_name_are_refused_not_overwritten() {
+    let Some(data) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = workspace().join("models/static-tokenlearn");
+    let catalog = dir.path().join("models.toml");
+    let entry = |id: &str| {
+        format!(
+            "[[model]]\nid = \"{id}\"\nbackend = \"static\"\npath = \"{}\"\n\n",
+            model.display()
+        )
+    };
+    std::fs::write(&catalog, ["a/b", "a_b", "模型", "型模"].map(entry).concat()).unwrap();
+    let run = |id: &str, out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_miners"))
+            .args([
+                "bitext",
+                "--dataset",
+                "nusax",
+                "--pair",
+                "eng-ind",
+                "--limit",
+                "20",
+            ])
+            .args(["--model", id, "--catalog"])
+            .arg(&catalog)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    for (first, second) in [("a/b", "a_b"), ("模型", "型模")] {
+        let out = dir.path().join(format!("out-{}", first.len()));
+        assert!(run(first, &out).status.success());
+        let before = records(&out);
+        let refused = run(second, &out);
+        let message = stderr(&refused);
+        assert!(!refused.status.success(), "{message}");
+        assert!(
+            message.contains(&format!("`{first} / eng-ind`"))
+                && message.contains(&format!("`{second} / eng-ind`"))
+                && message.contains("give one of them another id"),
+            "{message}"
+        );
+        assert_eq!(records(&out), before, "the first run's records stay");
+    }
+    let spec = dir.path().join("sweep.toml");
+    std::fs::write(
+        &spec,
+        "encoders = [\"a/b\", \"a_b\"]\nlimit = 20\n[bitext]\ndatasets = [\"nusax\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(["sweep", "--list", "--spec"])
+        .arg(&spec)
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert!(
+        !output.status.success() && message.contains("`a/b` and `a_b` map to this one job"),
+        "{message}"
+    );
+    std::fs::write(&catalog, entry("..")).unwrap();
+    let refused = run("..", &dir.path().join("dots"));
+    assert!(
+        stderr(&refused).contains("id `..`, which cannot name a results folder"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -121,10 +121,15 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// A spec for a bare directory, named after it.
     pub fn for_dir(dir: &Path) -> Self {
-        let id = dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        // `.` and `..` have no file name: the folder's own name, when it has one.
+        let canonical = dir.canonicalize().ok();
+        let id = dir
+            .file_name()
+            .or_else(|| canonical.as_deref().and_then(Path::file_name))
+            .map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
         Self {
             id,
             path: dir.to_owned(),

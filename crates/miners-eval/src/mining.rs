@@ -87,9 +87,26 @@ impl MiningResult {
             .join(format!("{}.json", crate::slug(&self.pair)))
     }
 
-    /// Writes the result to [`MiningResult::path`] under `out`, atomically.
+    /// Writes the result to [`MiningResult::path`] under `out`, atomically;
+    /// refuses to replace the result of another retriever or pair whose ids
+    /// share this one's folder names.
     pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
         let path = self.path(out);
+        let identity = |r: &MiningResult| (r.dataset.clone(), r.model.clone(), r.pair.clone());
+        let there = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<MiningResult>(&bytes).ok());
+        if let Some(there) = there.filter(|there| identity(there) != identity(self)) {
+            return Err(EvalError::Config(format!(
+                "{}: holds the mining result of `{}` on {}, and `{}` on {} maps to the same \
+                 file; give one of them another id",
+                path.display(),
+                there.model,
+                there.pair,
+                self.model,
+                self.pair
+            )));
+        }
         let io = |source| EvalError::Io {
             path: path.clone(),
             source,

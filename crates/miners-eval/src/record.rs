@@ -450,9 +450,16 @@ impl ResultRecord {
         Ok(())
     }
 
-    /// Writes the record atomically (temporary file, then rename) and returns its path.
+    /// Writes the record atomically (temporary file, then rename) and returns
+    /// its path; refuses to replace the record of another cell whose ids
+    /// share this one's folder names ([`slug`]).
     pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
         let path = self.path(out);
+        if let Ok(there) = Self::read(&path)
+            && there.key() != self.key()
+        {
+            return Err(folders_collide(&path, &there.key(), &self.key()));
+        }
         let io = |source| EvalError::Io {
             path: path.clone(),
             source,
@@ -468,6 +475,24 @@ impl ResultRecord {
     }
 }
 
+/// The error of two cells whose ids map to one record file.
+fn folders_collide(path: &Path, there: &CellKey, new: &CellKey) -> EvalError {
+    let name = |key: &CellKey| {
+        let generator = key
+            .generator
+            .as_deref()
+            .map(|g| format!("{g} / "))
+            .unwrap_or_default();
+        format!("{generator}{} / {}", key.model, key.cell)
+    };
+    EvalError::Config(format!(
+        "{}: holds the results of `{}`, and `{}` maps to the same file; give one of them another id",
+        path.display(),
+        name(there),
+        name(new)
+    ))
+}
+
 /// `+balanced`, `+p<min>-<max>` or nothing for the default nearest-first selection.
 fn selection_suffix(selection: &Selection) -> String {
     match selection {
@@ -478,9 +503,13 @@ fn selection_suffix(selection: &Selection) -> String {
 }
 
 /// A file-name-safe version of an id: ASCII letters, digits and `-_.+` kept,
-/// anything else `_`.
+/// anything else `_`; a name of dots alone (`.`, `..`) or nothing becomes
+/// underscores. Several ids can share one (`a/b` and `a_b`): the writers
+/// refuse to put one id's results where another's are
+/// ([`ResultRecord::write`], [`crate::mining::MiningResult::write`]).
 pub fn slug(id: &str) -> String {
-    id.chars()
+    let slug: String = id
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
                 c
@@ -488,7 +517,12 @@ pub fn slug(id: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    // Never the current or the parent folder, nor nothing.
+    match slug.chars().all(|c| c == '.') {
+        true => "_".repeat(slug.len().max(1)),
+        false => slug,
+    }
 }
 
 /// One fingerprint per task and model id, the rule tables and merges share:

@@ -349,10 +349,17 @@ impl Catalog {
     }
 }
 
-/// Refuses two `[[table]]` entries of one id, naming both (1-based, in file order).
+/// Refuses two `[[table]]` entries of one id, naming both (1-based, in file
+/// order), and ids that cannot name a folder (empty, `.`, `..`).
 fn unique_ids<'a>(table: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), String> {
     let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, id) in ids.enumerate() {
+        if matches!(id.trim(), "" | "." | "..") {
+            return Err(format!(
+                "[[{table}]] entry {} has id `{id}`, which cannot name a results folder",
+                i + 1
+            ));
+        }
         if let Some(first) = seen.insert(id, i + 1) {
             return Err(format!(
                 "[[{table}]] entries {first} and {} both have id `{id}`; ids must be unique",

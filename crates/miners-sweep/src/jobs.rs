@@ -248,7 +248,30 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
             }
         }
     }
+    distinct_names(&jobs)?;
     Ok(jobs)
+}
+
+/// Refuses two different jobs of one name: their ids map to one folder
+/// (`a/b` and `a_b`), so one would overwrite the other's records.
+fn distinct_names(jobs: &[Job]) -> Result<(), SweepError> {
+    let mut seen: std::collections::HashMap<String, &Job> = std::collections::HashMap::new();
+    for job in jobs {
+        if let Some(first) = seen.insert(job.name(), job)
+            && first != job
+        {
+            return Err(SweepError::Spec {
+                origin: job.name(),
+                message: format!(
+                    "the retrievers `{}` and `{}` map to this one job and folder name; \
+                     give one of them another id",
+                    first.retriever.label(),
+                    job.retriever.label()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether DistFuse weights can be learned on a classification dataset.

@@ -87,6 +87,12 @@ impl MiningResult {
             .join(format!("{}.json", crate::slug(&self.pair)))
     }
 
+    /// Checks that `path` is where this result belongs under the result
+    /// directory `root` ([`MiningResult::path`]).
+    pub fn check_path(&self, root: &Path, path: &Path) -> Result<(), String> {
+        crate::record::agree(root, path, &self.path(root))
+    }
+
     /// Writes the result to [`MiningResult::path`] under `out`, atomically;
     /// refuses to replace the result of another retriever or pair whose ids
     /// share this one's folder names.

@@ -390,6 +390,14 @@ impl ResultRecord {
         self.key().path(out, self.k)
     }
 
+    /// Checks that `path` is where this record belongs under the result
+    /// directory `root`: a record's path must agree with its content (task,
+    /// dataset, generator, model, setting, cell, k), so that a copy under
+    /// another name or folder is refused by name, not averaged twice.
+    pub fn check_path(&self, root: &Path, path: &Path) -> Result<(), String> {
+        agree(root, path, &self.path(root))
+    }
+
     /// Reads a record file and [checks](ResultRecord::check) it.
     pub fn read(path: &Path) -> Result<Self, String> {
         Self::parse(&std::fs::read(path).map_err(|e| e.to_string())?)
@@ -473,6 +481,19 @@ impl ResultRecord {
         .map_err(io)?;
         Ok(path)
     }
+}
+
+/// That `path` is `expected`, else why not (both relative to `root`).
+pub(crate) fn agree(root: &Path, path: &Path, expected: &Path) -> Result<(), String> {
+    if path == expected {
+        return Ok(());
+    }
+    let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    Err(format!(
+        "its content belongs at {}, not {}: a result's path must agree with what it holds",
+        relative(expected),
+        relative(path)
+    ))
 }
 
 /// The error of two cells whose ids map to one record file.

@@ -109,10 +109,12 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
     paths
         .iter()
         .map(|path| {
-            ResultRecord::read(path).map_err(|message| ReportError::Record {
-                path: path.clone(),
-                message,
-            })
+            ResultRecord::read(path)
+                .and_then(|record| record.check_path(dir, path).map(|()| record))
+                .map_err(|message| ReportError::Record {
+                    path: path.clone(),
+                    message,
+                })
         })
         .collect()
 }
@@ -137,11 +139,11 @@ pub fn load_mining(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
         }
     }
     paths.sort();
-    paths.iter().map(|path| read_mining(path)).collect()
+    paths.iter().map(|path| read_mining(dir, path)).collect()
 }
 
 /// One mining result, checked: at least one sentence, every score in [0, 1].
-fn read_mining(path: &Path) -> Result<MiningResult, ReportError> {
+fn read_mining(dir: &Path, path: &Path) -> Result<MiningResult, ReportError> {
     let invalid = |message: String| ReportError::Record {
         path: path.to_owned(),
         message,
@@ -158,6 +160,7 @@ fn read_mining(path: &Path) -> Result<MiningResult, ReportError> {
             )));
         }
     }
+    result.check_path(dir, path).map_err(invalid)?;
     for (half, scores) in [("tune", result.tune), ("test", result.test)] {
         let fields = [
             ("precision", scores.precision),

@@ -210,6 +210,38 @@ fn unknown_schemas_and_scores_outside_the_unit_interval_are_refused() {
     assert!(err.contains("k = 0"), "{err}");
 }
 
+/// A second copy of a cell's record, under another file name or in another
+/// folder, once entered Table 2's average (25.50 instead of 18.82): a
+/// record's path must agree with its content, so a copy is refused by name
+/// (issue 24, #2).
+#[test]
+fn a_record_whose_path_disagrees_with_its_content_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = records()[0].write(dir.path()).unwrap();
+    assert_eq!(load_records(dir.path()).unwrap().len(), 1);
+    let bytes = std::fs::read(&path).unwrap();
+    for copy in [
+        path.with_file_name("copy.k1.json"),
+        path.parent()
+            .unwrap()
+            .join("old")
+            .join(path.file_name().unwrap()),
+        dir.path()
+            .join("bitext/nusax/static2/cross")
+            .join(path.file_name().unwrap()),
+    ] {
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::write(&copy, &bytes).unwrap();
+        let err = load_records(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&copy.display().to_string()) && err.contains("its content belongs at"),
+            "{err}"
+        );
+        std::fs::remove_file(&copy).unwrap();
+    }
+    assert_eq!(load_records(dir.path()).unwrap().len(), 1);
+}
+
 /// A record's `dataset` or language once steered where the report wrote
 /// (`"dataset": "/../../../../tmp/x"` wrote `/tmp/x-cross.md`); names that
 /// become file names must be plain (issue 24, #5).

@@ -8,7 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use miners_eval::{FingerprintLedger, ResultRecord};
+use miners_eval::{
+    FingerprintLedger, ResultRecord,
+    mining::{MINING_DIR, MiningResult},
+};
 
 use crate::{SweepError, marker::JobMarker};
 
@@ -100,7 +103,7 @@ impl Merged {
             let relative = file.strip_prefix(into).expect("walked from into");
             if results.contains(&file) {
                 let bytes = std::fs::read(&file).map_err(|e| SweepError::io(&file, e))?;
-                self.check(&file, &bytes)?;
+                self.check(into, &file, &bytes)?;
             }
             let target = staging.join(relative);
             let dir = target.parent().expect("files have a parent");
@@ -112,13 +115,23 @@ impl Merged {
         Ok(())
     }
 
-    /// Reads a result file back: a job marker or a checked record.
-    fn check(&mut self, file: &Path, bytes: &[u8]) -> Result<(), SweepError> {
+    /// Reads a result file of the result directory `root` back: a job
+    /// marker, a mining result or a checked record, each at the path its
+    /// content names.
+    fn check(&mut self, root: &Path, file: &Path, bytes: &[u8]) -> Result<(), SweepError> {
         if file.extension().is_some_and(|e| e == "done") {
             serde_json::from_slice::<JobMarker>(bytes).map_err(|e| invalid(file, e))?;
             return Ok(());
         }
+        if file.starts_with(root.join(MINING_DIR)) {
+            let mined: MiningResult =
+                serde_json::from_slice(bytes).map_err(|e| invalid(file, e))?;
+            return mined.check_path(root, file).map_err(|e| invalid(file, e));
+        }
         let record = ResultRecord::parse(bytes).map_err(|e| invalid(file, e))?;
+        record
+            .check_path(root, file)
+            .map_err(|e| invalid(file, e))?;
         self.check_fingerprint(&record, file)
     }
 
@@ -126,14 +139,14 @@ impl Merged {
     fn add_tree(&mut self, source: &Path, staging: &Path) -> Result<(), SweepError> {
         for file in result_files(source)? {
             let relative = file.strip_prefix(source).expect("walked from source");
-            self.add_file(&file, &staging.join(relative))?;
+            self.add_file(source, &file, &staging.join(relative))?;
         }
         Ok(())
     }
 
-    fn add_file(&mut self, file: &Path, target: &Path) -> Result<(), SweepError> {
+    fn add_file(&mut self, root: &Path, file: &Path, target: &Path) -> Result<(), SweepError> {
         let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
-        self.check(file, &bytes)?;
+        self.check(root, file, &bytes)?;
         let is_marker = file.extension().is_some_and(|e| e == "done");
         if target.is_file() {
             let existing = std::fs::read(target).map_err(|e| SweepError::io(target, e))?;
@@ -175,9 +188,12 @@ fn invalid(file: &Path, error: impl std::fmt::Display) -> SweepError {
     }
 }
 
+/// Whether two results of one path agree: a record's metrics (its time may
+/// differ), or a mining result as a whole.
 fn same_metrics(a: &[u8], b: &[u8]) -> bool {
     let parse = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).ok();
-    matches!((parse(a), parse(b)), (Some(a), Some(b)) if a["metrics"] == b["metrics"])
+    let scores = |v: &serde_json::Value| v.get("metrics").cloned().unwrap_or_else(|| v.clone());
+    matches!((parse(a), parse(b)), (Some(a), Some(b)) if scores(&a) == scores(&b))
 }
 
 /// Every record (`.json`) and job marker (`.done`) under `dir`, recursively,

@@ -303,6 +303,25 @@ fn a_failed_merge_leaves_the_target_as_it_was() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     std::fs::remove_file(&conflicting).unwrap();
+
+    // A record in another model's folder (or under another name) is refused
+    // by name: its path must agree with its content (issue 24, #2).
+    let original = result_files(&good)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let misplaced = original.with_file_name("eng-xyz.k1.json");
+    std::fs::write(&misplaced, std::fs::read(&original).unwrap()).unwrap();
+    let err = merge(&target, std::slice::from_ref(&good))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("eng-xyz.k1.json") && err.contains("its content belongs at"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&target), before);
+    std::fs::remove_file(&misplaced).unwrap();
     merge(&target, &[good]).unwrap();
     assert_eq!(
         std::fs::read_to_string(target.join("report/REPORT.md")).unwrap(),

@@ -524,3 +524,138 @@ fn sentencepiece_model() {
         }
     });
 }
+
+/// The Hub's API JSON (a repository's file listing) as the project reads it:
+/// the files a model needs (`miners_hub::model_files`) and the parquet files
+/// of each MTEB / Hub dataset it converts. Whatever the listing holds, what
+/// is picked is a safe relative path (files are written under these names).
+#[test]
+fn hub_listing() {
+    let seed = serde_json::json!({
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "siblings": [
+            {"rfilename": "config.json"}, {"rfilename": "model.safetensors"},
+            {"rfilename": "tokenizer.json"}, {"rfilename": "1_Pooling/config.json"},
+            {"rfilename": "model.safetensors.index.json"},
+            {"rfilename": "model-00001-of-00002.safetensors"},
+            {"rfilename": "default/test/0000.parquet"}, {"rfilename": "en/train/0000.parquet"},
+            {"rfilename": "default/validation/0000.parquet"},
+            {"rfilename": "default/test/../../../escape.parquet"},
+        ],
+    });
+    let seeds = vec![serde_json::to_vec_pretty(&seed).unwrap()];
+    fuzz("hub listing", seeds, |bytes| {
+        let Ok(info) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return;
+        };
+        let listing: Vec<String> = info["siblings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["rfilename"].as_str().map(str::to_owned))
+            .collect();
+        for name in miners_hub::model_files(&listing) {
+            assert!(miners_core::is_inside_path(&name), "model file `{name}`");
+        }
+        for dataset in miners_datasets::convert::parquet::HUB_DATASETS {
+            for (_, _, name) in dataset.parquet_files(&listing) {
+                assert!(
+                    miners_core::is_inside_path(&name),
+                    "{}: parquet file `{name}`",
+                    dataset.name
+                );
+            }
+        }
+    });
+}
+
+/// Embeddings responses (OpenAI and Cohere shapes, numbers and base64): the
+/// reader returns exactly the vectors asked for, or an error.
+#[test]
+fn api_embeddings_responses() {
+    use miners_api::{Protocol, responses};
+    let openai = serde_json::json!({"data": [
+        {"index": 1, "embedding": [0.5, -1.0, 2.0]},
+        {"index": 0, "embedding": "AACAPwAAAEAAAEBA"},
+    ]});
+    let cohere = serde_json::json!({"embeddings": {"float": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}});
+    for (protocol, name, seed) in [
+        (Protocol::OpenAi, "OpenAI embeddings response", openai),
+        (Protocol::Cohere, "Cohere embeddings response", cohere),
+    ] {
+        assert_eq!(responses::embeddings(protocol, &seed, 2).unwrap().len(), 2);
+        fuzz(name, vec![serde_json::to_vec(&seed).unwrap()], |bytes| {
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                return;
+            };
+            if let Ok(rows) = responses::embeddings(protocol, &value, 2) {
+                assert_eq!(rows.len(), 2);
+            }
+        });
+    }
+}
+
+/// Completions with echoed log-probabilities (label scoring) and chat
+/// completions (generation): a value or an error, never a panic.
+#[test]
+fn api_completion_and_chat_responses() {
+    use miners_api::responses;
+    let completion = serde_json::json!({"choices": [{"logprobs": {
+        "tokens": ["Input", ":", " pos", "itive"],
+        "text_offset": [0, 5, 6, 10],
+        "token_logprobs": [null, -0.5, -1.25, -0.25],
+    }}]});
+    assert_eq!(responses::label_logprob(&completion, 6, 14).unwrap(), -0.75);
+    fuzz(
+        "completion response",
+        vec![serde_json::to_vec(&completion).unwrap()],
+        |bytes| {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                let _ = responses::label_logprob(&value, 6, 14);
+            }
+        },
+    );
+    let chat = serde_json::json!({
+        "choices": [{"message": {"role": "assistant", "content": "positive"}, "finish_reason": "stop"}],
+        "usage": {"completion_tokens": 2},
+    });
+    assert_eq!(responses::chat(&chat).unwrap().text, "positive");
+    fuzz(
+        "chat response",
+        vec![serde_json::to_vec(&chat).unwrap()],
+        |bytes| {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                let _ = responses::chat(&value);
+            }
+        },
+    );
+}
+
+/// Mining results as `report` and `merge` read them: parsed, placed and
+/// checked against their path, or refused.
+#[test]
+fn mining_result() {
+    use miners_eval::mining::MiningResult;
+    let seed = serde_json::json!({
+        "dataset": "flores_bucc_substitute", "pair": "deu-eng", "model": "e5-small~cosine~margin_ratio4",
+        "sentences": 200, "seed": 0, "mutual": 180, "threshold": 1.05,
+        "tune": {"precision": 0.9, "recall": 0.8, "f1": 0.85},
+        "test": {"precision": 0.88, "recall": 0.79, "f1": 0.83},
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fuzz(
+        "mining result",
+        vec![serde_json::to_vec_pretty(&seed).unwrap()],
+        |bytes| {
+            if let Ok(result) = serde_json::from_slice::<MiningResult>(bytes) {
+                let path = result.path(dir.path());
+                assert!(
+                    path.starts_with(dir.path().join("mining")),
+                    "{}",
+                    path.display()
+                );
+                let _ = result.check_path(dir.path(), &path);
+            }
+        },
+    );
+}

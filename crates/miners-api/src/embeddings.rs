@@ -218,7 +218,7 @@ impl Encoder for ApiEncoder {
 }
 
 /// The vectors of an OpenAI response, placed by their `index`.
-fn openai_rows(response: &Value, expected: usize) -> Result<Vec<Vec<f32>>, String> {
+pub(crate) fn openai_rows(response: &Value, expected: usize) -> Result<Vec<Vec<f32>>, String> {
     let data = response
         .get("data")
         .and_then(Value::as_array)
@@ -242,7 +242,7 @@ fn openai_rows(response: &Value, expected: usize) -> Result<Vec<Vec<f32>>, Strin
 }
 
 /// The vectors of a Cohere response, in input order.
-fn cohere_rows(response: &Value, expected: usize) -> Result<Vec<Vec<f32>>, String> {
+pub(crate) fn cohere_rows(response: &Value, expected: usize) -> Result<Vec<Vec<f32>>, String> {
     let embeddings = response.get("embeddings").ok_or("no `embeddings`")?;
     // `embedding_types` asks for `{"float": [...]}`; older servers send the list itself.
     let list = embeddings

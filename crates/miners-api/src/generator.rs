@@ -259,7 +259,7 @@ impl Generator for ApiGenerator {
 
 /// The mean log-probability of the echoed tokens that overlap characters
 /// `start..end` (see the module's notes on the split).
-fn mean_logprob(response: &Value, start: usize, end: usize) -> Result<f64, String> {
+pub(crate) fn mean_logprob(response: &Value, start: usize, end: usize) -> Result<f64, String> {
     let logprobs = response
         .pointer("/choices/0/logprobs")
         .ok_or("no `choices[0].logprobs` (does the server support `echo` with `logprobs`?)")?;
@@ -281,9 +281,10 @@ fn mean_logprob(response: &Value, start: usize, end: usize) -> Result<f64, Strin
     for ((token, offset), value) in tokens.iter().zip(offsets).zip(values) {
         let offset = offset
             .as_u64()
-            .ok_or("a `text_offset` that is not a count")? as usize;
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or("a `text_offset` that is not a count")?;
         let chars = token.as_str().map_or(0, |t| t.chars().count());
-        if offset < end && offset + chars.max(1) > start {
+        if offset < end && offset.saturating_add(chars.max(1)) > start {
             let value = value
                 .as_f64()
                 .ok_or_else(|| format!("label token {token} has no log-probability"))?;
@@ -297,7 +298,7 @@ fn mean_logprob(response: &Value, start: usize, end: usize) -> Result<f64, Strin
 }
 
 /// A chat completion's text, token count and stop reason.
-fn read_chat(response: &Value) -> Result<Value, String> {
+pub(crate) fn read_chat(response: &Value) -> Result<Value, String> {
     let choice = response.pointer("/choices/0").ok_or("no `choices[0]`")?;
     let text = choice
         .pointer("/message/content")

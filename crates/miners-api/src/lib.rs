@@ -43,6 +43,8 @@ mod generator;
 mod journal;
 #[cfg(feature = "http")]
 mod pool;
+#[cfg(feature = "http")]
+pub mod responses;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -30,7 +30,7 @@ pub use atomic::{
 pub use embeddings::Embeddings;
 pub use hex::hex;
 pub use metric::Metric;
-pub use name::is_plain_name;
+pub use name::{is_inside_path, is_plain_name};
 pub use neighbours::{Neighbour, Neighbours};
 pub use text::{Label, Lang};
 

@@ -21,3 +21,19 @@ pub fn is_plain_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
 }
+
+/// Whether `path`, a `/`-separated name from a server or a file (a Hub
+/// listing entry), stays inside the folder it is joined to: not empty, not
+/// absolute, no `.`, `..` or empty segment, no backslash or NUL.
+///
+/// ```
+/// assert!(miners_core::is_inside_path("default/test/0000.parquet"));
+/// assert!(!miners_core::is_inside_path("default/test/../../x.parquet"));
+/// assert!(!miners_core::is_inside_path("/etc/passwd"));
+/// ```
+pub fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains(['\\', '\0'])
+        && path.split('/').all(|s| !matches!(s, "" | "." | ".."))
+}

@@ -115,11 +115,12 @@ pub struct HubSource {
 
 impl HubDataset {
     /// The parquet files of `listing` (the export's file names) this dataset
-    /// reads, as `(config, split, file)`, sorted.
+    /// reads, as `(config, split, file)`, sorted; a name that would leave the
+    /// download folder (`..`, an absolute path) is never picked.
     pub fn parquet_files(&self, listing: &[String]) -> Vec<(String, String, String)> {
         let mut files: Vec<(String, String, String)> = listing
             .iter()
-            .filter(|f| f.ends_with(".parquet"))
+            .filter(|f| f.ends_with(".parquet") && miners_core::is_inside_path(f))
             .filter_map(|file| {
                 let (config, rest) = file.split_once('/')?;
                 let split = self.splits.iter().find(|split| {

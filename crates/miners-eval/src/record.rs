@@ -459,13 +459,19 @@ impl ResultRecord {
     }
 
     /// Writes the record atomically (temporary file, then rename) and returns
-    /// its path; refuses to replace the record of another cell whose ids
-    /// share this one's folder names ([`slug`]).
+    /// its path; refuses a record that fails [`ResultRecord::check`], and to
+    /// replace the record of another cell whose ids share this one's folder
+    /// names ([`slug`]).
     pub fn write(&self, out: &Path) -> Result<PathBuf, EvalError> {
         let path = self.path(out);
-        if let Ok(there) = Self::read(&path)
-            && there.key() != self.key()
-        {
+        // Never write what a reader would refuse.
+        self.check()
+            .map_err(|message| EvalError::Config(format!("{}: {message}", path.display())))?;
+        // Whatever parses is some cell's record, checked or not.
+        let there = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<ResultRecord>(&bytes).ok());
+        if let Some(there) = there.filter(|there| there.key() != self.key()) {
             return Err(folders_collide(&path, &there.key(), &self.key()));
         }
         let io = |source| EvalError::Io {

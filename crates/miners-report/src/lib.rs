@@ -20,6 +20,7 @@ mod aggregate;
 mod plot;
 mod render;
 mod tsne;
+mod views;
 
 use std::{
     collections::BTreeSet,
@@ -34,6 +35,7 @@ use miners_eval::{FingerprintLedger, ResultRecord, mining::MiningResult};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use tsne::{TsneOptions, tsne};
+pub use views::tsne_views;
 
 /// Errors at this crate's boundary.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,14 @@ pub enum ReportError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// A t-SNE view of a dataset could not be made.
+    #[error("t-SNE of {dataset}: {message}")]
+    View {
+        /// The dataset.
+        dataset: String,
+        /// What went wrong.
         message: String,
     },
     /// Records under one model id come from different models.

@@ -786,30 +786,14 @@ impl Languages {
         let cross_source = match (self.cross, self.src_lang.as_deref()) {
             (false, Some(_)) => bail!("--src-lang needs --cross for classification"),
             (false, None) => None,
-            (true, Some(lang)) => Some(Lang::from(lang)),
-            (true, None) => {
-                let plan = dataset
-                    .spec()
-                    .classification
-                    .expect("classification datasets have a plan");
-                let source = plan.cross_source.with_context(|| {
-                    format!(
-                        "--cross: {} has a single language; nothing to cross to",
-                        dataset.spec().name
-                    )
-                })?;
-                Some(Lang::from(source))
-            }
+            (true, source) => Some(miners_eval::cross_source(dataset, source).context(
+                if source.is_some() {
+                    "--src-lang"
+                } else {
+                    "--cross"
+                },
+            )?),
         };
-        if let Some(source) = &cross_source {
-            let available = dataset.classification_langs()?;
-            if !available.contains(source) {
-                bail!(
-                    "--src-lang {source}: not a language of {}",
-                    dataset.spec().name
-                );
-            }
-        }
         let langs = self.langs.iter().map(|l| Lang::from(l.as_str())).collect();
         Ok((langs, cross_source))
     }

@@ -213,7 +213,7 @@ fn bad_arguments_get_clear_errors() {
             "--src-lang",
             "xx",
         ]),
-        "--src-lang xx: not a language of nusax",
+        "--src-lang: xx: not a language of nusax",
     );
     fails_with(
         &data,

@@ -35,7 +35,7 @@ pub use record::{
 };
 pub use results_dir::ResultsDir;
 pub use retriever::{Retriever, RetrieverParts};
-pub use tasks::{ClassificationRun, RunOptions, run_bitext, run_classification};
+pub use tasks::{ClassificationRun, RunOptions, cross_source, run_bitext, run_classification};
 
 use std::path::PathBuf;
 

@@ -378,6 +378,31 @@ pub(crate) fn classification_cells(
     Ok((plan, langs, setting))
 }
 
+/// The pool language of a cross-lingual classification or ICL run on
+/// `dataset`: `source` when given (one of its languages), else the dataset's
+/// usual source; an error for a dataset of one language.
+pub fn cross_source(dataset: &Dataset, source: Option<&str>) -> Result<Lang, EvalError> {
+    let name = dataset.spec().name;
+    let plan = dataset
+        .spec()
+        .classification
+        .ok_or_else(|| EvalError::Config(format!("{name} is not a classification dataset")))?;
+    match source {
+        Some(lang) => {
+            let lang = Lang::from(lang);
+            match dataset.classification_langs()?.contains(&lang) {
+                true => Ok(lang),
+                false => Err(EvalError::Config(format!(
+                    "{lang}: not a language of {name}"
+                ))),
+            }
+        }
+        None => plan.cross_source.map(Lang::from).ok_or_else(|| {
+            EvalError::Config(format!("{name} has a single language; nothing to cross to"))
+        }),
+    }
+}
+
 /// The largest k must not exceed the candidate pool.
 pub(crate) fn check_pool(
     max_k: usize,

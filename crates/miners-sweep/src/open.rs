@@ -99,15 +99,11 @@ pub(crate) fn cross_source(job: &Job, dataset: &Dataset) -> Result<Option<Lang>,
     if job.task.pairs_languages() || job.setting != Setting::CrossLingual {
         return Ok(None);
     }
-    let plan = dataset
-        .spec()
-        .classification
-        .ok_or_else(|| not_classification(job))?;
-    let source = plan.cross_source.ok_or_else(|| SweepError::Spec {
+    let source = miners_eval::cross_source(dataset, None).map_err(|e| SweepError::Spec {
         origin: job.name(),
-        message: format!("{} has a single language; nothing to cross to", job.dataset),
+        message: e.to_string(),
     })?;
-    Ok(Some(Lang::from(source)))
+    Ok(Some(source))
 }
 
 pub(crate) fn not_classification(job: &Job) -> SweepError {

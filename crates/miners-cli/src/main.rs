@@ -471,9 +471,7 @@ fn run(cli: Cli) -> Result<()> {
             let generator = models
                 .open_generator(&entry)
                 .with_context(|| format!("--generator {generator}"))?;
-            let (kind, fold_case) = entry.scoring();
-            let kind = scoring.unwrap_or(kind);
-            let scoring = kind.with(entry.decoding(seed, greedy), fold_case);
+            let scoring = entry.run_scoring(scoring, seed, greedy);
             for dataset in datasets(&common, Task::Icl)? {
                 let name = dataset.spec().name;
                 let Some(plan) = dataset.spec().classification else {

@@ -8,7 +8,7 @@ use miners_encoders::{
     Prompts,
     spec::{DType, ModelSpec},
 };
-use miners_icl::{Decoding, ScoringKind};
+use miners_icl::{Decoding, Scoring, ScoringKind};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelsError;
@@ -288,6 +288,15 @@ impl GeneratorEntry {
             }
             GeneratorEntry::Openai(_) => GeneratorApiSpec::reference_decoding(seed, greedy),
         }
+    }
+
+    /// How a run scores with this generator: `kind` when given, else the
+    /// catalog's, with the reference's decoding for `seed` (or greedy) and
+    /// the catalog's case folding. The one place the CLI and the sweep make it.
+    pub fn run_scoring(&self, kind: Option<ScoringKind>, seed: u64, greedy: bool) -> Scoring {
+        let (catalog_kind, fold_case) = self.scoring();
+        kind.unwrap_or(catalog_kind)
+            .with(self.decoding(seed, greedy), fold_case)
     }
 
     /// Paths the entry reads, which a catalog resolves against its directory.

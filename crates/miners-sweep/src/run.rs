@@ -304,9 +304,7 @@ fn run_job(
                 message: "an ICL job names a generator".into(),
             })?;
             let (generator, entry) = opened.generator(reference)?;
-            let (kind, fold_case) = entry.scoring();
-            let decoding = entry.decoding(job.seed, job.greedy);
-            let scoring = job.scoring.unwrap_or(kind).with(decoding, fold_case);
+            let scoring = entry.run_scoring(job.scoring, job.seed, job.greedy);
             let plan = dataset
                 .spec()
                 .classification

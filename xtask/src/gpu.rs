@@ -63,7 +63,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
             .arg(target.join("release"))
             .args(["--device", &options.device])
             .args(["--n", &options.sentences.to_string()])
-            .env("LD_LIBRARY_PATH", with_library(&lib)),
+            .env("LD_LIBRARY_PATH", libtorch::library_path(&lib)),
     )
 }
 
@@ -118,13 +118,10 @@ fn build(torch_dir: &Path, target: &Path) -> Result<()> {
                 "dtype-drift",
             ])
             .env("LIBTORCH", torch_dir)
-            .env("LD_LIBRARY_PATH", with_library(&torch_dir.join("lib")))
+            .env(
+                "LD_LIBRARY_PATH",
+                libtorch::library_path(&torch_dir.join("lib")),
+            )
             .env("CARGO_TARGET_DIR", target),
     )
-}
-
-/// `LD_LIBRARY_PATH` with `lib` first.
-fn with_library(lib: &Path) -> String {
-    let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-    format!("{}:{path}", lib.display())
 }

@@ -58,6 +58,12 @@ const TORCH_LIBS: &[&str] = &[
 ];
 const NVIDIA_LIBS: &[&str] = &["libcudart.so.13", "libcupti.so.13"];
 
+/// `LD_LIBRARY_PATH` with `lib` (a libtorch's `lib/`) first.
+pub fn library_path(lib: &Path) -> String {
+    let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+    format!("{}:{path}", lib.display())
+}
+
 /// The provisioned libtorch (`.cargo/config.toml` points `LIBTORCH` here too).
 fn provisioned(root: &Path) -> PathBuf {
     root.join(".cache").join("libtorch").join("torch")

@@ -466,11 +466,10 @@ fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     command.args(args).envs(env.iter().copied());
     if let Some(libtorch) = libtorch::location(&workspace_root()?) {
         // Binaries find libtorch through their RPATH; this also covers a custom target dir.
-        let lib = libtorch.join("lib");
-        let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        command
-            .env("LIBTORCH", &libtorch)
-            .env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
+        command.env("LIBTORCH", &libtorch).env(
+            "LD_LIBRARY_PATH",
+            libtorch::library_path(&libtorch.join("lib")),
+        );
     }
     let status = command.status()?;
     if !status.success() {

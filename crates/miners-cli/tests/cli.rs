@@ -1,6 +1,8 @@
 //! The `miners` binary end to end: real runs on a slice of real data, and
 //! clear errors (never panics) on bad input.
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -381,28 +383,21 @@ fn icl_bad_arguments_get_clear_errors() {
     fails_with(&data, &tatoeba, "classification");
 }
 
-/// All records under `dir`, by relative path, with the wall-clock fields removed.
+/// All records under `dir` (job markers and plans left out), by relative
+/// path, with the wall-clock fields removed.
 fn records(dir: &Path) -> std::collections::BTreeMap<PathBuf, serde_json::Value> {
-    let mut found = std::collections::BTreeMap::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if !path.ends_with(".sweep") {
-                    pending.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "json") {
-                let mut value: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-                let object = value.as_object_mut().unwrap();
-                object.remove("seconds");
-                object.remove("peak_rss_mib");
-                found.insert(path.strip_prefix(dir).unwrap().to_owned(), value);
-            }
-        }
-    }
-    found
+    record_files(dir)
+        .into_iter()
+        .filter(|path| !path.components().any(|c| c.as_os_str() == ".sweep"))
+        .map(|path| {
+            let mut value: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("seconds");
+            object.remove("peak_rss_mib");
+            (path.strip_prefix(dir).unwrap().to_owned(), value)
+        })
+        .collect()
 }
 
 fn sweep(data: &Path, spec: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -980,17 +975,10 @@ fn every_record_key_is_documented() {
     assert!(missing.is_empty(), "docs/results.md lacks {missing:?}");
 }
 
-/// Every `.json` file under `dir`.
+/// Every `.json` file under `dir`, sorted.
 fn record_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(record_files(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            files.push(path);
-        }
-    }
+    let mut files = support::files(dir);
+    files.retain(|path| path.extension().is_some_and(|e| e == "json"));
     files
 }
 

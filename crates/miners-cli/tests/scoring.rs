@@ -2,7 +2,10 @@
 //! bitext, hubness-corrected ids, and mining; the reference's records stay
 //! as they were.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
 
 mod support;
 use support::{data_dir, workspace};
@@ -170,6 +173,22 @@ fn tuned_weights_are_recorded_with_where_they_were_learned() {
     );
 }
 
+/// `miners report --tsne REQUEST` of `results` into `report`, `points` texts.
+fn tsne_report(data: &Path, results: &Path, report: &Path, request: &str, points: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_miners"))
+        .args(["report", "--tsne-points", points, "--tsne", request])
+        .arg("--results")
+        .arg(results)
+        .arg("--out")
+        .arg(report)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--catalog")
+        .arg(workspace().join("models.toml"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn scatters_by_sample_for_parallel_splits_and_by_family_across_families() {
     let Some(data) = data_dir() else { return };
@@ -178,19 +197,8 @@ fn scatters_by_sample_for_parallel_splits_and_by_family_across_families() {
     miners(&data, &results, &[&NUSAX[..], &["30"]].concat());
     for (dataset, parallel) in [("nusax", true), ("nollysenti", false)] {
         let report = root.path().join(dataset);
-        let output = Command::new(env!("CARGO_BIN_EXE_miners"))
-            .args(["report", "--tsne-points", "120", "--tsne"])
-            .arg(format!("{dataset}:static-tokenlearn"))
-            .arg("--results")
-            .arg(&results)
-            .arg("--out")
-            .arg(&report)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--catalog")
-            .arg(workspace().join("models.toml"))
-            .output()
-            .unwrap();
+        let request = format!("{dataset}:static-tokenlearn");
+        let output = tsne_report(&data, &results, &report, &request, "120");
         assert!(
             output.status.success(),
             "{}",
@@ -269,17 +277,8 @@ fn tsne_of_a_model_directory_stays_inside_plots() {
     miners(&data, &results, &[&NUSAX[..], &["30"]].concat());
     let report = root.path().join("report");
     let model = workspace().join("models/static-tokenlearn");
-    let output = Command::new(env!("CARGO_BIN_EXE_miners"))
-        .args(["report", "--tsne-points", "60", "--tsne"])
-        .arg(format!("nusax:{}", model.display()))
-        .arg("--results")
-        .arg(&results)
-        .arg("--out")
-        .arg(&report)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let request = format!("nusax:{}", model.display());
+    let output = tsne_report(&data, &results, &report, &request, "60");
     assert!(
         output.status.success(),
         "{}",

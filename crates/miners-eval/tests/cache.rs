@@ -50,6 +50,16 @@ fn model(prompts: Prompts) -> Option<Counted> {
     })
 }
 
+/// The one segment a first encoding wrote for `encoder` under `root`.
+fn only_segment(root: &std::path::Path, encoder: &dyn Encoder) -> std::path::PathBuf {
+    std::fs::read_dir(root.join(encoder.fingerprint()))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn texts(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -148,12 +158,7 @@ fn corrupt_segments_are_set_aside_and_reencoded() {
         let clean = EmbeddingCache::new(dir.path())
             .encode(&encoder, &items, Role::Query, "t", &Quiet)
             .unwrap();
-        let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let segment = only_segment(dir.path(), &encoder);
         let mut bytes = std::fs::read(&segment).unwrap();
         corrupt(&mut bytes);
         std::fs::write(&segment, &bytes).unwrap();
@@ -210,12 +215,7 @@ fn a_segment_of_another_model_is_set_aside() {
     EmbeddingCache::new(dir.path())
         .encode(&encoder, &items, Role::Query, "t", &Quiet)
         .unwrap();
-    let segment = std::fs::read_dir(dir.path().join(encoder.fingerprint()))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let segment = only_segment(dir.path(), &encoder);
     let planted = dir
         .path()
         .join(other.fingerprint())

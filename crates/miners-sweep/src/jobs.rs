@@ -23,6 +23,14 @@ pub enum RetrieverSpec {
 }
 
 impl RetrieverSpec {
+    /// The encoder references it is made of: one, or the ensemble's members.
+    pub fn members(&self) -> &[String] {
+        match self {
+            Self::Single { id } => std::slice::from_ref(id),
+            Self::Ensemble(e) => &e.members,
+        }
+    }
+
     /// For an ensemble whose weights are learned, which languages share them.
     pub fn tuning(&self) -> Option<TuneBy> {
         match self {

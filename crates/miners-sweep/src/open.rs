@@ -49,18 +49,20 @@ impl<'a> Opened<'a> {
     pub(crate) fn retriever(&mut self, job: &Job) -> Result<Retriever, SweepError> {
         let fusion = matches!(job.retriever, RetrieverSpec::Ensemble(_));
         let (metric, hubness) = job.ranking.parts(fusion);
-        let (references, weights, normalization) = match &job.retriever {
-            RetrieverSpec::Single { id } => (vec![id], Vec::new(), Normalization::None),
+        let (weights, normalization) = match &job.retriever {
+            RetrieverSpec::Single { .. } => (Vec::new(), Normalization::None),
             RetrieverSpec::Ensemble(e) => {
                 let normalization = match e.z_score {
                     true => Normalization::ZScore,
                     false => Normalization::None,
                 };
-                (e.members.iter().collect(), e.weights.clone(), normalization)
+                (e.weights.clone(), normalization)
             }
         };
-        let encoders = references
-            .into_iter()
+        let encoders = job
+            .retriever
+            .members()
+            .iter()
             .map(|reference| self.encoder(reference))
             .collect::<Result<Vec<_>, _>>()?;
         let parts = RetrieverParts {

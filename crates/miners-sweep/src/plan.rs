@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Job, RetrieverSpec, SweepError,
+    Job, SweepError,
     digest::short_digest,
     open::{Opened, cross_source, not_classification},
 };
@@ -389,11 +389,9 @@ struct JobCosts {
 impl JobCosts {
     fn of(job: &Job, opened: &mut Opened<'_>) -> Result<Self, SweepError> {
         let retriever = opened.retriever(job)?;
-        let members = match &job.retriever {
-            RetrieverSpec::Single { id } => std::slice::from_ref(id),
-            RetrieverSpec::Ensemble(e) => e.members.as_slice(),
-        };
-        let per_token = members
+        let per_token = job
+            .retriever
+            .members()
             .iter()
             .map(|m| Ok(opened.models().encoder_cost_per_token(m)?))
             .collect::<Result<Vec<f64>, SweepError>>()?;

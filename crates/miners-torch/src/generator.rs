@@ -95,7 +95,7 @@ impl TorchGenerator {
 
     /// [`TorchGenerator::load`] with its layers split over `devices` in
     /// contiguous segments sized by each device's free memory (`[Auto]`:
-    /// every CUDA device); activations move between them. Rotary families.
+    /// every CUDA device); activations move between them.
     pub fn load_on(
         id: &str,
         dir: &Path,

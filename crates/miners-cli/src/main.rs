@@ -5,27 +5,23 @@ mod progress;
 mod report;
 mod summary;
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
-use miners_datasets::{DataDir, Dataset, DatasetError, Pair, registry};
-use miners_encoders::{Encoder, spec::DType};
-use miners_eval::{
-    ClassificationRun, EmbeddingCache, IclRun, Retriever, RetrieverParts, RunOptions, Task,
-    run_bitext, run_classification, run_icl,
-    tune::{TuneBy, TunedGroup},
-};
+use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_encoders::spec::DType;
+use miners_eval::{RetrieverParts, Task, tune::TuneBy};
 use miners_fusion::Normalization;
-use miners_icl::{Prompt, ScoringKind, Selection};
+use miners_icl::{ScoringKind, Selection};
 use miners_index::HubnessChoice;
 use miners_models::Models;
+use miners_run::{
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
+    RunSpec, Session, TaskSpec, Tuning,
+};
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
 #[derive(Parser)]
@@ -342,22 +338,29 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bitext {
             common,
             src_lang,
-            pairs: wanted,
+            pairs,
             both_directions,
         } => {
-            let (retriever, mut options) = prepare(&common, true)?;
-            options.both_directions = both_directions;
-            for dataset in datasets(&common, Task::Bitext)? {
-                let pairs = selected_pairs(&dataset, src_lang.as_deref(), &wanted)?;
-                let mut sink = summary::Writer::new(&common.out);
-                let bars = progress::Bars::default();
-                run_bitext(&dataset, &retriever, &pairs, &options, &bars, &mut sink)?;
-                sink.finish()?;
-            }
+            let pairs = PairSelection {
+                source: src_lang,
+                listed: pairs,
+            };
+            let task = TaskSpec::Bitext(BitextSpec {
+                pairs,
+                both_directions,
+            });
+            run_each_dataset(
+                &common,
+                common_models(&common)?,
+                Task::Bitext,
+                true,
+                None,
+                |_| Ok(Some(task.clone())),
+            )?;
         }
         Command::Mine {
             mut common,
-            pairs: wanted,
+            pairs,
             seed,
         } => {
             if common.hubness.is_none() {
@@ -366,33 +369,15 @@ fn run(cli: Cli) -> Result<()> {
                     common.metric = Metric::Cosine;
                 }
             }
-            let (retriever, options) = prepare(&common, true)?;
-            let bars = progress::Bars::default();
-            for dataset in datasets(&common, Task::Mining)? {
-                for pair in selected_pairs(&dataset, None, &wanted)? {
-                    let mined = miners_eval::mining::run_mining(
-                        &dataset,
-                        &retriever,
-                        &pair,
-                        seed,
-                        options.limit,
-                        &bars,
-                    )?;
-                    mined.write(&common.out)?;
-                    out!(
-                        "{} {} {}: {} sentences, {} mutual, threshold {:.4}, test P {:.2} R {:.2} F1 {:.2}",
-                        mined.dataset,
-                        mined.pair,
-                        mined.model,
-                        mined.sentences,
-                        mined.mutual,
-                        mined.threshold,
-                        100.0 * mined.test.precision,
-                        100.0 * mined.test.recall,
-                        100.0 * mined.test.f1
-                    );
-                }
-            }
+            let pairs = PairSelection {
+                source: None,
+                listed: pairs,
+            };
+            let task = TaskSpec::Mining(MiningSpec { pairs, seed });
+            let models = common_models(&common)?;
+            run_each_dataset(&common, models, Task::Mining, true, None, |_| {
+                Ok(Some(task.clone()))
+            })?;
         }
         Command::Classify {
             mut common,
@@ -400,49 +385,45 @@ fn run(cli: Cli) -> Result<()> {
             vote,
             tune_weights,
         } => {
-            let tune_by = tune_weights;
-            if tune_by.is_some() && !common.weights.is_empty() {
+            if tune_weights.is_some() && !common.weights.is_empty() {
                 bail!(
                     "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
                 );
             }
-            if tune_by.is_some() {
+            if tune_weights.is_some() && common.models.len() < 2 {
+                bail!("--tune-weights learns DistFuse weights; give two or more --model");
+            }
+            if tune_weights.is_some() {
                 // Placeholders until the validation split decides.
                 common.weights = vec![1.0; common.models.len()];
             }
-            let (base, options) = prepare(&common, true)?;
-            if tune_by.is_some() && base.encoders().len() < 2 {
-                bail!("--tune-weights learns DistFuse weights; give two or more --model");
-            }
-            for dataset in datasets(&common, Task::Classification)? {
-                let single_language = dataset
-                    .spec()
-                    .classification
-                    .is_some_and(|p| p.cross_source.is_none());
-                if languages.cross && common.all_datasets && single_language {
-                    eprintln!(
-                        "skipping: {} has a single language; nothing to cross to",
-                        dataset.spec().name
-                    );
-                    continue;
-                }
-                let (langs, cross_source) = languages.resolve(&dataset)?;
-                let groups = match tune_by {
-                    Some(by) => tuned(&dataset, &base, &langs, by, &options)?,
-                    None => vec![(base.clone(), langs)],
-                };
-                let mut sink = summary::Writer::new(&common.out);
-                let bars = progress::Bars::default();
-                for (retriever, langs) in groups {
-                    let run = ClassificationRun {
-                        langs,
-                        cross_source: cross_source.clone(),
+            let tuning = tune_weights.map(|by| Tuning {
+                by,
+                langs: languages.langs(),
+            });
+            let all = common.all_datasets;
+            let models = common_models(&common)?;
+            run_each_dataset(
+                &common,
+                models,
+                Task::Classification,
+                true,
+                tuning,
+                |dataset| {
+                    if languages.cross && all && single_language(dataset) {
+                        eprintln!(
+                            "skipping: {} has a single language; nothing to cross to",
+                            dataset.name
+                        );
+                        return Ok(None);
+                    }
+                    Ok(Some(TaskSpec::Classification(ClassificationSpec {
+                        langs: languages.langs(),
+                        pool: languages.pool()?,
                         vote,
-                    };
-                    run_classification(&dataset, &retriever, &run, &options, &bars, &mut sink)?;
-                }
-                sink.finish()?;
-            }
+                    })))
+                },
+            )?;
         }
         Command::Icl {
             common,
@@ -457,49 +438,27 @@ fn run(cli: Cli) -> Result<()> {
             greedy,
             seed,
         } => {
-            let (retriever, _) = prepare(&common, false)?;
-            let models = models(common.catalog.as_deref(), &common.device, generator_dtype)?
-                .with_journal(Some(journal_dir(
-                    common.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref()),
-                )));
-            let entry = models.generator_entry(&generator)?;
             let selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
-                (false, Some(p)) => parse_percentile(&p)?,
+                (false, Some(p)) => Selection::parse_percentile(&p)
+                    .map_err(|e| anyhow::anyhow!("--percentile {p}: {e}"))?,
                 (false, None) => Selection::Nearest,
             };
-            let generator = models
-                .open_generator(&entry)
-                .with_context(|| format!("--generator {generator}"))?;
-            let scoring = entry.run_scoring(scoring, seed, greedy);
-            for dataset in datasets(&common, Task::Icl)? {
-                let name = dataset.spec().name;
-                let Some(plan) = dataset.spec().classification else {
-                    bail!("--dataset {name}: ICL needs a classification dataset");
-                };
-                let instruction = instruction.as_deref().unwrap_or(plan.instruction);
-                let (langs, cross_source) = languages.resolve(&dataset)?;
-                let run = IclRun {
-                    langs,
-                    cross_source,
-                    selection: selection.clone(),
-                    prompt: Prompt::new(instruction).with_options(options),
-                    scoring,
-                    ks: common.k.clone(),
-                    limit: common.limit,
-                };
-                let mut sink = summary::Writer::new(&common.out);
-                let bars = progress::Bars::default();
-                run_icl(
-                    &dataset,
-                    &retriever,
-                    generator.as_ref(),
-                    &run,
-                    &bars,
-                    &mut sink,
-                )?;
-                sink.finish()?;
-            }
+            let task = TaskSpec::Icl(IclSpec {
+                generator,
+                langs: languages.langs(),
+                pool: languages.pool()?,
+                selection,
+                instruction,
+                options,
+                scoring,
+                seed,
+                greedy,
+            });
+            let models = common_models(&common)?.with_generator_dtype(generator_dtype);
+            run_each_dataset(&common, models, Task::Icl, false, None, |_| {
+                Ok(Some(task.clone()))
+            })?;
         }
         Command::Sweep {
             spec,
@@ -590,102 +549,68 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// `base` with DistFuse weights learned on `dataset`'s validation split, per
-/// group of languages under `by`, each choice printed against equal weights.
-fn tuned(
-    dataset: &Dataset,
-    base: &Retriever,
-    langs: &[Lang],
-    by: TuneBy,
-    options: &RunOptions,
-) -> Result<Vec<(Retriever, Vec<Lang>)>> {
-    let k = options.ks.iter().copied().max().unwrap_or(10);
-    let bars = progress::Bars::default();
-    let groups = miners_eval::tune::tuned_retrievers(dataset, base, langs, k, by, &bars)?;
-    for TunedGroup { group, tuned, .. } in &groups {
-        let equal = tuned
-            .grid
-            .iter()
-            .find(|(w, _)| w.windows(2).all(|p| p[0] == p[1]));
-        out!(
-            "{} ({group}): weights {:?} learned on the validation split ({:.2} at k = {k}; equal weights {})",
-            dataset.spec().name,
-            tuned.weights,
-            100.0 * tuned.score,
-            equal.map_or("not on the grid".into(), |(_, s)| format!(
-                "{:.2}",
-                100.0 * s
-            ))
-        );
-    }
-    Ok(groups.into_iter().map(|g| (g.retriever, g.langs)).collect())
-}
-
-/// The pairs of `dataset` asked for: those with source `src_lang`, or those
-/// listed (all when none are); an unknown pair is an error listing the pairs.
-fn selected_pairs(
-    dataset: &Dataset,
-    src_lang: Option<&str>,
-    wanted: &[String],
-) -> Result<Vec<Pair>> {
-    let available = dataset.bitext_pairs()?;
-    let pairs: Vec<Pair> = available
-        .iter()
-        .filter(|p| src_lang.is_none_or(|s| p.source.as_str() == s))
-        .filter(|p| wanted.is_empty() || wanted.contains(&p.to_string()))
-        .cloned()
-        .collect();
-    let unknown: Vec<&String> = wanted
-        .iter()
-        .filter(|w| !available.iter().any(|p| &p.to_string() == *w))
-        .collect();
-    if pairs.is_empty() || !unknown.is_empty() {
-        let asked = match (src_lang, unknown.is_empty()) {
-            (Some(s), true) => format!("--src-lang {s}"),
-            _ => format!("--pair {}", join(&unknown)),
+/// Runs a `task` on each dataset `common` names, with the retriever its
+/// flags give; `make` gives each dataset's task spec (`None` skips it) and
+/// `prompts` is the command's default for `--prompts`.
+fn run_each_dataset(
+    common: &Common,
+    models: Models,
+    task: Task,
+    prompts: bool,
+    tuning: Option<Tuning>,
+    make: impl Fn(&DatasetSpec) -> Result<Option<TaskSpec>>,
+) -> Result<()> {
+    let retriever = RetrieverSpec {
+        encoders: common.models.clone(),
+        parts: RetrieverParts {
+            weights: common.weights.clone(),
+            normalization: common.normalization,
+            metric: common.metric,
+            hubness: common.hubness.and_then(|h| h.with_k(common.hubness_k)),
+            prompts: common.prompts.unwrap_or(prompts),
+        },
+        tuning,
+    };
+    let cache = common.cache.as_deref();
+    let models = models.with_journal(Some(journal_dir(cache.unwrap_or(DEFAULT_CACHE.as_ref()))));
+    let mut session = Session::new(&models, cache);
+    retriever.open(&mut session).context("--model / --metric")?;
+    ensure_writable(&common.out)?;
+    let data = DataDir::resolve(common.data_dir.as_deref())?;
+    for dataset in datasets(common, task, &data)? {
+        let Some(task) = make(dataset)? else {
+            continue;
         };
-        let names: Vec<String> = available.iter().map(Pair::to_string).collect();
-        bail!(
-            "{asked}: {} has no such pair; its pairs are {}",
-            dataset.spec().name,
-            names.join(", ")
-        );
+        let spec = RunSpec {
+            dataset: dataset.name.to_owned(),
+            label_option: common.label_option.clone(),
+            retriever: retriever.clone(),
+            ks: common.k.clone(),
+            limit: common.limit,
+            task,
+        };
+        let mut sink = summary::Writer::new(&common.out);
+        miners_run::run(
+            &spec,
+            &mut session,
+            &data,
+            &progress::Bars::default(),
+            &mut sink,
+        )?;
+        sink.finish()?;
     }
-    Ok(pairs)
+    Ok(())
 }
 
-fn join(items: &[&String]) -> String {
-    items
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `P` (P to 100) or `MIN-MAX`, percentiles within 0..=100.
-fn parse_percentile(text: &str) -> Result<Selection> {
-    let parse = |s: &str| -> Result<f64> {
-        let value: f64 = s
-            .trim()
-            .parse()
-            .with_context(|| format!("--percentile {text}: `{s}` is not a number"))?;
-        if !(0.0..=100.0).contains(&value) {
-            bail!("--percentile {text}: {value} is outside 0..=100");
-        }
-        Ok(value)
-    };
-    let (min, max) = match text.split_once('-') {
-        Some((min, max)) => (parse(min)?, parse(max)?),
-        None => (parse(text)?, 100.0),
-    };
-    if min >= max {
-        bail!("--percentile {text}: the window is empty");
-    }
-    Ok(Selection::Percentile { min, max })
+/// Whether a classification dataset has one language, and so no cross-lingual setting.
+fn single_language(dataset: &DatasetSpec) -> bool {
+    dataset
+        .classification
+        .is_some_and(|plan| plan.cross_source.is_none())
 }
 
 /// The catalog named (which must exist), else `models.toml` when it exists,
-/// on `device`, with an optional precision override.
+/// on `device`, with an optional precision override for encoders.
 fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<Models> {
     let default = Path::new("models.toml");
     let models = match catalog {
@@ -699,6 +624,11 @@ fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<
     Ok(models.on_devices(devices).with_dtype(dtype))
 }
 
+/// The models of a task command, from its flags.
+fn common_models(common: &Common) -> Result<Models> {
+    models(common.catalog.as_deref(), &common.device, common.dtype)
+}
+
 /// The sweep's embedding cache, where `miners icl` journals API answers when
 /// no `--cache` is given (a crash must not make a rerun pay twice).
 const DEFAULT_CACHE: &str = ".cache/embeddings";
@@ -706,42 +636,6 @@ const DEFAULT_CACHE: &str = ".cache/embeddings";
 /// Where API generators journal their answers: beside the embeddings of a cache.
 fn journal_dir(cache: &Path) -> PathBuf {
     cache.join("responses")
-}
-
-/// The retriever and run options of a command; `prompts` is the command's
-/// default for `--prompts`.
-fn prepare(common: &Common, prompts: bool) -> Result<(Retriever, RunOptions)> {
-    let models = models(common.catalog.as_deref(), &common.device, common.dtype)?;
-    // Each distinct --model is opened once; a repeated one is shared.
-    let mut opened: HashMap<&str, Arc<dyn Encoder>> = HashMap::new();
-    let mut encoders = Vec::new();
-    for name in &common.models {
-        let encoder = match opened.get(name.as_str()) {
-            Some(encoder) => encoder.clone(),
-            None => models.open_encoder(name)?,
-        };
-        opened.insert(name, encoder.clone());
-        encoders.push(encoder);
-    }
-    ensure_writable(&common.out)?;
-    let parts = RetrieverParts {
-        weights: common.weights.clone(),
-        normalization: common.normalization,
-        metric: common.metric,
-        hubness: common.hubness.and_then(|h| h.with_k(common.hubness_k)),
-        prompts: common.prompts.unwrap_or(prompts),
-    };
-    let cache = common
-        .cache
-        .as_deref()
-        .map(|dir| Arc::new(EmbeddingCache::new(dir)));
-    let retriever = Retriever::assemble(encoders, &parts, cache).context("--model / --metric")?;
-    let options = RunOptions {
-        ks: common.k.clone(),
-        limit: common.limit,
-        both_directions: false,
-    };
-    Ok((retriever, options))
 }
 
 /// Fails now, before any work, if records cannot be written under `out`.
@@ -755,21 +649,14 @@ fn ensure_writable(out: &Path) -> Result<()> {
 }
 
 /// The dataset asked for, or every dataset of the task present in the data directory.
-fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
-    let data = DataDir::resolve(common.data_dir.as_deref())?;
-    let with_option = |dataset: Dataset| -> Result<Dataset> {
-        Ok(match &common.label_option {
-            Some(option) => dataset.with_label_option(option)?,
-            None => dataset,
-        })
-    };
+fn datasets(common: &Common, task: Task, data: &DataDir) -> Result<Vec<&'static DatasetSpec>> {
     if let Some(name) = &common.dataset {
-        return Ok(vec![with_option(Dataset::open(&data, name)?)?]);
+        return Ok(vec![Dataset::open(data, name)?.spec()]);
     }
     let mut found = Vec::new();
     for spec in registry().iter().filter(|spec| task.runs_on(spec)) {
-        match Dataset::open(&data, spec.name) {
-            Ok(dataset) => found.push(with_option(dataset)?),
+        match Dataset::open(data, spec.name) {
+            Ok(dataset) => found.push(dataset.spec()),
             Err(error @ DatasetError::Missing { .. }) => eprintln!("skipping: {error}"),
             Err(error) => return Err(error.into()),
         }
@@ -778,22 +665,21 @@ fn datasets(common: &Common, task: Task) -> Result<Vec<Dataset>> {
 }
 
 impl Languages {
-    /// The test languages and the cross-lingual pool language for `dataset`
-    /// (`--cross` without `--src-lang`: the dataset's usual source).
-    fn resolve(&self, dataset: &Dataset) -> Result<(Vec<Lang>, Option<Lang>)> {
-        let cross_source = match (self.cross, self.src_lang.as_deref()) {
+    /// The test languages asked for (empty: all).
+    fn langs(&self) -> Vec<Lang> {
+        self.langs.iter().map(|l| Lang::from(l.as_str())).collect()
+    }
+
+    /// Where neighbours come from: `--cross` with `--src-lang` or the
+    /// dataset's usual source, else each language's own pool.
+    fn pool(&self) -> Result<Pool> {
+        Ok(match (self.cross, &self.src_lang) {
             (false, Some(_)) => bail!("--src-lang needs --cross for classification"),
-            (false, None) => None,
-            (true, source) => Some(miners_eval::cross_source(dataset, source).context(
-                if source.is_some() {
-                    "--src-lang"
-                } else {
-                    "--cross"
-                },
-            )?),
-        };
-        let langs = self.langs.iter().map(|l| Lang::from(l.as_str())).collect();
-        Ok((langs, cross_source))
+            (false, None) => Pool::Own,
+            (true, source) => Pool::Cross {
+                source: source.clone(),
+            },
+        })
     }
 }
 

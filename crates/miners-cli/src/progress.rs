@@ -35,9 +35,22 @@ impl Progress for Bars {
 
     /// Printed above the bar, which stays.
     fn warn(&self, message: &str) {
+        self.above(|| eprintln!("warning: {message}"));
+    }
+
+    /// Printed to standard output, above the bar.
+    fn note(&self, message: &str) {
+        use std::io::Write as _;
+        // A closed pipe is not a failure of the run.
+        self.above(|| drop(writeln!(std::io::stdout().lock(), "{message}")));
+    }
+}
+
+impl Bars {
+    fn above(&self, print: impl FnOnce()) {
         match &*self.0.lock().expect("progress lock") {
-            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 }

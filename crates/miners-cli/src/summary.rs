@@ -3,7 +3,7 @@
 
 use std::{fmt::Write, path::Path};
 
-use miners_eval::{EvalError, RecordSink, ResultRecord, ResultsDir};
+use miners_eval::{EvalError, RecordSink, ResultRecord, ResultsDir, mining::MiningResult};
 
 /// Writes each cell's records into a [`ResultsDir`] and keeps them for the summary.
 pub struct Writer {
@@ -32,6 +32,29 @@ impl RecordSink for Writer {
         self.dir.accept(records)?;
         self.records.extend_from_slice(records);
         Ok(())
+    }
+
+    /// Writes the result and prints its line.
+    fn accept_mining(&mut self, mined: &MiningResult) -> Result<(), EvalError> {
+        self.dir.accept_mining(mined)?;
+        use std::io::Write as _;
+        writeln!(
+            std::io::stdout().lock(),
+            "{} {} {}: {} sentences, {} mutual, threshold {:.4}, test P {:.2} R {:.2} F1 {:.2}",
+            mined.dataset,
+            mined.pair,
+            mined.model,
+            mined.sentences,
+            mined.mutual,
+            mined.threshold,
+            100.0 * mined.test.precision,
+            100.0 * mined.test.recall,
+            100.0 * mined.test.f1
+        )
+        .map_err(|source| EvalError::Io {
+            path: "standard output".into(),
+            source,
+        })
     }
 }
 

@@ -78,6 +78,15 @@ pub trait RecordSink {
     /// Takes the records of one cell (one per k).
     fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError>;
 
+    /// Takes the result of mining one pair. A sink that keeps no mining
+    /// results says so (the default), rather than drop one.
+    fn accept_mining(&mut self, result: &mining::MiningResult) -> Result<(), EvalError> {
+        Err(EvalError::Config(format!(
+            "{} {}: this record sink keeps no mining results",
+            result.dataset, result.pair
+        )))
+    }
+
     /// Whether the cell already has records for every k, made with the same
     /// item `limit` by a model of the same `fingerprint`, so a resumed run can
     /// skip it. By default nothing is done.
@@ -113,6 +122,11 @@ pub trait Progress: Sync {
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }
+    /// A finding worth a line (weights learned on a validation split);
+    /// printed to standard error unless overridden.
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
 }
 
 /// Progress that is not shown.
@@ -123,4 +137,5 @@ impl Progress for Quiet {
     fn begin(&self, _: &str, _: usize) {}
     fn advance(&self, _: usize) {}
     fn finish(&self) {}
+    fn note(&self, _: &str) {}
 }

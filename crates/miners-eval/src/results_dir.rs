@@ -46,13 +46,6 @@ impl ResultsDir {
         self.skipped.get()
     }
 
-    /// Writes a mining result under the result directory ([`MiningResult::path`]).
-    pub fn accept_mining(&self, result: &MiningResult) -> Result<(), EvalError> {
-        let path = result.write(&self.out)?;
-        self.files.borrow_mut().push(path);
-        Ok(())
-    }
-
     /// Every record file this sink wrote or found done, in order.
     pub fn files(&self) -> Vec<PathBuf> {
         self.files.borrow().clone()
@@ -65,6 +58,13 @@ impl RecordSink for ResultsDir {
             let path = record.write(&self.out)?;
             self.files.borrow_mut().push(path);
         }
+        Ok(())
+    }
+
+    /// Writes a mining result under the result directory ([`MiningResult::path`]).
+    fn accept_mining(&mut self, result: &MiningResult) -> Result<(), EvalError> {
+        let path = result.write(&self.out)?;
+        self.files.borrow_mut().push(path);
         Ok(())
     }
 

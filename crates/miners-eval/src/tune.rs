@@ -59,6 +59,27 @@ pub struct TunedWeights {
     pub grid: Vec<(Vec<f32>, f64)>,
 }
 
+impl TunedWeights {
+    /// One line for people: the weights learned for `group`, their
+    /// validation score, and equal weights' score beside it.
+    pub fn describe(&self, group: &str) -> String {
+        let equal = self
+            .grid
+            .iter()
+            .find(|(w, _)| w.windows(2).all(|p| p[0] == p[1]))
+            .map_or("not on the grid".into(), |(_, s)| {
+                format!("{:.2}", 100.0 * s)
+            });
+        format!(
+            "{} ({group}): weights {:?} learned on the validation split ({:.2} at k = {}; equal weights {equal})",
+            self.dataset,
+            self.weights,
+            100.0 * self.score,
+            self.k
+        )
+    }
+}
+
 /// Every weighting of `members` members whose entries are multiples of
 /// `1 / steps` and sum to 1, in lexicographic order of the first weight
 /// descending (the first member alone comes first).

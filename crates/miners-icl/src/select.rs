@@ -22,6 +22,31 @@ pub enum Selection {
     },
 }
 
+impl Selection {
+    /// A percentile window from its text: `P` (from P to 100) or `MIN-MAX`,
+    /// percentiles within 0..=100; the error says what is wrong.
+    pub fn parse_percentile(text: &str) -> Result<Self, String> {
+        let parse = |s: &str| -> Result<f64, String> {
+            let value: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number"))?;
+            match (0.0..=100.0).contains(&value) {
+                true => Ok(value),
+                false => Err(format!("{value} is outside 0..=100")),
+            }
+        };
+        let (min, max) = match text.split_once('-') {
+            Some((min, max)) => (parse(min)?, parse(max)?),
+            None => (parse(text)?, 100.0),
+        };
+        match min < max {
+            true => Ok(Self::Percentile { min, max }),
+            false => Err("the window is empty".into()),
+        }
+    }
+}
+
 /// Pool indices of the demonstrations for one test input.
 ///
 /// `ranking` lists pool indices nearest first (the whole pool for `Balanced`
@@ -57,6 +82,37 @@ pub fn select<L: AsRef<str>>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn percentile_windows_parse_or_say_why_not() {
+        use super::Selection;
+        assert_eq!(
+            Selection::parse_percentile("80"),
+            Ok(Selection::Percentile {
+                min: 80.0,
+                max: 100.0
+            })
+        );
+        assert_eq!(
+            Selection::parse_percentile("20-40"),
+            Ok(Selection::Percentile {
+                min: 20.0,
+                max: 40.0
+            })
+        );
+        assert_eq!(
+            Selection::parse_percentile("80-20").unwrap_err(),
+            "the window is empty"
+        );
+        assert_eq!(
+            Selection::parse_percentile("x").unwrap_err(),
+            "`x` is not a number"
+        );
+        assert_eq!(
+            Selection::parse_percentile("120").unwrap_err(),
+            "120 is outside 0..=100"
+        );
+    }
+
     use super::*;
 
     const LABELS: [&str; 6] = ["a", "b", "a", "b", "a", "c"];

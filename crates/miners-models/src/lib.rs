@@ -151,6 +151,7 @@ pub struct Models {
     /// Where generators' layers go (empty: `device`).
     generator_devices: Vec<DeviceChoice>,
     dtype: Option<DType>,
+    generator_dtype: Option<DType>,
     journal: Option<PathBuf>,
 }
 
@@ -187,6 +188,13 @@ impl Models {
     /// entry's own is recorded as another model, `<id>@<dtype>`.
     pub fn with_dtype(mut self, dtype: Option<DType>) -> Self {
         self.dtype = dtype;
+        self
+    }
+
+    /// Holds torch generators' weights in `dtype`; recorded as
+    /// `<id>@<dtype>` as for encoders.
+    pub fn with_generator_dtype(mut self, dtype: Option<DType>) -> Self {
+        self.generator_dtype = dtype;
         self
     }
 
@@ -341,7 +349,7 @@ impl Models {
 
     /// Applies the precision override to a generator, as to an encoder.
     fn generator_precision(&self, mut entry: TorchGeneratorEntry) -> TorchGeneratorEntry {
-        if let Some(dtype) = self.dtype.filter(|&dtype| dtype != entry.dtype) {
+        if let Some(dtype) = self.generator_dtype.filter(|&dtype| dtype != entry.dtype) {
             entry.id = format!("{}@{}", entry.id, dtype.name());
             entry.dtype = dtype;
         }

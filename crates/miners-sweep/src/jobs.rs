@@ -7,12 +7,22 @@ use miners_eval::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
+use miners_classify::Vote;
+use miners_core::Lang;
+use miners_eval::RetrieverParts;
+use miners_fusion::Normalization;
+use miners_icl::Selection;
+use miners_run::{
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
+    RunSpec, TaskSpec, Tuning,
+};
 
-/// Which retriever a job uses.
+use crate::{CellRef, EnsembleSpec, Ranking, SweepError, SweepSpec};
+
+/// Which retriever a job uses, as the spec names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum RetrieverSpec {
+pub enum JobRetriever {
     /// One encoder.
     Single {
         /// Encoder reference.
@@ -22,7 +32,7 @@ pub enum RetrieverSpec {
     Ensemble(EnsembleSpec),
 }
 
-impl RetrieverSpec {
+impl JobRetriever {
     /// The encoder references it is made of: one, or the ensemble's members.
     pub fn members(&self) -> &[String] {
         match self {
@@ -69,7 +79,7 @@ pub struct Job {
     /// Dataset name.
     pub dataset: String,
     /// The retriever.
-    pub retriever: RetrieverSpec,
+    pub retriever: JobRetriever,
     /// Monolingual or cross-lingual (bitext: cross-lingual); code-switched
     /// datasets turn these into their code-switched settings when run.
     pub setting: Setting,
@@ -113,6 +123,104 @@ fn yes() -> bool {
 }
 
 impl Job {
+    /// The retriever this job runs with: the spec's encoders, weights and
+    /// normalisation, ranked as the job says, learning weights on the job's
+    /// languages when the ensemble asks.
+    pub fn retriever_spec(&self) -> RetrieverSpec {
+        let (weights, normalization, fusion) = match &self.retriever {
+            JobRetriever::Single { .. } => (Vec::new(), Normalization::None, false),
+            JobRetriever::Ensemble(e) => {
+                let normalization = match e.z_score {
+                    true => Normalization::ZScore,
+                    false => Normalization::None,
+                };
+                (e.weights.clone(), normalization, true)
+            }
+        };
+        let (metric, hubness) = self.ranking.parts(fusion);
+        RetrieverSpec {
+            encoders: self.retriever.members().to_vec(),
+            parts: RetrieverParts {
+                weights,
+                normalization,
+                metric,
+                hubness,
+                prompts: self.prompts,
+            },
+            tuning: self.retriever.tuning().map(|by| Tuning {
+                by,
+                langs: self.test_langs(),
+            }),
+        }
+    }
+
+    /// Where a classification or ICL job's neighbours come from: the
+    /// dataset's usual source in the cross-lingual setting.
+    pub fn pool(&self) -> Pool {
+        match self.task.pairs_languages() || self.setting != Setting::CrossLingual {
+            true => Pool::Own,
+            false => Pool::Cross { source: None },
+        }
+    }
+
+    /// The run of this job, of only `cells` when given (a shard's part).
+    pub fn run_spec(&self, cells: Option<&[CellRef]>) -> Result<RunSpec, SweepError> {
+        let langs: Vec<Lang> = match cells {
+            Some(cells) => cells.iter().filter_map(CellRef::lang).collect(),
+            None => self.test_langs(),
+        };
+        let pairs = PairSelection {
+            source: None,
+            listed: cells
+                .unwrap_or_default()
+                .iter()
+                .filter_map(CellRef::pair)
+                .map(|pair| pair.to_string())
+                .collect(),
+        };
+        let task = match self.task {
+            Task::Bitext => TaskSpec::Bitext(BitextSpec {
+                pairs,
+                both_directions: self.both_directions,
+            }),
+            Task::Mining => TaskSpec::Mining(MiningSpec {
+                pairs,
+                seed: self.seed,
+            }),
+            Task::Classification => TaskSpec::Classification(ClassificationSpec {
+                langs,
+                pool: self.pool(),
+                vote: Vote::Majority,
+            }),
+            Task::Icl => TaskSpec::Icl(IclSpec {
+                generator: self.generator.clone().ok_or_else(|| SweepError::Spec {
+                    origin: self.name(),
+                    message: "an ICL job names a generator".into(),
+                })?,
+                langs,
+                pool: self.pool(),
+                selection: Selection::Nearest,
+                instruction: None,
+                options: self.options,
+                scoring: self.scoring,
+                seed: self.seed,
+                greedy: self.greedy,
+            }),
+        };
+        Ok(RunSpec {
+            dataset: self.dataset.clone(),
+            label_option: None,
+            retriever: self.retriever_spec(),
+            ks: self.ks.clone(),
+            limit: self.limit,
+            task,
+        })
+    }
+
+    fn test_langs(&self) -> Vec<Lang> {
+        self.langs.iter().map(|l| Lang::from(l.as_str())).collect()
+    }
+
     /// A stable, file-name-safe name:
     /// `<task>.<dataset>.[<generator>+]<retriever>[~<metric>].<setting>`.
     pub fn name(&self) -> String {
@@ -143,13 +251,13 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         origin: "sweep spec".into(),
         message,
     })?;
-    let retrievers: Vec<RetrieverSpec> = spec
+    let retrievers: Vec<JobRetriever> = spec
         .encoders
         .iter()
-        .map(|id| RetrieverSpec::Single { id: id.clone() })
-        .chain(spec.ensembles.iter().cloned().map(RetrieverSpec::Ensemble))
+        .map(|id| JobRetriever::Single { id: id.clone() })
+        .chain(spec.ensembles.iter().cloned().map(JobRetriever::Ensemble))
         .collect();
-    let job = |task, dataset: &str, retriever: &RetrieverSpec, setting, ks: &[usize]| Job {
+    let job = |task, dataset: &str, retriever: &JobRetriever, setting, ks: &[usize]| Job {
         task,
         dataset: dataset.to_owned(),
         retriever: retriever.clone(),
@@ -167,10 +275,10 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         both_directions: false,
     };
     // Each retriever with each metric it can rank by.
-    let ranked: Vec<(&RetrieverSpec, Ranking)> = retrievers
+    let ranked: Vec<(&JobRetriever, Ranking)> = retrievers
         .iter()
         .flat_map(|r| spec.metrics.iter().map(move |&m| (r, m)))
-        .filter(|(r, m)| matches!(r, RetrieverSpec::Single { .. }) || m.fits_fusion())
+        .filter(|(r, m)| matches!(r, JobRetriever::Single { .. }) || m.fits_fusion())
         .collect();
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
@@ -211,7 +319,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     }
     if let Some(icl) = &spec.icl {
         let datasets = present(data, &icl.datasets, Task::Icl)?;
-        let retriever = RetrieverSpec::Single {
+        let retriever = JobRetriever::Single {
             id: icl.retriever.clone(),
         };
         // Generator-major, so each generator is loaded once.
@@ -238,7 +346,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         for dataset in present(data, &mining.datasets, Task::Mining)? {
             for retriever in retrievers.iter().filter(|r| r.tuning().is_none()) {
                 let fits = |ranking: &&Ranking| {
-                    matches!(retriever, RetrieverSpec::Single { .. }) || ranking.fits_fusion()
+                    matches!(retriever, JobRetriever::Single { .. }) || ranking.fits_fusion()
                 };
                 for &ranking in rankings.iter().filter(fits) {
                     jobs.push(Job {

@@ -35,7 +35,6 @@ mod digest;
 mod jobs;
 mod marker;
 mod merge;
-mod open;
 mod plan;
 mod run;
 mod spec;
@@ -44,7 +43,7 @@ use std::path::{Path, PathBuf};
 
 use miners_eval::Task;
 
-pub use jobs::{Job, RetrieverSpec, Shard, jobs};
+pub use jobs::{Job, JobRetriever, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
 pub use plan::{CellRef, PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, run, shard_plan};
@@ -107,6 +106,9 @@ pub enum SweepError {
     /// Running a task failed.
     #[error(transparent)]
     Eval(#[from] miners_eval::EvalError),
+    /// The run layer failed.
+    #[error(transparent)]
+    Run(#[from] miners_run::RunError),
 }
 
 impl SweepError {

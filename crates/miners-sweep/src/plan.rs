@@ -24,11 +24,9 @@ use miners_eval::{Quiet, Retriever};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{
-    Job, SweepError,
-    digest::short_digest,
-    open::{Opened, cross_source, not_classification},
-};
+use miners_run::Session;
+
+use crate::{Job, SweepError, digest::short_digest};
 
 /// One cell of a job: a bitext pair, or a classification / ICL test language.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -245,7 +243,7 @@ fn job_cells(job: &Job, dataset: &Dataset) -> Result<Vec<CellRef>, SweepError> {
             })
             .collect());
     }
-    let source = cross_source(job, dataset)?;
+    let source = job.pool().source(dataset)?;
     let langs = match job.langs.is_empty() {
         true => dataset.classification_langs()?,
         false => job.langs.iter().map(|l| Lang::from(l.as_str())).collect(),
@@ -262,7 +260,7 @@ pub(crate) fn plan(
     jobs: &[Job],
     cells: Vec<(usize, CellRef)>,
     shards: usize,
-    opened: &mut Opened<'_>,
+    session: &mut Session<'_>,
     data: &DataDir,
 ) -> Result<ShardPlan, SweepError> {
     if shards > cells.len().max(1) {
@@ -279,7 +277,7 @@ pub(crate) fn plan(
     for (index, cell) in &cells {
         let job = &jobs[*index];
         if costs.as_ref().is_none_or(|(of, _)| of != index) {
-            costs = Some((*index, JobCosts::of(job, opened)?));
+            costs = Some((*index, JobCosts::of(job, session)?));
         }
         let (_, job_costs) = costs.as_ref().expect("set above");
         let dataset = &datasets[job.dataset.as_str()];
@@ -387,16 +385,16 @@ struct JobCosts {
 }
 
 impl JobCosts {
-    fn of(job: &Job, opened: &mut Opened<'_>) -> Result<Self, SweepError> {
-        let retriever = opened.retriever(job)?;
+    fn of(job: &Job, session: &mut Session<'_>) -> Result<Self, SweepError> {
+        let retriever = job.retriever_spec().open(session)?;
         let per_token = job
             .retriever
             .members()
             .iter()
-            .map(|m| Ok(opened.models().encoder_cost_per_token(m)?))
+            .map(|m| Ok(session.models().encoder_cost_per_token(m)?))
             .collect::<Result<Vec<f64>, SweepError>>()?;
         let generator_per_token = match &job.generator {
-            Some(generator) => Some(opened.models().generator_cost_per_token(generator)?),
+            Some(generator) => Some(session.models().generator_cost_per_token(generator)?),
             None => None,
         };
         Ok(Self {
@@ -470,8 +468,11 @@ fn cell_texts(
     let plan = dataset
         .spec()
         .classification
-        .ok_or_else(|| not_classification(job))?;
-    let pool_lang = cross_source(job, dataset)?.unwrap_or_else(|| lang.clone());
+        .ok_or_else(|| SweepError::Spec {
+            origin: job.name(),
+            message: format!("{} is not a classification dataset", job.dataset),
+        })?;
+    let pool_lang = job.pool().source(dataset)?.unwrap_or_else(|| lang.clone());
     if job.task.prompts_generator() {
         // ICL keeps the pool whole and spreads its limit over the test split.
         let pool = dataset.load_classification(&pool_lang, plan.pool, None)?;

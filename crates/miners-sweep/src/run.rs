@@ -5,22 +5,12 @@ use std::{
     time::Instant,
 };
 
-use miners_classify::Vote;
-use miners_core::Lang;
-use miners_datasets::{DataDir, Dataset, Pair};
-use miners_eval::{
-    ClassificationRun, IclRun, Progress, Quiet, ResultsDir, Retriever, RunOptions, Task,
-    run_bitext, run_classification, run_icl,
-};
-use miners_icl::{Prompt, Selection};
+use miners_datasets::DataDir;
+use miners_eval::{Progress, Quiet, ResultsDir};
 use miners_models::Models;
+use miners_run::Session;
 
-use crate::{
-    CellRef, Job, Shard, ShardPlan, SweepError, SweepSpec, jobs,
-    marker::JobMarker,
-    open::{Opened, cross_source, not_classification},
-    plan,
-};
+use crate::{CellRef, Job, Shard, ShardPlan, SweepError, SweepSpec, jobs, marker::JobMarker, plan};
 
 /// Where and how to run a sweep.
 #[derive(Debug, Clone)]
@@ -103,10 +93,10 @@ pub fn run(
         miners_core::remove_stale_temporaries(dir).map_err(|source| SweepError::io(dir, source))?;
     }
     let started = Instant::now();
-    let mut opened = Opened::new(models, options.cache.as_deref());
+    let mut session = Session::new(models, options.cache.as_deref());
     let work: Vec<(&Job, Option<Vec<CellRef>>)> = match options.shard {
         None => all.iter().map(|job| (job, None)).collect(),
-        Some(shard) => frozen_plan(&all, shard.count, options, &mut opened)?
+        Some(shard) => frozen_plan(&all, shard.count, options, &mut session)?
             .work(shard.index)
             .into_iter()
             .map(|(job, cells)| (&all[job], Some(cells)))
@@ -116,7 +106,7 @@ pub fn run(
     progress.start(work.len());
     for (job, cells) in work {
         let cells = cells.as_deref();
-        let outcome = opened.retriever(job).and_then(|retriever| {
+        let outcome = open_retriever(job, &mut session).and_then(|retriever| {
             let fingerprint = retriever.record().fingerprint;
             let marker = JobMarker::path(&options.out, job, cells);
             if !options.force && JobMarker::is_current(&marker, job, cells, fingerprint.as_deref())
@@ -125,14 +115,7 @@ pub fn run(
             }
             progress.job_started(job);
             let job_started = Instant::now();
-            let sink = run_job(
-                job,
-                cells,
-                &retriever,
-                &mut opened,
-                options,
-                progress.steps(),
-            )?;
+            let sink = run_job(job, cells, &mut session, options, progress.steps())?;
             JobMarker::write(
                 &marker,
                 &options.out,
@@ -163,6 +146,14 @@ pub fn run(
     Ok(summary)
 }
 
+/// The retriever of `job`, whose fingerprint its marker checks.
+fn open_retriever(
+    job: &Job,
+    session: &mut Session<'_>,
+) -> Result<miners_eval::Retriever, SweepError> {
+    Ok(job.retriever_spec().open(session)?)
+}
+
 /// The plan that `shards` shards of `spec` follow, with the sweep's jobs: the
 /// one frozen in `options.out` if a shard already made it, else the one a
 /// shard starting now would make (without freezing it).
@@ -177,8 +168,8 @@ pub fn shard_plan(
     let plan = match ShardPlan::read_frozen(&options.out, &cells, shards)? {
         Some(plan) => plan,
         None => {
-            let mut opened = Opened::new(models, options.cache.as_deref());
-            plan::plan(&all, cells, shards, &mut opened, &options.data)?
+            let mut session = Session::new(models, options.cache.as_deref());
+            plan::plan(&all, cells, shards, &mut session, &options.data)?
         }
     };
     Ok((all, plan))
@@ -190,136 +181,27 @@ fn frozen_plan(
     all: &[Job],
     shards: usize,
     options: &SweepOptions,
-    opened: &mut Opened<'_>,
+    session: &mut Session<'_>,
 ) -> Result<ShardPlan, SweepError> {
     let cells = plan::cells(all, &options.data)?;
     if let Some(plan) = ShardPlan::read_frozen(&options.out, &cells, shards)? {
         return Ok(plan);
     }
-    plan::plan(all, cells, shards, opened, &options.data)?.freeze(&options.out)
+    plan::plan(all, cells, shards, session, &options.data)?.freeze(&options.out)
 }
 
-/// Runs one job (only `cells`, when given) with `retriever`; returns the
-/// sink, which knows the job's record files and how many cells were already done.
+/// Runs one job (only `cells`, when given) through the run layer; returns
+/// the sink, which knows the job's record files and how many cells were
+/// already done.
 fn run_job(
     job: &Job,
     cells: Option<&[CellRef]>,
-    retriever: &Retriever,
-    opened: &mut Opened<'_>,
+    session: &mut Session<'_>,
     options: &SweepOptions,
     progress: &dyn Progress,
 ) -> Result<ResultsDir, SweepError> {
-    let dataset = Dataset::open(&options.data, &job.dataset)?;
     let mut sink = ResultsDir::new(&options.out).resuming(!options.force);
-    let cross_source = cross_source(job, &dataset)?;
-    let langs: Vec<Lang> = match cells {
-        Some(cells) => cells.iter().filter_map(CellRef::lang).collect(),
-        None => job.langs.iter().map(|l| Lang::from(l.as_str())).collect(),
-    };
-    let pairs: Vec<Pair> = cells
-        .unwrap_or_default()
-        .iter()
-        .filter_map(CellRef::pair)
-        .collect();
-    let run_options = RunOptions {
-        ks: job.ks.clone(),
-        limit: job.limit,
-        both_directions: job.both_directions,
-    };
-    match job.task {
-        Task::Bitext => run_bitext(
-            &dataset,
-            retriever,
-            &pairs,
-            &run_options,
-            progress,
-            &mut sink,
-        )?,
-        Task::Classification => {
-            let groups = match job.retriever.tuning() {
-                Some(by) => {
-                    // The job's languages, not this shard's cells: every shard
-                    // learns the same weights.
-                    let job_langs: Vec<Lang> =
-                        job.langs.iter().map(|l| Lang::from(l.as_str())).collect();
-                    let k = job.ks.iter().copied().max().unwrap_or(10);
-                    miners_eval::tune::tuned_retrievers(
-                        &dataset, retriever, &job_langs, k, by, progress,
-                    )?
-                    .into_iter()
-                    .map(|group| (group.retriever, Some(group.langs)))
-                    .collect()
-                }
-                None => vec![(retriever.clone(), None)],
-            };
-            for (retriever, group) in groups {
-                // A group runs the languages of this shard it has (all of
-                // them without a shard); an empty list would mean all.
-                let tuned = group.is_some();
-                let langs: Vec<Lang> = match (group, cells) {
-                    (None, _) => langs.clone(),
-                    (Some(group), None) => group,
-                    (Some(group), Some(_)) => langs
-                        .iter()
-                        .filter(|l| group.contains(l))
-                        .cloned()
-                        .collect(),
-                };
-                if tuned && langs.is_empty() {
-                    continue;
-                }
-                let run = ClassificationRun {
-                    langs,
-                    cross_source: cross_source.clone(),
-                    vote: Vote::Majority,
-                };
-                run_classification(
-                    &dataset,
-                    &retriever,
-                    &run,
-                    &run_options,
-                    progress,
-                    &mut sink,
-                )?
-            }
-        }
-        Task::Mining => {
-            // A finished job is skipped by its marker, which checks the
-            // retriever's fingerprint; mining results carry none, so a job
-            // that runs mines every pair again.
-            let pairs = match cells {
-                Some(_) => pairs,
-                None => dataset.bitext_pairs()?,
-            };
-            for pair in &pairs {
-                let mined = miners_eval::mining::run_mining(
-                    &dataset, retriever, pair, job.seed, job.limit, progress,
-                )?;
-                sink.accept_mining(&mined)?;
-            }
-        }
-        Task::Icl => {
-            let reference = job.generator.as_deref().ok_or_else(|| SweepError::Spec {
-                origin: job.name(),
-                message: "an ICL job names a generator".into(),
-            })?;
-            let (generator, entry) = opened.generator(reference)?;
-            let scoring = entry.run_scoring(job.scoring, job.seed, job.greedy);
-            let plan = dataset
-                .spec()
-                .classification
-                .ok_or_else(|| not_classification(job))?;
-            let run = IclRun {
-                langs,
-                cross_source,
-                selection: Selection::Nearest,
-                prompt: Prompt::new(plan.instruction).with_options(job.options),
-                scoring,
-                ks: job.ks.clone(),
-                limit: job.limit,
-            };
-            run_icl(&dataset, retriever, generator, &run, progress, &mut sink)?
-        }
-    }
+    let spec = job.run_spec(cells)?;
+    miners_run::run(&spec, session, &options.data, progress, &mut sink)?;
     Ok(sink)
 }

@@ -1,0 +1,169 @@
+//! The one way to run a MINERS task.
+//!
+//! A [`RunSpec`] names the task, the dataset, the retriever
+//! ([`RetrieverSpec`]: encoders, weights, normalisation, metric, hubness,
+//! prompts, learned weights), the k values and the task's own settings
+//! ([`TaskSpec`]: pairs, languages and pool, vote, generator and demonstration
+//! selection). [`run`] opens the dataset, assembles the retriever through a
+//! [`Session`] (which opens each model once across runs) and hands both to
+//! the task, a [`TaskRun`], whose records go to a
+//! [`RecordSink`](miners_eval::RecordSink) cell by cell.
+//!
+//! The CLI fills a `RunSpec` from its flags, the sweep from each job and the
+//! cells of its shard, and a program by hand:
+//!
+//! ```no_run
+//! use miners_datasets::DataDir;
+//! use miners_eval::{Quiet, ResultRecord, RetrieverParts};
+//! use miners_models::Models;
+//! use miners_run::{BitextSpec, RetrieverSpec, RunSpec, Session, TaskSpec, run};
+//!
+//! let spec = RunSpec {
+//!     dataset: "nusax".into(),
+//!     label_option: None,
+//!     retriever: RetrieverSpec::single("static-tokenlearn", RetrieverParts::default()),
+//!     ks: vec![1, 5, 10],
+//!     limit: Some(50),
+//!     task: TaskSpec::Bitext(BitextSpec::default()),
+//! };
+//! let models = Models::from_file("models.toml".as_ref()).unwrap();
+//! let mut session = Session::new(&models, None);
+//! let mut records: Vec<ResultRecord> = Vec::new();
+//! run(&spec, &mut session, &DataDir::resolve(None).unwrap(), &Quiet, &mut records).unwrap();
+//! println!("{} records", records.len());
+//! ```
+
+mod session;
+mod spec;
+mod task;
+mod tasks;
+
+use std::sync::Arc;
+
+use miners_core::Lang;
+use miners_datasets::{DataDir, Dataset};
+use miners_eval::{Progress, RecordSink, RunOptions, Task};
+
+pub use session::Session;
+pub use spec::{
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
+    RunSpec, TaskSpec, Tuning,
+};
+pub use task::{Context, TaskRun};
+pub use tasks::selected_pairs;
+
+/// Errors of a run; wraps the component that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Loading data failed.
+    #[error(transparent)]
+    Dataset(#[from] miners_datasets::DatasetError),
+    /// Opening a model failed.
+    #[error(transparent)]
+    Models(#[from] miners_models::ModelsError),
+    /// A generator could not be opened.
+    #[error("generator {reference}: {source}")]
+    Generator {
+        /// The reference given.
+        reference: String,
+        /// Why.
+        source: miners_models::ModelsError,
+    },
+    /// Running the task failed.
+    #[error(transparent)]
+    Eval(#[from] miners_eval::EvalError),
+    /// The spec asks for something impossible.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Runs `spec`: opens its dataset in `data` and its retriever through
+/// `session`, then runs its task, each cell's records into `sink`.
+pub fn run(
+    spec: &RunSpec,
+    session: &mut Session<'_>,
+    data: &DataDir,
+    progress: &dyn Progress,
+    sink: &mut dyn RecordSink,
+) -> Result<(), RunError> {
+    let task = spec.task.runner();
+    let dataset = open_dataset(spec, task.task(), data)?;
+    if spec.retriever.tuning.is_some() && !matches!(spec.task, TaskSpec::Classification(_)) {
+        return Err(RunError::Config(format!(
+            "{}: learned DistFuse weights are for classification",
+            task.task().name()
+        )));
+    }
+    let retriever = spec.retriever.open(session)?;
+    let mut cx = Context {
+        dataset: &dataset,
+        retriever: &retriever,
+        tuning: spec.retriever.tuning.as_ref(),
+        session,
+        options: RunOptions {
+            ks: spec.ks.clone(),
+            limit: spec.limit,
+            both_directions: false,
+        },
+        progress,
+        sink,
+    };
+    task.run(&mut cx)
+}
+
+/// The dataset of `spec`, with its label option, checked to have what `task`
+/// runs on.
+fn open_dataset(spec: &RunSpec, task: Task, data: &DataDir) -> Result<Dataset, RunError> {
+    let dataset = Dataset::open(data, &spec.dataset)?;
+    let dataset = match &spec.label_option {
+        Some(option) => dataset.with_label_option(option)?,
+        None => dataset,
+    };
+    match task.runs_on(dataset.spec()) {
+        true => Ok(dataset),
+        false => Err(RunError::Config(format!(
+            "{}: {} runs on {} datasets, and this is not one",
+            spec.dataset,
+            task.name(),
+            match task.pairs_languages() {
+                true => "bitext",
+                false => "classification",
+            }
+        ))),
+    }
+}
+
+impl TaskSpec {
+    /// The task that runs this spec.
+    pub fn runner(&self) -> &dyn TaskRun {
+        match self {
+            Self::Bitext(spec) => spec,
+            Self::Classification(spec) => spec,
+            Self::Icl(spec) => spec,
+            Self::Mining(spec) => spec,
+            Self::Custom(task) => task.as_ref(),
+        }
+    }
+}
+
+impl Pool {
+    /// The pool language on `dataset`: none for its own pool, else the one
+    /// named (which it must have) or its usual source.
+    pub fn source(&self, dataset: &Dataset) -> Result<Option<Lang>, RunError> {
+        match self {
+            Self::Own => Ok(None),
+            Self::Cross { source } => miners_eval::cross_source(dataset, source.as_deref())
+                .map(Some)
+                .map_err(|error| {
+                    let given = match source {
+                        Some(_) => "--src-lang",
+                        None => "--cross",
+                    };
+                    RunError::Config(format!("{given}: {error}"))
+                }),
+        }
+    }
+}
+
+/// A task of one's own, shared so that specs stay cheap to clone.
+pub type CustomTask = Arc<dyn TaskRun>;

@@ -1,0 +1,61 @@
+//! Bitext retrieval, and the pair selection it shares with mining.
+
+use miners_datasets::{Dataset, Pair};
+use miners_eval::{RunOptions, Task, run_bitext};
+
+use crate::{BitextSpec, Context, PairSelection, RunError, TaskRun};
+
+impl TaskRun for BitextSpec {
+    fn task(&self) -> Task {
+        Task::Bitext
+    }
+
+    fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
+        let pairs = selected_pairs(cx.dataset, &self.pairs)?;
+        let options = RunOptions {
+            both_directions: self.both_directions,
+            ..cx.options.clone()
+        };
+        run_bitext(
+            cx.dataset,
+            cx.retriever,
+            &pairs,
+            &options,
+            cx.progress,
+            cx.sink,
+        )?;
+        Ok(())
+    }
+}
+
+/// The pairs of `dataset` a selection asks for (all when it names none); an
+/// unknown pair is an error listing the dataset's pairs.
+pub fn selected_pairs(dataset: &Dataset, selection: &PairSelection) -> Result<Vec<Pair>, RunError> {
+    let available = dataset.bitext_pairs()?;
+    let source = selection.source.as_deref();
+    let listed = &selection.listed;
+    let pairs: Vec<Pair> = available
+        .iter()
+        .filter(|p| source.is_none_or(|s| p.source.as_str() == s))
+        .filter(|p| listed.is_empty() || listed.contains(&p.to_string()))
+        .cloned()
+        .collect();
+    let unknown: Vec<&str> = listed
+        .iter()
+        .filter(|w| !available.iter().any(|p| &p.to_string() == *w))
+        .map(String::as_str)
+        .collect();
+    if !pairs.is_empty() && unknown.is_empty() {
+        return Ok(pairs);
+    }
+    let asked = match (source, unknown.is_empty()) {
+        (Some(s), true) => format!("--src-lang {s}"),
+        _ => format!("--pair {}", unknown.join(", ")),
+    };
+    let names: Vec<String> = available.iter().map(Pair::to_string).collect();
+    Err(RunError::Config(format!(
+        "{asked}: {} has no such pair; its pairs are {}",
+        dataset.spec().name,
+        names.join(", ")
+    )))
+}

@@ -1,0 +1,73 @@
+//! Retrieval-based classification, with DistFuse weights learned per group
+//! of languages when the retriever asks for it.
+
+use miners_core::Lang;
+use miners_eval::{
+    ClassificationRun, Retriever, Task, run_classification,
+    tune::{TunedGroup, tuned_retrievers},
+};
+
+use crate::{ClassificationSpec, Context, RunError, TaskRun, Tuning};
+
+impl TaskRun for ClassificationSpec {
+    fn task(&self) -> Task {
+        Task::Classification
+    }
+
+    fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
+        let cross_source = self.pool.source(cx.dataset)?;
+        for (retriever, langs) in self.groups(cx)? {
+            let run = ClassificationRun {
+                langs,
+                cross_source: cross_source.clone(),
+                vote: self.vote,
+            };
+            run_classification(
+                cx.dataset,
+                &retriever,
+                &run,
+                &cx.options,
+                cx.progress,
+                cx.sink,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl ClassificationSpec {
+    /// The retrievers to run and the test languages of each: the context's
+    /// for all languages, or one per tuning group, each running the
+    /// languages of this spec it has (all of the group's when the spec
+    /// names none).
+    fn groups(&self, cx: &Context<'_, '_>) -> Result<Vec<(Retriever, Vec<Lang>)>, RunError> {
+        let Some(Tuning { by, langs }) = cx.tuning else {
+            return Ok(vec![(cx.retriever.clone(), self.langs.clone())]);
+        };
+        let k = cx.options.ks.iter().copied().max().unwrap_or(10);
+        let groups = tuned_retrievers(cx.dataset, cx.retriever, langs, k, *by, cx.progress)?;
+        let mut runs = Vec::new();
+        for TunedGroup {
+            group,
+            langs,
+            retriever,
+            tuned,
+        } in groups
+        {
+            cx.progress.note(&tuned.describe(&group));
+            let langs: Vec<Lang> = match self.langs.is_empty() {
+                true => langs,
+                false => self
+                    .langs
+                    .iter()
+                    .filter(|l| langs.contains(l))
+                    .cloned()
+                    .collect(),
+            };
+            if !langs.is_empty() {
+                runs.push((retriever, langs));
+            }
+        }
+        Ok(runs)
+    }
+}

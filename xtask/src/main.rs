@@ -310,7 +310,7 @@ fn test(root: &Path) -> Result<()> {
 /// `torch` and `http` features are off.
 fn light_crates_stay_light() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for package in ["miners-models", "miners-sweep"] {
+    for package in ["miners-models", "miners-run", "miners-sweep"] {
         let output = Command::new(&cargo)
             .args([
                 "tree",

@@ -2,15 +2,15 @@
 //! files at their pinned commits, verified and converted into the layout of
 //! `docs/data.md`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use miners_datasets::{
     DataDir,
-    convert::{self, parquet},
-    sources,
+    convert::fetch::{FetchError, FetchEvent, FetchRequest, ParquetFiles, fetch_datasets},
+    sources::Mirror,
 };
 
 /// Where data goes when no data directory exists yet.
@@ -58,127 +58,72 @@ pub struct FetchArgs {
 
 /// Runs a `miners data` command.
 pub fn run(command: DataCommand) -> Result<()> {
-    match command {
-        DataCommand::Fetch(args) => fetch(&args),
-    }
-}
-
-fn fetch(args: &FetchArgs) -> Result<()> {
-    let mirror = args
-        .mirror
-        .as_deref()
-        .map_or(sources::Mirror::Upstream, sources::Mirror::parse);
-    let out = args.out.clone().unwrap_or_else(|| {
+    let DataCommand::Fetch(args) = command;
+    let out = args.out.unwrap_or_else(|| {
         DataDir::resolve(None).map_or_else(|_| PathBuf::from(DEFAULT_OUT), |d| d.path().to_owned())
     });
-    let mut datasets = chosen(&args.datasets)?;
-    if args.if_missing {
-        datasets.retain(|d| !out.join(d).join("manifest.json").is_file());
-    }
-    for dataset in &datasets {
-        let from_files = convert::convertible().any(|d| d == dataset) && !args.hub;
-        let converted = match parquet::hub_dataset(dataset).filter(|_| !from_files) {
-            Some(hub) => fetch_from_hub(hub, &args.hub_revision, &out)?,
-            None => {
-                fetch_originals(dataset, &mirror, &args.originals)?;
-                convert::convert(dataset, &args.originals, &out)
-                    .with_context(|| format!("converting {dataset}"))?
+    let request = FetchRequest {
+        mirror: args
+            .mirror
+            .as_deref()
+            .map_or(Mirror::Upstream, Mirror::parse),
+        datasets: args.datasets,
+        out: out.clone(),
+        if_missing: args.if_missing,
+        hub_revision: args.hub_revision,
+        hub: args.hub,
+        originals: args.originals,
+    };
+    let open_hub = || -> Result<Box<dyn ParquetFiles>, FetchError> {
+        Ok(Box::new(Hub(miners_hub::Hub::from_env().map_err(boxed)?)))
+    };
+    let mut bar: Option<ProgressBar> = None;
+    fetch_datasets(&request, &open_hub, &mut |event| match event {
+        FetchEvent::Originals { dataset, files } => {
+            let style = ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} files")
+                .expect("valid template")
+                .progress_chars("=> ");
+            let files = ProgressBar::new(files as u64).with_message(dataset.to_owned());
+            bar = Some(files.with_style(style));
+        }
+        FetchEvent::File => bar.iter().for_each(|bar| bar.inc(1)),
+        FetchEvent::Fetched(dataset, fetched) => {
+            bar.take().iter().for_each(ProgressBar::finish_and_clear);
+            if fetched.fetched > 0 {
+                eprintln!(
+                    "{dataset}: fetched {} original files ({} already in place)",
+                    fetched.fetched, fetched.present
+                );
             }
-        };
-        eprintln!(
+        }
+        FetchEvent::Converted(dataset, converted) => eprintln!(
             "{dataset}: {} files, {} rows, {} bytes in {}",
             converted.files,
             converted.rows,
             converted.bytes,
             out.join(dataset).display()
-        );
-    }
-    if !datasets.is_empty() {
-        convert::write_index(&out)?;
-    }
+        ),
+    })?;
     Ok(())
 }
 
-/// The datasets asked for; by default all that come from original files
-/// (Hub datasets only when named: they need the Hub).
-fn chosen(asked: &[String]) -> Result<Vec<String>> {
-    let from_files: Vec<&str> = convert::convertible().collect();
-    if asked.is_empty() {
-        return Ok(from_files.iter().map(|d| (*d).to_owned()).collect());
+/// The Hub client, as the fetch of Hub datasets wants it.
+struct Hub(miners_hub::Hub);
+
+impl ParquetFiles for Hub {
+    fn listing(&self, repo: &str, revision: &str) -> Result<(String, Vec<String>), FetchError> {
+        let reference = miners_hub::HubRef {
+            repo: repo.to_owned(),
+            revision: revision.to_owned(),
+        };
+        self.0.dataset(&reference).map_err(boxed)
     }
-    let from_hub = parquet::HUB_DATASETS.iter().map(|d| d.name);
-    let mut known: Vec<&str> = from_files.iter().copied().chain(from_hub).collect();
-    // LinCE SA comes both ways: name it once.
-    known.sort_unstable();
-    known.dedup();
-    for dataset in asked {
-        if !known.contains(&dataset.as_str()) {
-            bail!(
-                "--dataset {dataset}: not a dataset miners can fetch; these are: {}",
-                known.join(", ")
-            );
-        }
+
+    fn file(&self, repo: &str, commit: &str, name: &str) -> Result<PathBuf, FetchError> {
+        self.0.dataset_file(repo, commit, name).map_err(boxed)
     }
-    Ok(asked.to_vec())
 }
 
-/// Fetches `dataset`'s pinned originals under `dir`, with a progress bar.
-fn fetch_originals(dataset: &str, mirror: &sources::Mirror, dir: &Path) -> Result<()> {
-    let files = sources::of_dataset(dataset);
-    let bar = ProgressBar::new(files.len() as u64).with_message(dataset.to_owned());
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} files")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let fetched = sources::fetch(&files, mirror, dir, &mut |_| bar.inc(1));
-    bar.finish_and_clear();
-    let fetched = fetched.with_context(|| format!("fetching the originals of {dataset}"))?;
-    if fetched.fetched > 0 {
-        eprintln!(
-            "{dataset}: fetched {} original files ({} already in place)",
-            fetched.fetched, fetched.present
-        );
-    }
-    Ok(())
-}
-
-/// A Hub dataset: its parquet export at `revision`, resolved to a commit,
-/// downloaded into the Hub cache and converted.
-fn fetch_from_hub(
-    hub: &parquet::HubDataset,
-    revision: &str,
-    out: &Path,
-) -> Result<convert::Converted> {
-    let client = miners_hub::Hub::from_env()?;
-    let reference = miners_hub::HubRef {
-        repo: hub.repo.to_owned(),
-        revision: revision.to_owned(),
-    };
-    let (commit, listing) = client.dataset(&reference)?;
-    let wanted = hub.parquet_files(&listing);
-    if wanted.is_empty() {
-        bail!(
-            "{}@{revision} ({commit}) has no parquet files for {} (splits {})",
-            hub.repo,
-            hub.configs.join(", "),
-            hub.splits.join(", ")
-        );
-    }
-    let mut files = Vec::new();
-    for (config, split, name) in wanted {
-        let path = client.dataset_file(hub.repo, &commit, &name)?;
-        files.push(parquet::ParquetFile {
-            config,
-            split,
-            name,
-            path,
-        });
-    }
-    let source = parquet::HubSource {
-        revision: revision.to_owned(),
-        commit,
-    };
-    hub.convert(&files, &source, out)
-        .with_context(|| format!("converting {}", hub.name))
+fn boxed(error: miners_hub::HubError) -> FetchError {
+    FetchError::Hub(Box::new(error))
 }

@@ -491,7 +491,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             let models = models(catalog.as_deref(), &device, None)?;
             if list {
-                list_sweep(&spec, &models, &options)?;
+                for line in miners_sweep::listing(&spec, &models, &options)? {
+                    out!("{line}");
+                }
             } else {
                 let models = models.with_journal(Some(journal_dir(&cache)));
                 let bars = progress::SweepBars::default();
@@ -683,72 +685,10 @@ impl Languages {
     }
 }
 
-/// `miners sweep --list`: the jobs; with a shard, the plan's shard costs
-/// (billions of multiply-adds) and this shard's cells.
-fn list_sweep(spec: &SweepSpec, models: &Models, options: &SweepOptions) -> Result<()> {
-    let Some(shard) = options.shard else {
-        for (i, job) in miners_sweep::jobs(spec, &options.data)?.iter().enumerate() {
-            out!("{i:>4} {}", job.name());
-        }
-        return Ok(());
-    };
-    let (jobs, plan) = miners_sweep::shard_plan(spec, models, options, shard.count)?;
-    let costs = plan.costs();
-    let mean = costs.iter().sum::<f64>() / costs.len() as f64;
-    for (i, cost) in costs.iter().enumerate() {
-        let cells = plan.cells.iter().filter(|c| c.shard == i).count();
-        let mark = if i == shard.index { "*" } else { " " };
-        out!(
-            "shard {i}/{} {mark} {cells:>5} cells {:>12.1} GMAC {:>6.3} of the mean",
-            shard.count,
-            cost / 1e9,
-            cost / mean.max(f64::MIN_POSITIVE)
-        );
-    }
-    out!(
-        "largest shard / mean: {:.3} (whole jobs by index modulo {}: {:.3})",
-        plan.imbalance(),
-        shard.count,
-        plan.whole_jobs_imbalance
-    );
-    for cell in plan.cells.iter().filter(|c| c.shard == shard.index) {
-        let job = jobs[cell.job].name();
-        out!(
-            "{:>4} {job} {} {:.3} GMAC",
-            cell.job,
-            cell.cell,
-            cell.cost / 1e9
-        );
-    }
-    Ok(())
-}
-
 fn list_datasets(data_dir: Option<&Path>) -> Result<()> {
     let data = DataDir::resolve(data_dir).ok();
-    for spec in registry() {
-        let tasks: Vec<&str> = [
-            spec.bitext.map(|_| "bitext"),
-            spec.classification.map(|_| "classification"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let status = match &data {
-            Some(data) => match Dataset::open(data, spec.name) {
-                Ok(_) => "present".to_owned(),
-                Err(e) => format!("missing ({e})"),
-            },
-            None => "no data directory".to_owned(),
-        };
-        let substitute = spec
-            .substitute_for
-            .map(|s| format!(" [substitute for {s}]"))
-            .unwrap_or_default();
-        out!(
-            "{:<28} {:<22} {status}{substitute}",
-            spec.name,
-            tasks.join(",")
-        );
+    for line in miners_datasets::registry_status(data.as_ref()) {
+        out!("{line}");
     }
     Ok(())
 }

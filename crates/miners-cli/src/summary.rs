@@ -1,7 +1,7 @@
 //! Writing records as they come, and the stdout summary: one row per cell
 //! and k, then the average per k.
 
-use std::{fmt::Write, path::Path};
+use std::path::Path;
 
 use miners_eval::{EvalError, RecordSink, ResultRecord, ResultsDir, mining::MiningResult};
 
@@ -23,7 +23,11 @@ impl Writer {
     /// Prints the summary table of everything written.
     pub fn finish(self) -> std::io::Result<()> {
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), "{}", table(&self.records))
+        write!(
+            std::io::stdout().lock(),
+            "{}",
+            miners_report::summary_table(&self.records)
+        )
     }
 }
 
@@ -56,75 +60,4 @@ impl RecordSink for Writer {
             source,
         })
     }
-}
-
-/// Renders records of one dataset as a fixed-width table.
-pub fn table(records: &[ResultRecord]) -> String {
-    let Some(first) = records.first() else {
-        return String::new();
-    };
-    let mut out = String::new();
-    let substitute = first
-        .substitute_for
-        .as_ref()
-        .map(|s| format!(" (substitute for {s})"))
-        .unwrap_or_default();
-    let generator = first
-        .generator
-        .as_ref()
-        .map(|g| format!(" · generator {}", g.id))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "\n{} {}{substitute} · {} · {} · {}{generator}",
-        first.task.name(),
-        first.dataset,
-        first.setting.name(),
-        first.model.id,
-        first.metric
-    );
-    let _ = writeln!(
-        out,
-        "{:<24} {:>6} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "cell", "n", "k", "acc", "prec", "rec", "f1", "R@k"
-    );
-    for r in records {
-        let m = &r.metrics;
-        let recall_at_k = m
-            .recall_at_k
-            .map_or("-".to_owned(), |v| format!("{:.4}", v));
-        let _ = writeln!(
-            out,
-            "{:<24} {:>6} {:>3} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8}",
-            r.cell(),
-            r.n,
-            r.k,
-            m.accuracy,
-            m.precision,
-            m.recall,
-            m.f1,
-            recall_at_k
-        );
-    }
-    let mut ks: Vec<usize> = records.iter().map(|r| r.k).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    for k in ks {
-        let cells: Vec<_> = records.iter().filter(|r| r.k == k).collect();
-        let mean = |f: fn(&ResultRecord) -> f64| {
-            cells.iter().map(|r| f(r)).sum::<f64>() / cells.len() as f64
-        };
-        let _ = writeln!(
-            out,
-            "{:<24} {:>6} {:>3} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-            format!("average ({} cells)", cells.len()),
-            "",
-            k,
-            mean(|r| r.metrics.accuracy),
-            mean(|r| r.metrics.precision),
-            mean(|r| r.metrics.recall),
-            mean(|r| r.metrics.f1)
-        );
-    }
-    out
 }

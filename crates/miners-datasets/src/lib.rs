@@ -28,7 +28,7 @@ pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
 pub use families::language_family;
 pub use registry::{
     BitextPlan, Candidates, ClassificationPlan, DatasetSpec, Headline, INTENT, LabelOption,
-    SENTIMENT, Split, TOPIC, registry,
+    SENTIMENT, Split, TOPIC, registry, registry_status,
 };
 pub use tsv::read_two_columns;
 

@@ -19,6 +19,7 @@
 mod aggregate;
 mod plot;
 mod render;
+mod summary;
 mod tsne;
 mod views;
 
@@ -34,6 +35,7 @@ pub use aggregate::{
 use miners_eval::{FingerprintLedger, ResultRecord, mining::MiningResult};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
+pub use summary::summary_table;
 pub use tsne::{TsneOptions, tsne};
 pub use views::tsne_views;
 

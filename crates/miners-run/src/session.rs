@@ -31,6 +31,14 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Adds an encoder of one's own under `reference`, which retriever specs
+    /// may then name like a catalog id (an encoder written outside the
+    /// crates, through the public [`Encoder`] trait).
+    pub fn with_encoder(mut self, reference: &str, encoder: Arc<dyn Encoder>) -> Self {
+        self.encoders.insert(reference.to_owned(), encoder);
+        self
+    }
+
     /// The model catalog and how it runs.
     pub fn models(&self) -> &Models {
         self.models

@@ -46,7 +46,7 @@ use miners_eval::Task;
 pub use jobs::{Job, JobRetriever, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
 pub use plan::{CellRef, PlannedCell, ShardPlan};
-pub use run::{SweepOptions, SweepProgress, SweepSummary, run, shard_plan};
+pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
 pub use spec::{EnsembleSpec, IclSpec, MiningSpec, Ranking, SweepSpec, TaskSpec};
 
 /// Errors of reading, planning, running or merging a sweep.

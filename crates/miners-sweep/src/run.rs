@@ -205,3 +205,47 @@ fn run_job(
     miners_run::run(&spec, session, &options.data, progress, &mut sink)?;
     Ok(sink)
 }
+/// What `miners sweep --list` prints: the jobs; with a shard, every shard's
+/// estimated cost (billions of multiply-adds) and this shard's cells.
+pub fn listing(
+    spec: &SweepSpec,
+    models: &Models,
+    options: &SweepOptions,
+) -> Result<Vec<String>, SweepError> {
+    let mut lines = Vec::new();
+    let Some(shard) = options.shard else {
+        for (i, job) in jobs(spec, &options.data)?.iter().enumerate() {
+            lines.push(format!("{i:>4} {}", job.name()));
+        }
+        return Ok(lines);
+    };
+    let (jobs, plan) = shard_plan(spec, models, options, shard.count)?;
+    let costs = plan.costs();
+    let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+    for (i, cost) in costs.iter().enumerate() {
+        let cells = plan.cells.iter().filter(|c| c.shard == i).count();
+        let mark = if i == shard.index { "*" } else { " " };
+        lines.push(format!(
+            "shard {i}/{} {mark} {cells:>5} cells {:>12.1} GMAC {:>6.3} of the mean",
+            shard.count,
+            cost / 1e9,
+            cost / mean.max(f64::MIN_POSITIVE)
+        ));
+    }
+    lines.push(format!(
+        "largest shard / mean: {:.3} (whole jobs by index modulo {}: {:.3})",
+        plan.imbalance(),
+        shard.count,
+        plan.whole_jobs_imbalance
+    ));
+    for cell in plan.cells.iter().filter(|c| c.shard == shard.index) {
+        let job = jobs[cell.job].name();
+        lines.push(format!(
+            "{:>4} {job} {} {:.3} GMAC",
+            cell.job,
+            cell.cell,
+            cell.cost / 1e9
+        ));
+    }
+    Ok(lines)
+}

@@ -5,7 +5,7 @@ use std::{path::Path, sync::Mutex};
 use miners_core::Embeddings;
 use miners_encoders::{
     Encoder, EncoderError, Fingerprint, Prompts, Role, TextPreparation,
-    layout::{Activation, Pooling, TransformerLayout},
+    layout::{Activation, Pooling, TransformerConfig, TransformerLayout},
     spec::ModelSpec,
     tokenizer::tokenizer_files,
 };
@@ -20,6 +20,10 @@ use crate::{
     precision::Precision,
     weights::Weights,
 };
+
+/// Makes an encoder network from a checkpoint's weights and its config.
+pub type LoadArchitecture<'a> =
+    dyn Fn(&Weights, &TransformerConfig) -> Result<Box<dyn EncoderModel>, TorchError> + 'a;
 
 /// Default padded tokens per forward pass (batch size × longest sequence).
 pub const DEFAULT_TOKEN_BUDGET: usize = 1_024;
@@ -55,15 +59,32 @@ pub struct TorchEncoder {
 }
 
 impl TorchEncoder {
-    /// Loads the model a spec names, on the chosen device.
+    /// Loads the model a spec names, on the chosen device, as the
+    /// architecture its `config.json` names.
     pub fn load(spec: &ModelSpec, device: DeviceChoice) -> Result<Self, EncoderError> {
+        let layout = TransformerLayout::read(&spec.path)?;
+        let architecture = layout.architecture;
+        Self::load_with(spec, device, &|weights, config| {
+            load_encoder(weights, config, architecture)
+        })
+    }
+
+    /// Loads the model a spec names with an architecture of one's own:
+    /// `architecture` makes the network from the checkpoint's weights and
+    /// the directory's config; tokenization, batching, pooling, Dense and
+    /// Normalize stay the directory's.
+    pub fn load_with(
+        spec: &ModelSpec,
+        device: DeviceChoice,
+        architecture: &LoadArchitecture<'_>,
+    ) -> Result<Self, EncoderError> {
         let layout = TransformerLayout::read(&spec.path)?;
         let (device, precision) = Precision::resolve(device, spec.dtype)?;
         let max_length = spec.max_seq_length.unwrap_or(layout.max_seq_length);
         let tokenizer = encoder_tokenizer(&spec.path, layout.config.vocab_size, max_length)?;
         let weights = Weights::read(&spec.path, device, precision)?
             .with_prefix_of("embeddings.word_embeddings.weight");
-        let model = load_encoder(&weights, &layout.config, layout.architecture)?;
+        let model = architecture(&weights, &layout.config)?;
         let pooling = spec.pooling.unwrap_or(layout.pooling);
         let normalize = spec.normalize.unwrap_or(layout.normalize);
         let mut fingerprint = Fingerprint::new("torch-v1");

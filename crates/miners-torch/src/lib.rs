@@ -39,9 +39,10 @@ mod seq2seq;
 mod weights;
 
 pub use device::resolve_device;
-pub use encoder::{DEFAULT_TOKEN_BUDGET, TorchEncoder};
+pub use encoder::{DEFAULT_TOKEN_BUDGET, LoadArchitecture, TorchEncoder};
 pub use error::TorchError;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};
 pub use miners_encoders::spec::DeviceChoice;
+pub use models::EncoderModel;
 pub use seq2seq::TorchSeq2Seq;
-pub use weights::load_checkpoint;
+pub use weights::{Weights, load_checkpoint};

@@ -9,9 +9,9 @@ use tch::{Device, Kind, TchError, Tensor};
 use crate::{TorchError, precision::Precision};
 
 /// The tensors of one checkpoint, looked up under an optional prefix and
-/// read only when taken.
+/// read only when taken; an encoder architecture loads its parameters from it.
 #[derive(Clone)]
-pub(crate) struct Weights {
+pub struct Weights {
     checkpoint: Rc<Checkpoint>,
     dir: std::path::PathBuf,
     prefix: String,
@@ -85,13 +85,13 @@ impl Weights {
     }
 
     /// Whether the tensor `name` exists (under the prefix).
-    pub(crate) fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.checkpoint.contains(&format!("{}{name}", self.prefix))
     }
 
     /// The tensor `name` with exactly `shape`, on the target device and kind:
     /// read in its stored type, moved, then converted.
-    pub(crate) fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, TorchError> {
+    pub fn take(&self, name: &str, shape: &[i64]) -> Result<Tensor, TorchError> {
         let key = format!("{}{name}", self.prefix);
         let path = self.checkpoint.file_of(&key).unwrap_or(&self.dir);
         let (stored_kind, stored) = self

@@ -28,9 +28,10 @@ use crate::{
     weights::Weights,
 };
 
-/// A transformer encoder of any supported architecture (TEI's `Model`
-/// trait): token states from token ids. Each architecture is one file.
-pub(crate) trait EncoderModel: Send {
+/// A transformer encoder of any architecture (TEI's `Model` trait): token
+/// states from token ids. Each built-in architecture is one file; one of
+/// your own loads through [`crate::TorchEncoder::load_with`].
+pub trait EncoderModel: Send {
     /// Token states `[batch, length, hidden]` of right-padded `ids` with
     /// `mask` (1 = token).
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError>;

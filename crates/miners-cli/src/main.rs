@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use miners_classify::Vote;
 use miners_core::{Lang, Metric};
-use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_datasets::{DataDir, DatasetSpec};
 use miners_encoders::spec::DType;
 use miners_eval::{RetrieverParts, Task, tune::TuneBy};
 use miners_fusion::Normalization;
@@ -20,7 +20,7 @@ use miners_index::HubnessChoice;
 use miners_models::Models;
 use miners_run::{
     BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, Session, TaskSpec, Tuning,
+    RunSpec, RunTask, Session, Tuning,
 };
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -345,7 +345,7 @@ fn run(cli: Cli) -> Result<()> {
                 source: src_lang,
                 listed: pairs,
             };
-            let task = TaskSpec::Bitext(BitextSpec {
+            let task = RunTask::Bitext(BitextSpec {
                 pairs,
                 both_directions,
             });
@@ -373,7 +373,7 @@ fn run(cli: Cli) -> Result<()> {
                 source: None,
                 listed: pairs,
             };
-            let task = TaskSpec::Mining(MiningSpec { pairs, seed });
+            let task = RunTask::Mining(MiningSpec { pairs, seed });
             let models = common_models(&common)?;
             run_each_dataset(&common, models, Task::Mining, true, None, |_| {
                 Ok(Some(task.clone()))
@@ -417,7 +417,7 @@ fn run(cli: Cli) -> Result<()> {
                         );
                         return Ok(None);
                     }
-                    Ok(Some(TaskSpec::Classification(ClassificationSpec {
+                    Ok(Some(RunTask::Classification(ClassificationSpec {
                         langs: languages.langs(),
                         pool: languages.pool()?,
                         vote,
@@ -444,7 +444,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map_err(|e| anyhow::anyhow!("--percentile {p}: {e}"))?,
                 (false, None) => Selection::Nearest,
             };
-            let task = TaskSpec::Icl(IclSpec {
+            let task = RunTask::Icl(IclSpec {
                 generator,
                 langs: languages.langs(),
                 pool: languages.pool()?,
@@ -560,7 +560,7 @@ fn run_each_dataset(
     task: Task,
     prompts: bool,
     tuning: Option<Tuning>,
-    make: impl Fn(&DatasetSpec) -> Result<Option<TaskSpec>>,
+    make: impl Fn(&DatasetSpec) -> Result<Option<RunTask>>,
 ) -> Result<()> {
     let retriever = RetrieverSpec {
         encoders: common.models.clone(),
@@ -652,18 +652,20 @@ fn ensure_writable(out: &Path) -> Result<()> {
 
 /// The dataset asked for, or every dataset of the task present in the data directory.
 fn datasets(common: &Common, task: Task, data: &DataDir) -> Result<Vec<&'static DatasetSpec>> {
-    if let Some(name) = &common.dataset {
-        return Ok(vec![Dataset::open(data, name)?.spec()]);
-    }
-    let mut found = Vec::new();
-    for spec in registry().iter().filter(|spec| task.runs_on(spec)) {
-        match Dataset::open(data, spec.name) {
-            Ok(dataset) => found.push(dataset.spec()),
-            Err(error @ DatasetError::Missing { .. }) => eprintln!("skipping: {error}"),
-            Err(error) => return Err(error.into()),
+    let names = match &common.dataset {
+        Some(name) => vec![name.clone()],
+        None => {
+            let (names, skipped) = miners_run::present_datasets(data, task, &[])?;
+            for (_, error) in skipped {
+                eprintln!("skipping: {error}");
+            }
+            names
         }
-    }
-    Ok(found)
+    };
+    Ok(names
+        .iter()
+        .map(|name| DatasetSpec::find(name))
+        .collect::<Result<_, _>>()?)
 }
 
 impl Languages {

@@ -215,7 +215,7 @@ fn bad_arguments_get_clear_errors() {
             "--src-lang",
             "xx",
         ]),
-        "--src-lang: xx: not a language of nusax",
+        "cross-lingual pool: xx: not a language of nusax",
     );
     fails_with(
         &data,
@@ -535,7 +535,7 @@ fn bad_requests_are_refused_before_any_work_with_one_clear_message() {
     fails_with(
         &data,
         &with(&["--pair", "eng-xyz"]),
-        "--pair eng-xyz: nusax has no such pair; its pairs are eng-ace, eng-ban",
+        "pair eng-xyz: nusax has no such pair; its pairs are eng-ace, eng-ban",
     );
     fails_with(&data, &with(&["--k", "1,5,1"]), "k = 1 is given twice");
     fails_with(

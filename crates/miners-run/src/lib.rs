@@ -3,7 +3,7 @@
 //! A [`RunSpec`] names the task, the dataset, the retriever
 //! ([`RetrieverSpec`]: encoders, weights, normalisation, metric, hubness,
 //! prompts, learned weights), the k values and the task's own settings
-//! ([`TaskSpec`]: pairs, languages and pool, vote, generator and demonstration
+//! ([`RunTask`]: pairs, languages and pool, vote, generator and demonstration
 //! selection). [`run`] opens the dataset, assembles the retriever through a
 //! [`Session`] (which opens each model once across runs) and hands both to
 //! the task, a [`TaskRun`], whose records go to a
@@ -16,7 +16,7 @@
 //! use miners_datasets::DataDir;
 //! use miners_eval::{Quiet, ResultRecord, RetrieverParts};
 //! use miners_models::Models;
-//! use miners_run::{BitextSpec, RetrieverSpec, RunSpec, Session, TaskSpec, run};
+//! use miners_run::{BitextSpec, RetrieverSpec, RunSpec, Session, RunTask, run};
 //!
 //! let spec = RunSpec {
 //!     dataset: "nusax".into(),
@@ -24,7 +24,7 @@
 //!     retriever: RetrieverSpec::single("static-tokenlearn", RetrieverParts::default()),
 //!     ks: vec![1, 5, 10],
 //!     limit: Some(50),
-//!     task: TaskSpec::Bitext(BitextSpec::default()),
+//!     task: RunTask::Bitext(BitextSpec::default()),
 //! };
 //! let models = Models::from_file("models.toml".as_ref()).unwrap();
 //! let mut session = Session::new(&models, None);
@@ -41,13 +41,13 @@ mod tasks;
 use std::sync::Arc;
 
 use miners_core::Lang;
-use miners_datasets::{DataDir, Dataset};
+use miners_datasets::{DataDir, Dataset, DatasetError, registry};
 use miners_eval::{Progress, RecordSink, RunOptions, Task};
 
 pub use session::Session;
 pub use spec::{
     BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, TaskSpec, Tuning,
+    RunSpec, RunTask, Tuning,
 };
 pub use task::{Context, TaskRun};
 pub use tasks::selected_pairs;
@@ -88,7 +88,7 @@ pub fn run(
 ) -> Result<(), RunError> {
     let task = spec.task.runner();
     let dataset = open_dataset(spec, task.task(), data)?;
-    if spec.retriever.tuning.is_some() && !matches!(spec.task, TaskSpec::Classification(_)) {
+    if spec.retriever.tuning.is_some() && !matches!(spec.task, RunTask::Classification(_)) {
         return Err(RunError::Config(format!(
             "{}: learned DistFuse weights are for classification",
             task.task().name()
@@ -109,6 +109,34 @@ pub fn run(
         sink,
     };
     task.run(&mut cx)
+}
+
+/// The datasets `task` runs on, in registry order: those of `wanted` (an
+/// absent one is an error), or every one the data directory has when
+/// `wanted` is empty, with the absent ones and why beside them. A dataset
+/// that is absent but has a substitute is left to the substitute's own entry.
+#[allow(clippy::type_complexity)]
+pub fn present_datasets(
+    data: &DataDir,
+    task: Task,
+    wanted: &[String],
+) -> Result<(Vec<String>, Vec<(String, DatasetError)>), RunError> {
+    let (mut names, mut skipped) = (Vec::new(), Vec::new());
+    for spec in registry().iter().filter(|s| task.runs_on(s)) {
+        let listed = wanted.iter().any(|w| w == spec.name);
+        if !wanted.is_empty() && !listed {
+            continue;
+        }
+        match Dataset::open(data, spec.name) {
+            Ok(dataset) if !listed && dataset.spec().name != spec.name => {}
+            Ok(_) => names.push(spec.name.to_owned()),
+            Err(error @ DatasetError::Missing { .. }) if !listed => {
+                skipped.push((spec.name.to_owned(), error))
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok((names, skipped))
 }
 
 /// The dataset of `spec`, with its label option, checked to have what `task`
@@ -133,19 +161,6 @@ fn open_dataset(spec: &RunSpec, task: Task, data: &DataDir) -> Result<Dataset, R
     }
 }
 
-impl TaskSpec {
-    /// The task that runs this spec.
-    pub fn runner(&self) -> &dyn TaskRun {
-        match self {
-            Self::Bitext(spec) => spec,
-            Self::Classification(spec) => spec,
-            Self::Icl(spec) => spec,
-            Self::Mining(spec) => spec,
-            Self::Custom(task) => task.as_ref(),
-        }
-    }
-}
-
 impl Pool {
     /// The pool language on `dataset`: none for its own pool, else the one
     /// named (which it must have) or its usual source.
@@ -154,13 +169,7 @@ impl Pool {
             Self::Own => Ok(None),
             Self::Cross { source } => miners_eval::cross_source(dataset, source.as_deref())
                 .map(Some)
-                .map_err(|error| {
-                    let given = match source {
-                        Some(_) => "--src-lang",
-                        None => "--cross",
-                    };
-                    RunError::Config(format!("{given}: {error}"))
-                }),
+                .map_err(|error| RunError::Config(format!("cross-lingual pool: {error}"))),
         }
     }
 }

@@ -6,7 +6,7 @@ use miners_core::Lang;
 use miners_eval::{RetrieverParts, Task, tune::TuneBy};
 use miners_icl::{ScoringKind, Selection};
 
-use crate::CustomTask;
+use crate::{CustomTask, TaskRun};
 
 /// One run: a task on one dataset with one retriever. The CLI fills it from
 /// flags, the sweep from a job and its cells, and a program by hand.
@@ -25,7 +25,7 @@ pub struct RunSpec {
     /// over the split); `None` runs everything.
     pub limit: Option<usize>,
     /// The task, with what only it needs.
-    pub task: TaskSpec,
+    pub task: RunTask,
 }
 
 /// The encoders of a retriever and how they are put together.
@@ -63,7 +63,7 @@ impl RetrieverSpec {
 
 /// The task of a run, with what only it needs.
 #[derive(Debug, Clone)]
-pub enum TaskSpec {
+pub enum RunTask {
     /// Bitext retrieval.
     Bitext(BitextSpec),
     /// Retrieval-based classification.
@@ -72,19 +72,30 @@ pub enum TaskSpec {
     Icl(IclSpec),
     /// BUCC-style bitext mining.
     Mining(MiningSpec),
-    /// A task of one's own, through the [`TaskRun`](crate::TaskRun) trait.
+    /// A task of one's own, through the [`TaskRun`] trait.
     Custom(CustomTask),
 }
 
-impl TaskSpec {
+impl RunTask {
     /// The task its records belong to.
     pub fn task(&self) -> Task {
         self.runner().task()
     }
+
+    /// The task that runs this spec.
+    pub fn runner(&self) -> &dyn TaskRun {
+        match self {
+            Self::Bitext(spec) => spec,
+            Self::Classification(spec) => spec,
+            Self::Icl(spec) => spec,
+            Self::Mining(spec) => spec,
+            Self::Custom(task) => task.as_ref(),
+        }
+    }
 }
 
 /// Built-in specs compare by value, custom tasks by identity.
-impl PartialEq for TaskSpec {
+impl PartialEq for RunTask {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Bitext(a), Self::Bitext(b)) => a == b,

@@ -10,7 +10,7 @@ use crate::{RunError, Session, Tuning};
 
 /// A task the run layer can run. The four MINERS tasks implement it (their
 /// specs, [`crate::BitextSpec`] and the rest); a task of your own does too,
-/// and runs through [`crate::TaskSpec::Custom`].
+/// and runs through [`crate::RunTask::Custom`].
 pub trait TaskRun: Debug + Send + Sync {
     /// The task its records belong to.
     fn task(&self) -> Task;

@@ -18,7 +18,7 @@ use miners_eval::{
 };
 use miners_models::Models;
 use miners_run::{
-    Context, RetrieverSpec, RunError, RunSpec, Session, TaskRun, TaskSpec, Tuning, run,
+    Context, RetrieverSpec, RunError, RunSpec, RunTask, Session, TaskRun, Tuning, run,
 };
 
 /// A toy encoder: a text's vector counts its letters a–z.
@@ -165,7 +165,7 @@ fn data() -> Option<DataDir> {
         .ok()
 }
 
-fn spec(task: TaskSpec) -> RunSpec {
+fn spec(task: RunTask) -> RunSpec {
     RunSpec {
         dataset: "nusax".into(),
         label_option: None,
@@ -188,7 +188,7 @@ fn a_task_written_outside_the_crates_runs_through_the_run_layer() {
     };
     let mut session = Session::new(&models, None).with_encoder("letters", Arc::new(letters));
     let langs = vec![Lang::from("ind"), Lang::from("jav")];
-    let toy = TaskSpec::Custom(Arc::new(NearestCentroid {
+    let toy = RunTask::Custom(Arc::new(NearestCentroid {
         langs: langs.clone(),
     }));
     let out = tempfile::tempdir().unwrap();
@@ -252,7 +252,7 @@ fn a_sink_that_keeps_no_mining_results_says_so() {
         prompts: Prompts::default(),
     };
     let mut session = Session::new(&models, None).with_encoder("letters", Arc::new(letters));
-    let mining = TaskSpec::Mining(miners_run::MiningSpec {
+    let mining = RunTask::Mining(miners_run::MiningSpec {
         pairs: miners_run::PairSelection {
             source: None,
             listed: vec!["eng-ind".into()],

@@ -1,6 +1,6 @@
 //! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
 
-use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
+use miners_datasets::{DataDir, DatasetSpec};
 use miners_eval::{
     Setting, Task, slug,
     tune::{TuneBy, validation_is_free},
@@ -14,7 +14,7 @@ use miners_fusion::Normalization;
 use miners_icl::Selection;
 use miners_run::{
     BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, TaskSpec, Tuning,
+    RunSpec, RunTask, Tuning,
 };
 
 use crate::{CellRef, EnsembleSpec, Ranking, SweepError, SweepSpec};
@@ -179,20 +179,20 @@ impl Job {
                 .collect(),
         };
         let task = match self.task {
-            Task::Bitext => TaskSpec::Bitext(BitextSpec {
+            Task::Bitext => RunTask::Bitext(BitextSpec {
                 pairs,
                 both_directions: self.both_directions,
             }),
-            Task::Mining => TaskSpec::Mining(MiningSpec {
+            Task::Mining => RunTask::Mining(MiningSpec {
                 pairs,
                 seed: self.seed,
             }),
-            Task::Classification => TaskSpec::Classification(ClassificationSpec {
+            Task::Classification => RunTask::Classification(ClassificationSpec {
                 langs,
                 pool: self.pool(),
                 vote: Vote::Majority,
             }),
-            Task::Icl => TaskSpec::Icl(IclSpec {
+            Task::Icl => RunTask::Icl(IclSpec {
                 generator: self.generator.clone().ok_or_else(|| SweepError::Spec {
                     origin: self.name(),
                     message: "an ICL job names a generator".into(),
@@ -399,21 +399,9 @@ fn tunable(dataset: &str) -> Result<bool, SweepError> {
 /// Datasets of a task, in registry order: the listed ones (all must exist),
 /// or every present one when the list is empty.
 fn present(data: &DataDir, wanted: &[String], task: Task) -> Result<Vec<String>, SweepError> {
-    let mut names = Vec::new();
-    for spec in registry().iter().filter(|s| task.runs_on(s)) {
-        let listed = wanted.iter().any(|w| w == spec.name);
-        if !wanted.is_empty() && !listed {
-            continue;
-        }
-        match Dataset::open(data, spec.name) {
-            // Absent, it opens as its substitute, which the registry lists too.
-            Ok(dataset) if !listed && dataset.spec().name != spec.name => {}
-            Ok(_) => names.push(spec.name.to_owned()),
-            Err(error @ DatasetError::Missing { .. }) if !listed => {
-                eprintln!("sweep: skipping {}: {error}", spec.name)
-            }
-            Err(error) => return Err(error.into()),
-        }
+    let (names, skipped) = miners_run::present_datasets(data, task, wanted)?;
+    for (name, error) in skipped {
+        eprintln!("sweep: skipping {name}: {error}");
     }
     match wanted.iter().find(|name| !names.contains(name)) {
         Some(name) => Err(SweepError::UnknownDataset {

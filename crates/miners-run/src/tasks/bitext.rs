@@ -49,8 +49,8 @@ pub fn selected_pairs(dataset: &Dataset, selection: &PairSelection) -> Result<Ve
         return Ok(pairs);
     }
     let asked = match (source, unknown.is_empty()) {
-        (Some(s), true) => format!("--src-lang {s}"),
-        _ => format!("--pair {}", unknown.join(", ")),
+        (Some(s), true) => format!("source language {s}"),
+        _ => format!("pair {}", unknown.join(", ")),
     };
     let names: Vec<String> = available.iter().map(Pair::to_string).collect();
     Err(RunError::Config(format!(

@@ -12,7 +12,7 @@ use anyhow::Result;
 use miners_classify::Vote;
 use miners_core::Lang;
 use miners_datasets::DataDir;
-use miners_eval::{Quiet, ResultRecord, RetrieverParts};
+use miners_eval::{Quiet, ResultRecord};
 use miners_models::Models;
 use miners_run::{ClassificationSpec, Pool, RetrieverSpec, RunSpec, RunTask, Session};
 
@@ -27,7 +27,7 @@ fn main() -> Result<()> {
         let spec = RunSpec {
             dataset: "nusax".into(),
             label_option: None,
-            retriever: RetrieverSpec::single("static-tokenlearn", RetrieverParts::default()),
+            retriever: RetrieverSpec::single("static-tokenlearn"),
             ks: vec![1, 5, 10],
             limit: Some(200),
             task: RunTask::Classification(ClassificationSpec {

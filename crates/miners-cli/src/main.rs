@@ -1,26 +1,24 @@
-//! `miners`: run MINERS bitext retrieval, retrieval-based classification and ICL.
+//! `miners`: flags into `miners-run`'s run specs, the sweep's and the
+//! report's options; progress bars and printing. Nothing here runs a task.
 
 mod data;
 mod progress;
-mod report;
 mod summary;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use miners_classify::Vote;
-use miners_core::{Lang, Metric};
-use miners_datasets::{DataDir, DatasetSpec};
+use miners_core::Metric;
+use miners_datasets::{DataDir, Dataset, DatasetSpec};
 use miners_encoders::spec::DType;
-use miners_eval::{RetrieverParts, Task, tune::TuneBy};
-use miners_fusion::Normalization;
-use miners_icl::{ScoringKind, Selection};
+use miners_eval::{EmbeddingCache, Task, tune::TuneBy};
+use miners_icl::Selection;
 use miners_index::HubnessChoice;
 use miners_models::Models;
 use miners_run::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, RunTask, Session, Tuning,
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, Pool, RetrieverSpec, RunSpec, RunTask,
+    Session, Tuning,
 };
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -40,92 +38,55 @@ enum Command {
     /// Bitext retrieval: each source sentence retrieves its translation.
     Bitext {
         #[command(flatten)]
-        common: Common,
-        /// Only pairs whose source language is this.
-        #[arg(long)]
-        src_lang: Option<String>,
-        /// Only these pairs, as `SOURCE-TARGET` (repeatable).
-        #[arg(long = "pair")]
-        pairs: Vec<String>,
-        /// Also score each pair the other way round (targets retrieve
-        /// sources; records marked `reversed`), as LASER's xsim does.
-        #[arg(long)]
-        both_directions: bool,
+        run: RunArgs,
+        #[command(flatten)]
+        task: BitextSpec,
     },
-    /// BUCC-style bitext mining: both sides of each pair as shuffled pools,
-    /// mutual best pairs by LASER's ratio margin (k = 4, over cosine) unless
-    /// --hubness says otherwise, the F1-best threshold tuned on one half of
-    /// the sources and scored on the other; records under `<out>/mining/`.
+    /// BUCC-style bitext mining: mutual best pairs by LASER's ratio margin
+    /// (k = 4, over cosine) unless --hubness says otherwise; records under
+    /// `<out>/mining/`.
     Mine {
         #[command(flatten)]
-        common: Common,
-        /// Only these pairs, as `SOURCE-TARGET` (repeatable).
-        #[arg(long = "pair")]
-        pairs: Vec<String>,
-        /// Seed of the shuffles and of the split into halves.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        run: RunArgs,
+        #[command(flatten)]
+        task: MiningSpec,
     },
     /// Retrieval-based classification: the k nearest labelled texts vote.
     Classify {
         #[command(flatten)]
-        common: Common,
+        run: RunArgs,
         #[command(flatten)]
-        languages: Languages,
-        /// Voting rule.
-        #[arg(long, value_enum, default_value_t = Vote::Majority)]
-        vote: Vote,
+        task: ClassificationSpec,
+        #[command(flatten)]
+        pool: PoolArgs,
         /// Learn DistFuse's weights on each dataset's validation split (a
         /// grid over the simplex, step 0.1, the headline metric at the
-        /// largest --k, the run's languages monolingually), for the whole
-        /// dataset (`dataset`, the default) or per language family
-        /// (`family`, Glottolog's top level), then score the test split with
-        /// them; the weights and where they were learned are recorded. Needs
-        /// two or more --model.
+        /// largest --k), for the whole dataset (`dataset`, the default) or per
+        /// language family (`family`, Glottolog's top level), then score the
+        /// test split with them, recording where they were learned. Needs two
+        /// or more --model.
         #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "dataset")]
         tune_weights: Option<TuneBy>,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
         #[command(flatten)]
-        common: Common,
-        /// Generator: a `[[generator]]` id of the --catalog, `hf:<org>/<name>[@<revision>]`
-        /// or a model directory.
-        #[arg(long)]
-        generator: String,
+        run: RunArgs,
+        #[command(flatten)]
+        task: IclSpec,
+        #[command(flatten)]
+        pool: PoolArgs,
         /// How the generator's weights are held (recorded as `<generator>@<dtype>`;
-        /// default float32, as the reference loads its generators; bfloat16 halves
-        /// the memory on a GPU). Activations stay float32.
+        /// default float32, as the reference loads its generators).
         #[arg(long, value_enum)]
         generator_dtype: Option<DType>,
-        #[command(flatten)]
-        languages: Languages,
         /// The k nearest demonstrations of each label, grouped by label.
         #[arg(long, conflicts_with = "percentile")]
         balanced: bool,
-        /// Demonstrations from a similarity percentile window instead of the top:
-        /// `P` (from P to 100) or `MIN-MAX`.
+        /// Demonstrations from a similarity percentile window instead of the
+        /// top: `P` (from P to 100) or `MIN-MAX`.
         #[arg(long)]
         percentile: Option<String>,
-        /// Instruction text (default: the paper's for the dataset).
-        #[arg(long)]
-        instruction: Option<String>,
-        /// Add the `Options:` line listing the labels to log-probability prompts;
-        /// the reference lists options only when generating, so off by default.
-        #[arg(long)]
-        options: bool,
-        /// How answers are read: `logprob` (each label's log-probability) or
-        /// `generate` (chat template, generation, exact match). Default: the
-        /// generator's catalog setting.
-        #[arg(long, value_enum)]
-        scoring: Option<ScoringKind>,
-        /// Generation: decode greedily instead of the reference's sampling
-        /// (temperature 0.2, top-p 1).
-        #[arg(long)]
-        greedy: bool,
-        /// Generation: seed of the sampled answers.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
     },
     /// Run a sweep spec (`sweep.toml`): every model, dataset and setting it
     /// lists; resumable (finished cells and jobs are skipped) and shardable.
@@ -138,9 +99,6 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         sources: Sources,
-        /// Device for transformer models (a list splits generators' layers, as for `miners icl`).
-        #[arg(long, default_value = "cpu")]
-        device: String,
         /// Redo finished jobs and cells.
         #[arg(long)]
         force: bool,
@@ -194,72 +152,22 @@ enum Command {
     },
 }
 
-/// Where data, models and cached embeddings come from (sweeps and reports).
+/// What every task command takes besides its task: datasets, the retriever,
+/// k and the item limit, where records go and where models come from.
 #[derive(Args)]
-struct Sources {
-    /// Embedding cache directory.
-    #[arg(long, env = "MINERS_CACHE", default_value = DEFAULT_CACHE)]
-    cache: PathBuf,
-    /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
-    #[arg(long, env = "MINERS_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Model catalog (default: models.toml when it exists).
-    #[arg(long, env = "MINERS_CATALOG")]
-    catalog: Option<PathBuf>,
-}
-
-/// Which test languages, and the pool language of a cross-lingual run.
-#[derive(Args)]
-struct Languages {
-    /// Cross-lingual: every test language uses the pool (neighbours or
-    /// demonstrations) of --src-lang.
-    #[arg(long)]
-    cross: bool,
-    /// Pool language of --cross (default: the dataset's usual source).
-    #[arg(long)]
-    src_lang: Option<String>,
-    /// Only these test languages (repeatable; default all).
-    #[arg(long = "lang")]
-    langs: Vec<String>,
-}
-
-#[derive(Args)]
-struct Common {
+struct RunArgs {
     /// Dataset name (see `miners datasets`).
     #[arg(long, required_unless_present = "all_datasets")]
     dataset: Option<String>,
     /// Every dataset of the task that the data directory has.
     #[arg(long, conflicts_with = "dataset")]
     all_datasets: bool,
-    /// Encoder: an id of the --catalog or a model directory; repeat for DistFuse.
-    #[arg(long = "model", visible_alias = "retriever", required = true)]
-    models: Vec<String>,
-    /// Encode with the models' prompts (e5's `query: `). Default: true for
-    /// bitext and classification, false for ICL retrieval, as the reference does.
-    #[arg(long)]
-    prompts: Option<bool>,
+    #[command(flatten)]
+    retriever: RetrieverSpec,
     /// A label option of the dataset, a named deviation from the reference
     /// recorded in the results (`fold-not-tamil` for FIRE).
     #[arg(long)]
     label_option: Option<String>,
-    /// DistFuse weights, one per --model (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    weights: Vec<f32>,
-    /// DistFuse distance normalisation.
-    #[arg(long, value_enum, default_value_t = Normalization::None)]
-    normalization: Normalization,
-    /// Retrieval metric of a single model (the reference uses euclidean).
-    #[arg(long, default_value = "euclidean")]
-    metric: Metric,
-    /// Correct the scores for hubness: the ratio or distance margin of
-    /// Artetxe & Schwenk (2019) or CSLS (Conneau et al., 2018), over --metric
-    /// (the ratio margin needs cosine or dot) or DistFuse's fused distance;
-    /// recorded as `<model>~<hubness><k>`.
-    #[arg(long, value_enum)]
-    hubness: Option<HubnessChoice>,
-    /// Neighbourhood size of --hubness (default: 4 for the margins, 10 for CSLS); at least 1.
-    #[arg(long, requires = "hubness", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    hubness_k: Option<usize>,
     /// Neighbour counts to score (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     k: Vec<usize>,
@@ -270,24 +178,57 @@ struct Common {
     /// Directory for result records.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Embedding cache directory: each text is encoded once per model and
+    /// prompt, across runs (API generators journal their answers under
+    /// `<cache>/responses`, by default `.cache/embeddings/responses`).
+    #[arg(long, env = "MINERS_CACHE")]
+    cache: Option<PathBuf>,
+    #[command(flatten)]
+    sources: ModelSources,
+    /// Precision override for transformer encoders (recorded as
+    /// `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX /
+    /// AVX512-BF16, float16 on CUDA only, int8 is weight-only.
+    #[arg(long, value_enum)]
+    dtype: Option<DType>,
+}
+
+/// Where data and models come from, and the device models run on.
+#[derive(Args)]
+struct ModelSources {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Embedding cache directory: each text is encoded once per model and prompt, across runs (API generators journal their answers under `<cache>/responses`, by default `.cache/embeddings/responses`).
-    #[arg(long, env = "MINERS_CACHE")]
-    cache: Option<PathBuf>,
-    /// Model catalog (TOML `[[model]]` specs; ids usable as --model; default:
+    /// Model catalog (TOML `[[model]]` and `[[generator]]` entries; default:
     /// models.toml when it exists).
     #[arg(long, env = "MINERS_CATALOG")]
     catalog: Option<PathBuf>,
     /// Device for transformer models: cpu, cuda, cuda:N or auto; a list
-    /// (`cuda:0,cuda:1`) splits a generator's layers over those devices by free
-    /// memory (`auto`: over every GPU), encoders run on the first.
+    /// (`cuda:0,cuda:1`) splits a generator's layers over those devices by
+    /// free memory (`auto`: over every GPU), encoders run on the first.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Precision override for transformer models (recorded as `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX / AVX512-BF16, float16 on CUDA only, int8 is weight-only (linear layers).
-    #[arg(long, value_enum)]
-    dtype: Option<DType>,
+}
+
+/// The sweep's and the report's sources: models and data, with a cache.
+#[derive(Args)]
+struct Sources {
+    /// Embedding cache directory.
+    #[arg(long, env = "MINERS_CACHE", default_value = DEFAULT_CACHE)]
+    cache: PathBuf,
+    #[command(flatten)]
+    models: ModelSources,
+}
+
+/// A classification or ICL run's pool language.
+#[derive(Args)]
+struct PoolArgs {
+    /// Cross-lingual: every test language uses the pool (neighbours or
+    /// demonstrations) of --src-lang.
+    #[arg(long)]
+    cross: bool,
+    /// Pool language of --cross (default: the dataset's usual source).
+    #[arg(long, requires = "cross")]
+    src_lang: Option<String>,
 }
 
 fn main() {
@@ -313,13 +254,10 @@ fn closed_stdout(error: &anyhow::Error) -> bool {
 /// already contains (`path: reason` errors) is not repeated.
 fn describe(error: &anyhow::Error) -> String {
     let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
+    for text in error.chain().map(ToString::to_string) {
         if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
+            let separator = if message.is_empty() { "" } else { ": " };
+            message = format!("{message}{separator}{text}");
         }
     }
     message
@@ -335,141 +273,80 @@ macro_rules! out {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Bitext {
-            common,
-            src_lang,
-            pairs,
-            both_directions,
-        } => {
-            let pairs = PairSelection {
-                source: src_lang,
-                listed: pairs,
-            };
-            let task = RunTask::Bitext(BitextSpec {
-                pairs,
-                both_directions,
-            });
-            run_each_dataset(
-                &common,
-                common_models(&common)?,
-                Task::Bitext,
-                true,
-                None,
-                |_| Ok(Some(task.clone())),
-            )?;
+        Command::Bitext { run, task } => {
+            run.each_dataset(Task::Bitext, None, |_| Some(RunTask::Bitext(task.clone())))?
         }
-        Command::Mine {
-            mut common,
-            pairs,
-            seed,
-        } => {
-            if common.hubness.is_none() {
-                common.hubness = Some(HubnessChoice::MarginRatio);
-                if common.metric == Metric::Euclidean {
-                    common.metric = Metric::Cosine;
+        Command::Mine { mut run, task } => {
+            // LASER's mining: the ratio margin over cosine.
+            if run.retriever.hubness.is_none() {
+                run.retriever.hubness = Some(HubnessChoice::MarginRatio);
+                if run.retriever.metric == Metric::Euclidean {
+                    run.retriever.metric = Metric::Cosine;
                 }
             }
-            let pairs = PairSelection {
-                source: None,
-                listed: pairs,
-            };
-            let task = RunTask::Mining(MiningSpec { pairs, seed });
-            let models = common_models(&common)?;
-            run_each_dataset(&common, models, Task::Mining, true, None, |_| {
-                Ok(Some(task.clone()))
-            })?;
+            run.each_dataset(Task::Mining, None, |_| Some(RunTask::Mining(task.clone())))?
         }
         Command::Classify {
-            mut common,
-            languages,
-            vote,
+            mut run,
+            mut task,
+            pool,
             tune_weights,
         } => {
-            if tune_weights.is_some() && !common.weights.is_empty() {
-                bail!(
-                    "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
-                );
-            }
-            if tune_weights.is_some() && common.models.len() < 2 {
-                bail!("--tune-weights learns DistFuse weights; give two or more --model");
-            }
-            if tune_weights.is_some() {
+            if let Some(by) = tune_weights {
+                if !run.retriever.weights.is_empty() {
+                    bail!(
+                        "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
+                    );
+                }
+                if run.retriever.encoders.len() < 2 {
+                    bail!("--tune-weights learns DistFuse weights; give two or more --model");
+                }
                 // Placeholders until the validation split decides.
-                common.weights = vec![1.0; common.models.len()];
+                run.retriever.weights = vec![1.0; run.retriever.encoders.len()];
+                run.retriever.tuning = Some(Tuning {
+                    by,
+                    langs: task.langs.clone(),
+                });
             }
-            let tuning = tune_weights.map(|by| Tuning {
-                by,
-                langs: languages.langs(),
-            });
-            let all = common.all_datasets;
-            let models = common_models(&common)?;
-            run_each_dataset(
-                &common,
-                models,
-                Task::Classification,
-                true,
-                tuning,
-                |dataset| {
-                    if languages.cross && all && single_language(dataset) {
-                        eprintln!(
-                            "skipping: {} has a single language; nothing to cross to",
-                            dataset.name
-                        );
-                        return Ok(None);
-                    }
-                    Ok(Some(RunTask::Classification(ClassificationSpec {
-                        langs: languages.langs(),
-                        pool: languages.pool()?,
-                        vote,
-                    })))
-                },
-            )?;
+            task.pool = pool.pool();
+            let all = run.all_datasets;
+            run.each_dataset(Task::Classification, None, |dataset| {
+                let single = dataset
+                    .classification
+                    .is_some_and(|p| p.cross_source.is_none());
+                if pool.cross && all && single {
+                    eprintln!(
+                        "skipping: {} has a single language; nothing to cross to",
+                        dataset.name
+                    );
+                    return None;
+                }
+                Some(RunTask::Classification(task.clone()))
+            })?
         }
         Command::Icl {
-            common,
-            generator,
+            run,
+            mut task,
+            pool,
             generator_dtype,
-            languages,
             balanced,
             percentile,
-            instruction,
-            options,
-            scoring,
-            greedy,
-            seed,
         } => {
-            let selection = match (balanced, percentile) {
+            task.pool = pool.pool();
+            task.selection = match (balanced, percentile) {
                 (true, _) => Selection::Balanced,
                 (false, Some(p)) => Selection::parse_percentile(&p)
                     .map_err(|e| anyhow::anyhow!("--percentile {p}: {e}"))?,
                 (false, None) => Selection::Nearest,
             };
-            let task = RunTask::Icl(IclSpec {
-                generator,
-                langs: languages.langs(),
-                pool: languages.pool()?,
-                selection,
-                instruction,
-                options,
-                scoring,
-                seed,
-                greedy,
-            });
-            let models = common_models(&common)?.with_generator_dtype(generator_dtype);
-            run_each_dataset(&common, models, Task::Icl, false, None, |_| {
-                Ok(Some(task.clone()))
-            })?;
+            run.each_dataset(Task::Icl, generator_dtype, |_| {
+                Some(RunTask::Icl(task.clone()))
+            })?
         }
         Command::Sweep {
             spec,
             out,
-            sources:
-                Sources {
-                    cache,
-                    data_dir,
-                    catalog,
-                },
-            device,
+            sources,
             force,
             shard,
             list,
@@ -479,33 +356,31 @@ fn run(cli: Cli) -> Result<()> {
                 Some(text) => Some(Shard::parse(&text).context("--shard")?),
                 None => Shard::from_slurm()?,
             };
-            if !list {
-                ensure_writable(&out)?;
-            }
+            let models = sources.models.models(None)?;
             let options = SweepOptions {
                 out,
-                cache: Some(cache.clone()),
-                data: DataDir::resolve(data_dir.as_deref())?,
+                cache: Some(sources.cache.clone()),
+                data: sources.models.data()?,
                 force,
                 shard,
             };
-            let models = models(catalog.as_deref(), &device, None)?;
             if list {
                 for line in miners_sweep::listing(&spec, &models, &options)? {
                     out!("{line}");
                 }
-            } else {
-                let models = models.with_journal(Some(journal_dir(&cache)));
-                let bars = progress::SweepBars::default();
-                let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
-                bars.finish(&summary);
-                if !summary.failed.is_empty() {
-                    bail!(
-                        "{} jobs failed: {}",
-                        summary.failed.len(),
-                        summary.failed.join(", ")
-                    );
-                }
+                return Ok(());
+            }
+            ensure_writable(&options.out)?;
+            let models = models.with_journal(Some(sources.cache.join("responses")));
+            let bars = progress::SweepBars::default();
+            let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
+            bars.finish(&summary);
+            if !summary.failed.is_empty() {
+                bail!(
+                    "{} jobs failed: {}",
+                    summary.failed.len(),
+                    summary.failed.join(", ")
+                );
             }
         }
         Command::Report {
@@ -513,18 +388,12 @@ fn run(cli: Cli) -> Result<()> {
             out,
             tsne,
             tsne_points,
-            sources:
-                Sources {
-                    cache,
-                    data_dir,
-                    catalog,
-                },
+            sources,
         } => {
             let out = out.unwrap_or_else(|| results.join("report"));
             for request in &tsne {
-                let data = DataDir::resolve(data_dir.as_deref())?;
-                let models = models(catalog.as_deref(), "cpu", None)?;
-                report::tsne_plots(request, tsne_points, &data, &models, &cache, &out)?;
+                tsne_plots(request, tsne_points, &sources, &out)
+                    .with_context(|| format!("--tsne {request}"))?;
             }
             let records = miners_report::load_records(&results)?;
             let mined = miners_report::load_mining(&results)?;
@@ -546,99 +415,117 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Data { command } => data::run(command)?,
-        Command::Datasets { data_dir } => list_datasets(data_dir.as_deref())?,
+        Command::Datasets { data_dir } => {
+            let data = DataDir::resolve(data_dir.as_deref()).ok();
+            for line in miners_datasets::registry_status(data.as_ref()) {
+                out!("{line}");
+            }
+        }
     }
     Ok(())
 }
 
-/// Runs a `task` on each dataset `common` names, with the retriever its
-/// flags give; `make` gives each dataset's task spec (`None` skips it) and
-/// `prompts` is the command's default for `--prompts`.
-fn run_each_dataset(
-    common: &Common,
-    models: Models,
-    task: Task,
-    prompts: bool,
-    tuning: Option<Tuning>,
-    make: impl Fn(&DatasetSpec) -> Result<Option<RunTask>>,
-) -> Result<()> {
-    let retriever = RetrieverSpec {
-        encoders: common.models.clone(),
-        parts: RetrieverParts {
-            weights: common.weights.clone(),
-            normalization: common.normalization,
-            metric: common.metric,
-            hubness: common.hubness.and_then(|h| h.with_k(common.hubness_k)),
-            prompts: common.prompts.unwrap_or(prompts),
-        },
-        tuning,
-    };
-    let cache = common.cache.as_deref();
-    let models = models.with_journal(Some(journal_dir(cache.unwrap_or(DEFAULT_CACHE.as_ref()))));
-    let mut session = Session::new(&models, cache);
-    retriever.open(&mut session).context("--model / --metric")?;
-    ensure_writable(&common.out)?;
-    let data = DataDir::resolve(common.data_dir.as_deref())?;
-    for dataset in datasets(common, task, &data)? {
-        let Some(task) = make(dataset)? else {
-            continue;
-        };
-        let spec = RunSpec {
-            dataset: dataset.name.to_owned(),
-            label_option: common.label_option.clone(),
-            retriever: retriever.clone(),
-            ks: common.k.clone(),
-            limit: common.limit,
-            task,
-        };
-        let mut sink = summary::Writer::new(&common.out);
-        miners_run::run(
-            &spec,
-            &mut session,
-            &data,
-            &progress::Bars::default(),
-            &mut sink,
-        )?;
-        sink.finish()?;
+impl RunArgs {
+    /// Runs the `task` spec `make` gives for each dataset asked for (`None`
+    /// skips one), with generators held in `generator_dtype`; prints each
+    /// dataset's summary.
+    fn each_dataset(
+        &self,
+        task: Task,
+        generator_dtype: Option<DType>,
+        make: impl Fn(&DatasetSpec) -> Option<RunTask>,
+    ) -> Result<()> {
+        let cache = self.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref());
+        let models = self
+            .sources
+            .models(self.dtype)?
+            .with_generator_dtype(generator_dtype)
+            .with_journal(Some(cache.join("responses")));
+        let mut session = Session::new(&models, self.cache.as_deref());
+        // Model and ranking errors come before any work.
+        self.retriever
+            .open(&mut session)
+            .context("--model / --metric")?;
+        ensure_writable(&self.out)?;
+        let data = self.sources.data()?;
+        for dataset in self.datasets(task, &data)? {
+            let Some(task) = make(dataset) else { continue };
+            let spec = RunSpec {
+                dataset: dataset.name.to_owned(),
+                label_option: self.label_option.clone(),
+                retriever: self.retriever.clone(),
+                ks: self.k.clone(),
+                limit: self.limit,
+                task,
+            };
+            let mut sink = summary::Writer::new(&self.out);
+            miners_run::run(
+                &spec,
+                &mut session,
+                &data,
+                &progress::Bars::default(),
+                &mut sink,
+            )?;
+            sink.finish()?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The dataset asked for, or every dataset of the task the data directory has.
+    fn datasets(&self, task: Task, data: &DataDir) -> Result<Vec<&'static DatasetSpec>> {
+        let names = match &self.dataset {
+            Some(name) => vec![name.clone()],
+            None => {
+                let (names, skipped) = miners_run::present_datasets(data, task, &[])?;
+                skipped
+                    .iter()
+                    .for_each(|(_, error)| eprintln!("skipping: {error}"));
+                names
+            }
+        };
+        Ok(names
+            .iter()
+            .map(|name| DatasetSpec::find(name))
+            .collect::<Result<_, _>>()?)
+    }
 }
 
-/// Whether a classification dataset has one language, and so no cross-lingual setting.
-fn single_language(dataset: &DatasetSpec) -> bool {
-    dataset
-        .classification
-        .is_some_and(|plan| plan.cross_source.is_none())
+impl ModelSources {
+    /// The catalog named (which must exist), else `models.toml` when it
+    /// exists, on the device, with an optional precision for encoders.
+    fn models(&self, dtype: Option<DType>) -> Result<Models> {
+        let default = Path::new("models.toml");
+        let models = match &self.catalog {
+            Some(path) => Models::from_file(path).context("--catalog")?,
+            None if default.is_file() => Models::from_file(default)?,
+            None => Models::default(),
+        };
+        let devices = miners_encoders::spec::parse_devices(&self.device)
+            .map_err(anyhow::Error::msg)
+            .context("--device")?;
+        Ok(models.on_devices(devices).with_dtype(dtype))
+    }
+
+    /// The data directory.
+    fn data(&self) -> Result<DataDir> {
+        Ok(DataDir::resolve(self.data_dir.as_deref())?)
+    }
 }
 
-/// The catalog named (which must exist), else `models.toml` when it exists,
-/// on `device`, with an optional precision override for encoders.
-fn models(catalog: Option<&Path>, device: &str, dtype: Option<DType>) -> Result<Models> {
-    let default = Path::new("models.toml");
-    let models = match catalog {
-        Some(path) => Models::from_file(path).context("--catalog")?,
-        None if default.is_file() => Models::from_file(default)?,
-        None => Models::default(),
-    };
-    let devices = miners_encoders::spec::parse_devices(device)
-        .map_err(anyhow::Error::msg)
-        .context("--device")?;
-    Ok(models.on_devices(devices).with_dtype(dtype))
-}
-
-/// The models of a task command, from its flags.
-fn common_models(common: &Common) -> Result<Models> {
-    models(common.catalog.as_deref(), &common.device, common.dtype)
+impl PoolArgs {
+    fn pool(&self) -> Pool {
+        match self.cross {
+            true => Pool::Cross {
+                source: self.src_lang.clone(),
+            },
+            false => Pool::Own,
+        }
+    }
 }
 
 /// The sweep's embedding cache, where `miners icl` journals API answers when
 /// no `--cache` is given (a crash must not make a rerun pay twice).
 const DEFAULT_CACHE: &str = ".cache/embeddings";
-
-/// Where API generators journal their answers: beside the embeddings of a cache.
-fn journal_dir(cache: &Path) -> PathBuf {
-    cache.join("responses")
-}
 
 /// Fails now, before any work, if records cannot be written under `out`.
 fn ensure_writable(out: &Path) -> Result<()> {
@@ -650,47 +537,14 @@ fn ensure_writable(out: &Path) -> Result<()> {
         .with_context(|| format!("--out {}: cannot write results there", out.display()))
 }
 
-/// The dataset asked for, or every dataset of the task present in the data directory.
-fn datasets(common: &Common, task: Task, data: &DataDir) -> Result<Vec<&'static DatasetSpec>> {
-    let names = match &common.dataset {
-        Some(name) => vec![name.clone()],
-        None => {
-            let (names, skipped) = miners_run::present_datasets(data, task, &[])?;
-            for (_, error) in skipped {
-                eprintln!("skipping: {error}");
-            }
-            names
-        }
-    };
-    Ok(names
-        .iter()
-        .map(|name| DatasetSpec::find(name))
-        .collect::<Result<_, _>>()?)
-}
-
-impl Languages {
-    /// The test languages asked for (empty: all).
-    fn langs(&self) -> Vec<Lang> {
-        self.langs.iter().map(|l| Lang::from(l.as_str())).collect()
-    }
-
-    /// Where neighbours come from: `--cross` with `--src-lang` or the
-    /// dataset's usual source, else each language's own pool.
-    fn pool(&self) -> Result<Pool> {
-        Ok(match (self.cross, &self.src_lang) {
-            (false, Some(_)) => bail!("--src-lang needs --cross for classification"),
-            (false, None) => Pool::Own,
-            (true, source) => Pool::Cross {
-                source: source.clone(),
-            },
-        })
-    }
-}
-
-fn list_datasets(data_dir: Option<&Path>) -> Result<()> {
-    let data = DataDir::resolve(data_dir).ok();
-    for line in miners_datasets::registry_status(data.as_ref()) {
-        out!("{line}");
-    }
+/// `plots/tsne-<dataset>-<encoder>-*.svg` under `out` for `DATASET:ENCODER`.
+fn tsne_plots(request: &str, points: usize, sources: &Sources, out: &Path) -> Result<()> {
+    let (dataset, encoder) = request
+        .split_once(':')
+        .context("expected DATASET:ENCODER")?;
+    let dataset = Dataset::open(&sources.models.data()?, dataset)?;
+    let encoder = sources.models.models(None)?.open_encoder(encoder)?;
+    let cache = Some(std::sync::Arc::new(EmbeddingCache::new(&sources.cache)));
+    miners_report::tsne_views(&dataset, encoder, cache, points, &out.join("plots"))?;
     Ok(())
 }

@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 /// How demonstrations are chosen from the pool ranked nearest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Selection {
     /// The k nearest, nearest first (the paper's default).
+    #[default]
     Nearest,
     /// The k nearest of each label, grouped in label order, nearest first
     /// within a label (the reference's `--balance`).

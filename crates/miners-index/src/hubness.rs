@@ -72,6 +72,15 @@ impl HubnessChoice {
 }
 
 impl Hubness {
+    /// The correction's name, without its neighbourhood size.
+    pub fn choice(self) -> HubnessChoice {
+        match self {
+            Self::RatioMargin { .. } => HubnessChoice::MarginRatio,
+            Self::DistanceMargin { .. } => HubnessChoice::MarginDistance,
+            Self::Csls { .. } => HubnessChoice::Csls,
+        }
+    }
+
     /// The neighbourhood size.
     pub fn k(self) -> usize {
         match self {

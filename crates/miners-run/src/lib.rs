@@ -14,14 +14,14 @@
 //!
 //! ```no_run
 //! use miners_datasets::DataDir;
-//! use miners_eval::{Quiet, ResultRecord, RetrieverParts};
+//! use miners_eval::{Quiet, ResultRecord};
 //! use miners_models::Models;
 //! use miners_run::{BitextSpec, RetrieverSpec, RunSpec, Session, RunTask, run};
 //!
 //! let spec = RunSpec {
 //!     dataset: "nusax".into(),
 //!     label_option: None,
-//!     retriever: RetrieverSpec::single("static-tokenlearn", RetrieverParts::default()),
+//!     retriever: RetrieverSpec::single("static-tokenlearn"),
 //!     ks: vec![1, 5, 10],
 //!     limit: Some(50),
 //!     task: RunTask::Bitext(BitextSpec::default()),
@@ -94,7 +94,9 @@ pub fn run(
             task.task().name()
         )));
     }
-    let retriever = spec.retriever.open(session)?;
+    let retriever = spec
+        .retriever
+        .open_for(session, task.prompts_by_default())?;
     let mut cx = Context {
         dataset: &dataset,
         retriever: &retriever,

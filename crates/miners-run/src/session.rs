@@ -83,8 +83,19 @@ impl<'a> Session<'a> {
 
 impl RetrieverSpec {
     /// The retriever this spec describes, its encoders opened through
-    /// `session`: the one place a retriever is assembled.
+    /// `session`, with prompts unless the spec says otherwise: the one place
+    /// a retriever is assembled.
     pub fn open(&self, session: &mut Session<'_>) -> Result<Retriever, RunError> {
+        self.open_for(session, true)
+    }
+
+    /// [`RetrieverSpec::open`], with prompts by default only when
+    /// `default_prompts` (a task's default).
+    pub fn open_for(
+        &self,
+        session: &mut Session<'_>,
+        default_prompts: bool,
+    ) -> Result<Retriever, RunError> {
         if self.tuning.is_some() && self.encoders.len() < 2 {
             return Err(RunError::Config(
                 "learning DistFuse weights needs two or more encoders".into(),
@@ -95,9 +106,10 @@ impl RetrieverSpec {
             .iter()
             .map(|reference| session.encoder(reference))
             .collect::<Result<Vec<_>, _>>()?;
+        let parts = self.parts(default_prompts);
         Ok(Retriever::assemble(
             encoders,
-            &self.parts,
+            &parts,
             session.cache.clone(),
         )?)
     }

@@ -2,9 +2,11 @@
 //! its own settings.
 
 use miners_classify::Vote;
-use miners_core::Lang;
+use miners_core::{Lang, Metric};
 use miners_eval::{RetrieverParts, Task, tune::TuneBy};
+use miners_fusion::Normalization;
 use miners_icl::{ScoringKind, Selection};
+use miners_index::HubnessChoice;
 
 use crate::{CustomTask, TaskRun};
 
@@ -28,14 +30,43 @@ pub struct RunSpec {
     pub task: RunTask,
 }
 
-/// The encoders of a retriever and how they are put together.
+/// The encoders of a retriever and how they are put together: what a user
+/// chooses, resolved into [`RetrieverParts`] when the retriever is opened.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct RetrieverSpec {
-    /// Encoder references (catalog ids or directories); several make a DistFuse.
+    /// Encoder: an id of the catalog or a model directory; several make a DistFuse.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "model", visible_alias = "retriever", required = true)
+    )]
     pub encoders: Vec<String>,
-    /// Weights, normalisation, metric, hubness correction and prompts.
-    pub parts: RetrieverParts,
-    /// DistFuse weights learned on the validation split instead of `parts.weights`.
+    /// DistFuse weights, one per encoder (comma-separated; default: equal).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub weights: Vec<f32>,
+    /// DistFuse distance normalisation.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Normalization::None))]
+    pub normalization: Normalization,
+    /// Ranking metric of a single encoder (the reference ranks by euclidean).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "euclidean"))]
+    pub metric: Metric,
+    /// Correct the scores for hubness: the ratio or distance margin of
+    /// Artetxe & Schwenk (2019) or CSLS (Conneau et al., 2018), over the
+    /// metric (the ratio margin needs cosine or dot) or DistFuse's fused
+    /// distance; recorded as `<model>~<hubness><k>`.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub hubness: Option<HubnessChoice>,
+    /// Neighbourhood size of the hubness correction (default: 4 for the
+    /// margins, 10 for CSLS); at least 1.
+    #[cfg_attr(feature = "clap", arg(long, requires = "hubness", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)))]
+    pub hubness_k: Option<usize>,
+    /// Encode with the models' prompts (e5's `query: `). Default: the
+    /// task's, as the reference does: yes for bitext and classification, no
+    /// for ICL retrieval.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub prompts: Option<bool>,
+    /// DistFuse weights learned on the validation split instead of `weights`.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub tuning: Option<Tuning>,
 }
 
@@ -51,12 +82,29 @@ pub struct Tuning {
 }
 
 impl RetrieverSpec {
-    /// One encoder ranked as `parts` says.
-    pub fn single(encoder: &str, parts: RetrieverParts) -> Self {
+    /// One encoder ranked by the reference's Euclidean distance.
+    pub fn single(encoder: &str) -> Self {
         Self {
             encoders: vec![encoder.to_owned()],
-            parts,
+            weights: Vec::new(),
+            normalization: Normalization::None,
+            metric: Metric::Euclidean,
+            hubness: None,
+            hubness_k: None,
+            prompts: None,
             tuning: None,
+        }
+    }
+
+    /// What [`Retriever::assemble`](miners_eval::Retriever::assemble) puts
+    /// together, with prompts as `prompts` says or else `default_prompts`.
+    pub fn parts(&self, default_prompts: bool) -> RetrieverParts {
+        RetrieverParts {
+            weights: self.weights.clone(),
+            normalization: self.normalization,
+            metric: self.metric,
+            hubness: self.hubness.and_then(|h| h.with_k(self.hubness_k)),
+            prompts: self.prompts.unwrap_or(default_prompts),
         }
     }
 }
@@ -110,29 +158,40 @@ impl PartialEq for RunTask {
 
 /// Which language pairs of a bitext dataset run.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct PairSelection {
-    /// Only pairs with this source language.
+    /// Only pairs whose source language is this.
+    #[cfg_attr(feature = "clap", arg(long = "src-lang"))]
     pub source: Option<String>,
-    /// Only these pairs, as `SOURCE-TARGET` (empty: all).
+    /// Only these pairs, as `SOURCE-TARGET` (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "pair"))]
     pub listed: Vec<String>,
 }
 
 /// Bitext retrieval: each source sentence retrieves its translation.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct BitextSpec {
     /// The pairs.
+    #[cfg_attr(feature = "clap", command(flatten))]
     pub pairs: PairSelection,
-    /// Also score each pair the other way round (LASER's xsim does).
+    /// Also score each pair the other way round (targets retrieve sources;
+    /// records marked `reversed`), as LASER's xsim does.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub both_directions: bool,
 }
 
-/// BUCC-style mining: mutual best pairs over shuffled pools, a threshold
-/// tuned on one half and scored on the other.
+/// BUCC-style mining: both sides of each pair as shuffled pools, mutual best
+/// pairs, the F1-best threshold tuned on one half of the sources and scored
+/// on the other.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct MiningSpec {
     /// The pairs.
+    #[cfg_attr(feature = "clap", command(flatten))]
     pub pairs: PairSelection,
     /// Seed of the shuffles and of the split into halves.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
     pub seed: u64,
 }
 
@@ -152,36 +211,55 @@ pub enum Pool {
 }
 
 /// Retrieval-based classification: the k nearest labelled texts vote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ClassificationSpec {
-    /// Test languages (empty: all).
+    /// Only these test languages (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "lang"))]
     pub langs: Vec<Lang>,
     /// Where the neighbours come from.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub pool: Pool,
-    /// The voting rule.
+    /// Voting rule.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Vote::Majority))]
     pub vote: Vote,
 }
 
 /// In-context learning: retrieved demonstrations in a prompt, a generator
 /// scores or generates the label.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct IclSpec {
-    /// Generator reference: a catalog id, `hf:<org>/<name>` or a directory.
+    /// Generator: a `[[generator]]` id of the catalog, `hf:<org>/<name>[@<revision>]`
+    /// or a model directory.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub generator: String,
-    /// Test languages (empty: all).
+    /// Only these test languages (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "lang"))]
     pub langs: Vec<Lang>,
     /// Where the demonstrations come from.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub pool: Pool,
     /// Which retrieved texts become demonstrations.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub selection: Selection,
     /// Instruction text (default: the paper's for the dataset).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub instruction: Option<String>,
-    /// Whether log-probability prompts list the labels (`Options:`).
+    /// Add the `Options:` line listing the labels to log-probability prompts;
+    /// the reference lists options only when generating, so off by default.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub options: bool,
-    /// Log-probability or generation (default: the generator's catalog setting).
+    /// How answers are read: `logprob` (each label's log-probability) or
+    /// `generate` (chat template, generation, exact match). Default: the
+    /// generator's catalog setting.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub scoring: Option<ScoringKind>,
-    /// Seed of sampled generations.
+    /// Generation: seed of the sampled answers.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 42))]
     pub seed: u64,
-    /// Greedy decoding instead of the reference's sampling.
+    /// Generation: decode greedily instead of the reference's sampling
+    /// (temperature 0.2, top-p 1).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub greedy: bool,
 }

@@ -15,6 +15,12 @@ pub trait TaskRun: Debug + Send + Sync {
     /// The task its records belong to.
     fn task(&self) -> Task;
 
+    /// Whether the retriever encodes with its models' prompts unless the
+    /// spec says: yes, as the reference does for everything but ICL.
+    fn prompts_by_default(&self) -> bool {
+        true
+    }
+
     /// Runs the task on `cx.dataset` with `cx.retriever`, each cell's records
     /// into `cx.sink` as soon as it is scored.
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError>;

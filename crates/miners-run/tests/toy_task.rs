@@ -13,7 +13,7 @@ use miners_core::{Embeddings, Lang};
 use miners_datasets::{DataDir, Split};
 use miners_encoders::{Encoder, EncoderError, Prompts, Role};
 use miners_eval::{
-    MetricsRecord, Quiet, ResultRecord, ResultsDir, RetrieverParts, SCHEMA_VERSION, Setting, Task,
+    MetricsRecord, Quiet, ResultRecord, ResultsDir, SCHEMA_VERSION, Setting, Task,
     metrics::{Average, classification_scores},
 };
 use miners_models::Models;
@@ -169,7 +169,7 @@ fn spec(task: RunTask) -> RunSpec {
     RunSpec {
         dataset: "nusax".into(),
         label_option: None,
-        retriever: RetrieverSpec::single("letters", RetrieverParts::default()),
+        retriever: RetrieverSpec::single("letters"),
         ks: vec![1],
         limit: Some(60),
         task,

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use miners_classify::Vote;
 use miners_core::Lang;
-use miners_eval::RetrieverParts;
 use miners_fusion::Normalization;
 use miners_icl::Selection;
+use miners_index::Hubness;
 use miners_run::{
     BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
     RunSpec, RunTask, Tuning,
@@ -140,13 +140,12 @@ impl Job {
         let (metric, hubness) = self.ranking.parts(fusion);
         RetrieverSpec {
             encoders: self.retriever.members().to_vec(),
-            parts: RetrieverParts {
-                weights,
-                normalization,
-                metric,
-                hubness,
-                prompts: self.prompts,
-            },
+            weights,
+            normalization,
+            metric,
+            hubness: hubness.map(Hubness::choice),
+            hubness_k: hubness.map(Hubness::k),
+            prompts: Some(self.prompts),
             tuning: self.retriever.tuning().map(|by| Tuning {
                 by,
                 langs: self.test_langs(),

@@ -23,23 +23,55 @@ pub trait ParquetFiles {
     fn file(&self, repo: &str, commit: &str, name: &str) -> Result<PathBuf, FetchError>;
 }
 
-/// What to fetch and where to put it.
+/// What to fetch and where to put it (`miners data fetch`).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct FetchRequest {
-    /// Where the original files come from.
-    pub mirror: Mirror,
-    /// The datasets (empty: every dataset with original files).
+    /// Where the originals come from: a URL prefix or a directory laid out as
+    /// `github/<org>/<repo>/<commit>/<file>` (default: the public Git host).
+    #[cfg_attr(feature = "clap", arg(long, value_parser = parse_mirror))]
+    pub mirror: Option<Mirror>,
+    /// Only this dataset (repeatable; default: every dataset with original files).
+    #[cfg_attr(feature = "clap", arg(long = "dataset"))]
     pub datasets: Vec<String>,
-    /// The data directory written.
-    pub out: PathBuf,
-    /// Only datasets whose manifest `out` lacks.
+    /// The data directory to write (default: $MINERS_DATA_DIR, else the data
+    /// directory miners finds, else ./shared/data/miners).
+    #[cfg_attr(feature = "clap", arg(long, env = "MINERS_DATA_DIR"))]
+    pub out: Option<PathBuf>,
+    /// Only datasets whose manifest the data directory lacks (a dataset's
+    /// manifest is written last, so a half-converted one counts as missing).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub if_missing: bool,
-    /// The revision of the Hub's parquet export to read.
+    /// Hub datasets: the revision of the parquet export to read (default
+    /// `refs/convert/parquet`; a commit pins it).
+    #[cfg_attr(feature = "clap", arg(long, default_value = parquet::PARQUET_REVISION))]
     pub hub_revision: String,
-    /// Read LinCE SA (which comes both ways) from the Hub, not its originals.
+    /// Datasets with both kinds of source (LinCE SA): read the Hub's parquet
+    /// export instead of the original files.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub hub: bool,
-    /// Where verified original files are kept between runs.
+    /// Where the verified original files are kept between runs.
+    #[cfg_attr(feature = "clap", arg(long, default_value = ".cache/sources"))]
     pub originals: PathBuf,
+}
+
+/// A URL prefix or a directory.
+#[cfg(feature = "clap")]
+fn parse_mirror(text: &str) -> Result<Mirror, std::convert::Infallible> {
+    Ok(Mirror::parse(text))
+}
+
+impl FetchRequest {
+    /// The data directory written: the one named, else the one miners
+    /// finds, else `shared/data/miners`.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            crate::DataDir::resolve(None).map_or_else(
+                |_| PathBuf::from("shared/data/miners"),
+                |d| d.path().to_owned(),
+            )
+        })
+    }
 }
 
 /// What happens as datasets are fetched, for a progress display.
@@ -55,8 +87,8 @@ pub enum FetchEvent<'a> {
     File,
     /// The originals of `dataset` are in place.
     Fetched(&'a str, Fetched),
-    /// `dataset` is converted.
-    Converted(&'a str, Converted),
+    /// `dataset` is converted into the folder given.
+    Converted(&'a str, Converted, &'a Path),
 }
 
 /// Errors of fetching datasets, each naming what it was doing.
@@ -115,22 +147,19 @@ pub fn fetch_datasets(
     hub: &dyn Fn() -> Result<Box<dyn ParquetFiles>, FetchError>,
     events: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<(), FetchError> {
+    let out = request.out_dir();
     let mut datasets = chosen(&request.datasets)?;
     if request.if_missing {
-        datasets.retain(|d| !request.out.join(d).join("manifest.json").is_file());
+        datasets.retain(|d| !out.join(d).join("manifest.json").is_file());
     }
     for dataset in &datasets {
         let from_files = convertible().any(|d| d == dataset) && !request.hub;
         let converted = match parquet::hub_dataset(dataset).filter(|_| !from_files) {
-            Some(dataset) => from_hub(
-                dataset,
-                &request.hub_revision,
-                hub()?.as_ref(),
-                &request.out,
-            )?,
+            Some(dataset) => from_hub(dataset, &request.hub_revision, hub()?.as_ref(), &out)?,
             None => {
-                fetch_originals(dataset, &request.mirror, &request.originals, events)?;
-                convert(dataset, &request.originals, &request.out).map_err(|source| {
+                let mirror = request.mirror.as_ref().unwrap_or(&Mirror::Upstream);
+                fetch_originals(dataset, mirror, &request.originals, events)?;
+                convert(dataset, &request.originals, &out).map_err(|source| {
                     FetchError::Convert {
                         dataset: dataset.clone(),
                         source,
@@ -138,10 +167,14 @@ pub fn fetch_datasets(
                 })?
             }
         };
-        events(FetchEvent::Converted(dataset, converted));
+        events(FetchEvent::Converted(
+            dataset,
+            converted,
+            &out.join(dataset),
+        ));
     }
     if !datasets.is_empty() {
-        write_index(&request.out)?;
+        write_index(&out)?;
     }
     Ok(())
 }

@@ -11,6 +11,11 @@ impl TaskRun for IclSpec {
         Task::Icl
     }
 
+    /// The reference retrieves ICL demonstrations without prompts.
+    fn prompts_by_default(&self) -> bool {
+        false
+    }
+
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
         let plan = cx.dataset.spec().classification.ok_or_else(|| {
             RunError::Config(format!(

@@ -1,5 +1,5 @@
 //! Exact k-NN (10,000 × 10,000, k = 10) against the GEMM it is built on, and
-//! the same search corrected by CSLS (three searches) against it.
+//! the same search corrected by CSLS (two passes: both neighbourhoods, then the ranking) against it.
 
 // criterion's macros generate undocumented items.
 #![allow(missing_docs)]

@@ -362,11 +362,11 @@ impl Retriever {
 
     /// The `k` best of `forward`, corrected for hubness with `backward` (the
     /// sides swapped) when the retriever says so.
-    fn ranked<F: BlockScorer, B: BlockScorer>(
+    fn ranked<S: BlockScorer>(
         &self,
-        forward: &F,
+        forward: &S,
         k: usize,
-        backward: impl FnOnce() -> Result<B, EvalError>,
+        backward: impl FnOnce() -> Result<S, EvalError>,
     ) -> Result<Neighbours, EvalError> {
         let options = SearchOptions::default();
         match self.hubness {

@@ -197,12 +197,65 @@ impl BlockScorer for DistFuse<'_> {
         }
     }
 
+    /// Each member scores the block once for both sides; each side fuses
+    /// with its own normalisation, as its own `score_block` would.
+    fn score_block_swapped(
+        &self,
+        twin: &Self,
+        queries: Range<usize>,
+        candidates: Range<usize>,
+        out: &mut [f32],
+        swapped: &mut [f32],
+    ) {
+        out.fill(0.0);
+        swapped.fill(0.0);
+        let (mut keys, mut twin_keys) = (vec![0f32; out.len()], vec![0f32; out.len()]);
+        let members = self.scorers.iter().zip(&self.affine);
+        for ((scorer, &(offset, scale)), (twin_scorer, &(twin_offset, twin_scale))) in
+            members.zip(twin.scorers.iter().zip(&twin.affine))
+        {
+            let (q, c) = (queries.clone(), candidates.clone());
+            scorer.score_block_swapped(twin_scorer, q, c, &mut keys, &mut twin_keys);
+            fuse(scorer, &queries, &keys, offset, scale, out);
+            fuse(
+                twin_scorer,
+                &candidates,
+                &twin_keys,
+                twin_offset,
+                twin_scale,
+                swapped,
+            );
+        }
+    }
+
     fn to_score(&self, _query: usize, key: f32) -> f32 {
         -key
     }
 
     fn higher_is_better(&self) -> bool {
         false
+    }
+}
+
+/// Subtracts one member's normalised distances, from its `keys` for rows
+/// `queries`, from the fused keys `out`.
+fn fuse(
+    scorer: &MetricScorer<'_>,
+    queries: &Range<usize>,
+    keys: &[f32],
+    offset: f32,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let width = keys.len() / queries.len().max(1);
+    for ((row, fused), q) in keys
+        .chunks(width)
+        .zip(out.chunks_mut(width))
+        .zip(queries.clone())
+    {
+        for (key, value) in row.iter().zip(fused) {
+            *value -= scale * (scorer.to_score(q, *key) - offset);
+        }
     }
 }
 

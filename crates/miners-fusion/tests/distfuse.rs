@@ -101,3 +101,50 @@ fn bad_members_are_errors() {
     let err = DistFuse::new(&[Member::new(&a, &a, f32::NAN)], Normalization::None).unwrap_err();
     assert!(matches!(err, FusionError::BadWeight { index: 0, .. }));
 }
+
+/// DistFuse's hubness neighbourhoods come from one pass over the blocks, each
+/// member scoring a block once for both sides and each side fusing with its
+/// own z-scores: bit for bit the means over two exact searches.
+#[test]
+fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
+    use miners_index::{BlockScorer, Hubness, HubnessScorer, SearchOptions, search};
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rows = |n: usize, dim: usize| {
+        let values = (0..n * dim)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Few distinct values, so that fused distances tie too.
+                (state % 5) as f32 - 2.0
+            })
+            .collect();
+        Embeddings::from_rows(dim, values).unwrap()
+    };
+    let (q1, c1, q2, c2) = (rows(57, 8), rows(91, 8), rows(57, 5), rows(91, 5));
+    let means = |scorer: &DistFuse<'_>, k: usize, options: SearchOptions| -> Vec<u32> {
+        let neighbours = search(scorer, k, options).unwrap();
+        (0..neighbours.len())
+            .map(|q| {
+                let sum: f64 = neighbours.get(q).map(|n| f64::from(n.score)).sum();
+                ((-sum / k as f64) as f32).to_bits()
+            })
+            .collect()
+    };
+    for normalization in [Normalization::None, Normalization::ZScore] {
+        let forward = [Member::new(&q1, &c1, 0.3), Member::new(&q2, &c2, 0.7)];
+        let backward = [Member::new(&c1, &q1, 0.3), Member::new(&c2, &q2, 0.7)];
+        let forward = DistFuse::new(&forward, normalization).unwrap();
+        let backward = DistFuse::new(&backward, normalization).unwrap();
+        let options = SearchOptions {
+            query_block: 7,
+            candidate_block: 13,
+        };
+        let scorer =
+            HubnessScorer::new(&forward, &backward, Hubness::Csls { k: 6 }, options).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(scorer.query_means()), means(&forward, 6, options));
+        assert_eq!(bits(scorer.candidate_means()), means(&backward, 6, options));
+        assert_eq!(forward.num_queries(), 57);
+    }
+}

@@ -15,12 +15,19 @@
 //! distances): the fused similarity of DistFuse is minus its fused distance.
 //! The ratio margin needs a positive similarity and refuses distances.
 //!
-//! The neighbourhoods cost one exact search each way, the corrected scores a
-//! third: three searches, with memory bounded by their blocks.
+//! Both neighbourhoods come from one pass over the score blocks (each block
+//! scored once for both sides where the scorer can: one GEMM), the corrected
+//! scores from a second: two passes, with memory bounded by their blocks plus
+//! `k` entries per candidate and thread.
 
 use std::ops::Range;
 
-use crate::{BlockScorer, IndexError, SearchOptions, search};
+use rayon::prelude::*;
+
+use crate::{
+    BlockScorer, IndexError, SearchOptions,
+    search::{TopK, balanced_block},
+};
 
 /// How the base similarity is corrected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -109,9 +116,9 @@ pub struct HubnessScorer<'a, S> {
 impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
     /// Corrects `base` (queries × candidates) with the neighbourhoods from
     /// `base` and `backward`, the same scorer with the two sides swapped.
-    pub fn new<B: BlockScorer>(
+    pub fn new(
         base: &'a S,
-        backward: &B,
+        backward: &S,
         hubness: Hubness,
         options: SearchOptions,
     ) -> Result<Self, IndexError> {
@@ -123,11 +130,13 @@ impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
         {
             return Err(IndexError::NotSwapped);
         }
+        let (query_means, candidate_means) =
+            neighbourhood_means(base, backward, hubness.k(), options)?;
         Ok(Self {
             base,
             hubness,
-            query_means: neighbourhood_means(base, hubness.k(), options)?,
-            candidate_means: neighbourhood_means(backward, hubness.k(), options)?,
+            query_means,
+            candidate_means,
         })
     }
 
@@ -142,21 +151,95 @@ impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
     }
 }
 
-/// Mean base similarity of every query of `scorer` to its `k` best candidates.
+/// Mean base similarity of every query of `base` to its `k` best
+/// candidates (`r_x`), and of every candidate to its `k` best queries under
+/// `twin`, the sides swapped (`r_y`): both from one pass over the blocks,
+/// each block scored once for both sides. Equal to two exact searches bit
+/// for bit, ties included: the column lists of the query slabs merge in
+/// query order, as one search over all queries would have kept them.
 fn neighbourhood_means<S: BlockScorer>(
-    scorer: &S,
+    base: &S,
+    twin: &S,
     k: usize,
     options: SearchOptions,
-) -> Result<Vec<f32>, IndexError> {
-    let k = k.min(scorer.num_candidates()).max(1);
-    let neighbours = search(scorer, k, options)?;
-    let sign = if scorer.higher_is_better() { 1.0 } else { -1.0 };
-    Ok((0..neighbours.len())
-        .map(|q| {
-            let sum: f64 = neighbours.get(q).map(|n| f64::from(n.score)).sum();
-            (sign * sum / k as f64) as f32
+) -> Result<(Vec<f32>, Vec<f32>), IndexError> {
+    let (num_queries, num_candidates) = (base.num_queries(), base.num_candidates());
+    if num_queries == 0 || num_candidates == 0 {
+        return Err(IndexError::BadK {
+            k,
+            pool: num_candidates.min(num_queries),
+        });
+    }
+    let (row_k, column_k) = (k.min(num_candidates).max(1), k.min(num_queries).max(1));
+    let query_block = balanced_block(num_queries, options.query_block);
+    let candidate_block = options.candidate_block.max(1);
+    let slabs: Vec<(Vec<TopK>, Vec<TopK>)> = (0..num_queries)
+        .step_by(query_block)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| {
+            let queries = start..(start + query_block).min(num_queries);
+            let mut rows: Vec<TopK> = queries.clone().map(|_| TopK::new(row_k)).collect();
+            let mut columns: Vec<TopK> = (0..num_candidates).map(|_| TopK::new(column_k)).collect();
+            let size = queries.len() * candidate_block.min(num_candidates);
+            let (mut out, mut swapped) = (vec![0f32; size], vec![0f32; size]);
+            for c0 in (0..num_candidates).step_by(candidate_block) {
+                let candidates = c0..(c0 + candidate_block).min(num_candidates);
+                let size = queries.len() * candidates.len();
+                let (out, swapped) = (&mut out[..size], &mut swapped[..size]);
+                base.score_block_swapped(twin, queries.clone(), candidates.clone(), out, swapped);
+                for (top, row) in rows.iter_mut().zip(out.chunks(candidates.len())) {
+                    top.push_row(c0, row);
+                }
+                for (top, row) in columns[candidates]
+                    .iter_mut()
+                    .zip(swapped.chunks(queries.len()))
+                {
+                    top.push_row(start, row);
+                }
+            }
+            (rows, columns)
         })
-        .collect())
+        .collect();
+    let mut query_means = Vec::with_capacity(num_queries);
+    let mut columns: Option<Vec<TopK>> = None;
+    for (slab, (rows, slab_columns)) in slabs.into_iter().enumerate() {
+        let start = slab * query_block;
+        query_means.extend(
+            rows.iter()
+                .enumerate()
+                .map(|(i, top)| mean(base, start + i, top, row_k)),
+        );
+        columns = Some(match columns {
+            None => slab_columns,
+            Some(mut columns) => {
+                columns
+                    .iter_mut()
+                    .zip(slab_columns)
+                    .for_each(|(kept, later)| kept.merge(later));
+                columns
+            }
+        });
+    }
+    let columns = columns.expect("at least one query slab");
+    let candidate_means = columns
+        .iter()
+        .enumerate()
+        .map(|(c, top)| mean(twin, c, top, column_k))
+        .collect();
+    Ok((query_means, candidate_means))
+}
+
+/// The mean similarity of `query`'s kept neighbours under `scorer`: scores
+/// summed best first in `f64`, negated for distances, as over a search's lists.
+fn mean<S: BlockScorer>(scorer: &S, query: usize, top: &TopK, k: usize) -> f32 {
+    let sign = if scorer.higher_is_better() { 1.0 } else { -1.0 };
+    let sum: f64 = top
+        .entries
+        .iter()
+        .map(|&(_, key)| f64::from(scorer.to_score(query, key)))
+        .sum();
+    (sign * sum / k as f64) as f32
 }
 
 impl<S: BlockScorer> BlockScorer for HubnessScorer<'_, S> {

@@ -21,6 +21,25 @@ pub trait BlockScorer: Sync {
     fn to_score(&self, query: usize, key: f32) -> f32;
     /// Whether reported scores are similarities (true) or distances (false).
     fn higher_is_better(&self) -> bool;
+    /// Fills `out` with this scorer's keys for the block and `swapped`
+    /// (candidates × queries, row-major) with the keys `twin` — this scorer
+    /// with its sides swapped — gives the same pairs. By default `twin`
+    /// scores them itself; a scorer that can read them off its own
+    /// computation (one GEMM for both) overrides this, bit for bit.
+    fn score_block_swapped(
+        &self,
+        twin: &Self,
+        queries: Range<usize>,
+        candidates: Range<usize>,
+        out: &mut [f32],
+        swapped: &mut [f32],
+    ) where
+        Self: Sized,
+    {
+        self.score_block(queries.clone(), candidates.clone(), out);
+        twin.score_block(candidates, queries, swapped);
+    }
+
     /// Fills `out` with reported scores (keys converted by [`BlockScorer::to_score`]).
     fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
         self.score_block(queries.clone(), candidates.clone(), out);
@@ -129,6 +148,39 @@ impl BlockScorer for MetricScorer<'_> {
             // key = 2 q·c − |c|² = |q|² − d²: ranks exactly as the distance does.
             let norms = &self.candidate_norms[candidates];
             for row in out.chunks_mut(norms.len()) {
+                for (key, norm) in row.iter_mut().zip(norms) {
+                    *key = 2.0 * *key - norm;
+                }
+            }
+        }
+    }
+
+    /// One GEMM for both sides: a dot product is the same bits either way
+    /// round, and each side's Euclidean key subtracts its own candidates' norms.
+    fn score_block_swapped(
+        &self,
+        twin: &Self,
+        queries: Range<usize>,
+        candidates: Range<usize>,
+        out: &mut [f32],
+        swapped: &mut [f32],
+    ) {
+        self.dot_block(&queries, &candidates, out);
+        let width = candidates.len();
+        for (i, row) in out.chunks(width).enumerate() {
+            for (j, &dot) in row.iter().enumerate() {
+                swapped[j * queries.len() + i] = dot;
+            }
+        }
+        if self.metric == Metric::Euclidean {
+            let norms = &self.candidate_norms[candidates];
+            for row in out.chunks_mut(width) {
+                for (key, norm) in row.iter_mut().zip(norms) {
+                    *key = 2.0 * *key - norm;
+                }
+            }
+            let norms = &twin.candidate_norms[queries];
+            for row in swapped.chunks_mut(norms.len()) {
                 for (key, norm) in row.iter_mut().zip(norms) {
                     *key = 2.0 * *key - norm;
                 }

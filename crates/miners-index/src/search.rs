@@ -73,20 +73,20 @@ pub fn search<S: BlockScorer>(
 
 /// Splits the queries into a multiple of the thread count of blocks of at
 /// most `max_block` rows, so every thread gets the same share of work.
-fn balanced_block(num_queries: usize, max_block: usize) -> usize {
+pub(crate) fn balanced_block(num_queries: usize, max_block: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let rounds = num_queries.div_ceil(threads * max_block.max(1)).max(1);
     num_queries.div_ceil(threads * rounds).max(16)
 }
 
 /// The best `k` (candidate, key) pairs seen so far, best first.
-struct TopK {
+pub(crate) struct TopK {
     k: usize,
-    entries: Vec<(u32, f32)>,
+    pub(crate) entries: Vec<(u32, f32)>,
 }
 
 impl TopK {
-    fn new(k: usize) -> Self {
+    pub(crate) fn new(k: usize) -> Self {
         Self {
             k,
             entries: Vec::with_capacity(k + 1),
@@ -94,12 +94,22 @@ impl TopK {
     }
 
     /// Offers one row of keys whose first candidate index is `offset`.
-    fn push_row(&mut self, offset: usize, keys: &[f32]) {
+    pub(crate) fn push_row(&mut self, offset: usize, keys: &[f32]) {
         let mut threshold = self.threshold();
         for (j, &key) in keys.iter().enumerate() {
             if key > threshold {
                 self.insert((offset + j) as u32, key);
                 threshold = self.threshold();
+            }
+        }
+    }
+
+    /// Offers the entries of `later`, whose candidates all come after this
+    /// buffer's: the same buffer as if one had seen them all in order.
+    pub(crate) fn merge(&mut self, later: TopK) {
+        for (index, key) in later.entries {
+            if key > self.threshold() {
+                self.insert(index, key);
             }
         }
     }

@@ -210,21 +210,16 @@ impl BlockScorer for DistFuse<'_> {
         out.fill(0.0);
         swapped.fill(0.0);
         let (mut keys, mut twin_keys) = (vec![0f32; out.len()], vec![0f32; out.len()]);
-        let members = self.scorers.iter().zip(&self.affine);
-        for ((scorer, &(offset, scale)), (twin_scorer, &(twin_offset, twin_scale))) in
-            members.zip(twin.scorers.iter().zip(&twin.affine))
-        {
+        let sides = self.scorers.iter().zip(&self.affine);
+        let twins = twin.scorers.iter().zip(&twin.affine);
+        let width = candidates.len();
+        for ((scorer, &affine), (twin_scorer, &twin_affine)) in sides.zip(twins) {
             let (q, c) = (queries.clone(), candidates.clone());
             scorer.score_block_swapped(twin_scorer, q, c, &mut keys, &mut twin_keys);
-            fuse(scorer, &queries, &keys, offset, scale, out);
-            fuse(
-                twin_scorer,
-                &candidates,
-                &twin_keys,
-                twin_offset,
-                twin_scale,
-                swapped,
-            );
+            let row = |i, _| queries.start + i;
+            fuse(scorer, affine, &keys, width, row, out);
+            let column = |_, j| candidates.start + j;
+            fuse(twin_scorer, twin_affine, &twin_keys, width, column, swapped);
         }
     }
 
@@ -237,24 +232,20 @@ impl BlockScorer for DistFuse<'_> {
     }
 }
 
-/// Subtracts one member's normalised distances, from its `keys` for rows
-/// `queries`, from the fused keys `out`.
+/// Subtracts one member's normalised distances from the fused keys `out`:
+/// `keys` in rows of `width`, each converted for the scorer's query that
+/// `query(row, column)` names.
 fn fuse(
     scorer: &MetricScorer<'_>,
-    queries: &Range<usize>,
+    (offset, scale): (f32, f32),
     keys: &[f32],
-    offset: f32,
-    scale: f32,
+    width: usize,
+    query: impl Fn(usize, usize) -> usize,
     out: &mut [f32],
 ) {
-    let width = keys.len() / queries.len().max(1);
-    for ((row, fused), q) in keys
-        .chunks(width)
-        .zip(out.chunks_mut(width))
-        .zip(queries.clone())
-    {
-        for (key, value) in row.iter().zip(fused) {
-            *value -= scale * (scorer.to_score(q, *key) - offset);
+    for (i, (row, fused)) in keys.chunks(width).zip(out.chunks_mut(width)).enumerate() {
+        for (j, (key, value)) in row.iter().zip(fused).enumerate() {
+            *value -= scale * (scorer.to_score(query(i, j), *key) - offset);
         }
     }
 }

@@ -24,10 +24,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::{
-    BlockScorer, IndexError, SearchOptions,
-    search::{TopK, balanced_block},
-};
+use crate::{BlockScorer, IndexError, SearchOptions, search::TopK};
 
 /// How the base similarity is corrected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -171,40 +168,45 @@ fn neighbourhood_means<S: BlockScorer>(
         });
     }
     let (row_k, column_k) = (k.min(num_candidates).max(1), k.min(num_queries).max(1));
-    let query_block = balanced_block(num_queries, options.query_block);
+    // One slab of queries per thread: a candidate's list restarts in each
+    // slab, so fewer slabs insert less; blocks within a slab stay small.
+    let slab = num_queries.div_ceil(rayon::current_num_threads().max(1));
+    let query_block = options.query_block.clamp(1, slab);
     let candidate_block = options.candidate_block.max(1);
     let slabs: Vec<(Vec<TopK>, Vec<TopK>)> = (0..num_queries)
-        .step_by(query_block)
+        .step_by(slab)
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|start| {
-            let queries = start..(start + query_block).min(num_queries);
-            let mut rows: Vec<TopK> = queries.clone().map(|_| TopK::new(row_k)).collect();
-            let mut columns: Vec<TopK> = (0..num_candidates).map(|_| TopK::new(column_k)).collect();
-            let size = queries.len() * candidate_block.min(num_candidates);
+            let slab = start..(start + slab).min(num_queries);
+            let mut rows: Vec<TopK> = slab.clone().map(|_| TopK::new(row_k)).collect();
+            let mut columns = Columns::new(num_candidates, column_k);
+            let size = query_block * candidate_block.min(num_candidates);
             let (mut out, mut swapped) = (vec![0f32; size], vec![0f32; size]);
-            for c0 in (0..num_candidates).step_by(candidate_block) {
-                let candidates = c0..(c0 + candidate_block).min(num_candidates);
-                let size = queries.len() * candidates.len();
-                let (out, swapped) = (&mut out[..size], &mut swapped[..size]);
-                base.score_block_swapped(twin, queries.clone(), candidates.clone(), out, swapped);
-                for (top, row) in rows.iter_mut().zip(out.chunks(candidates.len())) {
-                    top.push_row(c0, row);
-                }
-                for (top, row) in columns[candidates]
-                    .iter_mut()
-                    .zip(swapped.chunks(queries.len()))
-                {
-                    top.push_row(start, row);
+            for q0 in slab.clone().step_by(query_block) {
+                let queries = q0..(q0 + query_block).min(slab.end);
+                let rows = &mut rows[q0 - start..queries.end - start];
+                for c0 in (0..num_candidates).step_by(candidate_block) {
+                    let candidates = c0..(c0 + candidate_block).min(num_candidates);
+                    let size = queries.len() * candidates.len();
+                    let (out, swapped) = (&mut out[..size], &mut swapped[..size]);
+                    base.score_block_swapped(twin, queries.clone(), candidates, out, swapped);
+                    let width = size / queries.len();
+                    for (top, row) in rows.iter_mut().zip(out.chunks(width)) {
+                        top.push_row(c0, row);
+                    }
+                    for (i, row) in swapped.chunks(width).enumerate() {
+                        columns.push_row(q0 + i, c0, row);
+                    }
                 }
             }
-            (rows, columns)
+            (rows, columns.tops)
         })
         .collect();
     let mut query_means = Vec::with_capacity(num_queries);
     let mut columns: Option<Vec<TopK>> = None;
-    for (slab, (rows, slab_columns)) in slabs.into_iter().enumerate() {
-        let start = slab * query_block;
+    for (index, (rows, slab_columns)) in slabs.into_iter().enumerate() {
+        let start = index * slab;
         query_means.extend(
             rows.iter()
                 .enumerate()
@@ -228,6 +230,35 @@ fn neighbourhood_means<S: BlockScorer>(
         .map(|(c, top)| mean(twin, c, top, column_k))
         .collect();
     Ok((query_means, candidate_means))
+}
+
+/// Every candidate's best queries so far, offered one query (a row of the
+/// block) at a time, with each list's threshold at hand so that a row costs
+/// one comparison per candidate.
+struct Columns {
+    tops: Vec<TopK>,
+    thresholds: Vec<f32>,
+}
+
+impl Columns {
+    fn new(candidates: usize, k: usize) -> Self {
+        Self {
+            tops: (0..candidates).map(|_| TopK::new(k)).collect(),
+            thresholds: vec![f32::NEG_INFINITY; candidates],
+        }
+    }
+
+    /// Offers `query`'s keys for the candidates from `offset` on.
+    fn push_row(&mut self, query: usize, offset: usize, keys: &[f32]) {
+        let thresholds = &mut self.thresholds[offset..offset + keys.len()];
+        for (j, (&key, threshold)) in keys.iter().zip(thresholds).enumerate() {
+            if key > *threshold {
+                let top = &mut self.tops[offset + j];
+                top.push_row(query, &[key]);
+                *threshold = top.threshold();
+            }
+        }
+    }
 }
 
 /// The mean similarity of `query`'s kept neighbours under `scorer`: scores

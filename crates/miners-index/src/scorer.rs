@@ -21,11 +21,12 @@ pub trait BlockScorer: Sync {
     fn to_score(&self, query: usize, key: f32) -> f32;
     /// Whether reported scores are similarities (true) or distances (false).
     fn higher_is_better(&self) -> bool;
-    /// Fills `out` with this scorer's keys for the block and `swapped`
-    /// (candidates × queries, row-major) with the keys `twin` — this scorer
-    /// with its sides swapped — gives the same pairs. By default `twin`
-    /// scores them itself; a scorer that can read them off its own
-    /// computation (one GEMM for both) overrides this, bit for bit.
+    /// Fills `out` with this scorer's keys for the block and `swapped`, in
+    /// the same layout (`swapped[i · width + j]`), with the keys `twin` —
+    /// this scorer with its sides swapped — gives candidate `j` against query
+    /// `i`. By default `twin` scores the block itself; a scorer that can read
+    /// them off its own computation (one GEMM for both) overrides this, bit
+    /// for bit.
     fn score_block_swapped(
         &self,
         twin: &Self,
@@ -37,7 +38,14 @@ pub trait BlockScorer: Sync {
         Self: Sized,
     {
         self.score_block(queries.clone(), candidates.clone(), out);
-        twin.score_block(candidates, queries, swapped);
+        let mut transposed = vec![0f32; out.len()];
+        twin.score_block(candidates.clone(), queries.clone(), &mut transposed);
+        let (rows, width) = (queries.len(), candidates.len());
+        for (j, column) in transposed.chunks(rows).enumerate() {
+            for (i, &key) in column.iter().enumerate() {
+                swapped[i * width + j] = key;
+            }
+        }
     }
 
     /// Fills `out` with reported scores (keys converted by [`BlockScorer::to_score`]).
@@ -102,35 +110,56 @@ impl<'a> MetricScorer<'a> {
         self.metric
     }
 
-    /// `out = Q[queries] · C[candidates]ᵀ`, single-threaded GEMMs of
-    /// [`TILE`] candidates each (the last one zero-padded), so that a
-    /// candidate's score does not depend on where its block starts or ends:
-    /// equal candidates score equal bits, and ties stay ties.
+    /// `out = Q[queries] · C[candidates]ᵀ`, single-threaded GEMMs on whole
+    /// [`TILE`] × [`TILE`] tiles (partial ones zero-padded, on both sides),
+    /// so that a score does not depend on where its block starts or ends, on
+    /// either side: GEMM kernels pick their summation order by shape (a
+    /// single row takes another path), and every product here has one shape
+    /// up to a whole number of tiles. Equal candidates score equal bits, ties
+    /// stay ties, and a pair scores the same bits with the sides swapped.
     fn dot_block(&self, queries: &Range<usize>, candidates: &Range<usize>, out: &mut [f32]) {
         let dim = self.queries.dim();
+        let whole = queries.len() / TILE * TILE;
         let q = &self.queries.as_slice()[queries.start * dim..queries.end * dim];
-        let lhs = MatRef::from_row_major_slice(q, queries.len(), dim);
+        let (q_whole, q_rest) = q.split_at(whole * dim);
+        let rest = padded_rows(q_rest, dim);
         let width = candidates.len();
-        let mut tile = vec![0f32; queries.len() * TILE];
-        let mut padded = Vec::new();
+        let mut tile = vec![0f32; (whole + TILE) * TILE];
         for start in (candidates.start..candidates.end).step_by(TILE) {
             let end = (start + TILE).min(candidates.end);
+            let c_padded;
             let mut c = &self.candidates.as_slice()[start * dim..end * dim];
             if end - start < TILE {
-                padded.clear();
-                padded.extend_from_slice(c);
-                padded.resize(TILE * dim, 0.0);
-                c = &padded;
+                c_padded = padded_rows(c, dim);
+                c = &c_padded;
             }
             let rhs = MatRef::from_row_major_slice(c, TILE, dim).transpose();
-            let dst = MatMut::from_row_major_slice_mut(&mut tile, queries.len(), TILE);
-            faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+            let (tile_whole, tile_rest) = tile.split_at_mut(whole * TILE);
+            for (lhs, dst) in [(q_whole, tile_whole), (&rest[..], tile_rest)] {
+                let rows = lhs.len() / dim.max(1);
+                if rows > 0 {
+                    let lhs = MatRef::from_row_major_slice(lhs, rows, dim);
+                    let dst = MatMut::from_row_major_slice_mut(dst, rows, TILE);
+                    faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+                }
+            }
             let offset = start - candidates.start;
             for (row, scores) in out.chunks_mut(width).zip(tile.chunks(TILE)) {
                 row[offset..offset + end - start].copy_from_slice(&scores[..end - start]);
             }
         }
     }
+}
+
+/// `rows` (row-major, `dim` wide) zero-padded to [`TILE`] rows; empty when
+/// there are none.
+fn padded_rows(rows: &[f32], dim: usize) -> Vec<f32> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let mut padded = rows.to_vec();
+    padded.resize(TILE * dim, 0.0);
+    padded
 }
 
 impl BlockScorer for MetricScorer<'_> {
@@ -166,24 +195,19 @@ impl BlockScorer for MetricScorer<'_> {
         swapped: &mut [f32],
     ) {
         self.dot_block(&queries, &candidates, out);
-        let width = candidates.len();
-        for (i, row) in out.chunks(width).enumerate() {
-            for (j, &dot) in row.iter().enumerate() {
-                swapped[j * queries.len() + i] = dot;
-            }
+        if self.metric != Metric::Euclidean {
+            swapped.copy_from_slice(out);
+            return;
         }
-        if self.metric == Metric::Euclidean {
-            let norms = &self.candidate_norms[candidates];
-            for row in out.chunks_mut(width) {
-                for (key, norm) in row.iter_mut().zip(norms) {
-                    *key = 2.0 * *key - norm;
-                }
-            }
-            let norms = &twin.candidate_norms[queries];
-            for row in swapped.chunks_mut(norms.len()) {
-                for (key, norm) in row.iter_mut().zip(norms) {
-                    *key = 2.0 * *key - norm;
-                }
+        let norms = &self.candidate_norms[candidates];
+        let twin_norms = &twin.candidate_norms[queries];
+        let rows = out
+            .chunks_mut(norms.len())
+            .zip(swapped.chunks_mut(norms.len()));
+        for ((row, swapped), &twin_norm) in rows.zip(twin_norms) {
+            for ((key, swapped), norm) in row.iter_mut().zip(swapped).zip(norms) {
+                *swapped = 2.0 * *key - twin_norm;
+                *key = 2.0 * *key - norm;
             }
         }
     }

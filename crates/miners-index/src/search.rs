@@ -115,7 +115,7 @@ impl TopK {
     }
 
     /// Keys at or below this cannot enter the buffer.
-    fn threshold(&self) -> f32 {
+    pub(crate) fn threshold(&self) -> f32 {
         if self.entries.len() < self.k {
             f32::NEG_INFINITY
         } else {

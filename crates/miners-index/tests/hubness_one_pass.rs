@@ -98,3 +98,93 @@ fn one_pass_neighbourhoods_equal_two_searches_on_a_large_random_pool() {
         );
     }
 }
+
+/// A scorer that keeps `BlockScorer`'s default `score_block_swapped` (its twin
+/// scores each block itself), for scorers that cannot share one GEMM.
+struct Plain<'a>(MetricScorer<'a>);
+
+impl BlockScorer for Plain<'_> {
+    fn num_queries(&self) -> usize {
+        self.0.num_queries()
+    }
+
+    fn num_candidates(&self) -> usize {
+        self.0.num_candidates()
+    }
+
+    fn score_block(&self, q: std::ops::Range<usize>, c: std::ops::Range<usize>, out: &mut [f32]) {
+        self.0.score_block(q, c, out)
+    }
+
+    fn to_score(&self, query: usize, key: f32) -> f32 {
+        self.0.to_score(query, key)
+    }
+
+    fn higher_is_better(&self) -> bool {
+        self.0.higher_is_better()
+    }
+}
+
+#[test]
+fn the_default_twin_scoring_gives_the_same_neighbourhoods() {
+    let rows = |n: usize, seed: u64| {
+        let values = (0..n * 6)
+            .map(|i| ((i as u64 * 7919 + seed) % 5) as f32 - 2.0)
+            .collect();
+        Embeddings::from_rows(6, values).unwrap()
+    };
+    let (queries, candidates) = (rows(23, 1), rows(31, 2));
+    let options = SearchOptions {
+        query_block: 5,
+        candidate_block: 7,
+    };
+    for metric in [Metric::Cosine, Metric::Euclidean] {
+        let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();
+        let backward = MetricScorer::new(&candidates, &queries, metric).unwrap();
+        let csls = Hubness::Csls { k: 3 };
+        let shared = HubnessScorer::new(&forward, &backward, csls, options).unwrap();
+        let (shared_q, shared_c) = (bits(shared.query_means()), bits(shared.candidate_means()));
+        let (forward, backward) = (Plain(forward), Plain(backward));
+        let apart = HubnessScorer::new(&forward, &backward, csls, options).unwrap();
+        assert_eq!(shared_q, bits(apart.query_means()));
+        assert_eq!(shared_c, bits(apart.candidate_means()));
+        assert_eq!(
+            bits(apart.candidate_means()),
+            bits(&means_by_search(&backward, 3, options))
+        );
+    }
+}
+
+/// A score does not depend on the block its query falls in: every block
+/// size, a single row included (a GEMM kernel sums a lone row in another
+/// order), gives the bits of the whole block, for a small and a real width.
+#[test]
+fn a_score_does_not_depend_on_its_query_block() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    for dim in [3, 384] {
+        let queries = Embeddings::from_rows(dim, (0..150 * dim).map(|_| next()).collect()).unwrap();
+        let candidates =
+            Embeddings::from_rows(dim, (0..90 * dim).map(|_| next()).collect()).unwrap();
+        let scorer = MetricScorer::new(&queries, &candidates, Metric::Cosine).unwrap();
+        let mut whole = vec![0f32; 150 * 90];
+        scorer.score_block(0..150, 0..90, &mut whole);
+        for size in 1..=150 {
+            for start in (0..150).step_by(size) {
+                let end = (start + size).min(150);
+                let mut part = vec![0f32; (end - start) * 90];
+                scorer.score_block(start..end, 0..90, &mut part);
+                assert_eq!(
+                    bits(&part),
+                    bits(&whole[start * 90..end * 90]),
+                    "dim {dim}, rows {start}..{end}"
+                );
+            }
+        }
+    }
+}

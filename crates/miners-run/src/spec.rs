@@ -38,7 +38,12 @@ pub struct RetrieverSpec {
     /// Encoder: an id of the catalog or a model directory; several make a DistFuse.
     #[cfg_attr(
         feature = "clap",
-        arg(long = "model", visible_alias = "retriever", required = true)
+        arg(
+            long = "model",
+            value_name = "MODEL",
+            visible_alias = "retriever",
+            required = true
+        )
     )]
     pub encoders: Vec<String>,
     /// DistFuse weights, one per encoder (comma-separated; default: equal).

@@ -22,14 +22,16 @@ mod dataset;
 mod families;
 mod registry;
 pub mod sources;
+mod status;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
 pub use families::language_family;
 pub use registry::{
     BitextPlan, Candidates, ClassificationPlan, DatasetSpec, Headline, INTENT, LabelOption,
-    SENTIMENT, Split, TOPIC, registry, registry_status,
+    SENTIMENT, Split, TOPIC, registry,
 };
+pub use status::registry_status;
 pub use tsv::read_two_columns;
 
 use std::path::PathBuf;

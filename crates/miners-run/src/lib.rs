@@ -40,17 +40,15 @@ mod tasks;
 
 use std::sync::Arc;
 
-use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset, DatasetError, registry};
 use miners_eval::{Progress, RecordSink, RunOptions, Task};
 
 pub use session::Session;
-pub use spec::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, RunTask, Tuning,
+pub use spec::{RetrieverSpec, RunSpec, RunTask};
+pub use task::{Context, Pool, TaskRun, Tuning};
+pub use tasks::{
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, selected_pairs,
 };
-pub use task::{Context, TaskRun};
-pub use tasks::selected_pairs;
 
 /// Errors of a run; wraps the component that failed.
 #[derive(Debug, thiserror::Error)]
@@ -160,19 +158,6 @@ fn open_dataset(spec: &RunSpec, task: Task, data: &DataDir) -> Result<Dataset, R
                 false => "classification",
             }
         ))),
-    }
-}
-
-impl Pool {
-    /// The pool language on `dataset`: none for its own pool, else the one
-    /// named (which it must have) or its usual source.
-    pub fn source(&self, dataset: &Dataset) -> Result<Option<Lang>, RunError> {
-        match self {
-            Self::Own => Ok(None),
-            Self::Cross { source } => miners_eval::cross_source(dataset, source.as_deref())
-                .map(Some)
-                .map_err(|error| RunError::Config(format!("cross-lingual pool: {error}"))),
-        }
     }
 }
 

@@ -4,11 +4,11 @@
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use miners_encoders::Encoder;
-use miners_eval::{EmbeddingCache, Retriever};
+use miners_eval::EmbeddingCache;
 use miners_icl::Generator;
 use miners_models::{GeneratorEntry, Models};
 
-use crate::{RetrieverSpec, RunError};
+use crate::RunError;
 
 /// Models opened for a series of runs: each encoder once, shared by every
 /// retriever that uses it; one generator in memory at a time.
@@ -37,6 +37,11 @@ impl<'a> Session<'a> {
     pub fn with_encoder(mut self, reference: &str, encoder: Arc<dyn Encoder>) -> Self {
         self.encoders.insert(reference.to_owned(), encoder);
         self
+    }
+
+    /// The embedding cache encoders write through, if any.
+    pub(crate) fn cache(&self) -> Option<Arc<EmbeddingCache>> {
+        self.cache.clone()
     }
 
     /// The model catalog and how it runs.
@@ -78,39 +83,5 @@ impl<'a> Session<'a> {
         }
         let (entry, generator) = self.generator.as_ref().expect("just opened");
         Ok((generator.as_ref(), entry))
-    }
-}
-
-impl RetrieverSpec {
-    /// The retriever this spec describes, its encoders opened through
-    /// `session`, with prompts unless the spec says otherwise: the one place
-    /// a retriever is assembled.
-    pub fn open(&self, session: &mut Session<'_>) -> Result<Retriever, RunError> {
-        self.open_for(session, true)
-    }
-
-    /// [`RetrieverSpec::open`], with prompts by default only when
-    /// `default_prompts` (a task's default).
-    pub fn open_for(
-        &self,
-        session: &mut Session<'_>,
-        default_prompts: bool,
-    ) -> Result<Retriever, RunError> {
-        if self.tuning.is_some() && self.encoders.len() < 2 {
-            return Err(RunError::Config(
-                "learning DistFuse weights needs two or more encoders".into(),
-            ));
-        }
-        let encoders = self
-            .encoders
-            .iter()
-            .map(|reference| session.encoder(reference))
-            .collect::<Result<Vec<_>, _>>()?;
-        let parts = self.parts(default_prompts);
-        Ok(Retriever::assemble(
-            encoders,
-            &parts,
-            session.cache.clone(),
-        )?)
     }
 }

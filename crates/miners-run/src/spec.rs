@@ -1,14 +1,17 @@
 //! What a run is: a task on a dataset with a retriever, its k values and
 //! its own settings.
 
-use miners_classify::Vote;
-use miners_core::{Lang, Metric};
-use miners_eval::{RetrieverParts, Task, tune::TuneBy};
+use miners_core::Metric;
+use miners_eval::{RetrieverParts, Task};
 use miners_fusion::Normalization;
-use miners_icl::{ScoringKind, Selection};
 use miners_index::HubnessChoice;
 
-use crate::{CustomTask, TaskRun};
+use miners_eval::Retriever;
+
+use crate::{
+    BitextSpec, ClassificationSpec, CustomTask, IclSpec, MiningSpec, RunError, Session, TaskRun,
+    Tuning,
+};
 
 /// One run: a task on one dataset with one retriever. The CLI fills it from
 /// flags, the sweep from a job and its cells, and a program by hand.
@@ -73,17 +76,6 @@ pub struct RetrieverSpec {
     /// DistFuse weights learned on the validation split instead of `weights`.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub tuning: Option<Tuning>,
-}
-
-/// Where DistFuse weights are learned: which languages share weights, and
-/// whose validation split teaches them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tuning {
-    /// One set of weights per dataset or per language family.
-    pub by: TuneBy,
-    /// The languages learned on (empty: all of the dataset's). Every shard of
-    /// a sweep learns on the job's languages, so all learn the same weights.
-    pub langs: Vec<Lang>,
 }
 
 impl RetrieverSpec {
@@ -161,110 +153,32 @@ impl PartialEq for RunTask {
     }
 }
 
-/// Which language pairs of a bitext dataset run.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct PairSelection {
-    /// Only pairs whose source language is this.
-    #[cfg_attr(feature = "clap", arg(long = "src-lang"))]
-    pub source: Option<String>,
-    /// Only these pairs, as `SOURCE-TARGET` (repeatable; default all).
-    #[cfg_attr(feature = "clap", arg(long = "pair"))]
-    pub listed: Vec<String>,
-}
+impl RetrieverSpec {
+    /// The retriever this spec describes, its encoders opened through
+    /// `session`, with prompts unless the spec says otherwise: the one place
+    /// a retriever is assembled.
+    pub fn open(&self, session: &mut Session<'_>) -> Result<Retriever, RunError> {
+        self.open_for(session, true)
+    }
 
-/// Bitext retrieval: each source sentence retrieves its translation.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct BitextSpec {
-    /// The pairs.
-    #[cfg_attr(feature = "clap", command(flatten))]
-    pub pairs: PairSelection,
-    /// Also score each pair the other way round (targets retrieve sources;
-    /// records marked `reversed`), as LASER's xsim does.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub both_directions: bool,
-}
-
-/// BUCC-style mining: both sides of each pair as shuffled pools, mutual best
-/// pairs, the F1-best threshold tuned on one half of the sources and scored
-/// on the other.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct MiningSpec {
-    /// The pairs.
-    #[cfg_attr(feature = "clap", command(flatten))]
-    pub pairs: PairSelection,
-    /// Seed of the shuffles and of the split into halves.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
-    pub seed: u64,
-}
-
-/// Where a classification or ICL run draws its neighbours from.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum Pool {
-    /// Each test language from its own pool (monolingual; code-switched data
-    /// records its own setting).
-    #[default]
-    Own,
-    /// Every test language from the pool of `source` (default: the dataset's
-    /// usual source language).
-    Cross {
-        /// The pool language.
-        source: Option<String>,
-    },
-}
-
-/// Retrieval-based classification: the k nearest labelled texts vote.
-#[derive(Debug, Clone, Default, PartialEq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct ClassificationSpec {
-    /// Only these test languages (repeatable; default all).
-    #[cfg_attr(feature = "clap", arg(long = "lang"))]
-    pub langs: Vec<Lang>,
-    /// Where the neighbours come from.
-    #[cfg_attr(feature = "clap", arg(skip))]
-    pub pool: Pool,
-    /// Voting rule.
-    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Vote::Majority))]
-    pub vote: Vote,
-}
-
-/// In-context learning: retrieved demonstrations in a prompt, a generator
-/// scores or generates the label.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct IclSpec {
-    /// Generator: a `[[generator]]` id of the catalog, `hf:<org>/<name>[@<revision>]`
-    /// or a model directory.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub generator: String,
-    /// Only these test languages (repeatable; default all).
-    #[cfg_attr(feature = "clap", arg(long = "lang"))]
-    pub langs: Vec<Lang>,
-    /// Where the demonstrations come from.
-    #[cfg_attr(feature = "clap", arg(skip))]
-    pub pool: Pool,
-    /// Which retrieved texts become demonstrations.
-    #[cfg_attr(feature = "clap", arg(skip))]
-    pub selection: Selection,
-    /// Instruction text (default: the paper's for the dataset).
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub instruction: Option<String>,
-    /// Add the `Options:` line listing the labels to log-probability prompts;
-    /// the reference lists options only when generating, so off by default.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub options: bool,
-    /// How answers are read: `logprob` (each label's log-probability) or
-    /// `generate` (chat template, generation, exact match). Default: the
-    /// generator's catalog setting.
-    #[cfg_attr(feature = "clap", arg(long, value_enum))]
-    pub scoring: Option<ScoringKind>,
-    /// Generation: seed of the sampled answers.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 42))]
-    pub seed: u64,
-    /// Generation: decode greedily instead of the reference's sampling
-    /// (temperature 0.2, top-p 1).
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub greedy: bool,
+    /// [`RetrieverSpec::open`], with prompts by default only when
+    /// `default_prompts` (a task's default).
+    pub fn open_for(
+        &self,
+        session: &mut Session<'_>,
+        default_prompts: bool,
+    ) -> Result<Retriever, RunError> {
+        if self.tuning.is_some() && self.encoders.len() < 2 {
+            return Err(RunError::Config(
+                "learning DistFuse weights needs two or more encoders".into(),
+            ));
+        }
+        let encoders = self
+            .encoders
+            .iter()
+            .map(|reference| session.encoder(reference))
+            .collect::<Result<Vec<_>, _>>()?;
+        let parts = self.parts(default_prompts);
+        Ok(Retriever::assemble(encoders, &parts, session.cache())?)
+    }
 }

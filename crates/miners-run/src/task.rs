@@ -6,7 +6,10 @@ use std::fmt::Debug;
 use miners_datasets::Dataset;
 use miners_eval::{Progress, RecordSink, Retriever, RunOptions, Task};
 
-use crate::{RunError, Session, Tuning};
+use miners_core::Lang;
+use miners_eval::tune::TuneBy;
+
+use crate::{RunError, Session};
 
 /// A task the run layer can run. The four MINERS tasks implement it (their
 /// specs, [`crate::BitextSpec`] and the rest); a task of your own does too,
@@ -44,4 +47,43 @@ pub struct Context<'r, 's> {
     pub progress: &'r dyn Progress,
     /// Where records go.
     pub sink: &'r mut dyn RecordSink,
+}
+
+/// Where DistFuse weights are learned: which languages share weights, and
+/// whose validation split teaches them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    /// One set of weights per dataset or per language family.
+    pub by: TuneBy,
+    /// The languages learned on (empty: all of the dataset's). Every shard of
+    /// a sweep learns on the job's languages, so all learn the same weights.
+    pub langs: Vec<Lang>,
+}
+
+/// Where a classification or ICL run draws its neighbours from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Pool {
+    /// Each test language from its own pool (monolingual; code-switched data
+    /// records its own setting).
+    #[default]
+    Own,
+    /// Every test language from the pool of `source` (default: the dataset's
+    /// usual source language).
+    Cross {
+        /// The pool language.
+        source: Option<String>,
+    },
+}
+
+impl Pool {
+    /// The pool language on `dataset`: none for its own pool, else the one
+    /// named (which it must have) or its usual source.
+    pub fn source(&self, dataset: &Dataset) -> Result<Option<Lang>, RunError> {
+        match self {
+            Self::Own => Ok(None),
+            Self::Cross { source } => miners_eval::cross_source(dataset, source.as_deref())
+                .map(Some)
+                .map_err(|error| RunError::Config(format!("cross-lingual pool: {error}"))),
+        }
+    }
 }

@@ -43,9 +43,9 @@ use std::path::{Path, PathBuf};
 
 use miners_eval::Task;
 
-pub use jobs::{Job, JobRetriever, Shard, jobs};
+pub use jobs::{CellRef, Job, JobRetriever, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
-pub use plan::{CellRef, PlannedCell, ShardPlan};
+pub use plan::{PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
 pub use spec::{EnsembleSpec, IclSpec, MiningSpec, Ranking, SweepSpec, TaskSpec};
 

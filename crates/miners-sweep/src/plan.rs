@@ -13,12 +13,11 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    fmt,
     path::{Path, PathBuf},
 };
 
 use miners_core::Lang;
-use miners_datasets::{DataDir, Dataset, Pair};
+use miners_datasets::{DataDir, Dataset};
 use miners_encoders::{Encoder, Role};
 use miners_eval::{Quiet, Retriever};
 use serde::{Deserialize, Serialize};
@@ -26,52 +25,7 @@ use sha2::{Digest, Sha256};
 
 use miners_run::Session;
 
-use crate::{Job, SweepError, digest::short_digest};
-
-/// One cell of a job: a bitext pair, or a classification / ICL test language.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CellRef {
-    /// A bitext pair: queries in `source`, candidates in `target`.
-    Pair {
-        /// Language of the queries.
-        source: String,
-        /// Language of the candidates.
-        target: String,
-    },
-    /// A test language.
-    Lang(String),
-}
-
-impl CellRef {
-    /// The bitext pair, when this is one.
-    pub(crate) fn pair(&self) -> Option<Pair> {
-        match self {
-            Self::Pair { source, target } => Some(Pair {
-                source: Lang::from(source.as_str()),
-                target: Lang::from(target.as_str()),
-            }),
-            Self::Lang(_) => None,
-        }
-    }
-
-    /// The test language, when this is one.
-    pub(crate) fn lang(&self) -> Option<Lang> {
-        match self {
-            Self::Lang(lang) => Some(Lang::from(lang.as_str())),
-            Self::Pair { .. } => None,
-        }
-    }
-}
-
-impl fmt::Display for CellRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Pair { source, target } => write!(f, "{source}-{target}"),
-            Self::Lang(lang) => f.write_str(lang),
-        }
-    }
-}
+use crate::{CellRef, Job, SweepError, digest::short_digest};
 
 /// A cell in a plan: its job (index into [`jobs`](crate::jobs)), its shard,
 /// and what it adds to that shard's cost.

@@ -3,7 +3,32 @@
 use miners_datasets::{Dataset, Pair};
 use miners_eval::{RunOptions, Task, run_bitext};
 
-use crate::{BitextSpec, Context, PairSelection, RunError, TaskRun};
+use crate::{Context, RunError, TaskRun};
+
+/// Which language pairs of a bitext dataset run.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct PairSelection {
+    /// Only pairs whose source language is this.
+    #[cfg_attr(feature = "clap", arg(long = "src-lang"))]
+    pub source: Option<String>,
+    /// Only these pairs, as `SOURCE-TARGET` (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "pair"))]
+    pub listed: Vec<String>,
+}
+
+/// Bitext retrieval: each source sentence retrieves its translation.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct BitextSpec {
+    /// The pairs.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub pairs: PairSelection,
+    /// Also score each pair the other way round (targets retrieve sources;
+    /// records marked `reversed`), as LASER's xsim does.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub both_directions: bool,
+}
 
 impl TaskRun for BitextSpec {
     fn task(&self) -> Task {

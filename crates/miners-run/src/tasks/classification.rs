@@ -7,7 +7,24 @@ use miners_eval::{
     tune::{TunedGroup, tuned_retrievers},
 };
 
-use crate::{ClassificationSpec, Context, RunError, TaskRun, Tuning};
+use miners_classify::Vote;
+
+use crate::{Context, Pool, RunError, TaskRun, Tuning};
+
+/// Retrieval-based classification: the k nearest labelled texts vote.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ClassificationSpec {
+    /// Only these test languages (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "lang"))]
+    pub langs: Vec<Lang>,
+    /// Where the neighbours come from.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub pool: Pool,
+    /// Voting rule.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t = Vote::Majority))]
+    pub vote: Vote,
+}
 
 impl TaskRun for ClassificationSpec {
     fn task(&self) -> Task {

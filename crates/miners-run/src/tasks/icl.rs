@@ -4,7 +4,49 @@
 use miners_eval::{IclRun, Task, run_icl};
 use miners_icl::Prompt;
 
-use crate::{Context, IclSpec, RunError, TaskRun};
+use miners_core::Lang;
+use miners_icl::{ScoringKind, Selection};
+
+use crate::{Context, Pool, RunError, TaskRun};
+
+/// In-context learning: retrieved demonstrations in a prompt, a generator
+/// scores or generates the label.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct IclSpec {
+    /// Generator: a `[[generator]]` id of the catalog, `hf:<org>/<name>[@<revision>]`
+    /// or a model directory.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub generator: String,
+    /// Only these test languages (repeatable; default all).
+    #[cfg_attr(feature = "clap", arg(long = "lang"))]
+    pub langs: Vec<Lang>,
+    /// Where the demonstrations come from.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub pool: Pool,
+    /// Which retrieved texts become demonstrations.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub selection: Selection,
+    /// Instruction text (default: the paper's for the dataset).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub instruction: Option<String>,
+    /// Add the `Options:` line listing the labels to log-probability prompts;
+    /// the reference lists options only when generating, so off by default.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub options: bool,
+    /// How answers are read: `logprob` (each label's log-probability) or
+    /// `generate` (chat template, generation, exact match). Default: the
+    /// generator's catalog setting.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub scoring: Option<ScoringKind>,
+    /// Generation: seed of the sampled answers.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 42))]
+    pub seed: u64,
+    /// Generation: decode greedily instead of the reference's sampling
+    /// (temperature 0.2, top-p 1).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub greedy: bool,
+}
 
 impl TaskRun for IclSpec {
     fn task(&self) -> Task {

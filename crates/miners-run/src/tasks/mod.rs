@@ -5,4 +5,7 @@ mod classification;
 mod icl;
 mod mining;
 
-pub use bitext::selected_pairs;
+pub use bitext::{BitextSpec, PairSelection, selected_pairs};
+pub use classification::ClassificationSpec;
+pub use icl::IclSpec;
+pub use mining::MiningSpec;

@@ -4,11 +4,14 @@ same model directory, same machine, same thread count, run side by side.
 Usage (from the repository root, after `cargo xtask fetch-models`, with torch
 and sentence-transformers installed):
     python3 benches/encode_vs_sentence_transformers.py [--models minilm-l6 e5-small] [--n 1000] [--threads 2]
+                                                       [--dtypes float32,bfloat16]
 
 For each model, 1,000 real NusaX and 1,000 real SIB-200 sentences are encoded
 by each side in its own subprocess (so peak memory is per side); the script
 prints sentences/s, peak RSS, the speed ratio and the max abs difference of
-the embeddings.
+the embeddings. miners runs once per `--dtypes` entry, each against
+sentence-transformers in float32 (the reference's precision), with the
+smallest cosine between the two sides' vectors beside the max difference.
 """
 import argparse
 import json
@@ -77,13 +80,14 @@ def main():
     parser.add_argument("--models", nargs="+", default=["minilm-l6", "e5-small"])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtypes", default="float32")
     args = parser.parse_args()
     subprocess.run(["cargo", "xtask", "libtorch"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "encode-timing"], cwd=ROOT, check=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), LD_LIBRARY_PATH=str(ROOT / ".cache/libtorch/torch/lib"))
     texts = sentences(args.n)
     print(f"{len(texts)} real sentences (NusaX eng/ind, SIB-200 eng/zho), {args.threads} threads, CPU")
-    print(f"{'model':<12} {'side':<22} {'sent/s':>8} {'peak MiB':>9} {'ratio':>6} {'max |diff|':>11}")
+    print(f"{'model':<12} {'side':<22} {'sent/s':>8} {'peak MiB':>9} {'ratio':>6} {'max |diff|':>11} {'min cos':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             model_dir = ROOT / "models" / model
@@ -93,14 +97,18 @@ def main():
             ours_out, theirs_out = pathlib.Path(tmp, "ours.f32"), pathlib.Path(tmp, "theirs.f32")
             tokenizer = "raw" if model == "e5-small" else "auto"
             theirs = run([sys.executable, "-c", ST_CHILD, str(model_dir), str(path), str(theirs_out), str(args.threads), tokenizer], env)
-            ours = run([str(ROOT / "target/release/encode-timing"), str(model_dir), str(path), str(ours_out)], env)
-            a, b = np.fromfile(ours_out, dtype="<f4"), np.fromfile(theirs_out, dtype="<f4")
-            diff = float(np.abs(a - b).max())
-            for side, r in [("sentence-transformers", theirs), ("miners", ours)]:
-                rate = r["sentences"] / r["seconds"]
-                ratio = (ours["sentences"] / ours["seconds"]) / (theirs["sentences"] / theirs["seconds"])
-                print(f"{model:<12} {side:<22} {rate:>8.1f} {r['peak_mib']:>9.0f} {ratio if side == 'miners' else 1.0:>6.2f} {diff if side == 'miners' else 0.0:>11.2e}")
-
+            rate = theirs["sentences"] / theirs["seconds"]
+            print(f"{model:<12} {'sentence-transformers':<22} {rate:>8.1f} {theirs['peak_mib']:>9.0f} {1.0:>6.2f} {0.0:>11.2e} {1.0:>9.6f}")
+            b = np.fromfile(theirs_out, dtype="<f4").reshape(len(texts), -1)
+            for dtype in args.dtypes.split(","):
+                ours = run([str(ROOT / "target/release/encode-timing"), str(model_dir), str(path), str(ours_out), "", "", dtype], env)
+                a = np.fromfile(ours_out, dtype="<f4").reshape(len(texts), -1)
+                diff = float(np.abs(a - b).max())
+                cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+                rate = ours["sentences"] / ours["seconds"]
+                ratio = rate / (theirs["sentences"] / theirs["seconds"])
+                side = f"miners {dtype}"
+                print(f"{model:<12} {side:<22} {rate:>8.1f} {ours['peak_mib']:>9.0f} {ratio:>6.2f} {diff:>11.2e} {float(cosine.min()):>9.6f}")
 
 if __name__ == "__main__":
     main()

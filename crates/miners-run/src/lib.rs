@@ -7,7 +7,7 @@
 //! selection). [`run`] opens the dataset, assembles the retriever through a
 //! [`Session`] (which opens each model once across runs) and hands both to
 //! the task, a [`TaskRun`], whose records go to a
-//! [`RecordSink`](miners_eval::RecordSink) cell by cell.
+//! [`RecordSink`] cell by cell.
 //!
 //! The CLI fills a `RunSpec` from its flags, the sweep from each job and the
 //! cells of its shard, and a program by hand:

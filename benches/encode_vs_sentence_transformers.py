@@ -35,10 +35,11 @@ ST_CHILD = textwrap.dedent("""
     from transformers import PreTrainedTokenizerFast
     model = SentenceTransformer(sys.argv[1], device="cpu")
     if sys.argv[5] == "raw":  # tokenize with tokenizer.json itself, as miners and transformers 4 do
-        old = model[0].processor
-        model[0].processor = PreTrainedTokenizerFast(tokenizer_file=sys.argv[1] + "/tokenizer.json",
+        field = "processor" if hasattr(model[0], "processor") else "tokenizer"  # sentence-transformers 5 / 3
+        old = getattr(model[0], field)
+        setattr(model[0], field, PreTrainedTokenizerFast(tokenizer_file=sys.argv[1] + "/tokenizer.json",
             model_max_length=old.model_max_length, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-            pad_token="<pad>", cls_token="<s>", sep_token="</s>")
+            pad_token="<pad>", cls_token="<s>", sep_token="</s>"))
     texts = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
     model.encode(texts[:64])  # warm-up
     start = time.perf_counter()

@@ -12,10 +12,14 @@ blocks, then the corrected ranking over *every* target (not only the k
 candidates), best of N; also a plain cosine search and the same ranking
 computed as three searches, for the ratios. Random float32 sets of each size,
 plus real NusaX embeddings (fixtures/hubness). Prints seconds, ratios, and how
-often the two pipelines pick the same target.
+often the two pipelines pick the same target. The FLORES stand-in
+(`flores_bucc_substitute`, 1,004 pairs each of de/fr/ru/zh-en) is embedded by
+e5-small (`query: `, through the `encode-timing` binary) and also scored
+against its gold pairs (`--flores` names the pairs; `--no-flores` skips them).
 """
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import tempfile
@@ -42,7 +46,7 @@ def laser_mine(x, y, k):
     return ind_xy[np.arange(len(x)), margins.argmax(axis=1)]
 
 
-def run(name, x, y, k, repeats, binary):
+def run(name, x, y, k, repeats, binary, gold=None):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -56,21 +60,44 @@ def run(name, x, y, k, repeats, binary):
                              check=True, capture_output=True, text=True)
     ours = json.loads(out.stdout)
     agree = float(np.mean(np.asarray(ours["top1"]) == laser))
+    accuracy = ""
+    if gold is not None:
+        accuracy = f"  gold top-1: laser {np.mean(laser == gold):.3f}, miners {np.mean(np.asarray(ours['top1']) == gold):.3f}"
     faiss_s = min(times)
-    print(f"{name:>22} {faiss_s:>9.2f} {ours['margin_s']:>9.2f} {ours['search_s']:>9.2f} "
-          f"{ours['three_searches_s']:>9.2f} {faiss_s / ours['margin_s']:>12.2f} "
-          f"{ours['margin_s'] / ours['search_s']:>14.2f} {ours['three_searches_s'] / ours['search_s']:>15.2f} {agree:>7.3f}")
+    print(f"{name:>22} {faiss_s:>9.3f} {ours['margin_s']:>9.3f} {ours['search_s']:>9.3f} "
+          f"{ours['three_searches_s']:>9.3f} {faiss_s / ours['margin_s']:>12.2f} "
+          f"{ours['margin_s'] / ours['search_s']:>14.2f} {ours['three_searches_s'] / ours['search_s']:>15.2f} {agree:>7.3f}"
+          f"{accuracy}")
+
+
+def flores_embeddings(data_dir, pair):
+    """Both sides of a FLORES stand-in pair, embedded by e5-small (`query: `)."""
+    rows = (data_dir / "flores_bucc_substitute/bitext" / f"{pair}.test.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in rows.split("\n")[1:] if line]
+    sides = []
+    env = dict(os.environ, LD_LIBRARY_PATH=str(ROOT / ".cache/libtorch/torch/lib"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for column in (0, 1):
+            texts, out = pathlib.Path(tmp, "texts.txt"), pathlib.Path(tmp, "out.f32")
+            texts.write_text("".join("query: " + row[column].strip() + "\n" for row in rows), encoding="utf-8")
+            subprocess.run([ROOT / "target/release/encode-timing", ROOT / "models/e5-small", texts, out],
+                           check=True, capture_output=True, env=env)
+            sides.append(np.fromfile(out, dtype="<f4").reshape(len(rows), -1))
+    return sides
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 50_000])
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--flores", nargs="*", default=["de-en", "fr-en", "ru-en", "zh-en"])
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared/data/miners"))
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "margin-timing"],
-                   cwd=ROOT, check=True)
+    for binary in ("margin-timing", "encode-timing"):
+        subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", binary],
+                       cwd=ROOT, check=True)
     binary = ROOT / "target/release/margin-timing"
     print(f"faiss {faiss.__version__}, omp threads {faiss.omp_get_max_threads()}, k = {args.k}, "
           f"best of {args.repeats}")
@@ -81,6 +108,9 @@ def main():
     vectors = np.fromfile(ROOT / "fixtures/hubness/nusax_eng_ind.f32", dtype=np.float32).reshape(-1, dim)
     half = len(vectors) // 2
     run(f"nusax eng-ind ({half})", vectors[:half], vectors[half:], args.k, args.repeats, binary)
+    for pair in args.flores:
+        x, y = flores_embeddings(pathlib.Path(args.data_dir), pair)
+        run(f"flores {pair} ({len(x)})", x, y, args.k, args.repeats, binary, gold=np.arange(len(x)))
     rng = np.random.default_rng(0)
     for n in args.sizes:
         x = rng.standard_normal((n, args.dim), dtype=np.float32)

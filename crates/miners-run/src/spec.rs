@@ -2,11 +2,9 @@
 //! its own settings.
 
 use miners_core::Metric;
-use miners_eval::{RetrieverParts, Task};
+use miners_eval::{Retriever, RetrieverParts, Task};
 use miners_fusion::Normalization;
 use miners_index::HubnessChoice;
-
-use miners_eval::Retriever;
 
 use crate::{
     BitextSpec, ClassificationSpec, CustomTask, IclSpec, MiningSpec, RunError, Session, TaskRun,

@@ -3,11 +3,9 @@
 
 use std::fmt::Debug;
 
-use miners_datasets::Dataset;
-use miners_eval::{Progress, RecordSink, Retriever, RunOptions, Task};
-
 use miners_core::Lang;
-use miners_eval::tune::TuneBy;
+use miners_datasets::Dataset;
+use miners_eval::{Progress, RecordSink, Retriever, RunOptions, Task, tune::TuneBy};
 
 use crate::{RunError, Session};
 

@@ -1,13 +1,12 @@
 //! Retrieval-based classification, with DistFuse weights learned per group
 //! of languages when the retriever asks for it.
 
+use miners_classify::Vote;
 use miners_core::Lang;
 use miners_eval::{
     ClassificationRun, Retriever, Task, run_classification,
     tune::{TunedGroup, tuned_retrievers},
 };
-
-use miners_classify::Vote;
 
 use crate::{Context, Pool, RunError, TaskRun, Tuning};
 

@@ -1,11 +1,9 @@
 //! In-context learning: the generator is opened through the session, the
 //! prompt is the dataset's instruction unless the spec gives one.
 
-use miners_eval::{IclRun, Task, run_icl};
-use miners_icl::Prompt;
-
 use miners_core::Lang;
-use miners_icl::{ScoringKind, Selection};
+use miners_eval::{IclRun, Task, run_icl};
+use miners_icl::{Prompt, ScoringKind, Selection};
 
 use crate::{Context, Pool, RunError, TaskRun};
 

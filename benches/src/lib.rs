@@ -22,6 +22,32 @@ pub fn random_matrix(rows: usize, dim: usize, seed: u64) -> Embeddings {
     Embeddings::from_rows(dim, values).expect("finite values")
 }
 
+/// A `rows × dim` matrix from a file of raw little-endian `f32`, as the
+/// Python benches write them with `numpy.tofile`; panics naming the file.
+pub fn read_matrix(path: &str, dim: usize) -> Embeddings {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let values = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Embeddings::from_rows(dim, values).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fastest of `repeats` calls of `f`, in seconds, with that call's
+/// result; `repeats` must be at least one.
+pub fn best_of<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = (f64::INFINITY, None);
+    for _ in 0..repeats {
+        let start = std::time::Instant::now();
+        let value = f();
+        let seconds = start.elapsed().as_secs_f64();
+        if seconds < best.0 {
+            best = (seconds, Some(value));
+        }
+    }
+    (best.0, best.1.expect("one repeat at least"))
+}
+
 /// `Q · Cᵀ` into `out` with faer on every rayon thread: the GEMM ceiling of a search.
 pub fn gemm(queries: &Embeddings, candidates: &Embeddings, out: &mut [f32]) {
     let dim = queries.dim();

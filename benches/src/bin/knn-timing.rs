@@ -3,30 +3,9 @@
 //!
 //! Usage: `knn-timing QUERIES.f32 CANDIDATES.f32 DIM K REPEATS`
 
-use std::time::Instant;
-
-use miners_benches::gemm;
-use miners_core::{Embeddings, Metric};
+use miners_benches::{best_of, gemm, read_matrix};
+use miners_core::Metric;
 use miners_index::ExactIndex;
-
-fn read(path: &str, dim: usize) -> Embeddings {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let values = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Embeddings::from_rows(dim, values).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
-    (0..repeats)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -38,14 +17,12 @@ fn main() {
         k.parse().unwrap(),
         repeats.parse().unwrap(),
     );
-    let (queries, candidates) = (read(queries, dim), read(candidates, dim));
+    let (queries, candidates) = (read_matrix(queries, dim), read_matrix(candidates, dim));
     let index = ExactIndex::new(candidates.clone(), Metric::Euclidean);
     let hits = index.search(&queries, k).unwrap();
-    let search_s = best_of(repeats, || {
-        index.search(&queries, k).unwrap();
-    });
+    let (search_s, _) = best_of(repeats, || index.search(&queries, k).unwrap());
     let mut out = vec![0f32; queries.len() * candidates.len()];
-    let gemm_s = best_of(repeats, || gemm(&queries, &candidates, &mut out));
+    let (gemm_s, ()) = best_of(repeats, || gemm(&queries, &candidates, &mut out));
     let first: Vec<usize> = (0..queries.len())
         .map(|q| hits.indices(q).next().unwrap())
         .collect();

@@ -6,32 +6,9 @@
 //!
 //! Usage: `margin-timing QUERIES.f32 CANDIDATES.f32 DIM K REPEATS`
 
-use std::time::Instant;
-
-use miners_core::{Embeddings, Metric};
+use miners_benches::{best_of, read_matrix};
+use miners_core::Metric;
 use miners_index::{Hubness, HubnessScorer, MetricScorer, SearchOptions, search};
-
-fn read(path: &str, dim: usize) -> Embeddings {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let values = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Embeddings::from_rows(dim, values).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn best_of<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut best = (f64::INFINITY, None);
-    for _ in 0..repeats {
-        let start = Instant::now();
-        let value = f();
-        let seconds = start.elapsed().as_secs_f64();
-        if seconds < best.0 {
-            best = (seconds, Some(value));
-        }
-    }
-    (best.0, best.1.expect("one repeat at least"))
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -43,7 +20,7 @@ fn main() {
         k.parse().unwrap(),
         repeats.parse().unwrap(),
     );
-    let (queries, candidates) = (read(queries, dim), read(candidates, dim));
+    let (queries, candidates) = (read_matrix(queries, dim), read_matrix(candidates, dim));
     let options = SearchOptions::default();
     let forward = MetricScorer::new(&queries, &candidates, Metric::Cosine).unwrap();
     let backward = MetricScorer::new(&candidates, &queries, Metric::Cosine).unwrap();

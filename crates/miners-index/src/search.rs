@@ -73,7 +73,7 @@ pub fn search<S: BlockScorer>(
 
 /// Splits the queries into a multiple of the thread count of blocks of at
 /// most `max_block` rows, so every thread gets the same share of work.
-pub(crate) fn balanced_block(num_queries: usize, max_block: usize) -> usize {
+fn balanced_block(num_queries: usize, max_block: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     let rounds = num_queries.div_ceil(threads * max_block.max(1)).max(1);
     num_queries.div_ceil(threads * rounds).max(16)
@@ -108,9 +108,7 @@ impl TopK {
     /// buffer's: the same buffer as if one had seen them all in order.
     pub(crate) fn merge(&mut self, later: TopK) {
         for (index, key) in later.entries {
-            if key > self.threshold() {
-                self.insert(index, key);
-            }
+            self.push_row(index as usize, &[key]);
         }
     }
 

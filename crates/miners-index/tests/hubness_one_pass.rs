@@ -20,6 +20,19 @@ fn means_by_search<S: BlockScorer>(scorer: &S, k: usize, options: SearchOptions)
         .collect()
 }
 
+/// `rows × dim` values in [-0.5, 0.5) from the xorshift stream in `state`.
+fn random_rows(rows: usize, dim: usize, state: &mut u64) -> Embeddings {
+    let values = (0..rows * dim)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    Embeddings::from_rows(dim, values).unwrap()
+}
+
 fn bits(values: &[f32]) -> Vec<u32> {
     values.iter().map(|v| v.to_bits()).collect()
 }
@@ -74,14 +87,8 @@ fn one_pass_neighbourhoods_equal_two_searches_on_a_large_random_pool() {
     // Real-sized blocks (the defaults) and a dimension that spans GEMM tiles.
     let (nq, nc, dim) = (700, 1_300, 384);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let queries = Embeddings::from_rows(dim, (0..nq * dim).map(|_| next()).collect()).unwrap();
-    let candidates = Embeddings::from_rows(dim, (0..nc * dim).map(|_| next()).collect()).unwrap();
+    let queries = random_rows(nq, dim, &mut state);
+    let candidates = random_rows(nc, dim, &mut state);
     let options = SearchOptions::default();
     for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
         let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();
@@ -161,16 +168,9 @@ fn the_default_twin_scoring_gives_the_same_neighbourhoods() {
 #[test]
 fn a_score_does_not_depend_on_its_query_block() {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
     for dim in [3, 384] {
-        let queries = Embeddings::from_rows(dim, (0..150 * dim).map(|_| next()).collect()).unwrap();
-        let candidates =
-            Embeddings::from_rows(dim, (0..90 * dim).map(|_| next()).collect()).unwrap();
+        let queries = random_rows(150, dim, &mut state);
+        let candidates = random_rows(90, dim, &mut state);
         let scorer = MetricScorer::new(&queries, &candidates, Metric::Cosine).unwrap();
         let mut whole = vec![0f32; 150 * 90];
         scorer.score_block(0..150, 0..90, &mut whole);

@@ -86,7 +86,7 @@ pub fn run(
 ) -> Result<(), RunError> {
     let task = spec.task.runner();
     let dataset = open_dataset(spec, task.task(), data)?;
-    if spec.retriever.tuning.is_some() && !matches!(spec.task, RunTask::Classification(_)) {
+    if spec.retriever.tuning.is_some() && !task.learns_weights() {
         return Err(RunError::Config(format!(
             "{}: learned DistFuse weights are for classification",
             task.task().name()

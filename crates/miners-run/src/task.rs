@@ -22,6 +22,12 @@ pub trait TaskRun: Debug + Send + Sync {
         true
     }
 
+    /// Whether the task learns DistFuse weights on a validation split when
+    /// the retriever asks for it ([`Context::tuning`]): only classification.
+    fn learns_weights(&self) -> bool {
+        false
+    }
+
     /// Runs the task on `cx.dataset` with `cx.retriever`, each cell's records
     /// into `cx.sink` as soon as it is scored.
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError>;

@@ -22,6 +22,7 @@ use miners_run::{
 };
 
 /// A toy encoder: a text's vector counts its letters a–z.
+#[derive(Default)]
 struct Letters {
     prompts: Prompts,
 }
@@ -183,10 +184,8 @@ fn a_task_written_outside_the_crates_runs_through_the_run_layer() {
         return;
     };
     let models = Models::default();
-    let letters = Letters {
-        prompts: Prompts::default(),
-    };
-    let mut session = Session::new(&models, None).with_encoder("letters", Arc::new(letters));
+    let letters = Arc::new(Letters::default());
+    let mut session = Session::new(&models, None).with_encoder("letters", letters);
     let langs = vec![Lang::from("ind"), Lang::from("jav")];
     let toy = RunTask::Custom(Arc::new(NearestCentroid {
         langs: langs.clone(),
@@ -201,21 +200,18 @@ fn a_task_written_outside_the_crates_runs_through_the_run_layer() {
         .map(|path| ResultRecord::read(path).unwrap())
         .collect();
     assert_eq!(records.len(), langs.len());
+    let dataset = miners_datasets::Dataset::open(&data, "nusax").unwrap();
     for (record, lang) in records.iter().zip(&langs) {
         record.check().unwrap();
         assert_eq!(record.model.id, "letters~centroid");
         assert_eq!(record.lang.as_deref(), Some(lang.as_str()));
         // The run layer handed the task the dataset, limit and encoder asked
         // for: the same centroids, computed here by hand, score the same.
-        let dataset = miners_datasets::Dataset::open(&data, "nusax").unwrap();
         let split = |split| dataset.load_classification(lang, split, Some(60)).unwrap();
         let (pool, test) = (split(Split::Train), split(Split::Test));
         let encode = |texts: &[String]| {
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let letters = Letters {
-                prompts: Prompts::default(),
-            };
-            letters.encode_raw(&texts, Role::Query).unwrap()
+            Letters::default().encode_raw(&texts, Role::Query).unwrap()
         };
         let predicted = predict(&encode(&pool.texts), &pool.labels, &encode(&test.texts));
         let expected = classification_scores(&test.labels, &predicted, Average::Macro);
@@ -248,10 +244,8 @@ fn a_sink_that_keeps_no_mining_results_says_so() {
         return;
     };
     let models = Models::default();
-    let letters = Letters {
-        prompts: Prompts::default(),
-    };
-    let mut session = Session::new(&models, None).with_encoder("letters", Arc::new(letters));
+    let letters = Arc::new(Letters::default());
+    let mut session = Session::new(&models, None).with_encoder("letters", letters);
     let mining = RunTask::Mining(miners_run::MiningSpec {
         pairs: miners_run::PairSelection {
             source: None,

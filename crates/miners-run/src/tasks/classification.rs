@@ -30,6 +30,10 @@ impl TaskRun for ClassificationSpec {
         Task::Classification
     }
 
+    fn learns_weights(&self) -> bool {
+        true
+    }
+
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
         let cross_source = self.pool.source(cx.dataset)?;
         for (retriever, langs) in self.groups(cx)? {

@@ -1,6 +1,7 @@
 //! Times miners' transformer encoder on a file of texts (one per line), for
 //! `benches/encode_vs_sentence_transformers.py`. Writes the embeddings as
-//! little-endian f32 and prints one JSON line.
+//! little-endian f32 and prints one JSON line; with `ENCODE_STAGES=1` it
+//! carries the seconds of each encoding stage (`benches/encode_stages.py`).
 //!
 //! Usage: `encode-timing MODEL_DIR TEXTS.txt OUT.f32 [PREFIX] [TOKEN_BUDGET] [DTYPE] [DEVICE]`
 
@@ -40,9 +41,16 @@ fn main() {
     encoder
         .encode_raw(&refs[..refs.len().min(64)], Role::Query)
         .expect("encodes");
+    let stages = std::env::var("ENCODE_STAGES").is_ok_and(|v| v == "1");
+    miners_torch::profile::enable(stages);
     let start = Instant::now();
     let vectors = encoder.encode_raw(&refs, Role::Query).expect("encodes");
     let seconds = start.elapsed().as_secs_f64();
+    let stages: Vec<String> = miners_torch::profile::take()
+        .into_iter()
+        .filter(|_| stages)
+        .map(|(stage, seconds)| format!("\"{}\": {seconds}", stage.name()))
+        .collect();
     let bytes: Vec<u8> = vectors
         .as_slice()
         .iter()
@@ -50,8 +58,9 @@ fn main() {
         .collect();
     std::fs::write(out, bytes).expect("writes embeddings");
     println!(
-        "{{\"sentences\": {}, \"seconds\": {seconds}, \"load_seconds\": {load_s}, \"threads\": {}}}",
+        "{{\"sentences\": {}, \"seconds\": {seconds}, \"load_seconds\": {load_s}, \"threads\": {}, \"stages\": {{{}}}}}",
         lines.len(),
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        stages.join(", ")
     );
 }

@@ -139,12 +139,26 @@ fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
         let options = SearchOptions {
             query_block: 7,
             candidate_block: 13,
+            ..SearchOptions::default()
         };
-        let scorer =
-            HubnessScorer::new(&forward, &backward, Hubness::Csls { k: 6 }, options).unwrap();
+        let csls = Hubness::Csls { k: 6 };
+        let scorer = HubnessScorer::new(&forward, &backward, csls, options).unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(scorer.query_means()), means(&forward, 6, options));
         assert_eq!(bits(scorer.candidate_means()), means(&backward, 6, options));
+        // Kept first-pass scores rank as scores computed again, bit for bit.
+        let again = SearchOptions {
+            kept_scores_bytes: 0,
+            ..options
+        };
+        let rescored = HubnessScorer::new(&forward, &backward, csls, again).unwrap();
+        let (kept, fresh) = (search(&scorer, 10, options), search(&rescored, 10, options));
+        let (kept, fresh) = (kept.unwrap(), fresh.unwrap());
+        for q in 0..kept.len() {
+            let kept: Vec<_> = kept.get(q).map(|n| (n.index, n.score.to_bits())).collect();
+            let fresh: Vec<_> = fresh.get(q).map(|n| (n.index, n.score.to_bits())).collect();
+            assert_eq!(kept, fresh);
+        }
         assert_eq!(forward.num_queries(), 57);
     }
 }

@@ -108,6 +108,9 @@ pub struct HubnessScorer<'a, S> {
     hubness: Hubness,
     query_means: Vec<f32>,
     candidate_means: Vec<f32>,
+    /// The first pass's keys of `base`, row-major, when they fit
+    /// [`SearchOptions::kept_scores_bytes`].
+    kept: Option<Vec<f32>>,
 }
 
 impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
@@ -127,13 +130,17 @@ impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
         {
             return Err(IndexError::NotSwapped);
         }
+        let cells = base.num_queries().saturating_mul(base.num_candidates());
+        let keep = cells.saturating_mul(size_of::<f32>()) <= options.kept_scores_bytes;
+        let mut kept = keep.then(|| vec![0f32; cells]);
         let (query_means, candidate_means) =
-            neighbourhood_means(base, backward, hubness.k(), options)?;
+            neighbourhood_means(base, backward, hubness.k(), options, kept.as_deref_mut())?;
         Ok(Self {
             base,
             hubness,
             query_means,
             candidate_means,
+            kept,
         })
     }
 
@@ -153,12 +160,14 @@ impl<'a, S: BlockScorer> HubnessScorer<'a, S> {
 /// `twin`, the sides swapped (`r_y`): both from one pass over the blocks,
 /// each block scored once for both sides. Equal to two exact searches bit
 /// for bit, ties included: the column lists of the query slabs merge in
-/// query order, as one search over all queries would have kept them.
+/// query order, as one search over all queries would have kept them. With
+/// `kept`, every block's keys of `base` are copied there, row-major.
 fn neighbourhood_means<S: BlockScorer>(
     base: &S,
     twin: &S,
     k: usize,
     options: SearchOptions,
+    kept: Option<&mut [f32]>,
 ) -> Result<(Vec<f32>, Vec<f32>), IndexError> {
     let (num_queries, num_candidates) = (base.num_queries(), base.num_candidates());
     if num_queries == 0 || num_candidates == 0 {
@@ -173,11 +182,15 @@ fn neighbourhood_means<S: BlockScorer>(
     let slab = num_queries.div_ceil(rayon::current_num_threads().max(1));
     let query_block = options.query_block.clamp(1, slab);
     let candidate_block = options.candidate_block.max(1);
-    let slabs: Vec<(Vec<TopK>, Vec<TopK>)> = (0..num_queries)
-        .step_by(slab)
-        .collect::<Vec<_>>()
+    let starts: Vec<usize> = (0..num_queries).step_by(slab).collect();
+    let kept_slabs: Vec<Option<&mut [f32]>> = match kept {
+        Some(kept) => kept.chunks_mut(slab * num_candidates).map(Some).collect(),
+        None => starts.iter().map(|_| None).collect(),
+    };
+    let slabs: Vec<(Vec<TopK>, Vec<TopK>)> = starts
         .into_par_iter()
-        .map(|start| {
+        .zip(kept_slabs)
+        .map(|(start, mut kept)| {
             let slab = start..(start + slab).min(num_queries);
             let mut rows: Vec<TopK> = slab.clone().map(|_| TopK::new(row_k)).collect();
             let mut columns = Columns::new(num_candidates, column_k);
@@ -194,6 +207,13 @@ fn neighbourhood_means<S: BlockScorer>(
                     let width = size / queries.len();
                     for (top, row) in rows.iter_mut().zip(out.chunks(width)) {
                         top.push_row(c0, row);
+                    }
+                    if let Some(kept) = kept.as_deref_mut() {
+                        let kept_rows =
+                            kept[(q0 - start) * num_candidates..].chunks_mut(num_candidates);
+                        for (kept_row, row) in kept_rows.zip(out.chunks(width)) {
+                            kept_row[c0..c0 + width].copy_from_slice(row);
+                        }
                     }
                     for (i, row) in swapped.chunks(width).enumerate() {
                         columns.push_row(q0 + i, c0, row);
@@ -282,9 +302,23 @@ impl<S: BlockScorer> BlockScorer for HubnessScorer<'_, S> {
         self.base.num_candidates()
     }
 
+    /// The base's scores (kept from the first pass, or scored again),
+    /// corrected.
     fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
-        self.base
-            .scores_block(queries.clone(), candidates.clone(), out);
+        match &self.kept {
+            Some(kept) => {
+                let width = candidates.len();
+                let num_candidates = self.base.num_candidates();
+                for (row, q) in out.chunks_mut(width).zip(queries.clone()) {
+                    let start = q * num_candidates + candidates.start;
+                    row.copy_from_slice(&kept[start..start + width]);
+                }
+                self.base.keys_to_scores(queries.clone(), out);
+            }
+            None => self
+                .base
+                .scores_block(queries.clone(), candidates.clone(), out),
+        }
         let sign = if self.base.higher_is_better() {
             1.0
         } else {

@@ -50,8 +50,15 @@ pub trait BlockScorer: Sync {
 
     /// Fills `out` with reported scores (keys converted by [`BlockScorer::to_score`]).
     fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
-        self.score_block(queries.clone(), candidates.clone(), out);
-        for (row, q) in out.chunks_mut(candidates.len()).zip(queries) {
+        self.score_block(queries.clone(), candidates, out);
+        self.keys_to_scores(queries, out);
+    }
+
+    /// Converts a block of keys of `queries` (row-major, one row per query)
+    /// into reported scores in place, as [`BlockScorer::to_score`] does each.
+    fn keys_to_scores(&self, queries: Range<usize>, out: &mut [f32]) {
+        let width = out.len().checked_div(queries.len()).unwrap_or(0).max(1);
+        for (row, q) in out.chunks_mut(width).zip(queries) {
             for key in row {
                 *key = self.to_score(q, *key);
             }
@@ -224,12 +231,11 @@ impl BlockScorer for MetricScorer<'_> {
     }
 
     /// The metric's natural values: true L2 distances for Euclidean.
-    fn scores_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
-        self.score_block(queries.clone(), candidates.clone(), out);
+    fn keys_to_scores(&self, queries: Range<usize>, out: &mut [f32]) {
         if self.metric == Metric::Euclidean {
             // The same conversion as `to_score`, with the query's norm hoisted
             // so that the loop vectorises.
-            let width = candidates.len();
+            let width = out.len().checked_div(queries.len()).unwrap_or(0).max(1);
             for (row, q) in out.chunks_mut(width).zip(queries) {
                 let norm = self.query_norms[q];
                 for key in row {

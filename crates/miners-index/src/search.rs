@@ -10,6 +10,11 @@ pub struct SearchOptions {
     pub query_block: usize,
     /// Number of candidates scored together.
     pub candidate_block: usize,
+    /// A hubness correction keeps the scores of its first pass for its
+    /// second when they take at most this many bytes (4 per query and
+    /// candidate); beyond, the second pass scores them again. The results
+    /// are the same bits either way.
+    pub kept_scores_bytes: usize,
 }
 
 impl Default for SearchOptions {
@@ -17,6 +22,7 @@ impl Default for SearchOptions {
         Self {
             query_block: 1024,
             candidate_block: 512,
+            kept_scores_bytes: 1 << 30,
         }
     }
 }

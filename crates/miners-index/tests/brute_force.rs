@@ -61,7 +61,7 @@ proptest! {
     ) {
         let k = k.min(pool.len());
         let scorer = MetricScorer::new(&queries, &pool, metric).unwrap();
-        let options = SearchOptions { query_block: block, candidate_block: block };
+        let options = SearchOptions { query_block: block, candidate_block: block, ..SearchOptions::default() };
         let hits = search(&scorer, k, options).unwrap();
         let expected = brute_force(&queries, &pool, metric, k);
         for (q, want) in expected.iter().enumerate() {

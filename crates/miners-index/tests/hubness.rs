@@ -52,6 +52,7 @@ fn hubness(name: &str, k: usize) -> Hubness {
 const BLOCKS: SearchOptions = SearchOptions {
     query_block: 3,
     candidate_block: 4,
+    kept_scores_bytes: 1 << 20,
 };
 
 #[test]

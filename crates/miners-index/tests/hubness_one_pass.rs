@@ -71,13 +71,18 @@ proptest! {
         candidate_block in 1usize..70,
         metric in prop::sample::select(vec![Metric::Cosine, Metric::Dot, Metric::Euclidean]),
     ) {
-        let options = SearchOptions { query_block, candidate_block };
+        let options = SearchOptions { query_block, candidate_block, ..SearchOptions::default() };
         let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();
         let backward = MetricScorer::new(&candidates, &queries, metric).unwrap();
         for hubness in [Hubness::DistanceMargin { k }, Hubness::Csls { k }] {
             let scorer = HubnessScorer::new(&forward, &backward, hubness, options).unwrap();
             prop_assert_eq!(bits(scorer.query_means()), bits(&means_by_search(&forward, k, options)));
             prop_assert_eq!(bits(scorer.candidate_means()), bits(&means_by_search(&backward, k, options)));
+            // The second pass reads the first pass's scores, or scores again: the same bits.
+            let again = SearchOptions { kept_scores_bytes: 0, ..options };
+            let rescored = HubnessScorer::new(&forward, &backward, hubness, again).unwrap();
+            let pool = candidates.len();
+            prop_assert_eq!(ranked(&scorer, pool, options), ranked(&rescored, pool, options));
         }
     }
 }
@@ -104,6 +109,19 @@ fn one_pass_neighbourhoods_equal_two_searches_on_a_large_random_pool() {
             bits(&means_by_search(&backward, 10, options))
         );
     }
+}
+
+/// Every candidate of every query, best first, as indices and score bits.
+fn ranked<S: BlockScorer>(scorer: &S, pool: usize, options: SearchOptions) -> Vec<(usize, u32)> {
+    let neighbours = search(scorer, pool, options).unwrap();
+    (0..neighbours.len())
+        .flat_map(|q| {
+            neighbours
+                .get(q)
+                .map(|n| (n.index, n.score.to_bits()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A scorer that keeps `BlockScorer`'s default `score_block_swapped` (its twin
@@ -144,6 +162,7 @@ fn the_default_twin_scoring_gives_the_same_neighbourhoods() {
     let options = SearchOptions {
         query_block: 5,
         candidate_block: 7,
+        ..SearchOptions::default()
     };
     for metric in [Metric::Cosine, Metric::Euclidean] {
         let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();

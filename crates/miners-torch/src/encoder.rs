@@ -18,6 +18,7 @@ use crate::{
     layers::Linear,
     models::{EncoderModel, load_encoder},
     precision::Precision,
+    profile::{self, Stage},
     weights::Weights,
 };
 
@@ -155,15 +156,18 @@ impl TorchEncoder {
 
     /// Embeds texts, leaving the first `skip` tokens out of pooling.
     fn embed(&self, texts: &[&str], skip: usize) -> Result<Embeddings, EncoderError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
-            .map_err(|e| EncoderError::Tokenize {
-                index: 0,
-                message: e.to_string(),
-            })?;
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+        let encodings = profile::time(Stage::Tokenize, || {
+            self.tokenizer.encode_batch_fast(texts.to_vec(), true)
+        })
+        .map_err(|e| EncoderError::Tokenize {
+            index: 0,
+            message: e.to_string(),
+        })?;
+        let order = profile::time(Stage::Batch, || {
+            let mut order: Vec<usize> = (0..encodings.len()).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+            order
+        });
         let mut output = vec![0f32; texts.len() * self.dim];
         let network = self
             .network
@@ -189,6 +193,23 @@ impl TorchEncoder {
         skip: usize,
     ) -> Result<Vec<f32>, TchError> {
         let length = encodings[batch[0]].len();
+        let (ids, mask) = profile::time(Stage::Batch, || self.batch_tensors(batch, encodings))?;
+        let states = network
+            .transformer
+            .forward(&ids, &mask)?
+            .f_to_kind(Kind::Float)?;
+        profile::time(Stage::Pool, || {
+            self.pool_states(network, &states, mask, length, skip)
+        })
+    }
+
+    /// The padded ids and the 0/1 mask of a batch, `[batch, longest]`.
+    fn batch_tensors(
+        &self,
+        batch: &[usize],
+        encodings: &[Encoding],
+    ) -> Result<(Tensor, Tensor), TchError> {
+        let length = encodings[batch[0]].len();
         let mut ids = vec![self.pad_token_id; batch.len() * length];
         let mut mask = vec![0i64; batch.len() * length];
         for (row, &index) in batch.iter().enumerate() {
@@ -204,10 +225,19 @@ impl TorchEncoder {
         let mask = Tensor::from_slice(&mask)
             .f_view(shape)?
             .f_to_device(self.device)?;
-        let states = network
-            .transformer
-            .forward(&ids, &mask)?
-            .f_to_kind(Kind::Float)?;
+        Ok((ids, mask))
+    }
+
+    /// Sentence vectors from a batch's token states: pooled (leaving the
+    /// first `skip` tokens out), through the Dense layers, normalised.
+    fn pool_states(
+        &self,
+        network: &Network,
+        states: &Tensor,
+        mask: Tensor,
+        length: usize,
+        skip: usize,
+    ) -> Result<Vec<f32>, TchError> {
         let pooling_mask = if skip > 0 {
             let keep =
                 Tensor::f_arange(length as i64, (Kind::Int64, self.device))?.f_ge(skip as i64)?;
@@ -215,7 +245,7 @@ impl TorchEncoder {
         } else {
             mask
         };
-        let mut pooled = pool(self.pooling, &states, &pooling_mask)?;
+        let mut pooled = pool(self.pooling, states, &pooling_mask)?;
         for dense in &network.dense {
             pooled = dense.linear.forward(&pooled)?;
             if dense.activation == Activation::Tanh {

@@ -35,6 +35,7 @@ mod layers;
 mod models;
 mod placement;
 mod precision;
+pub mod profile;
 mod seq2seq;
 mod weights;
 

@@ -10,6 +10,7 @@ use super::EncoderModel;
 use crate::{
     TorchError,
     layers::{LayerNorm, Linear},
+    profile::{self, Stage},
     weights::Weights,
 };
 
@@ -136,6 +137,19 @@ impl Bert {
 impl EncoderModel for Bert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
+        let mut x = profile::time(Stage::Embed, || self.embed(ids))?;
+        let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &attend)?;
+        }
+        Ok(x)
+    }
+}
+
+impl Bert {
+    /// Token, position and type embeddings, normalised.
+    fn embed(&self, ids: &Tensor) -> Result<Tensor, TchError> {
+        let (batch, length) = ids.size2()?;
         let positions = match self.positions {
             Positions::FromZero => Tensor::f_arange(length, (Kind::Int64, ids.device()))?
                 .f_expand([batch, length], false)?,
@@ -156,22 +170,21 @@ impl EncoderModel for Bert {
                 false,
             )?)?
             .f_add(&self.token_type.f_get(0)?)?;
-        let mut x = self.embedding_norm.forward(&x)?;
-        let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &attend)?;
-        }
-        Ok(x)
+        self.embedding_norm.forward(&x)
     }
-}
 
-impl Bert {
     fn layer_forward(
         &self,
         layer: &Layer,
         x: &Tensor,
         attend: &Tensor,
     ) -> Result<Tensor, TchError> {
+        let x = profile::time(Stage::Attention, || self.attention(layer, x, attend))?;
+        profile::time(Stage::FeedForward, || self.feed_forward(layer, &x))
+    }
+
+    /// Self-attention with its output projection, residual and norm.
+    fn attention(&self, layer: &Layer, x: &Tensor, attend: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length, hidden) = x.size3()?;
         let head_dim = hidden / self.heads;
         // [batch, length, 3 × hidden] -> three [batch, heads, length, head_dim] views.
@@ -193,10 +206,14 @@ impl Bert {
         )?
         .f_transpose(1, 2)?
         .f_reshape([batch, length, hidden])?;
-        let x = layer
+        layer
             .attention_norm
-            .forward(&layer.attention_out.forward(&context)?.f_add(x)?)?;
-        let inner = layer.intermediate.forward(&x)?;
+            .forward(&layer.attention_out.forward(&context)?.f_add(x)?)
+    }
+
+    /// The feed-forward block with its residual and norm.
+    fn feed_forward(&self, layer: &Layer, x: &Tensor) -> Result<Tensor, TchError> {
+        let inner = layer.intermediate.forward(x)?;
         let inner = match self.activation {
             Activation::Gelu => inner.f_gelu("none")?,
             Activation::GeluTanh => inner.f_gelu("tanh")?,
@@ -204,6 +221,6 @@ impl Bert {
         };
         layer
             .output_norm
-            .forward(&layer.output.forward(&inner)?.f_add(&x)?)
+            .forward(&layer.output.forward(&inner)?.f_add(x)?)
     }
 }

@@ -2,14 +2,10 @@
 //! files at their pinned commits, verified and converted into the layout of
 //! `docs/data.md`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use miners_datasets::convert::fetch::{
-    FetchError, FetchEvent, FetchRequest, ParquetFiles, fetch_datasets,
-};
+use miners_datasets::convert::fetch::{FetchEvent, FetchRequest, fetch_datasets, open_hub};
 
 /// `miners data …`
 #[derive(Subcommand)]
@@ -23,9 +19,6 @@ pub enum DataCommand {
 /// Runs a `miners data` command.
 pub fn run(command: DataCommand) -> Result<()> {
     let DataCommand::Fetch(request) = command;
-    let open_hub = || -> Result<Box<dyn ParquetFiles>, FetchError> {
-        Ok(Box::new(Hub(miners_hub::Hub::from_env().map_err(boxed)?)))
-    };
     let mut bar: Option<ProgressBar> = None;
     fetch_datasets(&request, &open_hub, &mut |event| match event {
         FetchEvent::Originals { dataset, files } => {
@@ -54,25 +47,4 @@ pub fn run(command: DataCommand) -> Result<()> {
         ),
     })?;
     Ok(())
-}
-
-/// The Hub client, as the fetch of Hub datasets wants it.
-struct Hub(miners_hub::Hub);
-
-impl ParquetFiles for Hub {
-    fn listing(&self, repo: &str, revision: &str) -> Result<(String, Vec<String>), FetchError> {
-        let reference = miners_hub::HubRef {
-            repo: repo.to_owned(),
-            revision: revision.to_owned(),
-        };
-        self.0.dataset(&reference).map_err(boxed)
-    }
-
-    fn file(&self, repo: &str, commit: &str, name: &str) -> Result<PathBuf, FetchError> {
-        self.0.dataset_file(repo, commit, name).map_err(boxed)
-    }
-}
-
-fn boxed(error: miners_hub::HubError) -> FetchError {
-    FetchError::Hub(Box::new(error))
 }

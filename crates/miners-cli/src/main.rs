@@ -2,22 +2,19 @@
 //! report's options; progress bars and printing. Nothing here runs a task.
 
 mod data;
-mod progress;
-mod summary;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use miners_core::Metric;
-use miners_datasets::{DataDir, Dataset, DatasetSpec};
+use miners_datasets::{DataDir, Dataset};
 use miners_encoders::spec::DType;
-use miners_eval::{EmbeddingCache, Task, tune::TuneBy};
-use miners_icl::Selection;
-use miners_index::HubnessChoice;
-use miners_models::Models;
+use miners_eval::{EmbeddingCache, ResultsDir, tune::TuneBy};
+use miners_icl::SelectionArgs;
+use miners_models::{ModelSources, Models};
+use miners_report::Summarised;
 use miners_run::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, Pool, RetrieverSpec, RunSpec, RunTask,
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PoolArgs, RetrieverSpec, RunSpec, RunTask,
     Session, Tuning,
 };
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
@@ -80,13 +77,8 @@ enum Command {
         /// default float32, as the reference loads its generators).
         #[arg(long, value_enum)]
         generator_dtype: Option<DType>,
-        /// The k nearest demonstrations of each label, grouped by label.
-        #[arg(long, conflicts_with = "percentile")]
-        balanced: bool,
-        /// Demonstrations from a similarity percentile window instead of the
-        /// top: `P` (from P to 100) or `MIN-MAX`.
-        #[arg(long)]
-        percentile: Option<String>,
+        #[command(flatten)]
+        selection: SelectionArgs,
     },
     /// Run a sweep spec (`sweep.toml`): every model, dataset and setting it
     /// lists; resumable (finished cells and jobs are skipped) and shardable.
@@ -98,7 +90,7 @@ enum Command {
         #[arg(long, default_value = "results")]
         out: PathBuf,
         #[command(flatten)]
-        sources: Sources,
+        sources: CachedSources,
         /// Redo finished jobs and cells.
         #[arg(long)]
         force: bool,
@@ -128,7 +120,7 @@ enum Command {
         #[arg(long, default_value_t = 1200)]
         tsne_points: usize,
         #[command(flatten)]
-        sources: Sources,
+        sources: CachedSources,
     },
     /// Merge shard result directories into one.
     Merge {
@@ -184,7 +176,7 @@ struct RunArgs {
     #[arg(long, env = "MINERS_CACHE")]
     cache: Option<PathBuf>,
     #[command(flatten)]
-    sources: ModelSources,
+    sources: Sources,
     /// Precision override for transformer encoders (recorded as
     /// `<model>@<dtype>`): bfloat16 runs on CUDA or a CPU with AMX /
     /// AVX512-BF16, float16 on CUDA only, int8 is weight-only.
@@ -194,41 +186,22 @@ struct RunArgs {
 
 /// Where data and models come from, and the device models run on.
 #[derive(Args)]
-struct ModelSources {
+struct Sources {
     /// Data directory (default: $MINERS_DATA_DIR, ./shared/data/miners, ../shared/data/miners).
     #[arg(long, env = "MINERS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Model catalog (TOML `[[model]]` and `[[generator]]` entries; default:
-    /// models.toml when it exists).
-    #[arg(long, env = "MINERS_CATALOG")]
-    catalog: Option<PathBuf>,
-    /// Device for transformer models: cpu, cuda, cuda:N or auto; a list
-    /// (`cuda:0,cuda:1`) splits a generator's layers over those devices by
-    /// free memory (`auto`: over every GPU), encoders run on the first.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
-
-/// The sweep's and the report's sources: models and data, with a cache.
-#[derive(Args)]
-struct Sources {
-    /// Embedding cache directory.
-    #[arg(long, env = "MINERS_CACHE", default_value = DEFAULT_CACHE)]
-    cache: PathBuf,
     #[command(flatten)]
     models: ModelSources,
 }
 
-/// A classification or ICL run's pool language.
+/// The sweep's and the report's sources: models and data, with a cache.
 #[derive(Args)]
-struct PoolArgs {
-    /// Cross-lingual: every test language uses the pool (neighbours or
-    /// demonstrations) of --src-lang.
-    #[arg(long)]
-    cross: bool,
-    /// Pool language of --cross (default: the dataset's usual source).
-    #[arg(long, requires = "cross")]
-    src_lang: Option<String>,
+struct CachedSources {
+    /// Embedding cache directory.
+    #[arg(long, env = "MINERS_CACHE", default_value = DEFAULT_CACHE)]
+    cache: PathBuf,
+    #[command(flatten)]
+    inputs: Sources,
 }
 
 fn main() {
@@ -273,18 +246,10 @@ macro_rules! out {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Bitext { run, task } => {
-            run.each_dataset(Task::Bitext, None, |_| Some(RunTask::Bitext(task.clone())))?
-        }
+        Command::Bitext { run, task } => run.each_dataset(None, RunTask::Bitext(task))?,
         Command::Mine { mut run, task } => {
-            // LASER's mining: the ratio margin over cosine.
-            if run.retriever.hubness.is_none() {
-                run.retriever.hubness = Some(HubnessChoice::MarginRatio);
-                if run.retriever.metric == Metric::Euclidean {
-                    run.retriever.metric = Metric::Cosine;
-                }
-            }
-            run.each_dataset(Task::Mining, None, |_| Some(RunTask::Mining(task.clone())))?
+            miners_run::laser_ranking(&mut run.retriever);
+            run.each_dataset(None, RunTask::Mining(task))?
         }
         Command::Classify {
             mut run,
@@ -293,55 +258,22 @@ fn run(cli: Cli) -> Result<()> {
             tune_weights,
         } => {
             if let Some(by) = tune_weights {
-                if !run.retriever.weights.is_empty() {
-                    bail!(
-                        "--tune-weights learns the DistFuse weights, so --weights would be ignored: give one or the other"
-                    );
-                }
-                if run.retriever.encoders.len() < 2 {
-                    bail!("--tune-weights learns DistFuse weights; give two or more --model");
-                }
-                // Placeholders until the validation split decides.
-                run.retriever.weights = vec![1.0; run.retriever.encoders.len()];
-                run.retriever.tuning = Some(Tuning {
-                    by,
-                    langs: task.langs.clone(),
-                });
+                let langs = task.langs.clone();
+                (run.retriever.learn_weights(Tuning { by, langs })).context("--tune-weights")?;
             }
             task.pool = pool.pool();
-            let all = run.all_datasets;
-            run.each_dataset(Task::Classification, None, |dataset| {
-                let single = dataset
-                    .classification
-                    .is_some_and(|p| p.cross_source.is_none());
-                if pool.cross && all && single {
-                    eprintln!(
-                        "skipping: {} has a single language; nothing to cross to",
-                        dataset.name
-                    );
-                    return None;
-                }
-                Some(RunTask::Classification(task.clone()))
-            })?
+            run.each_dataset(None, RunTask::Classification(task))?
         }
         Command::Icl {
             run,
             mut task,
             pool,
             generator_dtype,
-            balanced,
-            percentile,
+            selection,
         } => {
             task.pool = pool.pool();
-            task.selection = match (balanced, percentile) {
-                (true, _) => Selection::Balanced,
-                (false, Some(p)) => Selection::parse_percentile(&p)
-                    .map_err(|e| anyhow::anyhow!("--percentile {p}: {e}"))?,
-                (false, None) => Selection::Nearest,
-            };
-            run.each_dataset(Task::Icl, generator_dtype, |_| {
-                Some(RunTask::Icl(task.clone()))
-            })?
+            task.selection = selection.selection().map_err(anyhow::Error::msg)?;
+            run.each_dataset(generator_dtype, RunTask::Icl(task))?
         }
         Command::Sweep {
             spec,
@@ -356,11 +288,11 @@ fn run(cli: Cli) -> Result<()> {
                 Some(text) => Some(Shard::parse(&text).context("--shard")?),
                 None => Shard::from_slurm()?,
             };
-            let models = sources.models.models(None)?;
+            let models = sources.inputs.models(None)?;
             let options = SweepOptions {
                 out,
                 cache: Some(sources.cache.clone()),
-                data: sources.models.data()?,
+                data: sources.inputs.data()?,
                 force,
                 shard,
             };
@@ -372,7 +304,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             ensure_writable(&options.out)?;
             let models = models.with_journal(Some(sources.cache.join("responses")));
-            let bars = progress::SweepBars::default();
+            let bars = miners_sweep::SweepBars::default();
             let summary = miners_sweep::run(&spec, &models, &options, &bars)?;
             bars.finish(&summary);
             if !summary.failed.is_empty() {
@@ -426,15 +358,10 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 impl RunArgs {
-    /// Runs the `task` spec `make` gives for each dataset asked for (`None`
-    /// skips one), with generators held in `generator_dtype`; prints each
-    /// dataset's summary.
-    fn each_dataset(
-        &self,
-        task: Task,
-        generator_dtype: Option<DType>,
-        make: impl Fn(&DatasetSpec) -> Option<RunTask>,
-    ) -> Result<()> {
+    /// Runs `task` on the dataset asked for, or on every dataset of the task
+    /// the data directory has, with generators held in `generator_dtype`;
+    /// prints each dataset's summary.
+    fn each_dataset(&self, generator_dtype: Option<DType>, task: RunTask) -> Result<()> {
         let cache = self.cache.as_deref().unwrap_or(DEFAULT_CACHE.as_ref());
         let models = self
             .sources
@@ -448,78 +375,42 @@ impl RunArgs {
             .context("--model / --metric")?;
         ensure_writable(&self.out)?;
         let data = self.sources.data()?;
-        for dataset in self.datasets(task, &data)? {
-            let Some(task) = make(dataset) else { continue };
-            let spec = RunSpec {
-                dataset: dataset.name.to_owned(),
-                label_option: self.label_option.clone(),
-                retriever: self.retriever.clone(),
-                ks: self.k.clone(),
-                limit: self.limit,
-                task,
-            };
-            let mut sink = summary::Writer::new(&self.out);
-            miners_run::run(
-                &spec,
-                &mut session,
-                &data,
-                &progress::Bars::default(),
-                &mut sink,
-            )?;
-            sink.finish()?;
+        let spec = RunSpec {
+            dataset: self.dataset.clone().unwrap_or_default(),
+            label_option: self.label_option.clone(),
+            retriever: self.retriever.clone(),
+            ks: self.k.clone(),
+            limit: self.limit,
+            task,
+        };
+        let specs = match self.dataset {
+            Some(_) => vec![spec],
+            None => {
+                let (specs, skipped) = miners_run::on_present_datasets(&spec, &data)?;
+                skipped.iter().for_each(|why| eprintln!("skipping: {why}"));
+                specs
+            }
+        };
+        for spec in &specs {
+            let mut sink = Summarised::new(ResultsDir::new(&self.out));
+            let bars = miners_sweep::StepBars::default();
+            miners_run::run(spec, &mut session, &data, &bars, &mut sink)?;
+            use std::io::Write as _;
+            write!(std::io::stdout().lock(), "{}", sink.table())?;
         }
         Ok(())
     }
-
-    /// The dataset asked for, or every dataset of the task the data directory has.
-    fn datasets(&self, task: Task, data: &DataDir) -> Result<Vec<&'static DatasetSpec>> {
-        let names = match &self.dataset {
-            Some(name) => vec![name.clone()],
-            None => {
-                let (names, skipped) = miners_run::present_datasets(data, task, &[])?;
-                skipped
-                    .iter()
-                    .for_each(|(_, error)| eprintln!("skipping: {error}"));
-                names
-            }
-        };
-        Ok(names
-            .iter()
-            .map(|name| DatasetSpec::find(name))
-            .collect::<Result<_, _>>()?)
-    }
 }
 
-impl ModelSources {
-    /// The catalog named (which must exist), else `models.toml` when it
-    /// exists, on the device, with an optional precision for encoders.
+impl Sources {
+    /// The models, with encoders in `dtype`.
     fn models(&self, dtype: Option<DType>) -> Result<Models> {
-        let default = Path::new("models.toml");
-        let models = match &self.catalog {
-            Some(path) => Models::from_file(path).context("--catalog")?,
-            None if default.is_file() => Models::from_file(default)?,
-            None => Models::default(),
-        };
-        let devices = miners_encoders::spec::parse_devices(&self.device)
-            .map_err(anyhow::Error::msg)
-            .context("--device")?;
-        Ok(models.on_devices(devices).with_dtype(dtype))
+        Ok(self.models.models()?.with_dtype(dtype))
     }
 
     /// The data directory.
     fn data(&self) -> Result<DataDir> {
         Ok(DataDir::resolve(self.data_dir.as_deref())?)
-    }
-}
-
-impl PoolArgs {
-    fn pool(&self) -> Pool {
-        match self.cross {
-            true => Pool::Cross {
-                source: self.src_lang.clone(),
-            },
-            false => Pool::Own,
-        }
     }
 }
 
@@ -529,21 +420,18 @@ const DEFAULT_CACHE: &str = ".cache/embeddings";
 
 /// Fails now, before any work, if records cannot be written under `out`.
 fn ensure_writable(out: &Path) -> Result<()> {
-    // One probe per process: shards start side by side on one directory.
-    let probe = out.join(format!(".miners-write-probe.{}", std::process::id()));
-    std::fs::create_dir_all(out)
-        .and_then(|()| miners_core::atomic_write(&probe, b""))
-        .and_then(|()| std::fs::remove_file(&probe))
+    ResultsDir::new(out)
+        .check_writable()
         .with_context(|| format!("--out {}: cannot write results there", out.display()))
 }
 
 /// `plots/tsne-<dataset>-<encoder>-*.svg` under `out` for `DATASET:ENCODER`.
-fn tsne_plots(request: &str, points: usize, sources: &Sources, out: &Path) -> Result<()> {
+fn tsne_plots(request: &str, points: usize, sources: &CachedSources, out: &Path) -> Result<()> {
     let (dataset, encoder) = request
         .split_once(':')
         .context("expected DATASET:ENCODER")?;
-    let dataset = Dataset::open(&sources.models.data()?, dataset)?;
-    let encoder = sources.models.models(None)?.open_encoder(encoder)?;
+    let dataset = Dataset::open(&sources.inputs.data()?, dataset)?;
+    let encoder = sources.inputs.models(None)?.open_encoder(encoder)?;
     let cache = Some(std::sync::Arc::new(EmbeddingCache::new(&sources.cache)));
     miners_report::tsne_views(&dataset, encoder, cache, points, &out.join("plots"))?;
     Ok(())

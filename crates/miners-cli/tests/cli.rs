@@ -588,7 +588,7 @@ fn bad_requests_are_refused_before_any_work_with_one_clear_message() {
         .unwrap();
     let message = stderr(&missing);
     assert!(
-        message.contains("--catalog: /nonexistent/models.toml"),
+        message.contains("/nonexistent/models.toml: No such file or directory"),
         "{message}"
     );
     assert_eq!(

@@ -127,6 +127,22 @@ pub struct LabelledTexts {
     pub labels: Vec<Label>,
 }
 
+impl LabelledTexts {
+    /// `limit` examples at evenly spaced positions, in order (all when `None`
+    /// or larger): how ICL spreads a limit over a test split.
+    pub fn spread(self, limit: Option<usize>) -> Self {
+        let len = self.texts.len();
+        let Some(n) = limit.filter(|&n| n < len) else {
+            return self;
+        };
+        let picked: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+        Self {
+            texts: picked.iter().map(|&i| self.texts[i].clone()).collect(),
+            labels: picked.iter().map(|&i| self.labels[i].clone()).collect(),
+        }
+    }
+}
+
 /// One dataset in a data directory.
 #[derive(Debug, Clone)]
 pub struct Dataset {

@@ -81,10 +81,9 @@ pub fn run_icl(
         let pool_lang = run.cross_source.as_ref().unwrap_or(lang);
         let pool = dataset.load_classification(pool_lang, plan.pool, None)?;
         crate::tasks::check_pool(max_k, pool.texts.len(), dataset, lang.as_str())?;
-        let test = spread(
-            dataset.load_classification(lang, plan.test, None)?,
-            run.limit,
-        );
+        let test = dataset
+            .load_classification(lang, plan.test, None)?
+            .spread(run.limit);
         let rankings = rank(retriever, &pool, &test, run, lang, progress)?;
         let mut records = Vec::new();
         for &k in &run.ks {
@@ -134,19 +133,6 @@ pub fn run_icl(
         sink.accept(&records)?;
     }
     Ok(())
-}
-
-/// `limit` examples at evenly spaced positions, in order (all when `None` or larger).
-fn spread(texts: LabelledTexts, limit: Option<usize>) -> LabelledTexts {
-    let len = texts.texts.len();
-    let Some(n) = limit.filter(|&n| n < len) else {
-        return texts;
-    };
-    let picked: Vec<usize> = (0..n).map(|i| i * len / n).collect();
-    LabelledTexts {
-        texts: picked.iter().map(|&i| texts.texts[i].clone()).collect(),
-        labels: picked.iter().map(|&i| texts.labels[i].clone()).collect(),
-    }
 }
 
 /// Pool indices ranked nearest first for each test text (the whole pool, so

@@ -286,6 +286,26 @@ pub fn run_mining(
     })
 }
 
+/// One line for a terminal: the pair, the model, how many sentences and
+/// mutual pairs, the threshold and the test half's scores.
+impl std::fmt::Display for MiningResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}: {} sentences, {} mutual, threshold {:.4}, test P {:.2} R {:.2} F1 {:.2}",
+            self.dataset,
+            self.pair,
+            self.model,
+            self.sentences,
+            self.mutual,
+            self.threshold,
+            100.0 * self.test.precision,
+            100.0 * self.test.recall,
+            100.0 * self.test.f1
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,22 @@ impl ResultsDir {
         self
     }
 
+    /// Fails now, before any work, if records cannot be written under the
+    /// directory (which is made if absent).
+    pub fn check_writable(&self) -> Result<(), EvalError> {
+        // One probe per process: shards start side by side on one directory.
+        let probe = self
+            .out
+            .join(format!(".miners-write-probe.{}", std::process::id()));
+        std::fs::create_dir_all(&self.out)
+            .and_then(|()| miners_core::atomic_write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|source| EvalError::Io {
+                path: self.out.clone(),
+                source,
+            })
+    }
+
     /// The result directory.
     pub fn out(&self) -> &Path {
         &self.out

@@ -35,6 +35,8 @@ mod select;
 pub use chat::ChatTemplate;
 pub use decide::decide;
 pub use prompt::{Prompt, python_list};
+#[cfg(feature = "clap")]
+pub use select::SelectionArgs;
 pub use select::{Selection, select};
 
 /// Errors at the ICL crate boundary.

@@ -23,6 +23,34 @@ pub enum Selection {
     },
 }
 
+/// The flags of a command line that choose a [`Selection`] (feature `clap`):
+/// `--balanced`, or `--percentile P|MIN-MAX`, else the nearest.
+#[cfg(feature = "clap")]
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectionArgs {
+    /// The k nearest demonstrations of each label, grouped by label.
+    #[arg(long, conflicts_with = "percentile")]
+    pub balanced: bool,
+    /// Demonstrations from a similarity percentile window instead of the
+    /// top: `P` (from P to 100) or `MIN-MAX`.
+    #[arg(long)]
+    pub percentile: Option<String>,
+}
+
+#[cfg(feature = "clap")]
+impl SelectionArgs {
+    /// The selection the flags ask for; the error names the flag.
+    pub fn selection(&self) -> Result<Selection, String> {
+        match (self.balanced, &self.percentile) {
+            (true, _) => Ok(Selection::Balanced),
+            (false, Some(p)) => {
+                Selection::parse_percentile(p).map_err(|e| format!("--percentile {p}: {e}"))
+            }
+            (false, None) => Ok(Selection::Nearest),
+        }
+    }
+}
+
 impl Selection {
     /// A percentile window from its text: `P` (from P to 100) or `MIN-MAX`,
     /// percentiles within 0..=100; the error says what is wrong.

@@ -45,6 +45,7 @@
 mod catalog;
 mod cost;
 mod hub;
+mod sources;
 
 use std::{
     path::{Path, PathBuf},
@@ -61,6 +62,7 @@ use miners_encoders::{
     spec::{DType, DeviceChoice, ModelSpec},
 };
 use miners_icl::{Generator, IclError};
+pub use sources::ModelSources;
 
 /// Errors of reading a catalog or opening a model.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,14 @@ pub enum ModelsError {
     Catalog {
         /// The file.
         path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A device list does not parse.
+    #[error("devices `{text}`: {message}")]
+    Devices {
+        /// The list given.
+        text: String,
         /// What is wrong.
         message: String,
     },

@@ -35,7 +35,7 @@ pub use aggregate::{
 use miners_eval::{FingerprintLedger, ResultRecord, mining::MiningResult};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
-pub use summary::summary_table;
+pub use summary::{Summarised, summary_table};
 pub use tsne::{TsneOptions, tsne};
 pub use views::tsne_views;
 

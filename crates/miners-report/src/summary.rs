@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use miners_eval::ResultRecord;
+use miners_eval::{CellKey, EvalError, RecordSink, ResultRecord, mining::MiningResult};
 
 /// The records of one run as a fixed-width table for a terminal: a row per
 /// cell and k, then the average of each k.
@@ -74,4 +74,49 @@ pub fn summary_table(records: &[ResultRecord]) -> String {
         );
     }
     out
+}
+
+/// A record sink that hands everything on to `inner` and keeps the records
+/// for the run's [`summary_table`].
+#[derive(Debug)]
+pub struct Summarised<S> {
+    inner: S,
+    records: Vec<ResultRecord>,
+}
+
+impl<S: RecordSink> Summarised<S> {
+    /// Records go on to `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            records: Vec::new(),
+        }
+    }
+
+    /// The summary table of every record handed on so far.
+    pub fn table(&self) -> String {
+        summary_table(&self.records)
+    }
+}
+
+impl<S: RecordSink> RecordSink for Summarised<S> {
+    fn accept(&mut self, records: &[ResultRecord]) -> Result<(), EvalError> {
+        self.inner.accept(records)?;
+        self.records.extend_from_slice(records);
+        Ok(())
+    }
+
+    fn accept_mining(&mut self, result: &MiningResult) -> Result<(), EvalError> {
+        self.inner.accept_mining(result)
+    }
+
+    fn is_done(
+        &self,
+        cell: &CellKey,
+        ks: &[usize],
+        limit: Option<usize>,
+        fingerprint: Option<&str>,
+    ) -> bool {
+        self.inner.is_done(cell, ks, limit, fingerprint)
+    }
 }

@@ -33,6 +33,7 @@
 //! println!("{} records", records.len());
 //! ```
 
+mod cell;
 mod session;
 mod spec;
 mod task;
@@ -40,14 +41,18 @@ mod tasks;
 
 use std::sync::Arc;
 
-use miners_datasets::{DataDir, Dataset, DatasetError, registry};
+use miners_datasets::{DataDir, Dataset, DatasetError, DatasetSpec, registry};
 use miners_eval::{Progress, RecordSink, RunOptions, Task};
 
+pub use cell::CellRef;
 pub use session::Session;
 pub use spec::{RetrieverSpec, RunSpec, RunTask};
-pub use task::{Context, Pool, TaskRun, Tuning};
+#[cfg(feature = "clap")]
+pub use task::PoolArgs;
+pub use task::{CellTexts, Context, Pool, TaskRun, Tuning};
 pub use tasks::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, selected_pairs,
+    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, laser_ranking,
+    selected_pairs,
 };
 
 /// Errors of a run; wraps the component that failed.
@@ -137,6 +142,29 @@ pub fn present_datasets(
         }
     }
     Ok((names, skipped))
+}
+
+/// `spec` on every dataset of its task that `data` has, in registry order,
+/// with a line for each dataset left out: absent, or one the task skips
+/// ([`TaskRun::skips`]).
+pub fn on_present_datasets(
+    spec: &RunSpec,
+    data: &DataDir,
+) -> Result<(Vec<RunSpec>, Vec<String>), RunError> {
+    let runner = spec.task.runner();
+    let (names, absent) = present_datasets(data, runner.task(), &[])?;
+    let mut skipped: Vec<String> = absent.iter().map(|(_, e)| e.to_string()).collect();
+    let mut specs = Vec::new();
+    for name in names {
+        match runner.skips(DatasetSpec::find(&name)?) {
+            Some(reason) => skipped.push(reason),
+            None => specs.push(RunSpec {
+                dataset: name,
+                ..spec.clone()
+            }),
+        }
+    }
+    Ok((specs, skipped))
 }
 
 /// The dataset of `spec`, with its label option, checked to have what `task`

@@ -91,6 +91,26 @@ impl RetrieverSpec {
         }
     }
 
+    /// Learns the DistFuse weights as `tuning` says instead of taking them
+    /// from `weights`, which must therefore be empty; needs two or more
+    /// encoders.
+    pub fn learn_weights(&mut self, tuning: Tuning) -> Result<(), RunError> {
+        if !self.weights.is_empty() {
+            return Err(RunError::Config(
+                "learned DistFuse weights replace the weights given (`weights`): give one or the other".into(),
+            ));
+        }
+        if self.encoders.len() < 2 {
+            return Err(RunError::Config(
+                "learning DistFuse weights needs two or more encoders".into(),
+            ));
+        }
+        // Placeholders until the validation split decides.
+        self.weights = vec![1.0; self.encoders.len()];
+        self.tuning = Some(tuning);
+        Ok(())
+    }
+
     /// What [`Retriever::assemble`](miners_eval::Retriever::assemble) puts
     /// together, with prompts as `prompts` says or else `default_prompts`.
     pub fn parts(&self, default_prompts: bool) -> RetrieverParts {

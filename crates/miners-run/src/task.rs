@@ -4,10 +4,10 @@
 use std::fmt::Debug;
 
 use miners_core::Lang;
-use miners_datasets::Dataset;
+use miners_datasets::{Dataset, DatasetSpec};
 use miners_eval::{Progress, RecordSink, Retriever, RunOptions, Task, tune::TuneBy};
 
-use crate::{RunError, Session};
+use crate::{CellRef, RunError, Session};
 
 /// A task the run layer can run. The four MINERS tasks implement it (their
 /// specs, [`crate::BitextSpec`] and the rest); a task of your own does too,
@@ -28,10 +28,34 @@ pub trait TaskRun: Debug + Send + Sync {
         false
     }
 
+    /// Why the task leaves `dataset` out of a run over every dataset, though
+    /// the dataset has what the task runs on (a cross-lingual pool on a
+    /// dataset of one language); `None` runs it.
+    fn skips(&self, dataset: &DatasetSpec) -> Option<String> {
+        let _ = dataset;
+        None
+    }
+
+    /// The cells a run on `dataset` scores, in the order it scores them:
+    /// what a sweep's shards split a run by.
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError>;
+
+    /// The texts `cell` encodes under the item `limit`, queries then pool,
+    /// as the run reads them: what a sweep's planner costs.
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError>;
+
     /// Runs the task on `cx.dataset` with `cx.retriever`, each cell's records
     /// into `cx.sink` as soon as it is scored.
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError>;
 }
+
+/// The texts a cell encodes: queries, then the pool they are ranked against.
+pub type CellTexts = (Vec<String>, Vec<String>);
 
 /// What a task runs with: the dataset and retriever opened for it, the
 /// session that opens generators, the k values and item limit, and where
@@ -88,6 +112,33 @@ impl Pool {
             Self::Cross { source } => miners_eval::cross_source(dataset, source.as_deref())
                 .map(Some)
                 .map_err(|error| RunError::Config(format!("cross-lingual pool: {error}"))),
+        }
+    }
+}
+
+/// The pool flags of a command line (feature `clap`): `--cross`, and
+/// `--src-lang` for its language.
+#[cfg(feature = "clap")]
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PoolArgs {
+    /// Cross-lingual: every test language uses the pool (neighbours or
+    /// demonstrations) of --src-lang.
+    #[arg(long)]
+    pub cross: bool,
+    /// Pool language of --cross (default: the dataset's usual source).
+    #[arg(long, requires = "cross")]
+    pub src_lang: Option<String>,
+}
+
+#[cfg(feature = "clap")]
+impl PoolArgs {
+    /// The pool the flags ask for.
+    pub fn pool(&self) -> Pool {
+        match self.cross {
+            true => Pool::Cross {
+                source: self.src_lang.clone(),
+            },
+            false => Pool::Own,
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use miners_core::{Embeddings, Lang};
-use miners_datasets::{DataDir, Split};
+use miners_datasets::{DataDir, Dataset, Split};
 use miners_encoders::{Encoder, EncoderError, Prompts, Role};
 use miners_eval::{
     MetricsRecord, Quiet, ResultRecord, ResultsDir, SCHEMA_VERSION, Setting, Task,
@@ -18,7 +18,8 @@ use miners_eval::{
 };
 use miners_models::Models;
 use miners_run::{
-    Context, RetrieverSpec, RunError, RunSpec, RunTask, Session, TaskRun, Tuning, run,
+    CellRef, CellTexts, Context, RetrieverSpec, RunError, RunSpec, RunTask, Session, TaskRun,
+    Tuning, run,
 };
 
 /// A toy encoder: a text's vector counts its letters a–z.
@@ -70,6 +71,30 @@ struct NearestCentroid {
 impl TaskRun for NearestCentroid {
     fn task(&self) -> Task {
         Task::Classification
+    }
+
+    fn cells(&self, _: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        Ok(self
+            .langs
+            .iter()
+            .map(|l| CellRef::Lang(l.to_string()))
+            .collect())
+    }
+
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError> {
+        let plan = dataset
+            .spec()
+            .classification
+            .expect("a classification dataset");
+        let lang = cell.lang().expect("a language cell");
+        let pool = dataset.load_classification(&lang, plan.pool, limit)?;
+        let test = dataset.load_classification(&lang, plan.test, limit)?;
+        Ok((test.texts, pool.texts))
     }
 
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
@@ -220,6 +245,18 @@ fn a_task_written_outside_the_crates_runs_through_the_run_layer() {
         // Letter counts tell sentiment apart barely, never perfectly.
         assert!((0.4..0.9).contains(&record.metrics.accuracy), "{record:?}");
     }
+
+    // Its cells are what a sweep would shard it by, and their texts what it encodes.
+    let cells = toy.runner().cells(&dataset).unwrap();
+    assert_eq!(
+        cells,
+        [CellRef::Lang("ind".into()), CellRef::Lang("jav".into())]
+    );
+    let (queries, _) = toy
+        .runner()
+        .cell_texts(&dataset, &cells[0], Some(60))
+        .unwrap();
+    assert_eq!(queries.len(), records[0].n);
 
     // The run layer's rules hold for a task of one's own too.
     let mut tuned = spec(toy);

@@ -1,8 +1,6 @@
 //! Expanding a spec into jobs, in a fixed order, and splitting them into shards.
 
-use std::fmt;
-
-use miners_datasets::{DataDir, DatasetSpec, Pair};
+use miners_datasets::{DataDir, DatasetSpec};
 use miners_eval::{
     Setting, Task, slug,
     tune::{TuneBy, validation_is_free},
@@ -15,8 +13,8 @@ use miners_fusion::Normalization;
 use miners_icl::Selection;
 use miners_index::Hubness;
 use miners_run::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool, RetrieverSpec,
-    RunSpec, RunTask, Tuning,
+    BitextSpec, CellRef, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool,
+    RetrieverSpec, RunSpec, RunTask, Tuning,
 };
 
 use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
@@ -69,51 +67,6 @@ impl JobRetriever {
                     .map_or(String::new(), |by| format!(",tuned-per-{}", by.name()));
                 format!("distfuse({}{z_score}{tuned})", parts.join("+"))
             }
-        }
-    }
-}
-
-/// One cell of a job: a bitext pair, or a classification / ICL test language.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CellRef {
-    /// A bitext pair: queries in `source`, candidates in `target`.
-    Pair {
-        /// Language of the queries.
-        source: String,
-        /// Language of the candidates.
-        target: String,
-    },
-    /// A test language.
-    Lang(String),
-}
-
-impl CellRef {
-    /// The bitext pair, when this is one.
-    pub(crate) fn pair(&self) -> Option<Pair> {
-        match self {
-            Self::Pair { source, target } => Some(Pair {
-                source: Lang::from(source.as_str()),
-                target: Lang::from(target.as_str()),
-            }),
-            Self::Lang(_) => None,
-        }
-    }
-
-    /// The test language, when this is one.
-    pub(crate) fn lang(&self) -> Option<Lang> {
-        match self {
-            Self::Lang(lang) => Some(Lang::from(lang.as_str())),
-            Self::Pair { .. } => None,
-        }
-    }
-}
-
-impl fmt::Display for CellRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Pair { source, target } => write!(f, "{source}-{target}"),
-            Self::Lang(lang) => f.write_str(lang),
         }
     }
 }

@@ -31,6 +31,8 @@
 //! assert!(summary.failed.is_empty());
 //! ```
 
+#[cfg(feature = "bars")]
+mod bars;
 mod digest;
 mod jobs;
 mod marker;
@@ -43,8 +45,11 @@ use std::path::{Path, PathBuf};
 
 use miners_eval::Task;
 
-pub use jobs::{CellRef, Job, JobRetriever, Shard, jobs};
+#[cfg(feature = "bars")]
+pub use bars::{StepBars, SweepBars};
+pub use jobs::{Job, JobRetriever, Shard, jobs};
 pub use merge::{MergeSummary, merge, result_files};
+pub use miners_run::CellRef;
 pub use plan::{PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
 pub use spec::{EnsembleSpec, IclSpec, MiningSpec, Ranking, SweepSpec, TaskSpec};

@@ -16,14 +16,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use miners_core::Lang;
 use miners_datasets::{DataDir, Dataset};
 use miners_encoders::{Encoder, Role};
 use miners_eval::{Quiet, Retriever};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use miners_run::Session;
+use miners_run::{CellTexts, Session};
 
 use crate::{CellRef, Job, SweepError, digest::short_digest};
 
@@ -184,29 +183,9 @@ fn open_datasets<'j>(
     Ok(datasets)
 }
 
-/// A job's cells: its dataset's pairs, or its test languages (the spec's, or
-/// all but the cross-lingual source).
+/// A job's cells, as its task runs them.
 fn job_cells(job: &Job, dataset: &Dataset) -> Result<Vec<CellRef>, SweepError> {
-    if job.task.pairs_languages() {
-        return Ok(dataset
-            .bitext_pairs()?
-            .into_iter()
-            .map(|p| CellRef::Pair {
-                source: p.source.to_string(),
-                target: p.target.to_string(),
-            })
-            .collect());
-    }
-    let source = job.pool().source(dataset)?;
-    let langs = match job.langs.is_empty() {
-        true => dataset.classification_langs()?,
-        false => job.langs.iter().map(|l| Lang::from(l.as_str())).collect(),
-    };
-    Ok(langs
-        .into_iter()
-        .filter(|l| Some(l) != source.as_ref())
-        .map(|l| CellRef::Lang(l.to_string()))
-        .collect())
+    Ok(job.run_spec(None)?.task.runner().cells(dataset)?)
 }
 
 /// Plans `cells` of `jobs` over `shards` shards from their estimated costs.
@@ -408,36 +387,10 @@ fn text_id(encoder: &dyn Encoder, identity: &str, text: &str, role: Role) -> u64
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// The query and candidate texts one cell encodes, as its runner reads them.
-fn cell_texts(
-    job: &Job,
-    cell: &CellRef,
-    dataset: &Dataset,
-) -> Result<(Vec<String>, Vec<String>), SweepError> {
-    if let Some(pair) = cell.pair() {
-        let bitext = dataset.load_bitext(&pair, job.limit)?;
-        return Ok((bitext.source, bitext.target));
-    }
-    let lang = cell.lang().expect("a cell is a pair or a language");
-    let plan = dataset
-        .spec()
-        .classification
-        .ok_or_else(|| SweepError::Spec {
-            origin: job.name(),
-            message: format!("{} is not a classification dataset", job.dataset),
-        })?;
-    let pool_lang = job.pool().source(dataset)?.unwrap_or_else(|| lang.clone());
-    if job.task.prompts_generator() {
-        // ICL keeps the pool whole and spreads its limit over the test split.
-        let pool = dataset.load_classification(&pool_lang, plan.pool, None)?;
-        let test = dataset.load_classification(&lang, plan.test, None)?.texts;
-        let n = job.limit.map_or(test.len(), |l| l.min(test.len()));
-        let test = (0..n).map(|i| test[i * test.len() / n].clone()).collect();
-        return Ok((test, pool.texts));
-    }
-    let pool = dataset.load_classification(&pool_lang, plan.pool, job.limit)?;
-    let test = dataset.load_classification(&lang, plan.test, job.limit)?;
-    Ok((test.texts, pool.texts))
+/// The query and candidate texts one cell encodes, as its task reads them.
+fn cell_texts(job: &Job, cell: &CellRef, dataset: &Dataset) -> Result<CellTexts, SweepError> {
+    let spec = job.run_spec(None)?;
+    Ok(spec.task.runner().cell_texts(dataset, cell, job.limit)?)
 }
 
 #[cfg(test)]

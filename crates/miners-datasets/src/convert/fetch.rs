@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Where Hub datasets' parquet files come from; `miners-hub`'s client does
-/// it for the CLI, a test does it from a folder.
+/// it (feature `hub`), a test does it from a folder.
 pub trait ParquetFiles {
     /// The commit `revision` of the dataset `repo` points at, and its files.
     fn listing(&self, repo: &str, revision: &str) -> Result<(String, Vec<String>), FetchError>;
@@ -262,4 +262,32 @@ fn from_hub(
             dataset: dataset.name.to_owned(),
             source,
         })
+}
+
+/// The Hub client serves Hub datasets' parquet files.
+#[cfg(feature = "hub")]
+impl ParquetFiles for miners_hub::Hub {
+    fn listing(&self, repo: &str, revision: &str) -> Result<(String, Vec<String>), FetchError> {
+        let reference = miners_hub::HubRef {
+            repo: repo.to_owned(),
+            revision: revision.to_owned(),
+        };
+        self.dataset(&reference).map_err(hub_error)
+    }
+
+    fn file(&self, repo: &str, commit: &str, name: &str) -> Result<PathBuf, FetchError> {
+        self.dataset_file(repo, commit, name).map_err(hub_error)
+    }
+}
+
+/// Opens the Hub client from the environment (`HF_ENDPOINT`, `HF_HOME`,
+/// the token), for [`fetch_datasets`].
+#[cfg(feature = "hub")]
+pub fn open_hub() -> Result<Box<dyn ParquetFiles>, FetchError> {
+    Ok(Box::new(miners_hub::Hub::from_env().map_err(hub_error)?))
+}
+
+#[cfg(feature = "hub")]
+fn hub_error(error: miners_hub::HubError) -> FetchError {
+    FetchError::Hub(Box::new(error))
 }

@@ -3,7 +3,7 @@
 use miners_datasets::{Dataset, Pair};
 use miners_eval::{RunOptions, Task, run_bitext};
 
-use crate::{Context, RunError, TaskRun};
+use crate::{CellRef, CellTexts, Context, RunError, TaskRun};
 
 /// Which language pairs of a bitext dataset run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +33,19 @@ pub struct BitextSpec {
 impl TaskRun for BitextSpec {
     fn task(&self) -> Task {
         Task::Bitext
+    }
+
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        pair_cells(dataset, &self.pairs)
+    }
+
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError> {
+        pair_texts(dataset, cell, limit)
     }
 
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
@@ -83,4 +96,31 @@ pub fn selected_pairs(dataset: &Dataset, selection: &PairSelection) -> Result<Ve
         dataset.spec().name,
         names.join(", ")
     )))
+}
+
+/// The cells of a selection of pairs: one per pair.
+pub(crate) fn pair_cells(
+    dataset: &Dataset,
+    selection: &PairSelection,
+) -> Result<Vec<CellRef>, RunError> {
+    Ok(selected_pairs(dataset, selection)?
+        .into_iter()
+        .map(|pair| CellRef::Pair {
+            source: pair.source.to_string(),
+            target: pair.target.to_string(),
+        })
+        .collect())
+}
+
+/// A pair cell's texts: its first `limit` sources and targets.
+pub(crate) fn pair_texts(
+    dataset: &Dataset,
+    cell: &CellRef,
+    limit: Option<usize>,
+) -> Result<CellTexts, RunError> {
+    let pair = cell
+        .pair()
+        .ok_or_else(|| RunError::Config(format!("cell {cell}: not a language pair")))?;
+    let bitext = dataset.load_bitext(&pair, limit)?;
+    Ok((bitext.source, bitext.target))
 }

@@ -3,12 +3,13 @@
 
 use miners_classify::Vote;
 use miners_core::Lang;
+use miners_datasets::{ClassificationPlan, Dataset, DatasetSpec};
 use miners_eval::{
     ClassificationRun, Retriever, Task, run_classification,
     tune::{TunedGroup, tuned_retrievers},
 };
 
-use crate::{Context, Pool, RunError, TaskRun, Tuning};
+use crate::{CellRef, CellTexts, Context, Pool, RunError, TaskRun, Tuning};
 
 /// Retrieval-based classification: the k nearest labelled texts vote.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +33,35 @@ impl TaskRun for ClassificationSpec {
 
     fn learns_weights(&self) -> bool {
         true
+    }
+
+    fn skips(&self, dataset: &DatasetSpec) -> Option<String> {
+        let cross = matches!(self.pool, Pool::Cross { .. });
+        let single = dataset
+            .classification
+            .is_some_and(|p| p.cross_source.is_none());
+        (cross && single).then(|| {
+            format!(
+                "{} has a single language; nothing to cross to",
+                dataset.name
+            )
+        })
+    }
+
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        lang_cells(dataset, &self.langs, &self.pool)
+    }
+
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError> {
+        let (lang, pool_lang, plan) = cell_plan(dataset, cell, &self.pool)?;
+        let pool = dataset.load_classification(&pool_lang, plan.pool, limit)?;
+        let test = dataset.load_classification(&lang, plan.test, limit)?;
+        Ok((test.texts, pool.texts))
     }
 
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
@@ -90,4 +120,43 @@ impl ClassificationSpec {
         }
         Ok(runs)
     }
+}
+
+/// The cells of a classification or ICL run: its test languages (all of
+/// the dataset's when it names none) but the pool's own.
+pub(crate) fn lang_cells(
+    dataset: &Dataset,
+    langs: &[Lang],
+    pool: &Pool,
+) -> Result<Vec<CellRef>, RunError> {
+    let source = pool.source(dataset)?;
+    let langs = match langs.is_empty() {
+        true => dataset.classification_langs()?,
+        false => langs.to_vec(),
+    };
+    Ok(langs
+        .into_iter()
+        .filter(|lang| Some(lang) != source.as_ref())
+        .map(|lang| CellRef::Lang(lang.to_string()))
+        .collect())
+}
+
+/// A language cell's test language, its pool's language and the dataset's
+/// splits.
+pub(crate) fn cell_plan(
+    dataset: &Dataset,
+    cell: &CellRef,
+    pool: &Pool,
+) -> Result<(Lang, Lang, ClassificationPlan), RunError> {
+    let lang = cell
+        .lang()
+        .ok_or_else(|| RunError::Config(format!("cell {cell}: not a test language")))?;
+    let plan = dataset.spec().classification.ok_or_else(|| {
+        RunError::Config(format!(
+            "{}: not a classification dataset",
+            dataset.spec().name
+        ))
+    })?;
+    let pool_lang = pool.source(dataset)?.unwrap_or_else(|| lang.clone());
+    Ok((lang, pool_lang, plan))
 }

@@ -2,10 +2,14 @@
 //! prompt is the dataset's instruction unless the spec gives one.
 
 use miners_core::Lang;
+use miners_datasets::Dataset;
 use miners_eval::{IclRun, Task, run_icl};
 use miners_icl::{Prompt, ScoringKind, Selection};
 
-use crate::{Context, Pool, RunError, TaskRun};
+use crate::{
+    CellRef, CellTexts, Context, Pool, RunError, TaskRun,
+    tasks::classification::{cell_plan, lang_cells},
+};
 
 /// In-context learning: retrieved demonstrations in a prompt, a generator
 /// scores or generates the label.
@@ -54,6 +58,23 @@ impl TaskRun for IclSpec {
     /// The reference retrieves ICL demonstrations without prompts.
     fn prompts_by_default(&self) -> bool {
         false
+    }
+
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        lang_cells(dataset, &self.langs, &self.pool)
+    }
+
+    /// The pool stays whole; the limit spreads over the test split.
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError> {
+        let (lang, pool_lang, plan) = cell_plan(dataset, cell, &self.pool)?;
+        let pool = dataset.load_classification(&pool_lang, plan.pool, None)?;
+        let test = dataset.load_classification(&lang, plan.test, None)?;
+        Ok((test.spread(limit).texts, pool.texts))
     }
 
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {

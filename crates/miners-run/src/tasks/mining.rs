@@ -1,10 +1,17 @@
 //! BUCC-style bitext mining, one result per pair.
 
+use miners_core::Metric;
+use miners_datasets::Dataset;
 use miners_eval::{Task, mining::run_mining};
+use miners_index::HubnessChoice;
 
 use crate::{
-    Context, RunError, TaskRun,
-    tasks::{PairSelection, selected_pairs},
+    CellRef, CellTexts, Context, RetrieverSpec, RunError, TaskRun,
+    tasks::{
+        PairSelection,
+        bitext::{pair_cells, pair_texts},
+        selected_pairs,
+    },
 };
 
 /// BUCC-style mining: both sides of each pair as shuffled pools, mutual best
@@ -26,6 +33,19 @@ impl TaskRun for MiningSpec {
         Task::Mining
     }
 
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        pair_cells(dataset, &self.pairs)
+    }
+
+    fn cell_texts(
+        &self,
+        dataset: &Dataset,
+        cell: &CellRef,
+        limit: Option<usize>,
+    ) -> Result<CellTexts, RunError> {
+        pair_texts(dataset, cell, limit)
+    }
+
     fn run(&self, cx: &mut Context<'_, '_>) -> Result<(), RunError> {
         for pair in selected_pairs(cx.dataset, &self.pairs)? {
             let mined = run_mining(
@@ -37,7 +57,20 @@ impl TaskRun for MiningSpec {
                 cx.progress,
             )?;
             cx.sink.accept_mining(&mined)?;
+            cx.progress.note(&mined.to_string());
         }
         Ok(())
+    }
+}
+
+/// LASER's ranking for mining unless `retriever` names a hubness correction:
+/// the ratio margin, over cosine where the metric is the reference's
+/// Euclidean (`miners mine`'s default).
+pub fn laser_ranking(retriever: &mut RetrieverSpec) {
+    if retriever.hubness.is_none() {
+        retriever.hubness = Some(HubnessChoice::MarginRatio);
+        if retriever.metric == Metric::Euclidean {
+            retriever.metric = Metric::Cosine;
+        }
     }
 }

@@ -1,16 +1,19 @@
-//! Progress bars for encoding and sweeps (drawn only on a terminal).
+//! Progress bars on stderr, drawn only on a terminal (feature `bars`): one
+//! per encoding or scoring step, and the sweep's over its jobs, which logs a
+//! line per job where no bar is drawn (Slurm, nohup).
 
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use miners_eval::Progress;
-use miners_sweep::{Job, SweepError, SweepProgress, SweepSummary};
+
+use crate::{Job, SweepError, SweepProgress, SweepSummary};
 
 /// One bar per encoding step, drawn on stderr when it is a terminal.
 #[derive(Default)]
-pub struct Bars(Mutex<Option<ProgressBar>>);
+pub struct StepBars(Mutex<Option<ProgressBar>>);
 
-impl Progress for Bars {
+impl Progress for StepBars {
     fn begin(&self, label: &str, total: usize) {
         let bar = ProgressBar::new(total as u64).with_message(label.to_owned());
         let style =
@@ -46,7 +49,7 @@ impl Progress for Bars {
     }
 }
 
-impl Bars {
+impl StepBars {
     fn above(&self, print: impl FnOnce()) {
         match &*self.0.lock().expect("progress lock") {
             Some(bar) => bar.suspend(print),
@@ -56,7 +59,7 @@ impl Bars {
 }
 
 /// The bar over a sweep's jobs, with the current job as its message.
-pub fn sweep_bar(jobs: usize) -> ProgressBar {
+fn sweep_bar(jobs: usize) -> ProgressBar {
     let bar = ProgressBar::new(jobs as u64);
     let style = ProgressStyle::with_template(
         "sweep [{bar:30}] {pos}/{len} jobs · {elapsed_precise} · eta {eta_precise} · {msg}",
@@ -71,7 +74,7 @@ pub fn sweep_bar(jobs: usize) -> ProgressBar {
 /// with a bar per encoding step below it.
 pub struct SweepBars {
     jobs: ProgressBar,
-    steps: Bars,
+    steps: StepBars,
     started: std::time::Instant,
 }
 
@@ -79,7 +82,7 @@ impl Default for SweepBars {
     fn default() -> Self {
         Self {
             jobs: sweep_bar(0),
-            steps: Bars::default(),
+            steps: StepBars::default(),
             started: std::time::Instant::now(),
         }
     }

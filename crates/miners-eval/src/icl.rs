@@ -1,7 +1,5 @@
 //! The ICL runner: retrieved demonstrations, a prompt, label scoring.
 
-use std::time::Instant;
-
 use miners_core::Lang;
 use miners_datasets::{Dataset, LabelledTexts};
 use miners_encoders::Role;
@@ -10,7 +8,7 @@ use miners_icl::{
 };
 
 use crate::{
-    EvalError, Progress, RecordSink, Retriever,
+    CellClock, EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, classification_scores},
     record::{
         CellKey, GeneratorRecord, IclOutputs, MetricsRecord, ResultRecord, SCHEMA_VERSION, Task,
@@ -87,14 +85,14 @@ pub fn run_icl(
         let rankings = rank(retriever, &pool, &test, run, lang, progress)?;
         let mut records = Vec::new();
         for &k in &run.ks {
-            let started = Instant::now();
-            crate::reset_peak_rss();
+            let clock = CellClock::start();
             let outputs = score_cell(
                 generator, &pool, &test, &rankings, &labels, run, k, progress,
             )?;
             let gold: Vec<&str> = outputs.gold.iter().map(String::as_str).collect();
             let predicted: Vec<&str> = outputs.predictions.iter().map(String::as_str).collect();
             let scores = classification_scores(&gold, &predicted, Average::Macro);
+            let time = clock.read();
             records.push(ResultRecord {
                 schema: SCHEMA_VERSION,
                 task: Task::Icl,
@@ -117,7 +115,8 @@ pub fn run_icl(
                     averaging: Average::Macro,
                     recall_at_k: None,
                 },
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: time.seconds,
+                cpu_seconds: time.cpu_seconds,
                 generator: Some(GeneratorRecord {
                     id: generator.id().to_owned(),
                     source: generator.source().map(str::to_owned),

@@ -28,7 +28,7 @@ pub mod tune;
 
 pub use cache::EmbeddingCache;
 pub use icl::{IclRun, run_icl};
-pub use memory::{peak_rss_mib, reset_peak_rss};
+pub use memory::{CellClock, CellTime, cpu_seconds, peak_rss_mib, reset_peak_rss};
 pub use record::{
     CellKey, FingerprintLedger, FusionMemberRecord, GeneratorRecord, IclOutputs, MetricsRecord,
     ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task, slug,

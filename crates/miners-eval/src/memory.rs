@@ -1,4 +1,5 @@
-//! Peak resident memory of this process, from Linux's `/proc` (absent elsewhere).
+//! Peak resident memory and CPU time of this process, from Linux's `/proc`
+//! (absent elsewhere), and the clock that times each cell.
 
 /// Resets the kernel's peak-RSS counter so the next reading covers what follows.
 pub fn reset_peak_rss() {
@@ -11,4 +12,53 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// CPU time this process has used, user and system, in seconds, from
+/// Linux's `/proc/self/stat` (in clock ticks of 1/100 s, the `USER_HZ` of
+/// every Linux ABI); absent elsewhere.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// The time a cell takes, wall and CPU, from when it starts; starting one
+/// also resets the peak-memory counter, so each cell reports its own.
+#[derive(Debug, Clone, Copy)]
+pub struct CellClock {
+    wall: std::time::Instant,
+    cpu: Option<f64>,
+}
+
+/// What a [`CellClock`] read when the cell was scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellTime {
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// CPU time of the whole process (every thread), in seconds.
+    pub cpu_seconds: Option<f64>,
+}
+
+impl CellClock {
+    /// Starts timing a cell.
+    pub fn start() -> Self {
+        reset_peak_rss();
+        Self {
+            wall: std::time::Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// The time since the start.
+    pub fn read(&self) -> CellTime {
+        let cpu = cpu_seconds().zip(self.cpu).map(|(now, then)| now - then);
+        CellTime {
+            seconds: self.wall.elapsed().as_secs_f64(),
+            cpu_seconds: cpu.map(|s| (s * 100.0).round() / 100.0),
+        }
+    }
 }

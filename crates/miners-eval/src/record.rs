@@ -263,6 +263,10 @@ pub struct ResultRecord {
     /// Wall time: bitext and classification, the language (pair) with all its k;
     /// ICL, prompting and scoring of this k.
     pub seconds: f64,
+    /// CPU time of the process over the same span (every thread), in
+    /// seconds to 0.01 (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
     /// ICL: the generator, demonstration selection and prompt template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<GeneratorRecord>,

@@ -1,14 +1,12 @@
 //! The bitext and classification runners.
 
-use std::time::Instant;
-
 use miners_classify::{KnnClassifier, Vote};
 use miners_core::{Embeddings, Lang, Neighbours};
 use miners_datasets::{ClassificationPlan, Dataset, LabelledTexts, Pair};
 use miners_encoders::Role;
 
 use crate::{
-    EvalError, Progress, RecordSink, Retriever,
+    CellClock, CellTime, EvalError, Progress, RecordSink, Retriever,
     metrics::{Average, Scores, bitext_scores, classification_scores},
     record::{CellKey, MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task},
 };
@@ -114,7 +112,7 @@ impl Cell<'_> {
         scores: Scores,
         averaging: Average,
         recall_at_k: Option<f64>,
-        seconds: f64,
+        time: CellTime,
     ) -> ResultRecord {
         ResultRecord {
             schema: SCHEMA_VERSION,
@@ -138,7 +136,8 @@ impl Cell<'_> {
                 averaging,
                 recall_at_k,
             },
-            seconds,
+            seconds: time.seconds,
+            cpu_seconds: time.cpu_seconds,
             generator: None,
             peak_rss_mib: crate::peak_rss_mib(),
             icl: None,
@@ -240,8 +239,7 @@ fn bitext_cell(
     ) {
         return Ok(());
     }
-    let started = Instant::now();
-    crate::reset_peak_rss();
+    let clock = CellClock::start();
     let bitext = dataset.load_bitext(pair, options.limit)?;
     let (sources, targets) = match reversed {
         false => (&bitext.source, &bitext.target),
@@ -258,12 +256,12 @@ fn bitext_cell(
         .iter()
         .map(|&k| (k, bitext_scores(&neighbours, k)))
         .collect();
-    let seconds = started.elapsed().as_secs_f64();
+    let time = clock.read();
     let records: Vec<ResultRecord> = scored
         .into_iter()
         .map(|(k, (scores, recall))| {
             let n = bitext.len();
-            cell.record(k, n, scores, Average::Weighted, Some(recall), seconds)
+            cell.record(k, n, scores, Average::Weighted, Some(recall), time)
         })
         .collect();
     sink.accept(&records)
@@ -325,8 +323,7 @@ pub fn run_classification(
         None => None,
     };
     for lang in &langs {
-        let started = Instant::now();
-        crate::reset_peak_rss();
+        let clock = CellClock::start();
         let owned_pool;
         let (pool, pool_embeddings) = match &shared_pool {
             Some((p, e)) => (p, e),
@@ -342,12 +339,10 @@ pub fn run_classification(
         let classifier = KnnClassifier::new(pool.labels.clone(), run.vote);
         let cell = cell_of(lang);
         let scored = score_votes(&classifier, &neighbours, &test, &options.ks)?;
-        let seconds = started.elapsed().as_secs_f64();
+        let time = clock.read();
         let records: Vec<ResultRecord> = scored
             .into_iter()
-            .map(|(k, scores)| {
-                cell.record(k, test.texts.len(), scores, Average::Macro, None, seconds)
-            })
+            .map(|(k, scores)| cell.record(k, test.texts.len(), scores, Average::Macro, None, time))
             .collect();
         sink.accept(&records)?;
     }

@@ -143,6 +143,7 @@ impl TaskRun for NearestCentroid {
                     recall_at_k: None,
                 },
                 seconds: 0.0,
+                cpu_seconds: None,
                 generator: None,
                 peak_rss_mib: None,
                 icl: None,

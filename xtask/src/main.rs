@@ -6,6 +6,7 @@ mod libtorch;
 mod models;
 mod paper;
 mod python;
+mod records;
 mod servers;
 mod slurm;
 mod wheels;
@@ -143,6 +144,35 @@ enum Task {
         #[arg(long, default_value_t = 1000)]
         sentences: usize,
     },
+    /// Pack a sweep's records into the records of record (`docs/results/records`:
+    /// one JSON Lines file per folder of records) with `RUN.json` (commit,
+    /// CPU, date, jobs done); `miners merge --into results docs/results/records`
+    /// unpacks them, and a sweep resumes from there.
+    Records {
+        /// The sweep's result directory.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Where the packs go.
+        #[arg(long, default_value = "docs/results/records")]
+        out: PathBuf,
+        /// The sweep spec (for `RUN.json`).
+        #[arg(long, default_value = "sweep.toml")]
+        spec: PathBuf,
+        /// The commit the sweep ran at (default: HEAD).
+        #[arg(long)]
+        commit: Option<String>,
+    },
+    /// Regenerate docs/results/ and docs/results/ablation/ from their committed
+    /// records, and the README's results of record between its markers.
+    ReportOfRecord {
+        /// Write nothing; fail unless everything already is what the records give.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Rerun the static model's bitext and classification jobs of sweep.toml
+    /// (about a minute) and require their records to equal the committed ones
+    /// (part of `test`).
+    DriftGuard,
     /// Merge shard result directories into one and write its report.
     Merge {
         /// Target result directory.
@@ -164,6 +194,31 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Test => test(&root),
+        Task::Records {
+            results,
+            out,
+            spec,
+            commit,
+        } => {
+            cargo(&["build", "--quiet", "--release", "-p", "miners-cli"])?;
+            let head = || -> Result<String> {
+                let out = Command::new("git")
+                    .args(["rev-parse", "--short", "HEAD"])
+                    .output()?;
+                Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            };
+            let commit = match commit {
+                Some(commit) => commit,
+                None => head()?,
+            };
+            records::pack(&results, &out, &spec, &commit)
+        }
+        Task::ReportOfRecord { check } => records::report_of_record(&root, check),
+        Task::DriftGuard => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            records::drift_guard(&root, miners)
+        }
         Task::Miners { args } => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;
@@ -288,6 +343,10 @@ fn test(root: &Path) -> Result<()> {
     // Release profile: shares torch-sys's compiled C++ with the other steps.
     let doc = ["doc", "--workspace", "--no-deps", "--release"];
     cargo_env(&doc, &[("RUSTDOCFLAGS", "-D warnings")])?;
+    // docs/results and the README's tables are what the committed records
+    // give, and today's code makes the committed static-model records again.
+    records::report_of_record(root, true)?;
+    records::drift_guard(root, miners)?;
     // Imported directories load in transformers 4.x (a Python environment,
     // built once under .cache/interop-venv; about 3 minutes the first time).
     interop::run(root)?;
@@ -394,7 +453,8 @@ fn bench_all(spec: &Path, out: &Path, shard: Option<&str>, force: bool) -> Resul
     report(out)
 }
 
-/// The ablation sweep (mining included), then the report, with t-SNE views
+/// The ablation sweep (mining included), its records packed under
+/// `<report>/records`, then the report, with t-SNE views
 /// of SIB-200 (by language family) and NusaX (by parallel sample) under
 /// e5-small.
 fn ablation(spec: &Path, out: &Path, report: &Path) -> Result<()> {
@@ -408,6 +468,11 @@ fn ablation(spec: &Path, out: &Path, report: &Path) -> Result<()> {
         "--cache".to_owned(),
         cache.clone(),
     ])?;
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()?;
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    records::pack(out, &report.join("records"), spec, &commit)?;
     miners(&[
         "report".to_owned(),
         "--results".to_owned(),

@@ -20,6 +20,7 @@ mod icl;
 mod memory;
 pub mod metrics;
 pub mod mining;
+pub mod packs;
 mod record;
 mod results_dir;
 mod retriever;

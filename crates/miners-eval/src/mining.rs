@@ -118,9 +118,40 @@ impl MiningResult {
             source,
         };
         std::fs::create_dir_all(path.parent().unwrap_or(out)).map_err(io)?;
-        let text = serde_json::to_string_pretty(self).map_err(|e| io(e.into()))?;
-        miners_core::atomic_write(&path, text.as_bytes()).map_err(io)?;
+        miners_core::atomic_write(&path, &self.file_bytes()).map_err(io)?;
         Ok(path)
+    }
+
+    /// What parsing cannot check: at least one sentence, plain names for the
+    /// dataset and pair (file names are built from them), every score in
+    /// [0, 1].
+    pub fn check(&self) -> Result<(), String> {
+        if self.sentences == 0 {
+            return Err("sentences = 0: a pool needs at least one".into());
+        }
+        for (field, value) in [("dataset", &self.dataset), ("pair", &self.pair)] {
+            if !miners_core::is_plain_name(value) {
+                return Err(format!(
+                    "{field} `{value}` is not a plain name; reports build file names from it"
+                ));
+            }
+        }
+        for (half, scores) in [("tune", self.tune), ("test", self.test)] {
+            let fields = [
+                ("precision", scores.precision),
+                ("recall", scores.recall),
+                ("f1", scores.f1),
+            ];
+            if let Some((name, value)) = fields.iter().find(|(_, x)| !(0.0..=1.0).contains(x)) {
+                return Err(format!("{half}.{name} = {value} is outside [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The result as its file holds it: pretty JSON.
+    pub fn file_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("mining results serialise")
     }
 }
 

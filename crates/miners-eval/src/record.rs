@@ -1,9 +1,6 @@
 //! The result record: one JSON file per evaluated cell (schema in docs/results.md).
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use miners_core::Metric;
 use serde::{Deserialize, Serialize};
@@ -484,12 +481,15 @@ impl ResultRecord {
         };
         let dir = path.parent().unwrap_or(out);
         std::fs::create_dir_all(dir).map_err(io)?;
-        miners_core::atomic_write_with(&path, |file| {
-            serde_json::to_writer_pretty(&mut *file, self)?;
-            file.write_all(b"\n")
-        })
-        .map_err(io)?;
+        miners_core::atomic_write(&path, &self.file_bytes()).map_err(io)?;
         Ok(path)
+    }
+
+    /// The record as its file holds it: pretty JSON and a newline.
+    pub fn file_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("records serialise");
+        bytes.push(b'\n');
+        bytes
     }
 }
 

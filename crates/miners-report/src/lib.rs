@@ -32,7 +32,11 @@ pub use aggregate::{
     Table, ablation, dataset_score, directions, display_name, headline_k, headline_metric,
     k_curves, mining, per_dataset, per_language, system, table2, table3,
 };
-use miners_eval::{FingerprintLedger, ResultRecord, mining::MiningResult};
+use miners_eval::{
+    FingerprintLedger, ResultRecord,
+    mining::MiningResult,
+    packs::{Packed, read_packs},
+};
 pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use summary::{Summarised, summary_table};
@@ -58,6 +62,9 @@ pub enum ReportError {
         /// What is wrong.
         message: String,
     },
+    /// A pack of records (`docs/results/records`) could not be read.
+    #[error(transparent)]
+    Packs(#[from] miners_eval::EvalError),
     /// A t-SNE view of a dataset could not be made.
     #[error("t-SNE of {dataset}: {message}")]
     View {
@@ -96,9 +103,46 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// Every record under `dir` (recursively; `.sweep/` markers and the report's
-/// own directory are skipped), in path order.
+/// Every record under `dir`, in files (recursively; `.sweep/` markers and
+/// the report's own directory are skipped) and in packs
+/// ([`miners_eval::packs`]), in path order; a record given both ways is
+/// refused.
 pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
+    let mut records = record_files(dir)?;
+    let packed = read_packs(dir)?.into_iter().filter_map(|p| match p {
+        Packed::Record(record) => Some(*record),
+        Packed::Mining(_) => None,
+    });
+    merge_packed(dir, &mut records, packed.collect(), ResultRecord::path)?;
+    Ok(records)
+}
+
+/// Adds the `packed` results to those read from files, refusing one given
+/// both ways, and puts them all in path order.
+fn merge_packed<R>(
+    dir: &Path,
+    results: &mut Vec<R>,
+    packed: Vec<R>,
+    path: impl Fn(&R, &Path) -> PathBuf,
+) -> Result<(), ReportError> {
+    let files: std::collections::HashSet<PathBuf> = results.iter().map(|r| path(r, dir)).collect();
+    if let Some(twice) = packed
+        .iter()
+        .map(|r| path(r, dir))
+        .find(|p| files.contains(p))
+    {
+        return Err(ReportError::Record {
+            path: twice,
+            message: "given both as a file and in a pack".into(),
+        });
+    }
+    results.extend(packed);
+    results.sort_by_cached_key(|r| path(r, dir));
+    Ok(())
+}
+
+/// Every record file under `dir`, in path order.
+fn record_files(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
     let mut paths = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(d) = pending.pop() {
@@ -132,8 +176,19 @@ pub fn load_records(dir: &Path) -> Result<Vec<ResultRecord>, ReportError> {
 }
 
 /// Every bitext-mining result under `dir/mining` (`miners mine` writes them
-/// there), in path order; none when there is no such directory.
+/// there), in files and in packs, in path order.
 pub fn load_mining(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
+    let mut mined = mining_files(dir)?;
+    let packed = read_packs(dir)?.into_iter().filter_map(|p| match p {
+        Packed::Mining(mined) => Some(mined),
+        Packed::Record(_) => None,
+    });
+    merge_packed(dir, &mut mined, packed.collect(), MiningResult::path)?;
+    Ok(mined)
+}
+
+/// Every mining result file under `dir/mining`, in path order.
+fn mining_files(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
     let root = dir.join(miners_eval::mining::MINING_DIR);
     if !root.is_dir() {
         return Ok(Vec::new());
@@ -154,7 +209,7 @@ pub fn load_mining(dir: &Path) -> Result<Vec<MiningResult>, ReportError> {
     paths.iter().map(|path| read_mining(dir, path)).collect()
 }
 
-/// One mining result, checked: at least one sentence, every score in [0, 1].
+/// One mining result, checked ([`MiningResult::check`]) and at its path.
 fn read_mining(dir: &Path, path: &Path) -> Result<MiningResult, ReportError> {
     let invalid = |message: String| ReportError::Record {
         path: path.to_owned(),
@@ -162,29 +217,8 @@ fn read_mining(dir: &Path, path: &Path) -> Result<MiningResult, ReportError> {
     };
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     let result: MiningResult = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    if result.sentences == 0 {
-        return Err(invalid("sentences = 0: a pool needs at least one".into()));
-    }
-    for (field, value) in [("dataset", &result.dataset), ("pair", &result.pair)] {
-        if !miners_core::is_plain_name(value) {
-            return Err(invalid(format!(
-                "{field} `{value}` is not a plain name; reports build file names from it"
-            )));
-        }
-    }
+    result.check().map_err(invalid)?;
     result.check_path(dir, path).map_err(invalid)?;
-    for (half, scores) in [("tune", result.tune), ("test", result.test)] {
-        let fields = [
-            ("precision", scores.precision),
-            ("recall", scores.recall),
-            ("f1", scores.f1),
-        ];
-        if let Some((name, value)) = fields.iter().find(|(_, x)| !(0.0..=1.0).contains(x)) {
-            return Err(invalid(format!(
-                "{half}.{name} = {value} is outside [0, 1]"
-            )));
-        }
-    }
     Ok(result)
 }
 

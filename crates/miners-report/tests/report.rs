@@ -1,7 +1,10 @@
 //! Aggregation follows the reference's averaging; reports are written whole.
 
+use std::path::Path;
+
 use miners_eval::ResultRecord;
 use miners_eval::mining::{MiningResult, PrF1};
+use miners_eval::packs::pack;
 use miners_report::{
     csv, load_mining, load_records, markdown, mining, table2, table3, write_report,
 };
@@ -502,4 +505,88 @@ fn learned_weights_share_one_row_across_datasets() {
     );
     // Its monolingual column averages both datasets: (60 + 80) / 2.
     assert_eq!(table.rows[1][4], json!(70.0), "{:?}", table.rows[1]);
+}
+
+/// A result directory packed into records of record reads back as the same
+/// records and mining results, makes the same report byte for byte, and
+/// refuses a line out of its folder, a result given twice, and a broken
+/// line, by pack file and line.
+#[test]
+fn packed_records_read_as_their_result_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, packs) = (dir.path().join("results"), dir.path().join("packs"));
+    for r in records() {
+        r.write(&results).unwrap();
+    }
+    let result = mined("e5-small", "de-en", 0.9);
+    result.write(&results).unwrap();
+    let summary = pack(&results, &packs).unwrap();
+    assert_eq!(summary.files, records().len() + 1);
+    assert!(
+        !packs
+            .join("mining/flores_bucc_substitute/e5-small")
+            .exists()
+    );
+    assert!(
+        packs
+            .join("mining/flores_bucc_substitute/e5-small.jsonl")
+            .is_file()
+    );
+    assert_eq!(
+        load_records(&packs).unwrap(),
+        load_records(&results).unwrap()
+    );
+    assert_eq!(load_mining(&packs).unwrap(), vec![result]);
+    let report = |from: &Path, to: &Path| {
+        write_report(
+            &load_records(from).unwrap(),
+            &load_mining(from).unwrap(),
+            to,
+        )
+        .unwrap();
+        std::fs::read(to.join("REPORT.md")).unwrap()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert_eq!(report(&results, &a), report(&packs, &b));
+
+    // Packing again removes a folder's pack once the folder is gone.
+    let stale = packs.join("classification/nusax/m/mono.jsonl");
+    assert!(stale.is_file());
+    std::fs::remove_dir_all(results.join("classification/nusax/m/mono")).unwrap();
+    assert_eq!(pack(&results, &packs).unwrap().removed, 1);
+    assert!(!stale.exists());
+
+    // A line in another folder's pack, the same line twice, a broken line.
+    let (pack_file, other) = (
+        packs.join("bitext/tatoeba/m/cross.jsonl"),
+        packs.join("classification/massive_substitute_slurp_en/m/mono.jsonl"),
+    );
+    let text = std::fs::read_to_string(&pack_file).unwrap();
+    let first = text.lines().next().unwrap().to_owned();
+    let refused = |contents: String, target: &Path| {
+        let kept = std::fs::read_to_string(target).unwrap();
+        std::fs::write(target, contents).unwrap();
+        let err = load_records(&packs).unwrap_err().to_string();
+        std::fs::write(target, kept).unwrap();
+        err
+    };
+    let moved = format!("{}{first}\n", std::fs::read_to_string(&other).unwrap());
+    let err = refused(moved, &other);
+    assert!(
+        err.contains("mono.jsonl:") && err.contains("belongs in bitext/tatoeba/m/cross"),
+        "{err}"
+    );
+    let err = refused(format!("{text}{first}\n"), &pack_file);
+    assert!(
+        err.contains("cross.jsonl:") && err.contains("the same result as"),
+        "{err}"
+    );
+    let err = refused(format!("{text}{{\n"), &pack_file);
+    let line = text.lines().count() + 1;
+    assert!(err.contains(&format!("cross.jsonl:{line}")), "{err}");
+    // A cell both as a file and in a pack is given twice.
+    let tatoeba = records().into_iter().find(|r| r.dataset == "tatoeba");
+    tatoeba.unwrap().write(&packs).unwrap();
+    let err = load_records(&packs).unwrap_err().to_string();
+    assert!(err.contains("given both as a file and in a pack"), "{err}");
 }

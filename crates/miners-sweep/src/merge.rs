@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use miners_eval::{
     FingerprintLedger, ResultRecord,
     mining::{MINING_DIR, MiningResult},
+    packs::read_packs,
 };
 
 use crate::{SweepError, marker::JobMarker};
@@ -25,7 +26,9 @@ pub struct MergeSummary {
 }
 
 /// Copies the records (and job markers) of `sources` into `into`; a record
-/// present in both must have the same metrics.
+/// present in both must have the same metrics. A source may hold packs
+/// ([`miners_eval::packs`], the committed records of record): their results
+/// are written as the files they stand for, so a sweep resumes from them.
 pub fn merge(into: &Path, sources: &[PathBuf]) -> Result<MergeSummary, SweepError> {
     let staging = Staging::next_to(into)?;
     let mut merged = Merged::default();
@@ -126,6 +129,7 @@ impl Merged {
         if file.starts_with(root.join(MINING_DIR)) {
             let mined: MiningResult =
                 serde_json::from_slice(bytes).map_err(|e| invalid(file, e))?;
+            mined.check().map_err(|e| invalid(file, e))?;
             return mined.check_path(root, file).map_err(|e| invalid(file, e));
         }
         let record = ResultRecord::parse(bytes).map_err(|e| invalid(file, e))?;
@@ -135,22 +139,35 @@ impl Merged {
         self.check_fingerprint(&record, file)
     }
 
-    /// Checks and copies every result file of `source` into `staging`.
+    /// Checks and copies every result of `source` into `staging`: its
+    /// files, and the results of its packs as the files they stand for.
     fn add_tree(&mut self, source: &Path, staging: &Path) -> Result<(), SweepError> {
         for file in result_files(source)? {
             let relative = file.strip_prefix(source).expect("walked from source");
-            self.add_file(source, &file, &staging.join(relative))?;
+            let bytes = std::fs::read(&file).map_err(|e| SweepError::io(&file, e))?;
+            self.add_file(source, &file, &bytes, &staging.join(relative))?;
+        }
+        for packed in read_packs(source)? {
+            let file = packed.path(source);
+            let relative = file.strip_prefix(source).expect("under source");
+            let target = staging.join(relative);
+            self.add_file(source, &file, &packed.file_bytes(), &target)?;
         }
         Ok(())
     }
 
-    fn add_file(&mut self, root: &Path, file: &Path, target: &Path) -> Result<(), SweepError> {
-        let bytes = std::fs::read(file).map_err(|e| SweepError::io(file, e))?;
-        self.check(root, file, &bytes)?;
+    fn add_file(
+        &mut self,
+        root: &Path,
+        file: &Path,
+        bytes: &[u8],
+        target: &Path,
+    ) -> Result<(), SweepError> {
+        self.check(root, file, bytes)?;
         let is_marker = file.extension().is_some_and(|e| e == "done");
         if target.is_file() {
             let existing = std::fs::read(target).map_err(|e| SweepError::io(target, e))?;
-            if is_marker || same_metrics(&existing, &bytes) {
+            if is_marker || same_metrics(&existing, bytes) {
                 self.summary.same += 1;
                 return Ok(());
             }
@@ -161,7 +178,7 @@ impl Merged {
         }
         let dir = target.parent().expect("files have a parent");
         std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
-        miners_core::atomic_write(target, &bytes).map_err(|e| SweepError::io(target, e))?;
+        miners_core::atomic_write(target, bytes).map_err(|e| SweepError::io(target, e))?;
         self.summary.copied += 1;
         Ok(())
     }

@@ -117,6 +117,41 @@ fn runs_resumes_and_merges_shards() {
     assert_eq!(again.run, 0);
 }
 
+/// Records of record packed from a sweep merge into an empty directory as the
+/// same record files, byte for byte, and a sweep resumes there without
+/// running a cell again.
+#[test]
+fn a_sweep_resumes_from_its_packed_records() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (results, packs) = (root.path().join("results"), root.path().join("packs"));
+    run(
+        &spec(),
+        &models,
+        &SweepOptions::new(&results, data.clone()),
+        &Quiet,
+    )
+    .unwrap();
+    miners_eval::packs::pack(&results, &packs).unwrap();
+    let resumed = root.path().join("resumed");
+    let merged = merge(&resumed, &[packs]).unwrap();
+    let records = |dir: &std::path::Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = snapshot(dir);
+        files.retain(|(path, _)| !path.starts_with(".sweep"));
+        files
+    };
+    assert_eq!(records(&resumed), records(&results));
+    assert_eq!(merged.copied, records(&results).len());
+    let again = run(&spec(), &models, &SweepOptions::new(&resumed, data), &Quiet).unwrap();
+    // No job marker came along, so each job starts, and finds every cell done.
+    assert_eq!(
+        (again.run, again.cells_skipped),
+        (3, records(&results).len() / 2)
+    );
+}
+
 /// The records of a result directory: relative path and bytes.
 fn snapshot(root: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();

@@ -1,0 +1,226 @@
+//! Records of record: a result directory whose folders of result files are
+//! each folded into one JSON Lines file, `<folder>.jsonl`, one compact line
+//! per file in file-name order. `git diff` then shows a changed score as one
+//! changed line, and a pack reads as the folder it stands for: each line
+//! must belong in that folder by its content, as a file must belong at its
+//! path. [`pack`] writes them; [`read_packs`] reads them back, and the
+//! report and the sweep's merge read a pack directory as a result directory.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    EvalError, ResultRecord,
+    mining::{MINING_DIR, MiningResult},
+};
+
+/// The extension of a pack file.
+pub const PACK_EXTENSION: &str = "jsonl";
+
+/// One result of a result directory: a record, or a mined pair.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Packed {
+    /// A cell's record for one k.
+    Record(Box<ResultRecord>),
+    /// The result of mining one pair.
+    Mining(MiningResult),
+}
+
+impl Packed {
+    /// Where the result's file lives under the result directory `root`.
+    pub fn path(&self, root: &Path) -> PathBuf {
+        match self {
+            Self::Record(record) => record.path(root),
+            Self::Mining(mined) => mined.path(root),
+        }
+    }
+
+    /// The bytes of its file, as a run writes them.
+    pub fn file_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Record(record) => record.file_bytes(),
+            Self::Mining(mined) => mined.file_bytes(),
+        }
+    }
+
+    /// The result of the file at `relative` (to its result directory) with
+    /// `bytes`: a mining result under `mining/`, else a checked record.
+    fn parse(relative: &Path, bytes: &[u8]) -> Result<Self, String> {
+        if relative.starts_with(MINING_DIR) {
+            let mined: MiningResult = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            return mined.check().map(|()| Self::Mining(mined));
+        }
+        ResultRecord::parse(bytes).map(|record| Self::Record(Box::new(record)))
+    }
+
+    /// One compact line of JSON.
+    fn line(&self) -> String {
+        let json = match self {
+            Self::Record(record) => serde_json::to_string(record),
+            Self::Mining(mined) => serde_json::to_string(mined),
+        };
+        json.expect("results serialise")
+    }
+}
+
+/// What [`pack`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackSummary {
+    /// Result files packed.
+    pub files: usize,
+    /// Pack files written.
+    pub packs: usize,
+    /// Stale pack files removed (folders no longer in the result directory).
+    pub removed: usize,
+}
+
+/// Packs every result file under `results` (records and mining results,
+/// each read back and checked, at the path its content names) into `out`:
+/// `out/<folder>.jsonl` for each folder of result files. Each pack is
+/// written atomically; packs in `out` of folders `results` no longer has are
+/// removed, so that `out` holds exactly what `results` does.
+pub fn pack(results: &Path, out: &Path) -> Result<PackSummary, EvalError> {
+    let mut folders: BTreeMap<PathBuf, Vec<(String, String)>> = BTreeMap::new();
+    let mut summary = PackSummary::default();
+    for file in result_files(results)? {
+        let bytes = std::fs::read(&file).map_err(|source| io(&file, source))?;
+        let relative = file.strip_prefix(results).expect("walked from results");
+        let packed = Packed::parse(relative, &bytes)
+            .and_then(|packed| agree(results, &file, &packed).map(|()| packed))
+            .map_err(|message| invalid(&file, None, message))?;
+        let name = relative
+            .file_name()
+            .expect("a file")
+            .to_string_lossy()
+            .into_owned();
+        let folder = relative.parent().expect("a file").to_owned();
+        folders
+            .entry(folder)
+            .or_default()
+            .push((name, packed.line()));
+        summary.files += 1;
+    }
+    let mut written = Vec::new();
+    for (folder, mut lines) in folders {
+        lines.sort();
+        let path = out.join(folder.with_extension(PACK_EXTENSION));
+        let text: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
+        let dir = path.parent().expect("packs have a parent");
+        std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+        miners_core::atomic_write(&path, text.as_bytes()).map_err(|source| io(&path, source))?;
+        written.push(path);
+        summary.packs += 1;
+    }
+    for stale in pack_files(out)?
+        .into_iter()
+        .filter(|p| !written.contains(p))
+    {
+        std::fs::remove_file(&stale).map_err(|source| io(&stale, source))?;
+        summary.removed += 1;
+    }
+    Ok(summary)
+}
+
+/// Every result of the packs under `dir`, in pack and line order, each
+/// checked and in the folder its pack stands for; a result given twice (in
+/// two lines, or in a pack and a pack of the same folder) is refused.
+pub fn read_packs(dir: &Path) -> Result<Vec<Packed>, EvalError> {
+    let mut results = Vec::new();
+    let mut seen: HashMap<PathBuf, (PathBuf, usize)> = HashMap::new();
+    for pack in pack_files(dir)? {
+        let text = std::fs::read_to_string(&pack).map_err(|source| io(&pack, source))?;
+        let folder = pack.with_extension("");
+        let relative = folder
+            .strip_prefix(dir)
+            .expect("walked from dir")
+            .to_owned();
+        for (index, line) in text.lines().enumerate() {
+            let number = index + 1;
+            let packed = Packed::parse(&relative.join("line"), line.as_bytes())
+                .map_err(|message| invalid(&pack, Some(number), message))?;
+            let path = packed.path(dir);
+            if path.parent() != Some(folder.as_path()) {
+                let message = format!(
+                    "this result belongs in {}, not in this pack",
+                    path.strip_prefix(dir).unwrap_or(&path).display()
+                );
+                return Err(invalid(&pack, Some(number), message));
+            }
+            if let Some((first, at)) = seen.insert(path, (pack.clone(), number)) {
+                let message = format!("the same result as {}:{at}", first.display());
+                return Err(invalid(&pack, Some(number), message));
+            }
+            results.push(packed);
+        }
+    }
+    Ok(results)
+}
+
+/// Every pack file under `dir`, recursively, sorted.
+pub fn pack_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let mut found = files_under(dir)?;
+    found.retain(|p| p.extension().is_some_and(|e| e == PACK_EXTENSION));
+    Ok(found)
+}
+
+/// Every result file under `dir`: records (`<cell>.k<k>.json`) and mining
+/// results, leaving out the report's folder, the sweep's markers and
+/// temporary files.
+fn result_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let mut found = files_under(dir)?;
+    found.retain(|path| {
+        let relative = path.strip_prefix(dir).expect("walked from dir");
+        let name = relative.to_string_lossy();
+        let hidden = relative
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        !hidden
+            && !relative.starts_with("report")
+            && !name.ends_with(miners_core::TEMPORARY_SUFFIX)
+            && path.extension().is_some_and(|e| e == "json")
+            && (relative.starts_with(MINING_DIR) || name.contains(".k"))
+    });
+    Ok(found)
+}
+
+/// Every file under `dir`, recursively, sorted; none when `dir` is absent.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(io(&dir, source)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|source| io(&dir, source))?.path();
+            match path.is_dir() {
+                true => pending.push(path),
+                false => found.push(path),
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// That `file`'s content belongs at `file` under `root`.
+fn agree(root: &Path, file: &Path, packed: &Packed) -> Result<(), String> {
+    crate::record::agree(root, file, &packed.path(root))
+}
+
+fn io(path: &Path, source: std::io::Error) -> EvalError {
+    EvalError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A result that cannot be packed or read back, named by file and line.
+fn invalid(file: &Path, line: Option<usize>, message: String) -> EvalError {
+    let line = line.map(|n| format!(":{n}")).unwrap_or_default();
+    EvalError::Config(format!("{}{line}: {message}", file.display()))
+}

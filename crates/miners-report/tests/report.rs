@@ -590,3 +590,31 @@ fn packed_records_read_as_their_result_directory() {
     let err = load_records(&packs).unwrap_err().to_string();
     assert!(err.contains("given both as a file and in a pack"), "{err}");
 }
+
+/// k-curves tick only the k that were run; scatters name every colour they
+/// draw, the rarest categories together as "other".
+#[test]
+fn plots_tick_the_k_run_and_name_every_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let curve = dir.path().join("k.svg");
+    let mut curves = std::collections::BTreeMap::new();
+    curves.insert("m".to_owned(), vec![(1, 50.0), (5, 60.0), (10, 65.0)]);
+    miners_report::k_curve_svg(&curve, "t", &curves).unwrap();
+    let svg = std::fs::read_to_string(&curve).unwrap();
+    for k in ["1", "5", "10"] {
+        assert!(svg.contains(&format!(">\n{k}\n</text>")), "{k}: {svg}");
+    }
+    assert!(!svg.contains(">\n2\n</text>") && !svg.contains(">\n0\n</text>"));
+
+    let scatter = dir.path().join("s.svg");
+    let categories: Vec<String> = (0..25)
+        .flat_map(|c| std::iter::repeat_n(format!("cat{c:02}"), 30 - c))
+        .collect();
+    let points: Vec<[f64; 2]> = (0..categories.len())
+        .map(|i| [i as f64, (i % 7) as f64])
+        .collect();
+    miners_report::scatter_svg(&scatter, "t", &points, &categories).unwrap();
+    let svg = std::fs::read_to_string(&scatter).unwrap();
+    assert!(svg.contains("other (8 categories)"), "{svg}");
+    assert!(svg.contains("cat00") && svg.contains("cat16") && !svg.contains("cat17"));
+}

@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use miners_datasets::{DatasetSpec, Headline};
-use miners_eval::{ResultRecord, Setting, Task, mining::MiningResult};
+use miners_eval::{ResultRecord, Setting, Task, mining::MiningResult, slug};
+use miners_icl::Selection;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -496,6 +497,79 @@ pub fn table3(records: &[ResultRecord]) -> Table {
         rows,
         notes: vec!["Scores average the languages run; see the per-language tables for coverage and test sizes.".into()],
     }
+}
+
+/// ICL by demonstration percentile window, as the reference's
+/// `aggregate_icl_percentile.py` tabulates it: per dataset, setting,
+/// generator (with its scoring) and k, a row per retriever and a column per
+/// window (`p50-100`: demonstrations from the 50th to the 100th percentile of
+/// similarity), each the dataset's headline score averaged over the
+/// languages run, then their mean.
+pub fn percentiles(records: &[ResultRecord]) -> Vec<Table> {
+    type Group = (String, Setting, (String, &'static str), usize);
+    let mut groups: BTreeMap<Group, Vec<&ResultRecord>> = BTreeMap::new();
+    for record in records {
+        let Some(generator) = &record.generator else {
+            continue;
+        };
+        if let Selection::Percentile { .. } = generator.selection {
+            let scoring = generator.scoring.name();
+            let key = (
+                record.dataset.clone(),
+                record.setting,
+                (generator.id.clone(), scoring),
+                record.k,
+            );
+            groups.entry(key).or_default().push(record);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((dataset, setting, (generator, scoring), k), chosen)| {
+            let window = |r: &ResultRecord| match r.generator.as_ref().map(|g| &g.selection) {
+                Some(Selection::Percentile { min, max }) => (*min, *max),
+                _ => unreachable!("only percentile records are grouped"),
+            };
+            let mut windows: Vec<(f64, f64)> = chosen.iter().map(|r| window(r)).collect();
+            windows.sort_by(|a, b| a.partial_cmp(b).expect("percentiles are numbers"));
+            windows.dedup();
+            let retrievers: BTreeSet<&str> = chosen.iter().map(|r| r.model.id.as_str()).collect();
+            let rows = retrievers
+                .iter()
+                .map(|&retriever| {
+                    let scores: Vec<Option<f64>> = windows
+                        .iter()
+                        .map(|&w| {
+                            let of = chosen.iter().copied();
+                            let cells = of.filter(|r| r.model.id == retriever && window(r) == w);
+                            dataset_score(cells).map(|(v, _)| v)
+                        })
+                        .collect();
+                    let present: Vec<f64> = scores.iter().flatten().copied().collect();
+                    let mut row = vec![Value::from(retriever)];
+                    row.extend(scores.into_iter().map(number));
+                    row.push(number(mean(&present)));
+                    row
+                })
+                .collect();
+            let mut header = vec!["retriever".to_owned()];
+            header.extend(windows.iter().map(|(min, max)| format!("p{min}-{max}")));
+            header.push("avg".into());
+            Table {
+                name: slug(&format!(
+                    "icl-percentile-{dataset}-{}-{generator}-{scoring}-k{k}",
+                    setting.name()
+                )),
+                title: format!(
+                    "ICL by demonstration percentile window: {dataset} ({}), {generator} ({scoring}), k = {k}",
+                    setting.name()
+                ),
+                header,
+                rows,
+                notes: vec!["pMIN-MAX: demonstrations from the MIN-th to the MAX-th percentile of similarity to the test text; scores average the languages run.".into()],
+            }
+        })
+        .collect()
 }
 
 /// One table per (task, setting) at the headline k: retrievers × datasets, plus `avg`.

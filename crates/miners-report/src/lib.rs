@@ -30,7 +30,7 @@ use std::{
 
 pub use aggregate::{
     Table, ablation, dataset_score, directions, display_name, headline_k, headline_metric,
-    k_curves, mining, per_dataset, per_language, system, table2, table3,
+    k_curves, mining, per_dataset, per_language, percentiles, system, table2, table3,
 };
 use miners_eval::{
     FingerprintLedger, ResultRecord,
@@ -279,6 +279,7 @@ pub fn write_report(
     let mut comparisons = ablation(records);
     comparisons.extend(directions(records));
     comparisons.extend(mining(mined));
+    comparisons.extend(percentiles(records));
     for table in headline
         .iter()
         .chain(&comparisons)

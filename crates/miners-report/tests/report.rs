@@ -618,3 +618,42 @@ fn plots_tick_the_k_run_and_name_every_colour() {
     assert!(svg.contains("other (8 categories)"), "{svg}");
     assert!(svg.contains("cat00") && svg.contains("cat16") && !svg.contains("cat17"));
 }
+
+/// The percentile study gets the reference's table: a row per retriever, a
+/// column per window, the languages averaged, then the windows.
+#[test]
+fn percentile_windows_get_their_table() {
+    let windowed = |model: &str, lang: &str, window: (f64, f64), f1: f64| {
+        let mut value = serde_json::to_value(record(
+            "icl",
+            "nusax",
+            "mono",
+            model,
+            (lang, None),
+            1,
+            0.5,
+            f1,
+        ))
+        .unwrap();
+        value["generator"]["selection"] =
+            json!({"type": "percentile", "min": window.0, "max": window.1});
+        serde_json::from_value::<ResultRecord>(value).unwrap()
+    };
+    let records = vec![
+        windowed("e5", "ind", (0.0, 100.0), 0.4),
+        windowed("e5", "jav", (0.0, 100.0), 0.6),
+        windowed("e5", "ind", (50.0, 100.0), 0.7),
+        windowed("labse", "ind", (50.0, 100.0), 0.3),
+        record("icl", "nusax", "mono", "e5", ("ind", None), 1, 0.5, 0.9),
+    ];
+    let tables = miners_report::percentiles(&records);
+    assert_eq!(tables.len(), 1);
+    let text = markdown(&tables[0]);
+    assert!(
+        text.contains("| retriever | p0-100 | p50-100 | avg |"),
+        "{text}"
+    );
+    assert!(text.contains("| e5 | 50.00 | 70.00 | 60.00 |"), "{text}");
+    assert!(text.contains("| labse | – | 30.00 | 30.00 |"), "{text}");
+    assert_eq!(tables[0].name, "icl-percentile-nusax-mono-gen-logprob-k1");
+}

@@ -2,7 +2,7 @@
 
 use miners_datasets::{DataDir, DatasetSpec};
 use miners_eval::{
-    Setting, Task, slug,
+    CellKey, Setting, Task, slug,
     tune::{TuneBy, validation_is_free},
 };
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use miners_classify::Vote;
 use miners_core::Lang;
 use miners_fusion::Normalization;
-use miners_icl::Selection;
+use miners_icl::{Scoring, Selection};
 use miners_index::Hubness;
 use miners_run::{
     BitextSpec, CellRef, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool,
@@ -112,6 +112,13 @@ pub struct Job {
     /// How candidates are ranked (the reference: Euclidean).
     #[serde(default, skip_serializing_if = "is_reference")]
     pub ranking: Ranking,
+    /// ICL: which retrieved texts become demonstrations.
+    #[serde(default, skip_serializing_if = "is_nearest")]
+    pub selection: Selection,
+}
+
+fn is_nearest(selection: &Selection) -> bool {
+    *selection == Selection::Nearest
 }
 
 fn is_reference(ranking: &Ranking) -> bool {
@@ -198,7 +205,7 @@ impl Job {
                 })?,
                 langs,
                 pool: self.pool(),
-                selection: Selection::Nearest,
+                selection: self.selection.clone(),
                 instruction: None,
                 options: self.options,
                 scoring: self.scoring,
@@ -226,7 +233,12 @@ impl Job {
         let generator = self
             .generator
             .as_ref()
-            .map(|g| format!("{g}+"))
+            .map(|g| {
+                format!(
+                    "{}+",
+                    CellKey::generator_dir(g, &self.selection, &Scoring::LogProb)
+                )
+            })
             .unwrap_or_default();
         let ranking = match self.ranking {
             Ranking::Euclidean => String::new(),
@@ -272,6 +284,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         seed: 0,
         ranking: Ranking::Euclidean,
         both_directions: false,
+        selection: Selection::Nearest,
     };
     // Each retriever with each metric it can rank by.
     let ranked: Vec<(&JobRetriever, Ranking)> = retrievers
@@ -318,9 +331,14 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     }
     if let Some(icl) = &spec.icl {
         let datasets = present(data, &icl.datasets, Task::Icl)?;
-        let retriever = JobRetriever::Single {
-            id: icl.retriever.clone(),
-        };
+        let retriever = icl_retriever(spec, &icl.retriever);
+        let selection = icl
+            .selection
+            .selection()
+            .map_err(|message| SweepError::Spec {
+                origin: "[icl] selection".into(),
+                message,
+            })?;
         // Generator-major, so each generator is loaded once.
         for generator in &icl.generators {
             for dataset in &datasets {
@@ -334,6 +352,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
                         scoring: icl.scoring,
                         greedy: icl.greedy,
                         seed: icl.seed,
+                        selection: selection.clone(),
                         ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
                     });
                 }
@@ -365,6 +384,16 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     }
     distinct_names(&jobs)?;
     Ok(jobs)
+}
+
+/// The ICL retriever `id` names: an ensemble of the spec by the id its
+/// records carry, else an encoder.
+fn icl_retriever(spec: &SweepSpec, id: &str) -> JobRetriever {
+    let ensembles = spec.ensembles.iter().cloned().map(JobRetriever::Ensemble);
+    ensembles
+        .into_iter()
+        .find(|ensemble| ensemble.label() == id)
+        .unwrap_or_else(|| JobRetriever::Single { id: id.to_owned() })
 }
 
 /// Refuses two different jobs of one name: their ids map to one folder

@@ -52,7 +52,9 @@ pub use merge::{MergeSummary, merge, result_files};
 pub use miners_run::CellRef;
 pub use plan::{PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
-pub use spec::{EnsembleSpec, IclSpec, MiningSpec, Ranking, SweepSpec, TaskSpec};
+pub use spec::{
+    EnsembleSpec, IclSpec, MiningSpec, Ranking, SelectionName, SelectionSpec, SweepSpec, TaskSpec,
+};
 
 /// Errors of reading, planning, running or merging a sweep.
 #[derive(Debug, thiserror::Error)]

@@ -183,8 +183,15 @@ pub struct IclSpec {
     pub datasets: Vec<String>,
     /// Generator references (`[[generator]]` catalog ids or directories).
     pub generators: Vec<String>,
-    /// The encoder that retrieves demonstrations.
+    /// What retrieves demonstrations: an encoder, or an ensemble of
+    /// `[[ensembles]]` by the id its records carry
+    /// (`distfuse(e5-small*1+minilm-l6*1)`).
     pub retriever: String,
+    /// Which retrieved texts become demonstrations: `"nearest"` (the
+    /// paper's default), `"balanced"` (the k nearest of each label) or
+    /// `{ percentile = [min, max] }` (the paper's percentile study).
+    #[serde(default)]
+    pub selection: SelectionSpec,
     /// `mono` and/or `cross`.
     #[serde(default = "mono_only")]
     pub settings: Vec<Setting>,
@@ -216,6 +223,50 @@ pub struct IclSpec {
     /// Seed of the sampled generations (the reference's default: 42).
     #[serde(default = "reference_seed")]
     pub seed: u64,
+}
+
+/// A demonstration selection as a spec writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SelectionSpec {
+    /// `"nearest"` or `"balanced"`.
+    Named(SelectionName),
+    /// `{ percentile = [min, max] }`.
+    Window {
+        /// Lower and upper percentile.
+        percentile: [f64; 2],
+    },
+}
+
+impl Default for SelectionSpec {
+    fn default() -> Self {
+        Self::Named(SelectionName::Nearest)
+    }
+}
+
+/// The selections a spec names by word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionName {
+    /// The k nearest.
+    Nearest,
+    /// The k nearest of each label.
+    Balanced,
+}
+
+impl SelectionSpec {
+    /// The selection, its window checked.
+    pub fn selection(&self) -> Result<miners_icl::Selection, String> {
+        use miners_icl::Selection;
+        match self {
+            Self::Named(SelectionName::Nearest) => Ok(Selection::Nearest),
+            Self::Named(SelectionName::Balanced) => Ok(Selection::Balanced),
+            Self::Window {
+                percentile: [min, max],
+            } => Selection::parse_percentile(&format!("{min}-{max}"))
+                .map_err(|e| format!("[icl] selection percentile [{min}, {max}]: {e}")),
+        }
+    }
 }
 
 fn reference_seed() -> u64 {
@@ -324,10 +375,11 @@ impl SweepSpec {
         if self.limit == Some(0) || self.icl.as_ref().is_some_and(|i| i.limit == Some(0)) {
             return Err("limit 0 keeps no items; give at least 1, or no limit".into());
         }
-        if let Some(icl) = &self.icl
-            && icl.generators.is_empty()
-        {
-            return Err("[icl] lists no generators".into());
+        if let Some(icl) = &self.icl {
+            if icl.generators.is_empty() {
+                return Err("[icl] lists no generators".into());
+            }
+            icl.selection.selection()?;
         }
         let ks = [&self.bitext, &self.classification]
             .into_iter()

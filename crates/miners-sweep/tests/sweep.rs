@@ -574,3 +574,70 @@ fn tuned_ensembles_learn_their_weights_and_skip_bitext() {
         }
     }
 }
+
+/// A sweep expresses every ICL option: the demonstration selection, the
+/// cross-lingual setting and a DistFuse retriever named as its records name
+/// it; the job names and records of the default selection stay as they were.
+#[test]
+fn icl_jobs_carry_selection_setting_and_ensemble_retrievers() {
+    let Some((_, data)) = setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |selection: &str| {
+        let path = dir.path().join("icl.toml");
+        let text = format!(
+            r#"encoders = []
+[[ensembles]]
+members = ["static-tokenlearn", "static-tokenlearn"]
+weights = [1.0, 1.0]
+[icl]
+datasets = ["nusax"]
+generators = ["smollm2-135m"]
+retriever = "distfuse(static-tokenlearn*1+static-tokenlearn*1)"
+settings = ["mono", "cross"]
+{selection}
+"#
+        );
+        std::fs::write(&path, text).unwrap();
+        SweepSpec::read(&path)
+    };
+    let spec = write(r#"selection = { percentile = [50, 100] }"#).unwrap();
+    let jobs = jobs(&spec, &data).unwrap();
+    let names: Vec<String> = jobs.iter().map(|j| j.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "icl.nusax.smollm2-135m+p50-100+distfuse_static-tokenlearn_1+static-tokenlearn_1_.mono",
+            "icl.nusax.smollm2-135m+p50-100+distfuse_static-tokenlearn_1+static-tokenlearn_1_.cross",
+        ]
+    );
+    let run = jobs[1].run_spec(None).unwrap();
+    let miners_run::RunTask::Icl(icl) = &run.task else {
+        panic!("an ICL run: {run:?}")
+    };
+    let window = miners_icl::Selection::Percentile {
+        min: 50.0,
+        max: 100.0,
+    };
+    assert_eq!(icl.selection, window);
+    assert_eq!(icl.pool, miners_run::Pool::Cross { source: None });
+    assert_eq!(run.retriever.encoders.len(), 2);
+
+    let balanced = jobs_named(&write(r#"selection = "balanced""#).unwrap(), &data);
+    assert!(
+        balanced[0].starts_with("icl.nusax.smollm2-135m+balanced+distfuse"),
+        "{balanced:?}"
+    );
+    let nearest = jobs_named(&write("").unwrap(), &data);
+    assert!(
+        nearest[0].starts_with("icl.nusax.smollm2-135m+distfuse"),
+        "{nearest:?}"
+    );
+    let err = write(r#"selection = { percentile = [80, 20] }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("percentile [80, 20]"), "{err}");
+}
+
+fn jobs_named(spec: &SweepSpec, data: &DataDir) -> Vec<String> {
+    jobs(spec, data).unwrap().iter().map(|j| j.name()).collect()
+}

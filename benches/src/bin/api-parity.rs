@@ -14,7 +14,7 @@
 use miners_encoders::spec::DType;
 use std::time::Instant;
 
-use miners_api::{ApiGenerator, GeneratorApiSpec};
+use miners_api::{ApiGenerator, GeneratorApiSpec, Protocol};
 use miners_icl::{Decoding, Generator, decide};
 use miners_torch::{DeviceChoice, TorchGenerator};
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ fn main() {
         "max_concurrency": in_flight, "tokenizer": model,
     }))
     .unwrap();
-    let server = ApiGenerator::open(&spec, None).unwrap();
+    let server = ApiGenerator::open(&spec, Protocol::OpenAi, None).unwrap();
     let generation = compare_generation(&local, &server, &prompts);
     let logprob = compare_logprobs(&local, &server, &prompts, &labels);
     println!(

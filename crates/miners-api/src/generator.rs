@@ -1,5 +1,8 @@
-//! OpenAI-compatible generators: label log-probabilities through
-//! `/completions` with `echo`, generation through `/chat/completions`.
+//! Generators behind an API. OpenAI-compatible ones score labels by their
+//! log-probabilities through `/completions` with `echo` and generate through
+//! `/chat/completions`; Cohere's (Command-R) generate through `/v1/chat`, with
+//! the reference's `message`, `temperature`, `max_tokens`, `seed` and `p`, and
+//! give no log-probabilities.
 //!
 //! **How prompt and label are split.** A label is scored by sending the
 //! prompt and the label as one text, `echo: true`, `logprobs: 1`,
@@ -21,12 +24,18 @@
 
 use std::{path::Path, sync::OnceLock};
 
-use miners_icl::{Decoding, Generation, Generator, IclError, Sampling};
+use miners_icl::{Decoding, Generation, Generator, IclError, Sampling, ScoringKind};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 
-use crate::{ApiError, client::Client, journal::Journal, pool::in_flight, spec::GeneratorApiSpec};
+use crate::{
+    ApiError,
+    client::Client,
+    journal::Journal,
+    pool::in_flight,
+    spec::{GeneratorApiSpec, Protocol},
+};
 
 /// The context window of a spec that names none: no cut.
 const UNBOUNDED: usize = usize::MAX / 4;
@@ -36,10 +45,11 @@ const ECHO_PROBE: &str = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 /// server's echo is not trusted (a model gives about -0.3; shifted echoes about -12).
 pub const ECHO_FLOOR: f64 = -3.0;
 
-/// A generator behind an OpenAI-compatible endpoint.
+/// A generator behind an OpenAI-compatible or Cohere endpoint.
 #[derive(Debug)]
 pub struct ApiGenerator {
     spec: GeneratorApiSpec,
+    protocol: Protocol,
     client: Client,
     tokenizer: Option<Tokenizer>,
     journal: Option<Journal>,
@@ -47,9 +57,21 @@ pub struct ApiGenerator {
 }
 
 impl ApiGenerator {
-    /// A generator of `spec`; with `journal_root`, every answer is journalled
-    /// under `<journal_root>/<hash of url and model>` as it arrives.
-    pub fn open(spec: &GeneratorApiSpec, journal_root: Option<&Path>) -> Result<Self, ApiError> {
+    /// A generator of `spec` speaking `protocol`; with `journal_root`, every
+    /// answer is journalled under `<journal_root>/<hash of url and model>` as
+    /// it arrives. Cohere's chat gives no log-probabilities, so a Cohere spec
+    /// scores by generation.
+    pub fn open(
+        spec: &GeneratorApiSpec,
+        protocol: Protocol,
+        journal_root: Option<&Path>,
+    ) -> Result<Self, ApiError> {
+        if protocol == Protocol::Cohere && spec.scoring == ScoringKind::Logprob {
+            return Err(ApiError::Config(format!(
+                "generator `{}`: Cohere's chat gives no log-probabilities; set scoring = \"generate\"",
+                spec.id
+            )));
+        }
         let tokenizer = match &spec.tokenizer {
             Some(path) => Some(read_tokenizer(path)?),
             None => None,
@@ -63,6 +85,7 @@ impl ApiGenerator {
         };
         Ok(Self {
             spec: spec.clone(),
+            protocol,
             client,
             tokenizer,
             journal,
@@ -157,33 +180,60 @@ impl ApiGenerator {
         })
     }
 
-    /// One chat completion: a single user message.
+    /// One chat turn: a single user message, answered as the protocol says.
     fn chat(&self, prompt: &str, decoding: &Decoding) -> Result<Generation, ApiError> {
+        let (path, body, read): (_, _, fn(&Value) -> Result<Value, String>) = match self.protocol {
+            Protocol::OpenAi => (
+                "/chat/completions",
+                self.openai_chat(prompt, decoding),
+                read_chat,
+            ),
+            Protocol::Cohere => (
+                "/v1/chat",
+                self.cohere_chat(prompt, decoding),
+                read_cohere_chat,
+            ),
+        };
+        let answer = self.ask(path, &body, "", read)?;
+        serde_json::from_value(answer.clone()).map_err(|e| ApiError::Body {
+            url: format!("{}{path}", self.client.base()),
+            message: format!("journalled answer {answer}: {e}"),
+        })
+    }
+
+    /// `/chat/completions`: `messages`, `max_tokens`, `temperature`, `top_p`
+    /// and, when sampling, `seed`.
+    fn openai_chat(&self, prompt: &str, decoding: &Decoding) -> Value {
         let mut body = json!({
             "model": self.spec.model,
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": decoding.max_new_tokens,
         });
-        match decoding.sampling {
-            Sampling::Greedy => {
-                body["temperature"] = json!(0.0);
-                body["top_p"] = json!(1.0);
-            }
-            Sampling::Sample {
-                temperature,
-                top_p,
-                seed,
-            } => {
-                body["temperature"] = json!(temperature);
-                body["top_p"] = json!(top_p);
-                body["seed"] = json!(seed);
-            }
+        let (temperature, top_p, seed) = sampling(decoding);
+        body["temperature"] = json!(temperature);
+        body["top_p"] = json!(top_p);
+        if let Some(seed) = seed {
+            body["seed"] = json!(seed);
         }
-        let answer = self.ask("/chat/completions", &body, "", read_chat)?;
-        serde_json::from_value(answer.clone()).map_err(|e| ApiError::Body {
-            url: format!("{}/chat/completions", self.client.base()),
-            message: format!("journalled answer {answer}: {e}"),
-        })
+        body
+    }
+
+    /// Cohere's `/v1/chat` as the reference calls it
+    /// (`get_commandr_chat_response`): `message`, `temperature`,
+    /// `max_tokens`, `seed` and `p`.
+    fn cohere_chat(&self, prompt: &str, decoding: &Decoding) -> Value {
+        let mut body = json!({
+            "model": self.spec.model,
+            "message": prompt,
+            "max_tokens": decoding.max_new_tokens,
+        });
+        let (temperature, top_p, seed) = sampling(decoding);
+        body["temperature"] = json!(temperature);
+        body["p"] = json!(top_p);
+        if let Some(seed) = seed {
+            body["seed"] = json!(seed);
+        }
+        body
     }
 
     fn error(&self, error: ApiError) -> IclError {
@@ -218,6 +268,10 @@ impl Generator for ApiGenerator {
         prompts: &[String],
         continuations: &[String],
     ) -> Result<Vec<Vec<f64>>, IclError> {
+        if self.protocol == Protocol::Cohere {
+            let message = "Cohere's chat gives no log-probabilities; score by generation";
+            return Err(self.error(ApiError::Config(message.into())));
+        }
         self.check_echo().map_err(|e| self.error(e))?;
         let pairs: Vec<(usize, usize)> = (0..prompts.len())
             .flat_map(|p| (0..continuations.len()).map(move |c| (p, c)))
@@ -315,6 +369,39 @@ pub(crate) fn read_chat(response: &Value) -> Result<Value, String> {
         stopped,
     })
     .map_err(|e| e.to_string())
+}
+
+/// Cohere's chat answer: its `text`, output tokens (`meta.billed_units`) and
+/// whether it ended by itself (`finish_reason` `COMPLETE`).
+pub(crate) fn read_cohere_chat(response: &Value) -> Result<Value, String> {
+    let text = response
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or("no `text`")?;
+    let tokens = response
+        .pointer("/meta/billed_units/output_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let stopped = response.get("finish_reason").and_then(Value::as_str) == Some("COMPLETE");
+    serde_json::to_value(Generation {
+        text: text.to_owned(),
+        tokens: tokens as usize,
+        stopped,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Temperature, top-p and seed of a decoding: greedy is temperature 0 and
+/// top-p 1 without a seed.
+fn sampling(decoding: &Decoding) -> (f64, f64, Option<u64>) {
+    match decoding.sampling {
+        Sampling::Greedy => (0.0, 1.0, None),
+        Sampling::Sample {
+            temperature,
+            top_p,
+            seed,
+        } => (temperature, top_p, Some(seed)),
+    }
 }
 
 /// `<16 hex digits>` of the endpoint's URL and model: one journal per endpoint.

@@ -57,7 +57,10 @@ fn openai_answer(request: &Request, dim: usize) -> Reply {
             json!({"object": "embedding", "index": index, "embedding": embedding})
         })
         .collect();
-    Reply::json(json!({"object": "list", "data": data, "model": "test-model"}))
+    Reply::json(json!({
+        "object": "list", "data": data, "model": "test-model",
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }))
 }
 
 fn base64_of(values: &[f32]) -> String {
@@ -73,8 +76,9 @@ fn cohere_answer(request: &Request) -> Reply {
         .collect();
     Reply::json(json!({
         "id": "x", "texts": request.body["texts"],
+        "response_type": "embeddings_by_type",
         "embeddings": {"float": vectors},
-        "meta": {"api_version": {"version": "1"}},
+        "meta": {"api_version": {"version": "1"}, "billed_units": {"input_tokens": 2}},
     }))
 }
 
@@ -446,11 +450,20 @@ fn completions_answer(request: &Request) -> Reply {
             start = i;
         }
     }
-    Reply::json(json!({"choices": [{
-        "text": format!("{prompt} ."),
-        "logprobs": {"tokens": tokens, "text_offset": offsets, "token_logprobs": logprobs},
-        "finish_reason": "length",
-    }]}))
+    let top: Vec<Value> = tokens.iter().map(|t| json!({ t.as_str(): -0.1 })).collect();
+    Reply::json(json!({
+        "id": "cmpl-1", "object": "text_completion", "created": 0, "model": "chat-model",
+        "choices": [{
+            "index": 0,
+            "text": format!("{prompt} ."),
+            "logprobs": {
+                "tokens": tokens, "text_offset": offsets,
+                "token_logprobs": logprobs, "top_logprobs": top,
+            },
+            "finish_reason": "length",
+        }],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5},
+    }))
 }
 
 fn generator_spec(url: &str, extra: &str) -> GeneratorApiSpec {
@@ -463,8 +476,12 @@ fn generator_spec(url: &str, extra: &str) -> GeneratorApiSpec {
 #[test]
 fn label_logprobs_are_the_mean_over_the_labels_tokens_as_the_server_split_them() {
     let server = TestServer::start(|_, r| completions_answer(r));
-    let generator =
-        ApiGenerator::open(&generator_spec(&server.url, "max_concurrency = 3"), None).unwrap();
+    let generator = ApiGenerator::open(
+        &generator_spec(&server.url, "max_concurrency = 3"),
+        Protocol::OpenAi,
+        None,
+    )
+    .unwrap();
     let prompts = vec![
         "Review: good film. Sentiment:".to_owned(),
         "Another one:".to_owned(),
@@ -490,8 +507,14 @@ fn chat_answer(n: usize, request: &Request) -> Reply {
     let prompt = request.body["messages"][0]["content"].as_str().unwrap();
     assert_eq!(request.body["messages"][0]["role"], "user");
     Reply::json(json!({
-        "choices": [{"message": {"role": "assistant", "content": format!("{} #{n}", prompt.to_uppercase())}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+        "id": format!("chatcmpl-{n}"), "object": "chat.completion", "created": 0,
+        "model": "chat-model",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": format!("{} #{n}", prompt.to_uppercase())},
+            "finish_reason": "stop", "logprobs": null,
+        }],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     }))
 }
 
@@ -508,7 +531,7 @@ fn chat_generations_follow_the_decoding_and_are_journalled_once() {
             )
         })
         .collect();
-    let generator = ApiGenerator::open(&spec, Some(dir.path())).unwrap();
+    let generator = ApiGenerator::open(&spec, Protocol::OpenAi, Some(dir.path())).unwrap();
     let mut done = Vec::new();
     let first = generator
         .generate_batch(&requests, &mut |i| done.push(i))
@@ -537,7 +560,7 @@ fn chat_generations_follow_the_decoding_and_are_journalled_once() {
         (Some(44), Some(64))
     );
     // A rerun (another process, the same journal) pays for nothing.
-    let rerun = ApiGenerator::open(&spec, Some(dir.path())).unwrap();
+    let rerun = ApiGenerator::open(&spec, Protocol::OpenAi, Some(dir.path())).unwrap();
     assert_eq!(rerun.journal().unwrap().len(), 6);
     let again = rerun.generate_batch(&requests, &mut |_| {}).unwrap();
     assert_eq!(again, first);
@@ -559,7 +582,7 @@ fn a_crash_mid_batch_keeps_every_finished_answer() {
         .map(|i| (format!("p{i}"), Decoding::greedy(5)))
         .collect();
     let spec = generator_spec(&failing.url, "max_concurrency = 1");
-    let generator = ApiGenerator::open(&spec, Some(dir.path())).unwrap();
+    let generator = ApiGenerator::open(&spec, Protocol::OpenAi, Some(dir.path())).unwrap();
     let err = generator
         .generate_batch(&requests, &mut |_| {})
         .unwrap_err()
@@ -569,7 +592,7 @@ fn a_crash_mid_batch_keeps_every_finished_answer() {
         "{err}"
     );
     // The rerun asks only for the five that never finished.
-    let resumed = ApiGenerator::open(&spec, Some(dir.path())).unwrap();
+    let resumed = ApiGenerator::open(&spec, Protocol::OpenAi, Some(dir.path())).unwrap();
     assert_eq!(resumed.journal().unwrap().len(), 3);
     let generations = resumed.generate_batch(&requests, &mut |_| {}).unwrap();
     assert_eq!(generations.len(), 8);
@@ -586,7 +609,8 @@ fn a_server_whose_echo_is_shifted_is_refused_rather_than_trusted() {
         };
         Reply::json(serde_json::from_str::<Value>(&body.replace("-0.", "-12.")).unwrap())
     });
-    let generator = ApiGenerator::open(&generator_spec(&server.url, ""), None).unwrap();
+    let generator =
+        ApiGenerator::open(&generator_spec(&server.url, ""), Protocol::OpenAi, None).unwrap();
     let err = generator
         .score(&["Sentiment:".to_owned()], &[" positive".to_owned()])
         .unwrap_err()
@@ -594,3 +618,162 @@ fn a_server_whose_echo_is_shifted_is_refused_rather_than_trusted() {
     assert!(err.contains("echoed log-probabilities look wrong"), "{err}");
     assert_eq!(server.requests().len(), 1, "nothing is scored");
 }
+
+/// Cohere's chat answer as its v1 API documents it.
+fn cohere_chat_answer(n: usize, request: &Request) -> Reply {
+    let message = request.body["message"].as_str().unwrap();
+    Reply::json(json!({
+        "response_id": format!("r{n}"),
+        "text": format!("{} #{n}", message.to_uppercase()),
+        "generation_id": format!("g{n}"),
+        "chat_history": [
+            {"role": "USER", "message": message},
+            {"role": "CHATBOT", "message": format!("{} #{n}", message.to_uppercase())},
+        ],
+        "finish_reason": "COMPLETE",
+        "meta": {
+            "api_version": {"version": "1"},
+            "billed_units": {"input_tokens": 3, "output_tokens": 2},
+            "tokens": {"input_tokens": 9, "output_tokens": 2},
+        },
+    }))
+}
+
+#[test]
+fn command_r_is_asked_as_the_reference_asks_it_and_only_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(cohere_chat_answer);
+    let spec = generator_spec(
+        &server.url,
+        "scoring = \"generate\"\napi_key_env = \"CARGO_PKG_NAME\"",
+    );
+    let generator = ApiGenerator::open(&spec, Protocol::Cohere, Some(dir.path())).unwrap();
+    let decoding = GeneratorApiSpec::reference_decoding(42, false);
+    let answer = generator.generate("Sentiment?", &decoding).unwrap();
+    assert_eq!(
+        (answer.text.as_str(), answer.tokens, answer.stopped),
+        ("SENTIMENT? #0", 2, true)
+    );
+    let sent = &server.requests()[0];
+    assert_eq!(sent.path, "/v1/chat");
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer miners-api"));
+    let body = &sent.body;
+    assert_eq!(
+        (body["model"].as_str(), body["message"].as_str()),
+        (Some("chat-model"), Some("Sentiment?"))
+    );
+    assert_eq!(
+        (body["temperature"].as_f64(), body["p"].as_f64()),
+        (Some(0.0), Some(1.0))
+    );
+    assert_eq!(
+        (body["max_tokens"].as_u64(), body["seed"].as_u64()),
+        (Some(64), Some(42))
+    );
+    assert!(body.get("messages").is_none() && body.get("top_p").is_none());
+    // Journalled: asking again sends nothing.
+    let again = generator.generate("Sentiment?", &decoding).unwrap();
+    assert_eq!((again, server.requests().len()), (answer, 1));
+    // No log-probabilities: refused when asked, and when the catalog says logprob.
+    let err = generator
+        .score(&["p".to_owned()], &["x".to_owned()])
+        .unwrap_err();
+    assert!(err.to_string().contains("no log-probabilities"), "{err}");
+    let logprob = generator_spec(&server.url, "scoring = \"logprob\"");
+    let err = ApiGenerator::open(&logprob, Protocol::Cohere, None).unwrap_err();
+    assert!(err.to_string().contains("scoring = \"generate\""), "{err}");
+}
+
+/// The test server's answers are what the official SDKs parse: Cohere's
+/// (`cohere` 5.18, its v1 `chat` and `embed`) and OpenAI's (`openai` 1.109:
+/// embeddings in both encodings, completions with echoed log-probabilities,
+/// chat), the answers of Cohere's chat, OpenAI's float embeddings and chat
+/// also validated strictly against the SDK's own response models. Needs a Python with both (`cargo xtask test` sets
+/// MINERS_SDK_PYTHON to `.cache/hub-venv`).
+#[test]
+fn the_official_sdks_parse_the_test_servers_answers() {
+    let python = std::env::var_os("MINERS_SDK_PYTHON")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.cache/hub-venv/bin/python");
+            venv.is_file().then_some(venv)
+        });
+    let Some(python) = python else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have MINERS_SDK_PYTHON"
+        );
+        eprintln!(
+            "skipping: no Python with the cohere and openai SDKs (cargo xtask test builds one)"
+        );
+        return;
+    };
+    let server = TestServer::start(|n, request| match request.path.trim_start_matches("/v1") {
+        "/embed" => cohere_answer(request),
+        "/chat" => cohere_chat_answer(n, request),
+        "/embeddings" => openai_answer(request, DIM),
+        "/completions" => completions_answer(request),
+        "/chat/completions" => chat_answer(n, request),
+        other => Reply::Answer(404, Vec::new(), format!("{{\"message\": \"no {other}\"}}")),
+    });
+    let output = std::process::Command::new(&python)
+        .args(["-c", SDK_CHECK, &server.url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(parsed["cohere_chat"], "SENTIMENT? #0");
+    assert_eq!(parsed["cohere_finish"], "COMPLETE");
+    let cohere_vector: Vec<f32> =
+        serde_json::from_value(parsed["cohere_embed"][1].clone()).unwrap();
+    assert_eq!(cohere_vector, vector("\"search_query\"|b", DIM));
+    for format in ["float", "base64"] {
+        let vectors: Vec<Vec<f32>> =
+            serde_json::from_value(parsed[format!("openai_{format}")].clone()).unwrap();
+        assert_eq!(vectors, [vector("a", DIM), vector("b", DIM)], "{format}");
+    }
+    assert_eq!(parsed["echoed"], json!(["Review:", " good", " positive"]));
+    assert_eq!(parsed["chat"], "HI #5", "the sixth request");
+}
+
+/// Calls the test server (`sys.argv[1]`) through both SDKs and prints what they parsed.
+const SDK_CHECK: &str = r#"
+import json, sys
+import cohere, openai
+from cohere.types import NonStreamedChatResponse
+from openai.types import Completion, CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
+
+url = sys.argv[1]
+out = {}
+co = cohere.Client(api_key="key", base_url=url)
+chat = co.chat(model="command-r", message="Sentiment?", temperature=0, max_tokens=64, seed=42, p=1)
+out["cohere_chat"], out["cohere_finish"] = chat.text, chat.finish_reason
+NonStreamedChatResponse.model_validate(chat.model_dump())
+embed = co.embed(texts=["a", "b"], model="m", input_type="search_query", embedding_types=["float"])
+out["cohere_embed"] = embed.embeddings.float_
+
+oa = openai.OpenAI(api_key="key", base_url=url + "/v1", max_retries=0)
+for fmt in ["float", "base64"]:
+    raw = oa.embeddings.with_raw_response.create(model="test-model", input=["a", "b"], encoding_format=fmt)
+    if fmt == "float":
+        # The SDK's model types vectors as numbers; base64 ones it hands back as sent.
+        CreateEmbeddingResponse.model_validate(raw.http_response.json())
+        data = raw.parse().data
+        out["openai_float"] = [d.embedding for d in sorted(data, key=lambda d: d.index)]
+    else:
+        import base64, struct
+        data = sorted(raw.http_response.json()["data"], key=lambda d: d["index"])
+        out["openai_base64"] = [list(struct.unpack(f"<{len(base64.b64decode(d['embedding'])) // 4}f", base64.b64decode(d["embedding"]))) for d in data]
+raw = oa.completions.with_raw_response.create(model="m", prompt="Review: good positive", echo=True, logprobs=1, max_tokens=1)
+# Parsed as the SDK parses: its model types every echoed log-probability as
+# a number, yet OpenAI's own echo gives the first token none (null).
+completion = raw.parse()
+assert isinstance(completion, Completion)
+out["echoed"] = completion.choices[0].logprobs.tokens
+raw = oa.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=64, temperature=0, top_p=1, seed=42)
+out["chat"] = ChatCompletion.model_validate(raw.http_response.json()).choices[0].message.content
+print(json.dumps(out))
+"#;

@@ -122,6 +122,8 @@ pub enum GeneratorEntry {
     Torch(TorchGeneratorEntry),
     /// An OpenAI-compatible `/completions` and `/chat/completions` endpoint.
     Openai(GeneratorApiSpec),
+    /// Cohere's `/v1/chat` (Command-R), scored by generation as the reference does.
+    Cohere(GeneratorApiSpec),
     /// A Hub repository, downloaded into the Hub cache and run on libtorch.
     Hub(HubGeneratorEntry),
 }
@@ -247,7 +249,7 @@ impl GeneratorEntry {
     pub fn id(&self) -> &str {
         match self {
             GeneratorEntry::Torch(entry) => &entry.id,
-            GeneratorEntry::Openai(spec) => &spec.id,
+            GeneratorEntry::Openai(spec) | GeneratorEntry::Cohere(spec) => &spec.id,
             GeneratorEntry::Hub(entry) => &entry.id,
         }
     }
@@ -256,7 +258,7 @@ impl GeneratorEntry {
     pub fn path(&self) -> Option<&Path> {
         match self {
             GeneratorEntry::Torch(entry) => Some(&entry.path),
-            GeneratorEntry::Openai(_) | GeneratorEntry::Hub(_) => None,
+            GeneratorEntry::Openai(_) | GeneratorEntry::Cohere(_) | GeneratorEntry::Hub(_) => None,
         }
     }
 
@@ -265,6 +267,7 @@ impl GeneratorEntry {
         match self {
             GeneratorEntry::Torch(_) => "torch",
             GeneratorEntry::Openai(_) => "openai",
+            GeneratorEntry::Cohere(_) => "cohere",
             GeneratorEntry::Hub(_) => "hub",
         }
     }
@@ -273,7 +276,9 @@ impl GeneratorEntry {
     pub fn scoring(&self) -> (ScoringKind, bool) {
         match self {
             GeneratorEntry::Torch(entry) => (entry.scoring, entry.fold_case),
-            GeneratorEntry::Openai(spec) => (spec.scoring, spec.fold_case),
+            GeneratorEntry::Openai(spec) | GeneratorEntry::Cohere(spec) => {
+                (spec.scoring, spec.fold_case)
+            }
             GeneratorEntry::Hub(entry) => (entry.scoring, entry.fold_case),
         }
     }
@@ -286,7 +291,9 @@ impl GeneratorEntry {
             GeneratorEntry::Torch(_) | GeneratorEntry::Hub(_) => {
                 Decoding::reference_or_greedy(seed, greedy)
             }
-            GeneratorEntry::Openai(_) => GeneratorApiSpec::reference_decoding(seed, greedy),
+            GeneratorEntry::Openai(_) | GeneratorEntry::Cohere(_) => {
+                GeneratorApiSpec::reference_decoding(seed, greedy)
+            }
         }
     }
 
@@ -303,7 +310,7 @@ impl GeneratorEntry {
     fn path_mut(&mut self) -> Option<&mut PathBuf> {
         match self {
             GeneratorEntry::Torch(entry) => Some(&mut entry.path),
-            GeneratorEntry::Openai(spec) => spec.tokenizer.as_mut(),
+            GeneratorEntry::Openai(spec) | GeneratorEntry::Cohere(spec) => spec.tokenizer.as_mut(),
             GeneratorEntry::Hub(_) => None,
         }
     }
@@ -452,6 +459,15 @@ mod tests {
         fold_case = true
 
         [[generator]]
+        id = "command-r"
+        backend = "cohere"
+        url = "https://api.cohere.com"
+        model = "command-r"
+        api_key_env = "COHERE_API_KEY"
+        scoring = "generate"
+        fold_case = true
+
+        [[generator]]
         id = "llama-server"
         backend = "openai"
         url = "http://127.0.0.1:8080/v1"
@@ -507,6 +523,10 @@ mod tests {
         let gpt = catalog.generator("gpt-4o").unwrap();
         assert_eq!(gpt.scoring(), (ScoringKind::Generate, true));
         assert_eq!(gpt.decoding(7, false).max_new_tokens, 64);
+        let command_r = catalog.generator("command-r").unwrap();
+        assert_eq!(command_r.backend(), "cohere");
+        assert_eq!(command_r.scoring(), (ScoringKind::Generate, true));
+        assert_eq!(command_r.decoding(7, false), gpt.decoding(7, false));
         let GeneratorEntry::Openai(server) = catalog.generator("llama-server").unwrap() else {
             panic!("llama-server speaks OpenAI's protocol");
         };

@@ -303,7 +303,12 @@ impl Models {
     ) -> Result<Box<dyn Generator>, ModelsError> {
         match entry {
             GeneratorEntry::Torch(entry) => self.open_torch_generator(entry),
-            GeneratorEntry::Openai(spec) => self.open_api_generator(spec),
+            GeneratorEntry::Openai(spec) => {
+                self.open_api_generator(spec, miners_api::Protocol::OpenAi)
+            }
+            GeneratorEntry::Cohere(spec) => {
+                self.open_api_generator(spec, miners_api::Protocol::Cohere)
+            }
             GeneratorEntry::Hub(hub) => {
                 let entry = self.generator_precision(hub::hub_local_generator(hub)?);
                 self.open_torch_generator(&entry)
@@ -431,9 +436,11 @@ impl Models {
     fn open_api_generator(
         &self,
         spec: &miners_api::GeneratorApiSpec,
+        protocol: miners_api::Protocol,
     ) -> Result<Box<dyn Generator>, ModelsError> {
+        let journal = self.journal.as_deref();
         let generator =
-            miners_api::ApiGenerator::open(spec, self.journal.as_deref()).map_err(|source| {
+            miners_api::ApiGenerator::open(spec, protocol, journal).map_err(|source| {
                 ModelsError::Api {
                     id: spec.id.clone(),
                     source,
@@ -446,6 +453,7 @@ impl Models {
     fn open_api_generator(
         &self,
         spec: &miners_api::GeneratorApiSpec,
+        _protocol: miners_api::Protocol,
     ) -> Result<Box<dyn Generator>, ModelsError> {
         Err(not_built(&spec.id, "http"))
     }

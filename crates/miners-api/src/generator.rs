@@ -182,7 +182,7 @@ impl ApiGenerator {
 
     /// One chat turn: a single user message, answered as the protocol says.
     fn chat(&self, prompt: &str, decoding: &Decoding) -> Result<Generation, ApiError> {
-        let (path, body, read): (_, _, fn(&Value) -> Result<Value, String>) = match self.protocol {
+        let (path, body, read): (_, _, ReadAnswer) = match self.protocol {
             Protocol::OpenAi => (
                 "/chat/completions",
                 self.openai_chat(prompt, decoding),
@@ -370,6 +370,9 @@ pub(crate) fn read_chat(response: &Value) -> Result<Value, String> {
     })
     .map_err(|e| e.to_string())
 }
+
+/// Turns a response into the answer kept (and journalled).
+type ReadAnswer = fn(&Value) -> Result<Value, String>;
 
 /// Cohere's chat answer: its `text`, output tokens (`meta.billed_units`) and
 /// whether it ended by itself (`finish_reason` `COMPLETE`).

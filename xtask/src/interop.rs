@@ -1,7 +1,9 @@
 //! `cargo xtask interop`: the directories miners imports load in the paper's
 //! era of Python libraries (transformers 4.44.2, sentence-transformers 3.0.1),
-//! checked by `fixtures/check_transformers4.py` in a virtual environment under
-//! `.cache/interop-venv` (torch from the same pinned wheel as libtorch).
+//! checked by `fixtures/check_transformers4.py`, and miners-fusion's pair API
+//! equals the `distfuse` package's (`fixtures/check_distfuse.py`), in a
+//! virtual environment under `.cache/interop-venv` (torch from the same pinned
+//! wheel as libtorch).
 
 use std::{
     path::{Path, PathBuf},
@@ -18,18 +20,40 @@ use crate::{
 
 /// What the environment holds; a change rebuilds it. sentencepiece and
 /// protobuf are transformers' slow-tokenizer conversion (the tokenizer
-/// fixtures and `paper-check`'s SentencePiece-only e5-small).
+/// fixtures and `paper-check`'s SentencePiece-only e5-small); `distfuse` is
+/// the package miners-fusion's pair API is checked against (it imports the
+/// cohere and openai SDKs).
 const PACKAGES: &[&str] = &[
     "transformers==4.44.2",
     "sentence-transformers==3.0.1",
     "sentencepiece==0.2.3",
     "protobuf==7.36.2",
+    "distfuse==0.1.4",
+    "cohere==5.18.0",
+    "openai==1.109.1",
 ];
 
 pub fn run(root: &Path) -> Result<()> {
     models::fetch_all(root)?;
     let python = python(root)?;
-    status(Command::new(&python).arg(root.join("fixtures/check_transformers4.py")))
+    status(Command::new(&python).arg(root.join("fixtures/check_transformers4.py")))?;
+    // miners-fusion's score_pairs / score_references against the distfuse package.
+    let build = [
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "miners-benches",
+        "--bin",
+        "distfuse-pairs",
+    ];
+    crate::cargo(&build)?;
+    let binary = root.join("target/release/distfuse-pairs");
+    status(
+        Command::new(&python)
+            .arg(root.join("fixtures/check_distfuse.py"))
+            .arg(binary),
+    )
 }
 
 /// The interop environment's Python, built first where it is missing or stale.

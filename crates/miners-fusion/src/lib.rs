@@ -8,7 +8,10 @@
 //! what their weights say.
 //!
 //! [`DistFuse`] is a [`BlockScorer`], so the exact blocked search of
-//! `miners-index` ranks it with bounded memory.
+//! `miners-index` ranks it with bounded memory. [`score_pairs`] and
+//! [`score_references`] are the `distfuse` package's API (its
+//! [`DistMeasure`]s: Euclidean, cosine, Manhattan; its per-member
+//! instructions through [`instructed`]), checked against the package itself.
 //!
 //! ```
 //! use miners_core::Embeddings;
@@ -27,7 +30,11 @@
 //! assert_eq!(hits.get(0).next().unwrap().score, 3.0);
 //! ```
 
+mod pairs;
+
 use std::ops::Range;
+
+pub use pairs::{DistMeasure, FirstWeight, instructed, score_pairs, score_references};
 
 use miners_core::{Embeddings, Metric};
 use miners_index::{BlockScorer, IndexError, MetricScorer};
@@ -65,6 +72,19 @@ pub enum FusionError {
         expected_queries: usize,
         /// Model 0's candidate count.
         expected_candidates: usize,
+    },
+    /// Reference counts that do not split the references among the predictions.
+    #[error(
+        "{predictions} predictions and {references} references, split as {counts:?}: \
+         each prediction needs one count of at least 1, and the counts sum to the references"
+    )]
+    References {
+        /// Predictions given.
+        predictions: usize,
+        /// References given.
+        references: usize,
+        /// The counts given.
+        counts: Vec<usize>,
     },
     /// A member's queries and candidates differ in width.
     #[error("model {index}: {source}")]

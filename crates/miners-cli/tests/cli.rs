@@ -395,6 +395,7 @@ fn records(dir: &Path) -> std::collections::BTreeMap<PathBuf, serde_json::Value>
             let object = value.as_object_mut().unwrap();
             object.remove("seconds");
             object.remove("peak_rss_mib");
+            object.remove("cpu_seconds");
             (path.strip_prefix(dir).unwrap().to_owned(), value)
         })
         .collect()

@@ -68,6 +68,7 @@ fn records(results: &Path) -> Vec<(PathBuf, serde_json::Value)> {
             let object = value.as_object_mut().unwrap();
             object.remove("seconds");
             object.remove("peak_rss_mib");
+            object.remove("cpu_seconds");
             (f.strip_prefix(results).unwrap().to_owned(), value)
         })
         .collect()

@@ -19,6 +19,7 @@
 mod aggregate;
 mod plot;
 mod render;
+mod spread;
 mod summary;
 mod tsne;
 mod views;
@@ -311,6 +312,8 @@ pub fn write_report(
         k_curve_svg(&plots_dir.join(&name), &title, &curves)?;
         plots.push(name);
     }
+    let spreads = spread::spread_plots(records, &plots_dir)?;
+    plots.extend(spreads);
     let report = report_markdown(
         records,
         &headline,
@@ -383,9 +386,17 @@ fn report_markdown(
     for table in by_language {
         text.push_str(&format!("- [{}](tables/{}.md)\n", table.title, table.name));
     }
-    if !plots.is_empty() {
+    let (boxes, curves): (Vec<&String>, Vec<&String>) =
+        plots.iter().partition(|p| p.starts_with("box-"));
+    if !curves.is_empty() {
         text.push_str("\n## k-curves\n\n");
-        for plot in plots {
+        for plot in curves {
+            text.push_str(&format!("![{plot}](plots/{plot})\n"));
+        }
+    }
+    if !boxes.is_empty() {
+        text.push_str("\n## Per-language scores by language family and by script\n\n");
+        for plot in boxes {
             text.push_str(&format!("![{plot}](plots/{plot})\n"));
         }
     }

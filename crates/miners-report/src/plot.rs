@@ -36,7 +36,7 @@ const PALETTE: [(u8, u8, u8); 18] = [
 const OTHER: RGBColor = RGBColor(90, 90, 90);
 
 /// The `i`-th colour of the palette.
-fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     let (r, g, b) = PALETTE[i % PALETTE.len()];
     RGBColor(r, g, b)
 }
@@ -86,6 +86,15 @@ fn legend(
             .map_err(|e| plot_error(path, e))?;
     }
     Ok(())
+}
+
+/// A legend of coloured dots in `area`, beside a plot's data.
+pub(crate) fn legend_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[(String, RGBColor)],
+    path: &Path,
+) -> Result<(), ReportError> {
+    legend(area, entries, Mark::Dot, path)
 }
 
 /// `text` cut to `max` characters, with an ellipsis when cut.

@@ -657,3 +657,49 @@ fn percentile_windows_get_their_table() {
     assert!(text.contains("| labse | – | 30.00 | 30.00 |"), "{text}");
     assert_eq!(tables[0].name, "icl-percentile-nusax-mono-gen-logprob-k1");
 }
+
+/// SIB-200-style languages (`eng_Latn`) get box plots by family and by
+/// script, a box per k, named in REPORT.md.
+#[test]
+fn languages_that_name_their_script_get_box_plots_by_family_and_script() {
+    let langs = [
+        "eng_Latn", "fra_Latn", "deu_Latn", "hin_Deva", "ben_Beng", "zho_Hans", "arb_Arab",
+        "heb_Hebr", "yor_Latn", "swh_Latn", "ind_Latn", "jav_Latn", "tam_Taml", "jpn_Jpan",
+    ];
+    let mut records = Vec::new();
+    for (i, lang) in langs.iter().enumerate() {
+        for (k, bump) in [(1, 0.0), (5, 0.05), (10, 0.08)] {
+            let score = 0.3 + 0.04 * i as f64 + bump;
+            records.push(record(
+                "classification",
+                "sib200",
+                "mono",
+                "m",
+                (lang, None),
+                k,
+                score,
+                score,
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&records, &[], dir.path()).unwrap();
+    let plots = dir.path().join("plots");
+    let family = std::fs::read_to_string(plots.join("box-sib200-mono-m-family.svg")).unwrap();
+    let script = std::fs::read_to_string(plots.join("box-sib200-mono-m-script.svg")).unwrap();
+    for group in [
+        "Indo-European",
+        "Atlantic-Congo",
+        "Austronesian",
+        "Sino-Tibetan",
+    ] {
+        assert!(family.contains(group), "{group}");
+    }
+    for group in ["Latn", "Deva", "Hans", "Arab", "Jpan"] {
+        assert!(script.contains(&format!(">\n{group}\n</text>")), "{group}");
+    }
+    assert!(script.contains("k = 1") && script.contains("k = 10"));
+    let report = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+    assert!(report.contains("## Per-language scores by language family and by script"));
+    assert!(report.contains("(plots/box-sib200-mono-m-script.svg)"));
+}

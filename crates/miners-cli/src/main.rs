@@ -12,7 +12,7 @@ use miners_encoders::spec::DType;
 use miners_eval::{EmbeddingCache, ResultsDir, tune::TuneBy};
 use miners_icl::SelectionArgs;
 use miners_models::{ModelSources, Models};
-use miners_report::Summarised;
+use miners_report::{Summarised, ViewOptions};
 use miners_run::{
     BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PoolArgs, RetrieverSpec, RunSpec, RunTask,
     Session, Tuning,
@@ -116,9 +116,8 @@ enum Command {
         /// encoder, coloured by label and by language: `DATASET:ENCODER` (repeatable).
         #[arg(long)]
         tsne: Vec<String>,
-        /// Texts per t-SNE plot (spread evenly over languages).
-        #[arg(long, default_value_t = 1200)]
-        tsne_points: usize,
+        #[command(flatten)]
+        views: ViewOptions,
         #[command(flatten)]
         sources: CachedSources,
     },
@@ -319,12 +318,12 @@ fn run(cli: Cli) -> Result<()> {
             results,
             out,
             tsne,
-            tsne_points,
+            views,
             sources,
         } => {
             let out = out.unwrap_or_else(|| results.join("report"));
             for request in &tsne {
-                tsne_plots(request, tsne_points, &sources, &out)
+                tsne_plots(request, &views, &sources, &out)
                     .with_context(|| format!("--tsne {request}"))?;
             }
             let records = miners_report::load_records(&results)?;
@@ -426,13 +425,18 @@ fn ensure_writable(out: &Path) -> Result<()> {
 }
 
 /// `plots/tsne-<dataset>-<encoder>-*.svg` under `out` for `DATASET:ENCODER`.
-fn tsne_plots(request: &str, points: usize, sources: &CachedSources, out: &Path) -> Result<()> {
+fn tsne_plots(
+    request: &str,
+    views: &ViewOptions,
+    sources: &CachedSources,
+    out: &Path,
+) -> Result<()> {
     let (dataset, encoder) = request
         .split_once(':')
         .context("expected DATASET:ENCODER")?;
     let dataset = Dataset::open(&sources.inputs.data()?, dataset)?;
     let encoder = sources.inputs.models(None)?.open_encoder(encoder)?;
     let cache = Some(std::sync::Arc::new(EmbeddingCache::new(&sources.cache)));
-    miners_report::tsne_views(&dataset, encoder, cache, points, &out.join("plots"))?;
+    miners_report::tsne_views(&dataset, encoder, cache, views, &out.join("plots"))?;
     Ok(())
 }

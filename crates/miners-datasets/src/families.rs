@@ -1,10 +1,13 @@
 //! Language families: each language's top-level Glottolog family as URIEL
 //! records it (`data/language_families.tsv`, written by
-//! `data/generate_language_families.py` from lang2vec 1.1.2; docs/data.md).
+//! `data/generate_language_families.py` from lang2vec 1.1.2; docs/data.md),
+//! and the families the reference colours SIB-200's t-SNE views by
+//! (`data/reference_families.tsv`, from its `LANGS_FAMILY_MAP`).
 
 use std::{collections::HashMap, sync::OnceLock};
 
 const TABLE: &str = include_str!("../data/language_families.tsv");
+const REFERENCE_TABLE: &str = include_str!("../data/reference_families.tsv");
 
 /// The top-level Glottolog family of a language code: ISO 639-3 (`ind`),
 /// ISO 639-1 (`en`), or either with a script or region (`eng_Latn`, `en-US`).
@@ -32,6 +35,29 @@ pub fn language_family(code: &str) -> Option<&'static str> {
         .copied()
 }
 
+/// The family the reference's `LANGS_FAMILY_MAP` gives a SIB-200 code
+/// (`eng_Latn`), as its t-SNE views colour languages; `None` for codes it
+/// does not list. It differs from Glottolog in places (`knc_Latn` is
+/// Nilotic there, `epo_Latn` Constructed, `eus_Latn` Basque).
+///
+/// ```
+/// use miners_datasets::reference_family;
+/// assert_eq!(reference_family("jav_Latn"), Some("Austronesian"));
+/// assert_eq!(reference_family("eus_Latn"), Some("Basque"));
+/// assert_eq!(reference_family("jav"), None);
+/// ```
+pub fn reference_family(code: &str) -> Option<&'static str> {
+    static FAMILIES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    let families = FAMILIES.get_or_init(|| {
+        REFERENCE_TABLE
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once('\t'))
+            .collect()
+    });
+    families.get(code).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +74,15 @@ mod tests {
         assert!(rows.iter().all(|(code, family)| !code.is_empty()
             && !family.is_empty()
             && !family.contains('\t')));
+    }
+
+    #[test]
+    fn the_references_map_covers_sib200_once_each() {
+        let rows: Vec<&str> = REFERENCE_TABLE.lines().skip(1).collect();
+        assert_eq!(rows.len(), 205);
+        assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(reference_family("knc_Latn"), Some("Nilotic"));
+        assert_eq!(reference_family("zho_Hans"), Some("Sino-Tibetan"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod status;
 mod tsv;
 
 pub use dataset::{Bitext, DataDir, Dataset, LabelledTexts, Manifest, Pair};
-pub use families::language_family;
+pub use families::{language_family, reference_family};
 pub use registry::{
     BitextPlan, Candidates, ClassificationPlan, DatasetSpec, Headline, INTENT, LabelOption,
     SENTIMENT, Split, TOPIC, registry,

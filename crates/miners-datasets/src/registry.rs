@@ -51,8 +51,9 @@ pub struct ClassificationPlan {
     pub headline: Headline,
     /// The labels an ICL generator chooses from, in the reference's order.
     pub candidates: Candidates,
-    /// Row `i` of every language's test split is the same sample translated
-    /// (NusaX, SIB-200), so samples can be followed across languages.
+    /// Row `i` of every language's split is the same sample translated, in
+    /// the test and the training split alike (NusaX, SIB-200), so samples
+    /// can be followed across languages.
     pub parallel_test: bool,
 }
 

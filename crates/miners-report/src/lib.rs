@@ -42,7 +42,7 @@ pub use plot::{k_curve_svg, scatter_svg};
 pub use render::{csv, json, markdown};
 pub use summary::{Summarised, summary_table};
 pub use tsne::{TsneOptions, tsne};
-pub use views::tsne_views;
+pub use views::{FamilyMap, ViewOptions, ViewTexts, tsne_views};
 
 /// Errors at this crate's boundary.
 #[derive(Debug, thiserror::Error)]

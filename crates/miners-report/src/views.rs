@@ -1,8 +1,10 @@
-//! The paper's t-SNE views (the reference's `visualize.py`): a dataset's test
-//! texts embedded by an encoder, projected to 2-D and drawn coloured by label
-//! and by language; for datasets whose test splits are parallel (NusaX,
-//! SIB-200), by sample; and for those whose languages span several families,
-//! by language family.
+//! The paper's t-SNE views (the reference's `visualize.py`): a dataset's
+//! training texts (the first of each language, as the reference takes them;
+//! test texts spread over the split as an option) embedded by an encoder,
+//! projected to 2-D and drawn coloured by label and by language; for datasets
+//! whose splits are parallel (NusaX, SIB-200), by sample; and for those whose
+//! languages span several families, by language family (the reference's
+//! family map where it lists the language, Glottolog's as an option).
 
 use std::{
     path::{Path, PathBuf},
@@ -10,21 +12,84 @@ use std::{
 };
 
 use miners_core::Metric;
-use miners_datasets::{Dataset, language_family};
+use miners_datasets::{Dataset, language_family, reference_family};
 use miners_encoders::{Encoder, Role};
 use miners_eval::{EmbeddingCache, Quiet, Retriever, tune::UNCLASSIFIED};
 
 use crate::{ReportError, TsneOptions, scatter_svg, tsne};
 
+/// Which texts a t-SNE view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ViewTexts {
+    /// The first training texts of each language (the reference's).
+    #[default]
+    Train,
+    /// Test texts, the first of each language.
+    Test,
+}
+
+/// Whose language families colour the family view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum FamilyMap {
+    /// The reference's `LANGS_FAMILY_MAP` where it lists the language
+    /// ([`reference_family`]), else Glottolog's.
+    #[default]
+    Reference,
+    /// Glottolog's top-level families as URIEL records them ([`language_family`]).
+    Uriel,
+}
+
+/// What the t-SNE views show (`miners report --tsne …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ViewOptions {
+    /// Texts per t-SNE plot (spread evenly over languages, at least 5 each).
+    #[cfg_attr(feature = "clap", arg(long = "tsne-points", default_value_t = 1200))]
+    pub points: usize,
+    /// Which texts the t-SNE plots show: the first training texts of each
+    /// language (`train`, as the reference) or test texts (`test`).
+    #[cfg_attr(feature = "clap", arg(long = "tsne-texts", value_enum, default_value_t = ViewTexts::Train))]
+    pub texts: ViewTexts,
+    /// Whose language families colour the family view: the reference's map
+    /// (`reference`) or Glottolog's (`uriel`).
+    #[cfg_attr(feature = "clap", arg(long = "tsne-families", value_enum, default_value_t = FamilyMap::Reference))]
+    pub families: FamilyMap,
+}
+
+impl Default for ViewOptions {
+    fn default() -> Self {
+        Self {
+            points: 1200,
+            texts: ViewTexts::Train,
+            families: FamilyMap::Reference,
+        }
+    }
+}
+
+impl FamilyMap {
+    /// The family of `lang` under this map.
+    fn family(self, lang: &str) -> &'static str {
+        let reference = match self {
+            Self::Reference => reference_family(lang),
+            Self::Uriel => None,
+        };
+        reference
+            .or_else(|| language_family(lang))
+            .unwrap_or(UNCLASSIFIED)
+    }
+}
+
 /// Draws `tsne-<dataset>-<encoder>-{label,language[,sample][,family]}.svg`
-/// into `plots` from about `points` test texts of `dataset` (spread evenly
-/// over its languages, at least 5 each) embedded by `encoder` (through
-/// `cache` when given); the encoder's id is made folder-safe. Returns the files.
+/// into `plots` from about `options.points` texts of `dataset` embedded by
+/// `encoder` (through `cache` when given); the encoder's id is made
+/// folder-safe. Returns the files.
 pub fn tsne_views(
     dataset: &Dataset,
     encoder: Arc<dyn Encoder>,
     cache: Option<Arc<EmbeddingCache>>,
-    points: usize,
+    options: &ViewOptions,
     plots: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let name = dataset.spec().name;
@@ -39,12 +104,16 @@ pub fn tsne_views(
     let langs = dataset
         .classification_langs()
         .map_err(|e| failed(e.to_string()))?;
-    let per_lang = (points / langs.len().max(1)).max(5);
+    let per_lang = (options.points / langs.len().max(1)).max(5);
+    let (split, which) = match options.texts {
+        ViewTexts::Train => (plan.pool, "training"),
+        ViewTexts::Test => (plan.test, "test"),
+    };
     let (mut texts, mut labels, mut languages, mut samples) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for lang in &langs {
         let split = dataset
-            .load_classification(lang, plan.test, Some(per_lang))
+            .load_classification(lang, split, Some(per_lang))
             .map_err(|e| failed(e.to_string()))?;
         languages.extend(std::iter::repeat_n(lang.to_string(), split.texts.len()));
         labels.extend(split.labels.iter().map(|l| l.as_str().to_owned()));
@@ -73,7 +142,7 @@ pub fn tsne_views(
     }
     let families: Vec<String> = languages
         .iter()
-        .map(|lang| language_family(lang).unwrap_or(UNCLASSIFIED).to_owned())
+        .map(|lang| options.families.family(lang).to_owned())
         .collect();
     let distinct: std::collections::BTreeSet<&String> = families.iter().collect();
     if distinct.len() > 1 {
@@ -81,7 +150,7 @@ pub fn tsne_views(
     }
     let mut files = Vec::new();
     for (by, categories) in views {
-        let title = format!("{name} test texts, {id}, t-SNE, by {by}");
+        let title = format!("{name} {which} texts, {id}, t-SNE, by {by}");
         let file = plots.join(format!("{stem}-{by}.svg"));
         scatter_svg(&file, &title, &layout, &categories)?;
         files.push(file);

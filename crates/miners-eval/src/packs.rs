@@ -105,7 +105,7 @@ pub fn pack(results: &Path, out: &Path) -> Result<PackSummary, EvalError> {
     let mut written = Vec::new();
     for (folder, mut lines) in folders {
         lines.sort();
-        let path = out.join(folder.with_extension(PACK_EXTENSION));
+        let path = pack_of(&out.join(folder));
         let text: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
         let dir = path.parent().expect("packs have a parent");
         std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
@@ -131,7 +131,7 @@ pub fn read_packs(dir: &Path) -> Result<Vec<Packed>, EvalError> {
     let mut seen: HashMap<PathBuf, (PathBuf, usize)> = HashMap::new();
     for pack in pack_files(dir)? {
         let text = std::fs::read_to_string(&pack).map_err(|source| io(&pack, source))?;
-        let folder = pack.with_extension("");
+        let folder = folder_of(&pack);
         let relative = folder
             .strip_prefix(dir)
             .expect("walked from dir")
@@ -156,6 +156,23 @@ pub fn read_packs(dir: &Path) -> Result<Vec<Packed>, EvalError> {
         }
     }
     Ok(results)
+}
+
+/// The pack that stands for `folder`: its path with `.jsonl` appended (not
+/// swapped for an extension: a folder may be named `…0.5_`).
+fn pack_of(folder: &Path) -> PathBuf {
+    let mut path = folder.as_os_str().to_owned();
+    path.push(format!(".{PACK_EXTENSION}"));
+    PathBuf::from(path)
+}
+
+/// The folder a pack stands for: its path without the `.jsonl`.
+fn folder_of(pack: &Path) -> PathBuf {
+    let text = pack.as_os_str().to_string_lossy();
+    let stem = text
+        .strip_suffix(&format!(".{PACK_EXTENSION}"))
+        .unwrap_or(&text);
+    PathBuf::from(stem.to_owned())
 }
 
 /// Every pack file under `dir`, recursively, sorted.

@@ -518,18 +518,16 @@ fn packed_records_read_as_their_result_directory() {
     for r in records() {
         r.write(&results).unwrap();
     }
-    let result = mined("e5-small", "de-en", 0.9);
+    // A mining folder is named after its model, dots and all.
+    let result = mined("distfuse(e5-small*1+minilm-l6*0.5)", "de-en", 0.9);
     result.write(&results).unwrap();
     let summary = pack(&results, &packs).unwrap();
     assert_eq!(summary.files, records().len() + 1);
+    let mining = packs.join("mining/flores_bucc_substitute");
+    assert!(!mining.join("distfuse_e5-small_1+minilm-l6_0.5_").exists());
     assert!(
-        !packs
-            .join("mining/flores_bucc_substitute/e5-small")
-            .exists()
-    );
-    assert!(
-        packs
-            .join("mining/flores_bucc_substitute/e5-small.jsonl")
+        mining
+            .join("distfuse_e5-small_1+minilm-l6_0.5_.jsonl")
             .is_file()
     );
     assert_eq!(

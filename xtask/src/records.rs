@@ -155,7 +155,8 @@ fn sync(fresh: &Path, report: &Path, check: bool) -> Result<Vec<PathBuf>> {
 }
 
 /// Every file under `dir` by path relative to `root`, with its bytes,
-/// leaving out packs (`records/`) and nested reports (`ablation/`).
+/// leaving out packs (`records/`), nested reports (`ablation/`) and the
+/// hand-written account of what moved (`CHANGES.md`).
 fn files(dir: &Path, root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     let mut found = BTreeMap::new();
     if !dir.is_dir() {
@@ -164,7 +165,10 @@ fn files(dir: &Path, root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
         let path = entry?.path();
         let relative = path.strip_prefix(root)?.to_owned();
-        if relative == Path::new("records") || relative == Path::new("ablation") {
+        if ["records", "ablation", "CHANGES.md"]
+            .iter()
+            .any(|own| relative == Path::new(own))
+        {
             continue;
         }
         match path.is_dir() {

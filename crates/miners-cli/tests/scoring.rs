@@ -188,6 +188,9 @@ fn tsne_report(data: &Path, results: &Path, report: &Path, request: &str, points
         .arg(data)
         .arg("--catalog")
         .arg(workspace().join("models.toml"))
+        // Its own cache, not the default `.cache/embeddings` under the crate.
+        .arg("--cache")
+        .arg(report.with_extension("cache"))
         .output()
         .unwrap()
 }

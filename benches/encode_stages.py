@@ -27,22 +27,15 @@ import tempfile
 import textwrap
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from encode_vs_sentence_transformers import PREFIX, ROOT, sentences  # noqa: E402
+from encode_vs_sentence_transformers import PREFIX, ROOT, ST_LOAD, build_encode_timing, sentences  # noqa: E402
 
 STAGES = ["tokenize", "batch", "embed", "attention", "ffn", "pool"]
 
 ST_CHILD = textwrap.dedent("""
     import collections, json, sys, time, torch
     torch.set_num_threads(int(sys.argv[3]))
-    from sentence_transformers import SentenceTransformer
-    from transformers import PreTrainedTokenizerFast
-    model = SentenceTransformer(sys.argv[1], device="cpu")
-    if sys.argv[4] == "raw":  # tokenize with tokenizer.json itself, as miners and transformers 4 do
-        field = "processor" if hasattr(model[0], "processor") else "tokenizer"
-        old = getattr(model[0], field)
-        setattr(model[0], field, PreTrainedTokenizerFast(tokenizer_file=sys.argv[1] + "/tokenizer.json",
-            model_max_length=old.model_max_length, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-            pad_token="<pad>", cls_token="<s>", sep_token="</s>"))
+    model_dir, tokenizer = sys.argv[1], sys.argv[4]
+""") + ST_LOAD + textwrap.dedent("""
     texts = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
     seconds = collections.Counter()
     timing = [False]
@@ -114,9 +107,7 @@ def main():
     parser.add_argument("--texts", choices=["mixed", "tatoeba"], default="mixed",
                         help="mixed: NusaX and SIB-200 sentences; tatoeba: both sides of the first 8 Tatoeba pairs (short sentences)")
     args = parser.parse_args()
-    subprocess.run(["cargo", "xtask", "libtorch"], cwd=ROOT, check=True, capture_output=True)
-    build = ["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "encode-timing"]
-    subprocess.run(build, cwd=ROOT, check=True)
+    build_encode_timing()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), ENCODE_STAGES="1",
                LD_LIBRARY_PATH=str(ROOT / ".cache/libtorch/torch/lib"))
     texts = sentences(args.n) if args.texts == "mixed" else tatoeba_sentences(8)

@@ -28,18 +28,26 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared/data/miners"
 PREFIX = {"e5-small": "query: "}
 
+# Loads `model_dir` as sentence-transformers does; with `tokenizer == "raw"`
+# it tokenizes with tokenizer.json itself, as miners and transformers 4 do.
+# The children below set both names first.
+ST_LOAD = textwrap.dedent("""
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerFast
+    model = SentenceTransformer(model_dir, device="cpu")
+    if tokenizer == "raw":
+        field = "processor" if hasattr(model[0], "processor") else "tokenizer"  # sentence-transformers 5 / 3
+        old = getattr(model[0], field)
+        setattr(model[0], field, PreTrainedTokenizerFast(tokenizer_file=model_dir + "/tokenizer.json",
+            model_max_length=old.model_max_length, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+            pad_token="<pad>", cls_token="<s>", sep_token="</s>"))
+""")
+
 ST_CHILD = textwrap.dedent("""
     import json, sys, time, numpy as np, torch
     torch.set_num_threads(int(sys.argv[4]))
-    from sentence_transformers import SentenceTransformer
-    from transformers import PreTrainedTokenizerFast
-    model = SentenceTransformer(sys.argv[1], device="cpu")
-    if sys.argv[5] == "raw":  # tokenize with tokenizer.json itself, as miners and transformers 4 do
-        field = "processor" if hasattr(model[0], "processor") else "tokenizer"  # sentence-transformers 5 / 3
-        old = getattr(model[0], field)
-        setattr(model[0], field, PreTrainedTokenizerFast(tokenizer_file=sys.argv[1] + "/tokenizer.json",
-            model_max_length=old.model_max_length, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-            pad_token="<pad>", cls_token="<s>", sep_token="</s>"))
+    model_dir, tokenizer = sys.argv[1], sys.argv[5]
+""") + ST_LOAD + textwrap.dedent("""
     texts = open(sys.argv[2], encoding="utf-8").read().split("\\n")[:-1]
     model.encode(texts[:64])  # warm-up
     start = time.perf_counter()
@@ -68,6 +76,12 @@ PEAK_WRAPPER = textwrap.dedent("""
 """)
 
 
+def build_encode_timing():
+    """libtorch provisioned, and miners' side of the benches built."""
+    subprocess.run(["cargo", "xtask", "libtorch"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "encode-timing"], cwd=ROOT, check=True)
+
+
 def run(command, env=None):
     out = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *map(str, command)], check=True, capture_output=True, text=True, env=env)
     result_line, peak_kib = out.stdout.strip().splitlines()[-2:]
@@ -83,8 +97,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="float32")
     args = parser.parse_args()
-    subprocess.run(["cargo", "xtask", "libtorch"], cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "miners-benches", "--bin", "encode-timing"], cwd=ROOT, check=True)
+    build_encode_timing()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), LD_LIBRARY_PATH=str(ROOT / ".cache/libtorch/torch/lib"))
     texts = sentences(args.n)
     print(f"{len(texts)} real sentences (NusaX eng/ind, SIB-200 eng/zho), {args.threads} threads, CPU")

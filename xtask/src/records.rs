@@ -132,8 +132,8 @@ fn tsne_views(report: &Path) -> Result<Vec<PathBuf>> {
 /// from `report`); unless `check`, makes `report` equal to `fresh`. The
 /// report's packs and nested reports are not its own files.
 fn sync(fresh: &Path, report: &Path, check: bool) -> Result<Vec<PathBuf>> {
-    let wanted = files(fresh, fresh)?;
-    let present = files(report, report)?;
+    let wanted = files(fresh)?;
+    let present = files(report)?;
     let mut stale = Vec::new();
     for (relative, bytes) in &wanted {
         if present.get(relative) != Some(bytes) {
@@ -157,25 +157,20 @@ fn sync(fresh: &Path, report: &Path, check: bool) -> Result<Vec<PathBuf>> {
 /// Every file under `dir` by path relative to `root`, with its bytes,
 /// leaving out packs (`records/`), nested reports (`ablation/`) and the
 /// hand-written account of what moved (`CHANGES.md`).
-fn files(dir: &Path, root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+fn files(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     let mut found = BTreeMap::new();
     if !dir.is_dir() {
         return Ok(found);
     }
-    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
-        let path = entry?.path();
-        let relative = path.strip_prefix(root)?.to_owned();
-        if ["records", "ablation", "CHANGES.md"]
-            .iter()
-            .any(|own| relative == Path::new(own))
-        {
-            continue;
-        }
-        match path.is_dir() {
-            true => found.extend(files(&path, root)?),
-            false => {
-                found.insert(relative, std::fs::read(&path)?);
-            }
+    for path in crate::files_under(dir)? {
+        let relative = path.strip_prefix(dir)?.to_owned();
+        let first = relative.components().next().map(|c| c.as_os_str());
+        if !first.is_some_and(|f| {
+            ["records", "ablation", "CHANGES.md"]
+                .iter()
+                .any(|own| f == *own)
+        }) {
+            found.insert(relative, std::fs::read(&path)?);
         }
     }
     Ok(found)

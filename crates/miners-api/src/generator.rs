@@ -363,12 +363,7 @@ pub(crate) fn read_chat(response: &Value) -> Result<Value, String> {
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let stopped = choice.get("finish_reason").and_then(Value::as_str) == Some("stop");
-    serde_json::to_value(Generation {
-        text: text.to_owned(),
-        tokens: tokens as usize,
-        stopped,
-    })
-    .map_err(|e| e.to_string())
+    generation(text, tokens, stopped)
 }
 
 /// Turns a response into the answer kept (and journalled).
@@ -386,12 +381,17 @@ pub(crate) fn read_cohere_chat(response: &Value) -> Result<Value, String> {
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let stopped = response.get("finish_reason").and_then(Value::as_str) == Some("COMPLETE");
-    serde_json::to_value(Generation {
+    generation(text, tokens, stopped)
+}
+
+/// A generation as the journal keeps it.
+fn generation(text: &str, tokens: u64, stopped: bool) -> Result<Value, String> {
+    let generation = Generation {
         text: text.to_owned(),
         tokens: tokens as usize,
         stopped,
-    })
-    .map_err(|e| e.to_string())
+    };
+    serde_json::to_value(generation).map_err(|e| e.to_string())
 }
 
 /// Temperature, top-p and seed of a decoding: greedy is temperature 0 and

@@ -22,13 +22,7 @@ const REFERENCE_TABLE: &str = include_str!("../data/reference_families.tsv");
 /// ```
 pub fn language_family(code: &str) -> Option<&'static str> {
     static FAMILIES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    let families = FAMILIES.get_or_init(|| {
-        TABLE
-            .lines()
-            .skip(1)
-            .filter_map(|line| line.split_once('\t'))
-            .collect()
-    });
+    let families = FAMILIES.get_or_init(|| read_table(TABLE));
     let language = code.split(['_', '-']).next().unwrap_or(code);
     families
         .get(language.to_ascii_lowercase().as_str())
@@ -48,14 +42,19 @@ pub fn language_family(code: &str) -> Option<&'static str> {
 /// ```
 pub fn reference_family(code: &str) -> Option<&'static str> {
     static FAMILIES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    let families = FAMILIES.get_or_init(|| {
-        REFERENCE_TABLE
-            .lines()
-            .skip(1)
-            .filter_map(|line| line.split_once('\t'))
-            .collect()
-    });
-    families.get(code).copied()
+    FAMILIES
+        .get_or_init(|| read_table(REFERENCE_TABLE))
+        .get(code)
+        .copied()
+}
+
+/// A `code<TAB>family` table after its header line, as a map.
+fn read_table(table: &'static str) -> HashMap<&'static str, &'static str> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once('\t'))
+        .collect()
 }
 
 #[cfg(test)]

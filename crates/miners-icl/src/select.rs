@@ -56,23 +56,34 @@ impl Selection {
     /// percentiles within 0..=100; the error says what is wrong.
     pub fn parse_percentile(text: &str) -> Result<Self, String> {
         let parse = |s: &str| -> Result<f64, String> {
-            let value: f64 = s
+            let value = s
                 .trim()
                 .parse()
                 .map_err(|_| format!("`{s}` is not a number"))?;
-            match (0.0..=100.0).contains(&value) {
-                true => Ok(value),
-                false => Err(format!("{value} is outside 0..=100")),
-            }
+            percentile_bound(value)
         };
-        let (min, max) = match text.split_once('-') {
-            Some((min, max)) => (parse(min)?, parse(max)?),
-            None => (parse(text)?, 100.0),
-        };
+        match text.split_once('-') {
+            Some((min, max)) => Self::percentile(parse(min)?, parse(max)?),
+            None => Self::percentile(parse(text)?, 100.0),
+        }
+    }
+
+    /// The window from the `min`-th to the `max`-th percentile, both within
+    /// 0..=100 and `min` below `max`; the error says what is wrong.
+    pub fn percentile(min: f64, max: f64) -> Result<Self, String> {
+        let (min, max) = (percentile_bound(min)?, percentile_bound(max)?);
         match min < max {
             true => Ok(Self::Percentile { min, max }),
             false => Err("the window is empty".into()),
         }
+    }
+}
+
+/// `value` when it is a percentile (within 0..=100).
+fn percentile_bound(value: f64) -> Result<f64, String> {
+    match (0.0..=100.0).contains(&value) {
+        true => Ok(value),
+        false => Err(format!("{value} is outside 0..=100")),
     }
 }
 

@@ -44,7 +44,8 @@ pub(crate) fn colour(i: usize) -> RGBColor {
 /// Width of the legend panel right of the data.
 const LEGEND_WIDTH: u32 = 290;
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
+/// A drawing error of the plot at `path`.
+pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
     ReportError::Plot {
         path: path.to_owned(),
         message: e.to_string(),

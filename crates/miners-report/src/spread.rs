@@ -16,7 +16,12 @@ use plotters::{
     style::text_anchor::{HPos, Pos, VPos},
 };
 
-use crate::{ReportError, aggregate::headline_metric, plot::legend_panel, system};
+use crate::{
+    ReportError,
+    aggregate::headline_metric,
+    plot::{legend_panel, plot_error},
+    system,
+};
 
 /// A grouping of languages.
 #[derive(Clone, Copy)]
@@ -94,10 +99,7 @@ pub fn spread_plots(records: &[ResultRecord], dir: &Path) -> Result<Vec<String>,
 
 /// Boxes of each group's scores, one per k side by side, groups along x.
 fn box_plot_svg(path: &Path, title: &str, spread: &Spread) -> Result<(), ReportError> {
-    let error = |e: &dyn std::fmt::Display| ReportError::Plot {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
+    let error = |e: &dyn std::fmt::Display| plot_error(path, e);
     let groups: Vec<&String> = spread.keys().collect();
     let ks: BTreeSet<usize> = spread
         .values()

@@ -263,7 +263,7 @@ impl SelectionSpec {
             Self::Named(SelectionName::Balanced) => Ok(Selection::Balanced),
             Self::Window {
                 percentile: [min, max],
-            } => Selection::parse_percentile(&format!("{min}-{max}"))
+            } => Selection::percentile(*min, *max)
                 .map_err(|e| format!("[icl] selection percentile [{min}, {max}]: {e}")),
         }
     }

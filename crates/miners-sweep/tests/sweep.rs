@@ -636,6 +636,10 @@ settings = ["mono", "cross"]
         .unwrap_err()
         .to_string();
     assert!(err.contains("percentile [80, 20]"), "{err}");
+    let err = write(r#"selection = { percentile = [-5, 100] }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("-5 is outside 0..=100"), "{err}");
 }
 
 fn jobs_named(spec: &SweepSpec, data: &DataDir) -> Vec<String> {

@@ -14,6 +14,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
+use miners_eval::ResultRecord;
 
 /// Array size of the sharded runs.
 const TASKS: usize = 4;
@@ -472,7 +473,7 @@ impl Sweep<'_> {
 /// one at the same path under `expected`, but for wall time and memory, and
 /// no record is missing or extra; no temporary file is left.
 fn compare_records(results: &Path, expected: &Path) -> Result<()> {
-    let records = |dir: &Path| -> Result<BTreeMap<PathBuf, serde_json::Value>> {
+    let records = |dir: &Path| -> Result<BTreeMap<PathBuf, ResultRecord>> {
         let mut records = BTreeMap::new();
         for (path, bytes) in files(dir)? {
             let first = path
@@ -487,13 +488,9 @@ fn compare_records(results: &Path, expected: &Path) -> Result<()> {
                 "{}: not a record (a temporary left behind?)",
                 dir.join(&path).display()
             );
-            let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            let record: ResultRecord = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{}", dir.join(&path).display()))?;
-            if let Some(object) = value.as_object_mut() {
-                object.remove("seconds");
-                object.remove("peak_rss_mib");
-            }
-            records.insert(path, value);
+            records.insert(path, record.without_clocks());
         }
         Ok(records)
     };

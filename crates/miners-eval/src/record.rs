@@ -386,6 +386,18 @@ impl ResultRecord {
         }
     }
 
+    /// The record with what the machine measured (wall and CPU seconds,
+    /// peak memory) zeroed: two runs of one cell on any machines, sharded or
+    /// not, agree on this.
+    pub fn without_clocks(&self) -> Self {
+        Self {
+            seconds: 0.0,
+            cpu_seconds: None,
+            peak_rss_mib: None,
+            ..self.clone()
+        }
+    }
+
     /// Where the record lives under `out` ([`CellKey::path`]).
     pub fn path(&self, out: &Path) -> PathBuf {
         self.key().path(out, self.k)

@@ -114,6 +114,33 @@ fn bitext_and_distfuse_write_records_and_a_summary() {
         .path()
         .join("bitext/nusax/distfuse_static-tokenlearn_1+static-tokenlearn_0.5_/cross");
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 11);
+
+    // Without --weights the members weigh equally; --metric is each member's.
+    let equal = [&fused[..7], &["--limit", "40", "--k", "1"]].concat();
+    for (metric, id) in [
+        (
+            "euclidean",
+            "distfuse_static-tokenlearn_1+static-tokenlearn_1_",
+        ),
+        (
+            "manhattan",
+            "distfuse_static-tokenlearn_1+static-tokenlearn_1__manhattan",
+        ),
+    ] {
+        let output = miners(
+            &data,
+            out.path(),
+            &[&equal[..], &["--metric", metric]].concat(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let dir = out.path().join("bitext/nusax").join(id).join("cross");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            11,
+            "{}",
+            dir.display()
+        );
+    }
 }
 
 #[test]
@@ -541,8 +568,15 @@ fn bad_requests_are_refused_before_any_work_with_one_clear_message() {
     fails_with(&data, &with(&["--k", "1,5,1"]), "k = 1 is given twice");
     fails_with(
         &data,
-        &with(&["--weights", "1", "--metric", "cosine"]),
-        "--model / --metric: metric cosine: DistFuse sums Euclidean distances",
+        &with(&[
+            "--weights",
+            "1",
+            "--metric",
+            "manhattan",
+            "--hubness",
+            "margin-ratio",
+        ]),
+        "--model / --metric: the ratio margin divides similarities and metric manhattan is a distance",
     );
     fails_with(
         &data,

@@ -63,7 +63,7 @@ pub enum CoreError {
         /// Dimension of the second matrix.
         right: usize,
     },
-    /// A metric name that is not one of `cosine`, `dot`, `euclidean`.
-    #[error("unknown metric `{0}` (expected cosine, dot or euclidean)")]
+    /// A metric name that is not one of `cosine`, `dot`, `euclidean`, `manhattan`.
+    #[error("unknown metric `{0}` (expected cosine, dot, euclidean or manhattan)")]
     UnknownMetric(String),
 }

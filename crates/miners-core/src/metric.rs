@@ -15,12 +15,15 @@ pub enum Metric {
     /// L2 distance, as `torch.cdist(p=2)` in the reference; lower is better.
     #[default]
     Euclidean,
+    /// L1 distance, `Σ |x_i − y_i|` (the `distfuse` package's `manhattan`);
+    /// lower is better.
+    Manhattan,
 }
 
 impl Metric {
     /// Whether a larger value means a closer candidate.
     pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::Euclidean)
+        !matches!(self, Metric::Euclidean | Metric::Manhattan)
     }
 
     /// The lower-case name used in specs and result records.
@@ -29,6 +32,7 @@ impl Metric {
             Metric::Cosine => "cosine",
             Metric::Dot => "dot",
             Metric::Euclidean => "euclidean",
+            Metric::Manhattan => "manhattan",
         }
     }
 }
@@ -47,6 +51,7 @@ impl FromStr for Metric {
             "cosine" => Ok(Metric::Cosine),
             "dot" => Ok(Metric::Dot),
             "euclidean" | "l2" => Ok(Metric::Euclidean),
+            "manhattan" | "l1" => Ok(Metric::Manhattan),
             other => Err(CoreError::UnknownMetric(other.to_owned())),
         }
     }

@@ -22,7 +22,8 @@ pub struct RetrieverParts {
     pub weights: Vec<f32>,
     /// DistFuse's distance normalisation.
     pub normalization: Normalization,
-    /// How a single encoder ranks (DistFuse sums Euclidean distances).
+    /// How a single encoder ranks, or how each DistFuse member scores (the
+    /// `distfuse` package's `dist_measure`; the paper: Euclidean).
     pub metric: Metric,
     /// A hubness correction of the scores.
     pub hubness: Option<Hubness>,
@@ -57,8 +58,8 @@ pub struct Retriever {
 
 impl Retriever {
     /// The retriever `parts` make of `encoders` (several, or given weights,
-    /// make a DistFuse), encoding through `cache` when one is given. DistFuse
-    /// ranks by Euclidean distance only, and z-score normalisation needs it.
+    /// make a DistFuse whose members score by `parts.metric`), encoding
+    /// through `cache` when one is given.
     pub fn assemble(
         encoders: Vec<Arc<dyn Encoder>>,
         parts: &RetrieverParts,
@@ -66,13 +67,8 @@ impl Retriever {
     ) -> Result<Self, EvalError> {
         let fusion = encoders.len() > 1 || !parts.weights.is_empty();
         let retriever = match fusion {
-            true if parts.metric != Metric::Euclidean => {
-                return Err(EvalError::Config(format!(
-                    "metric {}: DistFuse sums Euclidean distances; other metrics rank a single encoder",
-                    parts.metric
-                )));
-            }
-            true => Self::distfuse(encoders, parts.weights.clone(), parts.normalization)?,
+            true => Self::distfuse(encoders, parts.weights.clone(), parts.normalization)?
+                .with_metric(parts.metric),
             false if parts.normalization == Normalization::ZScore => {
                 return Err(EvalError::Config(
                     "z-score normalisation rescales DistFuse members; it needs two or more encoders"
@@ -87,6 +83,15 @@ impl Retriever {
                 Self::single(encoder, parts.metric)
             }
         };
+        if matches!(parts.hubness, Some(Hubness::RatioMargin { .. }))
+            && !parts.metric.higher_is_better()
+        {
+            return Err(EvalError::Config(format!(
+                "the ratio margin divides similarities and metric {} is a distance: \
+                 use cosine or dot, or the distance margin",
+                parts.metric
+            )));
+        }
         let retriever = match parts.hubness {
             Some(hubness) => retriever.with_hubness(hubness),
             None => retriever,
@@ -142,6 +147,13 @@ impl Retriever {
 
     fn is_fusion(&self) -> bool {
         self.encoders.len() > 1 || self.weights != [1.0]
+    }
+
+    /// The same retriever ranking by `metric`: a single encoder's, or each
+    /// DistFuse member's (records name it, `~cosine`, unless Euclidean).
+    pub fn with_metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
     }
 
     /// The metric used for ranking.
@@ -339,10 +351,11 @@ impl Retriever {
             });
         }
         let forward_members = self.members(queries, candidates);
-        let forward = DistFuse::new(&forward_members, self.normalization)?;
+        let forward = DistFuse::new(&forward_members, self.metric, self.normalization)?;
         let backward_members = self.members(candidates, queries);
         self.ranked(&forward, k, || {
-            DistFuse::new(&backward_members, self.normalization).map_err(EvalError::from)
+            DistFuse::new(&backward_members, self.metric, self.normalization)
+                .map_err(EvalError::from)
         })
     }
 

@@ -2,7 +2,10 @@
 //!
 //! As in the paper's code, the fused distance of a query `x` and a candidate
 //! `y` is `D(x, y) = Σ_m w_m · ‖f_m(x) − f_m(y)‖₂` with the raw weights, and
-//! candidates are ranked by ascending `D`. [`Normalization::ZScore`] (beyond
+//! candidates are ranked by ascending `D`. The members' measure is a choice,
+//! as the `distfuse` package's `dist_measure`: a Manhattan fusion ranks by
+//! ascending `Σ_m w_m · ‖f_m(x) − f_m(y)‖₁`, a cosine (or dot) fusion by
+//! descending `Σ_m w_m · cos(f_m(x), f_m(y))`. [`Normalization::ZScore`] (beyond
 //! the paper) first rescales each model's distances to zero mean and unit
 //! variance, so that models whose distances live on different scales weigh
 //! what their weights say.
@@ -14,7 +17,7 @@
 //! instructions through [`instructed`]), checked against the package itself.
 //!
 //! ```
-//! use miners_core::Embeddings;
+//! use miners_core::{Embeddings, Metric};
 //! use miners_fusion::{DistFuse, Member, Normalization};
 //! use miners_index::{search, SearchOptions};
 //!
@@ -23,7 +26,7 @@
 //! let q2 = Embeddings::from_rows(1, vec![0.0]).unwrap();
 //! let c2 = Embeddings::from_rows(1, vec![5.0, 0.0]).unwrap();
 //! let members = [Member::new(&q1, &c1, 1.0), Member::new(&q2, &c2, 1.0)];
-//! let fused = DistFuse::new(&members, Normalization::None).unwrap();
+//! let fused = DistFuse::new(&members, Metric::Euclidean, Normalization::None).unwrap();
 //! let hits = search(&fused, 2, SearchOptions::default()).unwrap();
 //! // D(0) = 1 + 5 = 6, D(1) = 3 + 0 = 3.
 //! assert_eq!(hits.indices(0).collect::<Vec<_>>(), vec![1, 0]);
@@ -127,10 +130,14 @@ impl<'a> Member<'a> {
     }
 }
 
-/// The fused distance of several models, ready for `miners_index::search`.
+/// The fused distance (or similarity) of several models, ready for
+/// `miners_index::search`.
 #[derive(Debug)]
 pub struct DistFuse<'a> {
     scorers: Vec<MetricScorer<'a>>,
+    /// +1 when the members' scores are similarities, −1 for distances: keys
+    /// are `sign · Σ scaled scores`, so larger is closer.
+    sign: f32,
     /// Per model: distance offset and multiplier (weight / std).
     affine: Vec<(f32, f32)>,
 }
@@ -163,8 +170,13 @@ pub fn check_weights(weights: &[f32]) -> Result<(), FusionError> {
 }
 
 impl<'a> DistFuse<'a> {
-    /// Checks the members and prepares their scorers.
-    pub fn new(members: &[Member<'a>], normalization: Normalization) -> Result<Self, FusionError> {
+    /// Checks the members and prepares their scorers, each scoring by
+    /// `metric` (the paper: Euclidean).
+    pub fn new(
+        members: &[Member<'a>],
+        metric: Metric,
+        normalization: Normalization,
+    ) -> Result<Self, FusionError> {
         let weights: Vec<f32> = members.iter().map(|m| m.weight).collect();
         check_weights(&weights)?;
         let first = &members[0];
@@ -181,7 +193,7 @@ impl<'a> DistFuse<'a> {
                     expected_candidates: nc,
                 });
             }
-            let scorer = MetricScorer::new(m.queries, m.candidates, Metric::Euclidean)
+            let scorer = MetricScorer::new(m.queries, m.candidates, metric)
                 .map_err(|source| FusionError::Member { index, source })?;
             affine.push(match normalization {
                 Normalization::None => (0.0, m.weight),
@@ -192,7 +204,15 @@ impl<'a> DistFuse<'a> {
             });
             scorers.push(scorer);
         }
-        Ok(Self { scorers, affine })
+        let sign = match metric.higher_is_better() {
+            true => 1.0,
+            false => -1.0,
+        };
+        Ok(Self {
+            scorers,
+            sign,
+            affine,
+        })
     }
 }
 
@@ -205,14 +225,15 @@ impl BlockScorer for DistFuse<'_> {
         self.scorers[0].num_candidates()
     }
 
-    /// Keys are negated fused distances, so larger is closer.
+    /// Keys are fused similarities, or negated fused distances: larger is closer.
     fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
         out.fill(0.0);
-        let mut distances = vec![0f32; out.len()];
-        for (scorer, &(offset, scale)) in self.scorers.iter().zip(&self.affine) {
-            scorer.scores_block(queries.clone(), candidates.clone(), &mut distances);
-            for (key, d) in out.iter_mut().zip(&distances) {
-                *key -= scale * (d - offset);
+        let mut scores = vec![0f32; out.len()];
+        for (scorer, &affine) in self.scorers.iter().zip(&self.affine) {
+            let (offset, scale) = self.signed(affine);
+            scorer.scores_block(queries.clone(), candidates.clone(), &mut scores);
+            for (key, s) in out.iter_mut().zip(&scores) {
+                *key += scale * (s - offset);
             }
         }
     }
@@ -237,22 +258,31 @@ impl BlockScorer for DistFuse<'_> {
             let (q, c) = (queries.clone(), candidates.clone());
             scorer.score_block_swapped(twin_scorer, q, c, &mut keys, &mut twin_keys);
             let row = |i, _| queries.start + i;
-            fuse(scorer, affine, &keys, width, row, out);
+            fuse(scorer, self.signed(affine), &keys, width, row, out);
             let column = |_, j| candidates.start + j;
+            let twin_affine = twin.signed(twin_affine);
             fuse(twin_scorer, twin_affine, &twin_keys, width, column, swapped);
         }
     }
 
     fn to_score(&self, _query: usize, key: f32) -> f32 {
-        -key
+        self.sign * key
     }
 
     fn higher_is_better(&self) -> bool {
-        false
+        self.sign > 0.0
     }
 }
 
-/// Subtracts one member's normalised distances from the fused keys `out`:
+impl DistFuse<'_> {
+    /// A member's offset and multiplier with the fusion's sign folded into
+    /// the multiplier.
+    fn signed(&self, (offset, scale): (f32, f32)) -> (f32, f32) {
+        (offset, self.sign * scale)
+    }
+}
+
+/// Adds one member's normalised, signed scores to the fused keys `out`:
 /// `keys` in rows of `width`, each converted for the scorer's query that
 /// `query(row, column)` names.
 fn fuse(
@@ -265,7 +295,7 @@ fn fuse(
 ) {
     for (i, (row, fused)) in keys.chunks(width).zip(out.chunks_mut(width)).enumerate() {
         for (j, (key, value)) in row.iter().zip(fused).enumerate() {
-            *value -= scale * (scorer.to_score(query(i, j), *key) - offset);
+            *value += scale * (scorer.to_score(query(i, j), *key) - offset);
         }
     }
 }

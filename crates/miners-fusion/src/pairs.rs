@@ -8,7 +8,7 @@
 //! (`final_scores = scores[0]`); that is [`FirstWeight::Ignored`], an explicit
 //! option. The default weights every member, as the MINERS scripts do.
 
-use miners_core::Embeddings;
+use miners_core::{Embeddings, Metric};
 use serde::{Deserialize, Serialize};
 
 use crate::{FusionError, Member, check_weights};
@@ -47,6 +47,15 @@ impl DistMeasure {
                     false => 0.0,
                 }
             }
+        }
+    }
+
+    /// The [`Metric`] that ranks as this measure does (a DistFuse member's).
+    pub fn metric(self) -> Metric {
+        match self {
+            Self::Euclidean => Metric::Euclidean,
+            Self::Cosine => Metric::Cosine,
+            Self::Manhattan => Metric::Manhattan,
         }
     }
 

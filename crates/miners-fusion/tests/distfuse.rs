@@ -23,7 +23,7 @@ fn l2(a: &Embeddings, i: usize, b: &Embeddings, j: usize) -> f64 {
 proptest! {
     #[test]
     fn one_model_ranks_as_that_model(q in matrix(7, 3), c in matrix(11, 3), w in 0.1f32..5.0, k in 1usize..11) {
-        let fused = DistFuse::new(&[Member::new(&q, &c, w)], Normalization::None).unwrap();
+        let fused = DistFuse::new(&[Member::new(&q, &c, w)], Metric::Euclidean, Normalization::None).unwrap();
         let hits = search(&fused, k, SearchOptions::default()).unwrap();
         let alone = ExactIndex::new(c.clone(), Metric::Euclidean).search(&q, k).unwrap();
         for i in 0..q.len() {
@@ -37,7 +37,7 @@ proptest! {
         w1 in 0.1f32..3.0, w2 in 0.1f32..3.0,
     ) {
         let members = [Member::new(&q1, &c1, w1), Member::new(&q2, &c2, w2)];
-        let fused = DistFuse::new(&members, Normalization::None).unwrap();
+        let fused = DistFuse::new(&members, Metric::Euclidean, Normalization::None).unwrap();
         let hits = search(&fused, 1, SearchOptions::default()).unwrap();
         for i in 0..5 {
             let d = |j| f64::from(w1) * l2(&q1, i, &c1, j) + f64::from(w2) * l2(&q2, i, &c2, j);
@@ -58,13 +58,13 @@ fn zscore_makes_scale_irrelevant() {
     let big_c = Embeddings::from_rows(1, vec![4000.0, 2000.0, 1000.0]).unwrap();
     let members = [Member::new(&q, &c, 1.0), Member::new(&big_q, &big_c, 1.0)];
     let raw = search(
-        &DistFuse::new(&members, Normalization::None).unwrap(),
+        &DistFuse::new(&members, Metric::Euclidean, Normalization::None).unwrap(),
         1,
         SearchOptions::default(),
     )
     .unwrap();
     let z = search(
-        &DistFuse::new(&members, Normalization::ZScore).unwrap(),
+        &DistFuse::new(&members, Metric::Euclidean, Normalization::ZScore).unwrap(),
         1,
         SearchOptions::default(),
     )
@@ -84,21 +84,32 @@ fn bad_members_are_errors() {
     let b = Embeddings::from_rows(2, vec![0.0; 6]).unwrap();
     let wide = Embeddings::from_rows(3, vec![0.0; 6]).unwrap();
     assert_eq!(
-        DistFuse::new(&[], Normalization::None).unwrap_err(),
+        DistFuse::new(&[], Metric::Euclidean, Normalization::None).unwrap_err(),
         FusionError::Empty
     );
     let err = DistFuse::new(
         &[Member::new(&a, &a, 1.0), Member::new(&a, &b, 1.0)],
+        Metric::Euclidean,
         Normalization::None,
     )
     .unwrap_err();
     assert!(matches!(err, FusionError::ShapeMismatch { index: 1, .. }));
-    let err = DistFuse::new(&[Member::new(&a, &wide, 1.0)], Normalization::None).unwrap_err();
+    let err = DistFuse::new(
+        &[Member::new(&a, &wide, 1.0)],
+        Metric::Euclidean,
+        Normalization::None,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().starts_with("model 0: query dimension 2"),
         "{err}"
     );
-    let err = DistFuse::new(&[Member::new(&a, &a, f32::NAN)], Normalization::None).unwrap_err();
+    let err = DistFuse::new(
+        &[Member::new(&a, &a, f32::NAN)],
+        Metric::Euclidean,
+        Normalization::None,
+    )
+    .unwrap_err();
     assert!(matches!(err, FusionError::BadWeight { index: 0, .. }));
 }
 
@@ -134,8 +145,8 @@ fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
     for normalization in [Normalization::None, Normalization::ZScore] {
         let forward = [Member::new(&q1, &c1, 0.3), Member::new(&q2, &c2, 0.7)];
         let backward = [Member::new(&c1, &q1, 0.3), Member::new(&c2, &q2, 0.7)];
-        let forward = DistFuse::new(&forward, normalization).unwrap();
-        let backward = DistFuse::new(&backward, normalization).unwrap();
+        let forward = DistFuse::new(&forward, Metric::Euclidean, normalization).unwrap();
+        let backward = DistFuse::new(&backward, Metric::Euclidean, normalization).unwrap();
         let options = SearchOptions {
             query_block: 7,
             candidate_block: 13,
@@ -160,5 +171,48 @@ fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
             assert_eq!(kept, fresh);
         }
         assert_eq!(forward.num_queries(), 57);
+    }
+}
+
+/// A fusion of cosine or Manhattan members ranks by what the `distfuse`
+/// package's `score_pairs` computes under that `dist_measure`: the best
+/// candidate of each query and its fused score (f32 against f64).
+#[test]
+fn member_metrics_rank_as_score_pairs_measures() {
+    use miners_fusion::{DistMeasure, FirstWeight, score_pairs};
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rows = |n: usize, dim: usize| {
+        let values = (0..n * dim)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 10_007) as f32 / 5_000.0 - 1.0
+            })
+            .collect();
+        Embeddings::from_rows(dim, values).unwrap()
+    };
+    let (q1, c1, q2, c2) = (rows(23, 16), rows(41, 16), rows(23, 9), rows(41, 9));
+    let members = [Member::new(&q1, &c1, 0.4), Member::new(&q2, &c2, 1.5)];
+    for measure in [
+        DistMeasure::Euclidean,
+        DistMeasure::Cosine,
+        DistMeasure::Manhattan,
+    ] {
+        let fused = DistFuse::new(&members, measure.metric(), Normalization::None).unwrap();
+        let hits = search(&fused, 1, SearchOptions::default()).unwrap();
+        let want = score_pairs(&members, measure, FirstWeight::Weighted).unwrap();
+        for (q, row) in want.iter().enumerate() {
+            let best = (0..row.len())
+                .reduce(|a, b| match measure.higher_is_better() {
+                    true if row[b] > row[a] => b,
+                    false if row[b] < row[a] => b,
+                    _ => a,
+                })
+                .unwrap();
+            let hit = hits.get(q).next().unwrap();
+            assert_eq!(hit.index, best, "{measure:?}, query {q}");
+            assert!((f64::from(hit.score) - row[best]).abs() < 1e-4 * row[best].abs().max(1.0));
+        }
     }
 }

@@ -158,6 +158,27 @@ impl<'a> MetricScorer<'a> {
     }
 }
 
+impl MetricScorer<'_> {
+    /// `out = −‖q − c‖₁` for every pair of the block, each summed over the
+    /// dimensions in order: the same bits wherever the block starts, and
+    /// with the sides swapped.
+    fn manhattan_block(&self, queries: &Range<usize>, candidates: &Range<usize>, out: &mut [f32]) {
+        let dim = self.queries.dim();
+        let rows =
+            self.queries.as_slice()[queries.start * dim..queries.end * dim].chunks(dim.max(1));
+        let columns = &self.candidates.as_slice()[candidates.start * dim..candidates.end * dim];
+        for (query, keys) in rows.zip(out.chunks_mut(candidates.len().max(1))) {
+            for (candidate, key) in columns.chunks(dim.max(1)).zip(keys) {
+                *key = -query
+                    .iter()
+                    .zip(candidate)
+                    .map(|(a, b)| (a - b).abs())
+                    .sum::<f32>();
+            }
+        }
+    }
+}
+
 /// `rows` (row-major, `dim` wide) zero-padded to [`TILE`] rows; empty when
 /// there are none.
 fn padded_rows(rows: &[f32], dim: usize) -> Vec<f32> {
@@ -179,6 +200,9 @@ impl BlockScorer for MetricScorer<'_> {
     }
 
     fn score_block(&self, queries: Range<usize>, candidates: Range<usize>, out: &mut [f32]) {
+        if self.metric == Metric::Manhattan {
+            return self.manhattan_block(&queries, &candidates, out);
+        }
         self.dot_block(&queries, &candidates, out);
         if self.metric == Metric::Euclidean {
             // key = 2 q·c − |c|² = |q|² − d²: ranks exactly as the distance does.
@@ -191,8 +215,9 @@ impl BlockScorer for MetricScorer<'_> {
         }
     }
 
-    /// One GEMM for both sides: a dot product is the same bits either way
-    /// round, and each side's Euclidean key subtracts its own candidates' norms.
+    /// One pass for both sides: a dot product (and an L1 distance) is the
+    /// same bits either way round, and each side's Euclidean key subtracts
+    /// its own candidates' norms.
     fn score_block_swapped(
         &self,
         twin: &Self,
@@ -201,7 +226,10 @@ impl BlockScorer for MetricScorer<'_> {
         out: &mut [f32],
         swapped: &mut [f32],
     ) {
-        self.dot_block(&queries, &candidates, out);
+        match self.metric {
+            Metric::Manhattan => self.manhattan_block(&queries, &candidates, out),
+            _ => self.dot_block(&queries, &candidates, out),
+        }
         if self.metric != Metric::Euclidean {
             swapped.copy_from_slice(out);
             return;
@@ -223,6 +251,7 @@ impl BlockScorer for MetricScorer<'_> {
         match self.metric {
             Metric::Euclidean => (self.query_norms[query] - key).max(0.0).sqrt(),
             Metric::Cosine | Metric::Dot => key,
+            Metric::Manhattan => -key,
         }
     }
 
@@ -230,8 +259,12 @@ impl BlockScorer for MetricScorer<'_> {
         self.metric.higher_is_better()
     }
 
-    /// The metric's natural values: true L2 distances for Euclidean.
+    /// The metric's natural values: true L2 distances for Euclidean, L1
+    /// distances for Manhattan.
     fn keys_to_scores(&self, queries: Range<usize>, out: &mut [f32]) {
+        if self.metric == Metric::Manhattan {
+            out.iter_mut().for_each(|key| *key = -*key);
+        }
         if self.metric == Metric::Euclidean {
             // The same conversion as `to_score`, with the query's norm hoisted
             // so that the loop vectorises.

@@ -1,7 +1,7 @@
 //! Property tests: blocked search equals a brute-force stable sort.
 
 use miners_core::{Embeddings, Metric};
-use miners_index::{ExactIndex, IndexError, MetricScorer, SearchOptions, search};
+use miners_index::{BlockScorer, ExactIndex, IndexError, MetricScorer, SearchOptions, search};
 use proptest::prelude::*;
 
 /// Reference ranking: exact scores in f64, stable sort, lower index first on ties.
@@ -28,6 +28,11 @@ fn brute_force(
                 .iter()
                 .zip(b.iter())
                 .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                .sum::<f64>(),
+            Metric::Manhattan => -a
+                .iter()
+                .zip(b.iter())
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
                 .sum::<f64>(),
         }
     };
@@ -57,7 +62,7 @@ proptest! {
         queries in matrix(1..30, 3),
         k in 1usize..8,
         block in 1usize..9,
-        metric in prop::sample::select(vec![Metric::Dot, Metric::Euclidean]),
+        metric in prop::sample::select(vec![Metric::Dot, Metric::Euclidean, Metric::Manhattan]),
     ) {
         let k = k.min(pool.len());
         let scorer = MetricScorer::new(&queries, &pool, metric).unwrap();
@@ -66,6 +71,26 @@ proptest! {
         let expected = brute_force(&queries, &pool, metric, k);
         for (q, want) in expected.iter().enumerate() {
             prop_assert_eq!(&hits.indices(q).collect::<Vec<_>>(), want);
+        }
+    }
+
+    #[test]
+    fn block_scores_are_the_keys_converted_one_by_one(
+        pool in matrix(1..20, 4),
+        queries in matrix(1..9, 4),
+        metric in prop::sample::select(vec![Metric::Cosine, Metric::Dot, Metric::Euclidean, Metric::Manhattan]),
+    ) {
+        let scorer = MetricScorer::new(&queries, &pool, metric).unwrap();
+        let (nq, nc) = (queries.len(), pool.len());
+        let (mut keys, mut scores) = (vec![0f32; nq * nc], vec![0f32; nq * nc]);
+        scorer.score_block(0..nq, 0..nc, &mut keys);
+        scorer.scores_block(0..nq, 0..nc, &mut scores);
+        for (i, (key, score)) in keys.iter().zip(&scores).enumerate() {
+            prop_assert_eq!(scorer.to_score(i / nc, *key).to_bits(), score.to_bits());
+        }
+        if metric == Metric::Manhattan {
+            let l1: f32 = queries.row(0).iter().zip(pool.row(0).iter()).map(|(a, b)| (a - b).abs()).sum();
+            prop_assert_eq!(scores[0], l1);
         }
     }
 

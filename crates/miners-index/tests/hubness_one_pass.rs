@@ -69,7 +69,7 @@ proptest! {
         k in 1usize..12,
         query_block in 1usize..20,
         candidate_block in 1usize..70,
-        metric in prop::sample::select(vec![Metric::Cosine, Metric::Dot, Metric::Euclidean]),
+        metric in prop::sample::select(vec![Metric::Cosine, Metric::Dot, Metric::Euclidean, Metric::Manhattan]),
     ) {
         let options = SearchOptions { query_block, candidate_block, ..SearchOptions::default() };
         let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();
@@ -95,7 +95,12 @@ fn one_pass_neighbourhoods_equal_two_searches_on_a_large_random_pool() {
     let queries = random_rows(nq, dim, &mut state);
     let candidates = random_rows(nc, dim, &mut state);
     let options = SearchOptions::default();
-    for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
+    for metric in [
+        Metric::Cosine,
+        Metric::Dot,
+        Metric::Euclidean,
+        Metric::Manhattan,
+    ] {
         let forward = MetricScorer::new(&queries, &candidates, metric).unwrap();
         let backward = MetricScorer::new(&candidates, &queries, metric).unwrap();
         let scorer =

@@ -114,8 +114,15 @@ impl RetrieverSpec {
     /// What [`Retriever::assemble`](miners_eval::Retriever::assemble) puts
     /// together, with prompts as `prompts` says or else `default_prompts`.
     pub fn parts(&self, default_prompts: bool) -> RetrieverParts {
+        let equal = match self.encoders.len() {
+            0 | 1 => Vec::new(),
+            n => vec![1.0; n],
+        };
         RetrieverParts {
-            weights: self.weights.clone(),
+            weights: match self.weights.is_empty() {
+                true => equal,
+                false => self.weights.clone(),
+            },
             normalization: self.normalization,
             metric: self.metric,
             hubness: self.hubness.and_then(|h| h.with_k(self.hubness_k)),

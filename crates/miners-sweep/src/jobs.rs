@@ -286,11 +286,10 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         both_directions: false,
         selection: Selection::Nearest,
     };
-    // Each retriever with each metric it can rank by.
+    // Each retriever with each ranking (a DistFuse ranks by its members' metric).
     let ranked: Vec<(&JobRetriever, Ranking)> = retrievers
         .iter()
         .flat_map(|r| spec.metrics.iter().map(move |&m| (r, m)))
-        .filter(|(r, m)| matches!(r, JobRetriever::Single { .. }) || m.fits_fusion())
         .collect();
     let mut jobs = Vec::new();
     if let Some(task) = &spec.bitext {
@@ -363,10 +362,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         let rankings = mining.metrics.as_ref().unwrap_or(&spec.metrics);
         for dataset in present(data, &mining.datasets, Task::Mining)? {
             for retriever in retrievers.iter().filter(|r| r.tuning().is_none()) {
-                let fits = |ranking: &&Ranking| {
-                    matches!(retriever, JobRetriever::Single { .. }) || ranking.fits_fusion()
-                };
-                for &ranking in rankings.iter().filter(fits) {
+                for &ranking in rankings {
                     jobs.push(Job {
                         ranking,
                         seed: mining.seed,

@@ -44,13 +44,17 @@ pub struct SweepSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ranking {
-    /// L2 distance (the reference; DistFuse's fused distance).
+    /// L2 distance (the reference; DistFuse: the fused L2 distance).
     #[default]
     Euclidean,
-    /// Cosine similarity (single encoders only).
+    /// Cosine similarity (DistFuse: the fused cosine similarity, the
+    /// `distfuse` package's `cosine`).
     Cosine,
-    /// Inner product (single encoders only).
+    /// Inner product (DistFuse: the fused inner product).
     Dot,
+    /// L1 distance (DistFuse: the fused L1 distance, the `distfuse`
+    /// package's `manhattan`).
+    Manhattan,
     /// LASER's ratio margin (k = 4) over cosine; for DistFuse, the distance
     /// margin over the fused distance.
     Margin,
@@ -65,14 +69,10 @@ impl Ranking {
             Self::Euclidean => "euclidean",
             Self::Cosine => "cosine",
             Self::Dot => "dot",
+            Self::Manhattan => "manhattan",
             Self::Margin => "margin",
             Self::Csls => "csls",
         }
-    }
-
-    /// Whether a DistFuse ensemble can rank this way (it sums distances).
-    pub(crate) fn fits_fusion(self) -> bool {
-        !matches!(self, Self::Cosine | Self::Dot)
     }
 
     /// The metric and hubness correction of a single encoder, or of DistFuse.
@@ -91,6 +91,7 @@ impl Ranking {
             Self::Euclidean => (Metric::Euclidean, None),
             Self::Cosine => (Metric::Cosine, None),
             Self::Dot => (Metric::Dot, None),
+            Self::Manhattan => (Metric::Manhattan, None),
             Self::Margin if fusion => (base, Some(Hubness::DistanceMargin { k: 4 })),
             Self::Margin => (base, Some(Hubness::RatioMargin { k: 4 })),
             Self::Csls => (base, Some(Hubness::Csls { k: 10 })),

@@ -461,14 +461,14 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
         .iter()
         .map(|j| j.name())
         .collect();
-    // The single model ranks three ways; DistFuse sums distances, so not by cosine.
-    assert_eq!(names.len(), 5, "{names:?}");
+    // The single model and the ensemble (its members' cosine) rank three ways each.
+    assert_eq!(names.len(), 6, "{names:?}");
     assert!(
         names.iter().any(|n| n.contains("static-tokenlearn_csls")),
         "{names:?}"
     );
     assert!(
-        !names
+        names
             .iter()
             .any(|n| n.contains("distfuse") && n.contains("cosine"))
     );
@@ -481,6 +481,7 @@ fn metrics_are_a_sweep_axis_and_name_their_records() {
         .collect();
     let want = [
         "distfuse_static-tokenlearn_1+static-tokenlearn_0.5_",
+        "distfuse_static-tokenlearn_1+static-tokenlearn_0.5__cosine",
         "distfuse_static-tokenlearn_1+static-tokenlearn_0.5__csls10",
         "static-tokenlearn",
         "static-tokenlearn_cosine",

@@ -1,7 +1,9 @@
 //! `cargo xtask interop`: the directories miners imports load in the paper's
 //! era of Python libraries (transformers 4.44.2, sentence-transformers 3.0.1),
-//! checked by `fixtures/check_transformers4.py`, and miners-fusion's pair API
-//! equals the `distfuse` package's (`fixtures/check_distfuse.py`), in a
+//! checked by `fixtures/check_transformers4.py`, miners-fusion's pair API
+//! equals the `distfuse` package's (`fixtures/check_distfuse.py`) and
+//! miners' fine-tuning equals transformers' `Trainer`
+//! (`fixtures/check_finetune.py`), in a
 //! virtual environment under `.cache/interop-venv` (torch from the same pinned
 //! wheel as libtorch).
 
@@ -31,29 +33,34 @@ const PACKAGES: &[&str] = &[
     "distfuse==0.1.4",
     "cohere==5.18.0",
     "openai==1.109.1",
+    // transformers' Trainer needs it (the fine-tuning parity check).
+    "accelerate==0.34.2",
 ];
 
 pub fn run(root: &Path) -> Result<()> {
     models::fetch_all(root)?;
     let python = python(root)?;
     status(Command::new(&python).arg(root.join("fixtures/check_transformers4.py")))?;
-    // miners-fusion's score_pairs / score_references against the distfuse package.
-    let build = [
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "miners-benches",
-        "--bin",
-        "distfuse-pairs",
-    ];
-    crate::cargo(&build)?;
-    let binary = root.join("target/release/distfuse-pairs");
-    status(
-        Command::new(&python)
-            .arg(root.join("fixtures/check_distfuse.py"))
-            .arg(binary),
-    )
+    // miners-fusion's score_pairs / score_references against the distfuse
+    // package; miners' fine-tuning against transformers' Trainer.
+    for (bin, script) in [
+        ("distfuse-pairs", "fixtures/check_distfuse.py"),
+        ("finetune-steps", "fixtures/check_finetune.py"),
+    ] {
+        let build = [
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "miners-benches",
+            "--bin",
+            bin,
+        ];
+        crate::cargo(&build)?;
+        let binary = root.join("target/release").join(bin);
+        status(Command::new(&python).arg(root.join(script)).arg(binary))?;
+    }
+    Ok(())
 }
 
 /// The interop environment's Python, built first where it is missing or stale.

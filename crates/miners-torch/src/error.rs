@@ -27,6 +27,10 @@ pub enum TorchError {
     /// libtorch failed while running the model.
     #[error("libtorch: {0}")]
     Backend(#[from] TchError),
+    /// Inputs the model cannot take (texts and labels that do not pair up,
+    /// a label outside the head).
+    #[error("{0}")]
+    Input(String),
 }
 
 impl TorchError {
@@ -59,6 +63,7 @@ impl From<TorchError> for EncoderError {
             TorchError::Device(message) => EncoderError::Device(message),
             TorchError::Backend(error) => EncoderError::Backend(error.to_string()),
             TorchError::Tokenizer(error) => error,
+            TorchError::Input(message) => EncoderError::Backend(message),
         }
     }
 }

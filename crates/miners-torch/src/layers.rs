@@ -46,6 +46,29 @@ impl Linear {
         })
     }
 
+    /// A layer of the given weight (`out × in`) and bias.
+    pub(crate) fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight: LinearWeight::Full(weight),
+            bias,
+        }
+    }
+
+    /// The trainable tensors, named `<name>.weight` and `<name>.bias`; an
+    /// int8 layer has none to train.
+    pub(crate) fn parameters(&self, name: &str) -> Result<Vec<(String, Tensor)>, TchError> {
+        let LinearWeight::Full(weight) = &self.weight else {
+            return Err(TchError::Convert(format!(
+                "{name}: an int8 layer cannot be trained"
+            )));
+        };
+        let mut found = vec![(format!("{name}.weight"), weight.shallow_clone())];
+        if let Some(bias) = &self.bias {
+            found.push((format!("{name}.bias"), bias.shallow_clone()));
+        }
+        Ok(found)
+    }
+
     /// Applies the layer.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let dequantized;
@@ -153,6 +176,14 @@ impl LayerNorm {
             bias: w.take(&format!("{name}.bias"), &[width])?,
             eps,
         })
+    }
+
+    /// The trainable tensors, named `<name>.weight` and `<name>.bias`.
+    pub(crate) fn parameters(&self, name: &str) -> Vec<(String, Tensor)> {
+        vec![
+            (format!("{name}.weight"), self.weight.shallow_clone()),
+            (format!("{name}.bias"), self.bias.shallow_clone()),
+        ]
     }
 
     /// Normalises the last dimension, in the input's kind.

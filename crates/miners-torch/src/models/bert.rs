@@ -23,6 +23,31 @@ pub(crate) enum Positions {
     AfterPadding,
 }
 
+/// Dropout probabilities while training; [`Dropout::OFF`] for inference.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Dropout {
+    /// After the embeddings and each sub-layer's output projection.
+    pub(crate) hidden: f64,
+    /// On the attention probabilities.
+    pub(crate) attention: f64,
+}
+
+impl Dropout {
+    /// No dropout: inference, or training with dropout disabled.
+    pub(crate) const OFF: Self = Self {
+        hidden: 0.0,
+        attention: 0.0,
+    };
+}
+
+/// `x` with dropout `p` applied (training), or `x` itself when `p` is 0.
+pub(crate) fn dropout(x: Tensor, p: f64) -> Result<Tensor, TchError> {
+    match p > 0.0 {
+        true => x.f_dropout(p, true),
+        false => Ok(x),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Activation {
     Gelu,
@@ -136,17 +161,75 @@ impl Bert {
 
 impl EncoderModel for Bert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
-        let (batch, length) = ids.size2()?;
-        let mut x = profile::time(Stage::Embed, || self.embed(ids))?;
-        let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &attend)?;
-        }
-        Ok(x)
+        self.forward_with(ids, mask, Dropout::OFF)
     }
 }
 
 impl Bert {
+    /// Token states, with `dropout` applied where transformers applies it
+    /// in training mode.
+    pub(crate) fn forward_with(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout: Dropout,
+    ) -> Result<Tensor, TchError> {
+        let (batch, length) = ids.size2()?;
+        let embedded = profile::time(Stage::Embed, || self.embed(ids))?;
+        let mut x = self::dropout(embedded, dropout.hidden)?;
+        let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &attend, dropout)?;
+        }
+        Ok(x)
+    }
+
+    /// Every trainable tensor, named as transformers names it (the fused
+    /// query, key and value as `attention.self.qkv`).
+    pub(crate) fn parameters(&self) -> Result<Vec<(String, Tensor)>, TchError> {
+        let mut found = vec![
+            (
+                "embeddings.word_embeddings.weight".to_owned(),
+                self.word.shallow_clone(),
+            ),
+            (
+                "embeddings.position_embeddings.weight".to_owned(),
+                self.position.shallow_clone(),
+            ),
+            (
+                "embeddings.token_type_embeddings.weight".to_owned(),
+                self.token_type.shallow_clone(),
+            ),
+        ];
+        found.extend(self.embedding_norm.parameters("embeddings.LayerNorm"));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            found.extend(layer.qkv.parameters(&format!("{p}.attention.self.qkv"))?);
+            found.extend(
+                layer
+                    .attention_out
+                    .parameters(&format!("{p}.attention.output.dense"))?,
+            );
+            found.extend(
+                layer
+                    .attention_norm
+                    .parameters(&format!("{p}.attention.output.LayerNorm")),
+            );
+            found.extend(
+                layer
+                    .intermediate
+                    .parameters(&format!("{p}.intermediate.dense"))?,
+            );
+            found.extend(layer.output.parameters(&format!("{p}.output.dense"))?);
+            found.extend(
+                layer
+                    .output_norm
+                    .parameters(&format!("{p}.output.LayerNorm")),
+            );
+        }
+        Ok(found)
+    }
+
     /// Token, position and type embeddings, normalised.
     fn embed(&self, ids: &Tensor) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
@@ -178,13 +261,24 @@ impl Bert {
         layer: &Layer,
         x: &Tensor,
         attend: &Tensor,
+        dropout: Dropout,
     ) -> Result<Tensor, TchError> {
-        let x = profile::time(Stage::Attention, || self.attention(layer, x, attend))?;
-        profile::time(Stage::FeedForward, || self.feed_forward(layer, &x))
+        let x = profile::time(Stage::Attention, || {
+            self.attention(layer, x, attend, dropout)
+        })?;
+        profile::time(Stage::FeedForward, || {
+            self.feed_forward(layer, &x, dropout.hidden)
+        })
     }
 
     /// Self-attention with its output projection, residual and norm.
-    fn attention(&self, layer: &Layer, x: &Tensor, attend: &Tensor) -> Result<Tensor, TchError> {
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        attend: &Tensor,
+        dropout: Dropout,
+    ) -> Result<Tensor, TchError> {
         let (batch, length, hidden) = x.size3()?;
         let head_dim = hidden / self.heads;
         // [batch, length, 3 × hidden] -> three [batch, heads, length, head_dim] views.
@@ -199,28 +293,26 @@ impl Bert {
             &k,
             &v,
             Some(attend),
-            0.0,
+            dropout.attention,
             false,
             None,
             false,
         )?
         .f_transpose(1, 2)?
         .f_reshape([batch, length, hidden])?;
-        layer
-            .attention_norm
-            .forward(&layer.attention_out.forward(&context)?.f_add(x)?)
+        let projected = self::dropout(layer.attention_out.forward(&context)?, dropout.hidden)?;
+        layer.attention_norm.forward(&projected.f_add(x)?)
     }
 
     /// The feed-forward block with its residual and norm.
-    fn feed_forward(&self, layer: &Layer, x: &Tensor) -> Result<Tensor, TchError> {
+    fn feed_forward(&self, layer: &Layer, x: &Tensor, dropout: f64) -> Result<Tensor, TchError> {
         let inner = layer.intermediate.forward(x)?;
         let inner = match self.activation {
             Activation::Gelu => inner.f_gelu("none")?,
             Activation::GeluTanh => inner.f_gelu("tanh")?,
             Activation::Relu => inner.f_relu()?,
         };
-        layer
-            .output_norm
-            .forward(&layer.output.forward(&inner)?.f_add(x)?)
+        let projected = self::dropout(layer.output.forward(&inner)?, dropout)?;
+        layer.output_norm.forward(&projected.f_add(x)?)
     }
 }

@@ -12,7 +12,7 @@ use miners_encoders::{
     spec::{DType, DeviceChoice},
 };
 
-use bert::{Bert, Positions};
+pub(crate) use bert::{Bert, Dropout, Positions, dropout};
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;

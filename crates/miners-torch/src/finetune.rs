@@ -1,0 +1,590 @@
+//! Fine-tuning an encoder with a classification head: the reference's
+//! `finetune_baseline.py` (transformers' `Trainer` over
+//! `AutoModelForSequenceClassification`) on libtorch.
+//!
+//! The head is transformers': for BERT a tanh pooler on `[CLS]`, dropout and
+//! a linear classifier; for XLM-R `RobertaClassificationHead` (dropout,
+//! dense, tanh, dropout, projection) on `<s>`. Head weights a checkpoint
+//! lacks start as transformers starts them: normal with the config's
+//! `initializer_range`, zero biases, drawn from libtorch's generator seeded
+//! with [`FineTuning::seed`].
+//!
+//! Training is `Trainer`'s defaults as the reference sets them: AdamW (β
+//! 0.9, 0.999, ε 1e-8) with weight decay on every tensor but biases and
+//! LayerNorms, a learning rate decaying linearly to 0 over all steps,
+//! gradients clipped to norm 1, dropout as the config says, one evaluation
+//! per epoch, early stopping after `patience` epochs without a strictly
+//! better validation accuracy, and the best epoch's weights kept. Batches
+//! are padded to their longest text where the reference pads every text to
+//! 512 tokens; masked positions change no result beyond float rounding.
+//! Batches are shuffled each epoch with libtorch's generator seeded with
+//! the seed, not with `Trainer`'s sampler stream.
+
+use std::{path::Path, time::Instant};
+
+use miners_encoders::{
+    layout::{Architecture, TransformerConfig, TransformerLayout},
+    spec::{DType, DeviceChoice},
+};
+use serde::{Deserialize, Serialize};
+use tch::{COptimizer, Device, Kind, TchError, Tensor};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
+
+use crate::{
+    TorchError,
+    layers::Linear,
+    models::{Bert, Dropout, Positions, dropout},
+    precision::Precision,
+    weights::Weights,
+};
+
+/// How to fine-tune: `Trainer`'s defaults with the reference's arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FineTuning {
+    /// Peak learning rate (5e-5).
+    pub learning_rate: f64,
+    /// AdamW's decoupled weight decay (0.01), on all but biases and LayerNorms.
+    pub weight_decay: f64,
+    /// Texts per step (8).
+    pub batch_size: usize,
+    /// Epochs at most (10).
+    pub epochs: usize,
+    /// Epochs without a better validation accuracy before stopping (2).
+    pub patience: usize,
+    /// Gradient norm clip (1.0).
+    pub max_grad_norm: f64,
+    /// Seeds the head's initialisation, dropout and the shuffles (42).
+    pub seed: u64,
+    /// Dropout as the model's config says (`Trainer`'s training mode); off
+    /// for parity checks.
+    pub dropout: bool,
+    /// Shuffle the training texts each epoch; off keeps their order.
+    pub shuffle: bool,
+    /// Stop after this many steps (the schedule then spans them), as
+    /// `TrainingArguments.max_steps`.
+    pub max_steps: Option<usize>,
+}
+
+impl Default for FineTuning {
+    fn default() -> Self {
+        Self {
+            learning_rate: 5e-5,
+            weight_decay: 0.01,
+            batch_size: 8,
+            epochs: 10,
+            patience: 2,
+            max_grad_norm: 1.0,
+            seed: 42,
+            dropout: true,
+            shuffle: true,
+            max_steps: None,
+        }
+    }
+}
+
+/// Texts with their label ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Labelled<'a> {
+    /// The texts.
+    pub texts: &'a [&'a str],
+    /// One label id per text, below the classifier's label count.
+    pub labels: &'a [usize],
+}
+
+/// What a fine-tuning run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingLog {
+    /// The loss of every step, in order.
+    pub losses: Vec<f64>,
+    /// One entry per epoch run.
+    pub epochs: Vec<EpochLog>,
+    /// The epoch whose weights were kept (1-based), when epochs were
+    /// evaluated; otherwise the last weights are kept.
+    pub best_epoch: Option<usize>,
+}
+
+/// One epoch of a fine-tuning run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss over its steps.
+    pub mean_loss: f64,
+    /// Accuracy on the validation texts after it, when there are some.
+    pub valid_accuracy: Option<f64>,
+    /// Wall time of its steps and evaluation.
+    pub seconds: f64,
+}
+
+/// The parts of `config.json` fine-tuning reads beyond the encoder's.
+#[derive(Debug, Deserialize)]
+struct TrainingConfig {
+    #[serde(default = "default_dropout")]
+    hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    attention_probs_dropout_prob: f64,
+    #[serde(default)]
+    classifier_dropout: Option<f64>,
+    #[serde(default = "default_initializer_range")]
+    initializer_range: f64,
+}
+
+fn default_dropout() -> f64 {
+    0.1
+}
+
+fn default_initializer_range() -> f64 {
+    0.02
+}
+
+/// transformers' classification heads.
+enum Head {
+    /// BERT: `tanh(pooler([CLS]))`, dropout, classifier.
+    Pooler { pooler: Linear, classifier: Linear },
+    /// XLM-R: dropout, `tanh(dense(<s>))`, dropout, projection.
+    Roberta { dense: Linear, out_proj: Linear },
+}
+
+/// An encoder with a classification head, trainable.
+pub struct SequenceClassifier {
+    encoder: Bert,
+    head: Head,
+    tokenizer: Tokenizer,
+    device: Device,
+    pad_token_id: i64,
+    dropout: Dropout,
+    classifier_dropout: f64,
+    labels: usize,
+}
+
+impl SequenceClassifier {
+    /// The model in `dir` (BERT or XLM-R) with a head of `labels` outputs in
+    /// float32 on `device`: the checkpoint's head where it has one, else a
+    /// fresh one drawn with `seed`.
+    pub fn load(
+        dir: &Path,
+        labels: usize,
+        device: DeviceChoice,
+        seed: u64,
+    ) -> Result<Self, TorchError> {
+        let config_path = dir.join("config.json");
+        let layout = TransformerLayout::read(dir).map_err(TorchError::Tokenizer)?;
+        let training: TrainingConfig = read_config(&config_path)?;
+        let (device, _) = Precision::resolve(device, DType::Float32)?;
+        let root = Weights::read(dir, device, Precision::unquantized(Kind::Float))?;
+        let weights = root
+            .clone()
+            .with_prefix_of("embeddings.word_embeddings.weight");
+        let positions = match layout.architecture {
+            Architecture::Bert => Positions::FromZero,
+            Architecture::XlmRoberta => Positions::AfterPadding,
+        };
+        let encoder = Bert::load(&weights, &layout.config, positions)?;
+        tch::manual_seed(seed as i64);
+        let init = Init {
+            std: training.initializer_range,
+            device,
+            hidden: layout.config.hidden_size as i64,
+            labels: labels as i64,
+        };
+        let head = match layout.architecture {
+            Architecture::Bert => Head::Pooler {
+                pooler: init.square(&weights, "pooler.dense")?,
+                classifier: init.output(&root, "classifier")?,
+            },
+            Architecture::XlmRoberta => Head::Roberta {
+                dense: init.square(&root, "classifier.dense")?,
+                out_proj: init.output(&root, "classifier.out_proj")?,
+            },
+        };
+        Ok(Self {
+            encoder,
+            head,
+            tokenizer: training_tokenizer(dir, &layout.config, positions)?,
+            device,
+            pad_token_id: layout.config.pad_token_id,
+            dropout: Dropout {
+                hidden: training.hidden_dropout_prob,
+                attention: training.attention_probs_dropout_prob,
+            },
+            classifier_dropout: training
+                .classifier_dropout
+                .unwrap_or(training.hidden_dropout_prob),
+            labels,
+        })
+    }
+
+    /// Logits `[texts, labels]` in evaluation mode, a batch of `batch` texts at a time.
+    pub fn logits(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>, TorchError> {
+        let encodings = self.encode(texts)?;
+        let mut rows = Vec::with_capacity(texts.len());
+        for chunk in encodings.chunks(batch.max(1)) {
+            let logits = tch::no_grad(|| self.forward(chunk, false))?;
+            let logits = logits.f_to_device(Device::Cpu)?;
+            for row in 0..chunk.len() as i64 {
+                rows.push(Vec::<f32>::try_from(logits.f_get(row)?)?);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The best-scoring label of each text.
+    pub fn predict(&self, texts: &[&str], batch: usize) -> Result<Vec<usize>, TorchError> {
+        Ok(self
+            .logits(texts, batch)?
+            .iter()
+            .map(|row| argmax(row))
+            .collect())
+    }
+
+    /// Fine-tunes on `train`. With `valid`, evaluates after each epoch,
+    /// stops early and keeps the weights of the best epoch; without, keeps
+    /// the last. `on_step` hears each step's loss.
+    pub fn fine_tune(
+        &mut self,
+        train: Labelled<'_>,
+        valid: Option<Labelled<'_>>,
+        config: &FineTuning,
+        mut on_step: impl FnMut(usize, f64),
+    ) -> Result<TrainingLog, TorchError> {
+        self.check(train)?;
+        if let Some(valid) = valid {
+            self.check(valid)?;
+        }
+        let encodings = self.encode(train.texts)?;
+        let parameters = self.parameters()?;
+        let mut optimizer = optimizer(&parameters, config)?;
+        let per_epoch = train.texts.len().div_ceil(config.batch_size.max(1));
+        let total = config.max_steps.unwrap_or(per_epoch * config.epochs);
+        let mut log = TrainingLog::default();
+        let mut best: Option<(f64, Vec<Tensor>)> = None;
+        let mut waited = 0;
+        tch::manual_seed(config.seed as i64);
+        for epoch in 1..=config.epochs {
+            let started = Instant::now();
+            let order = self.epoch_order(train.texts.len(), config.shuffle)?;
+            let mut losses = Vec::new();
+            for batch in order.chunks(config.batch_size.max(1)) {
+                if log.losses.len() == total {
+                    break;
+                }
+                let lr = config.learning_rate * (total - log.losses.len()) as f64 / total as f64;
+                optimizer.set_learning_rate(lr)?;
+                let loss = self.step(
+                    &mut optimizer,
+                    &parameters,
+                    batch,
+                    &encodings,
+                    train,
+                    config,
+                )?;
+                on_step(log.losses.len(), loss);
+                log.losses.push(loss);
+                losses.push(loss);
+            }
+            let accuracy = match valid {
+                Some(valid) => Some(accuracy(
+                    &self.predict(valid.texts, config.batch_size)?,
+                    valid.labels,
+                )),
+                None => None,
+            };
+            log.epochs.push(EpochLog {
+                epoch,
+                mean_loss: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
+                valid_accuracy: accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            match (accuracy, &best) {
+                (None, _) => {}
+                (Some(accuracy), Some((score, _))) if accuracy <= *score => waited += 1,
+                (Some(accuracy), _) => {
+                    best = Some((accuracy, snapshot(&parameters)?));
+                    log.best_epoch = Some(epoch);
+                    waited = 0;
+                }
+            }
+            if waited >= config.patience || log.losses.len() == total {
+                break;
+            }
+        }
+        if let Some((_, weights)) = best {
+            restore(&parameters, &weights)?;
+        }
+        for (_, tensor) in &parameters {
+            let _ = tensor.set_requires_grad(false);
+        }
+        Ok(log)
+    }
+
+    /// One optimisation step on the texts `batch` names: forward, loss,
+    /// backward, clip, AdamW; the batch's mean loss.
+    fn step(
+        &self,
+        optimizer: &mut COptimizer,
+        parameters: &[(String, Tensor)],
+        batch: &[usize],
+        encodings: &[Encoding],
+        train: Labelled<'_>,
+        config: &FineTuning,
+    ) -> Result<f64, TorchError> {
+        let chosen: Vec<Encoding> = batch.iter().map(|&i| encodings[i].clone()).collect();
+        let labels: Vec<i64> = batch.iter().map(|&i| train.labels[i] as i64).collect();
+        let labels = Tensor::from_slice(&labels).f_to_device(self.device)?;
+        optimizer.zero_grad()?;
+        let loss = self
+            .forward(&chosen, config.dropout)?
+            .f_cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.0)?;
+        loss.f_backward()?;
+        clip_gradients(parameters, config.max_grad_norm)?;
+        optimizer.step()?;
+        Ok(loss.f_double_value(&[])?)
+    }
+
+    /// Logits of a batch of encodings, with dropout when `train`.
+    fn forward(&self, batch: &[Encoding], train: bool) -> Result<Tensor, TchError> {
+        let (ids, mask) = self.batch_tensors(batch)?;
+        let (encoder_dropout, head_dropout) = match train {
+            true => (self.dropout, self.classifier_dropout),
+            false => (Dropout::OFF, 0.0),
+        };
+        let states = self.encoder.forward_with(&ids, &mask, encoder_dropout)?;
+        let first = states.f_select(1, 0)?;
+        match &self.head {
+            Head::Pooler { pooler, classifier } => {
+                let pooled = pooler.forward(&first)?.f_tanh()?;
+                classifier.forward(&dropout(pooled, head_dropout)?)
+            }
+            Head::Roberta { dense, out_proj } => {
+                let hidden = dense.forward(&dropout(first, head_dropout)?)?.f_tanh()?;
+                out_proj.forward(&dropout(hidden, head_dropout)?)
+            }
+        }
+    }
+
+    /// Every trainable tensor, encoder then head, named as transformers does.
+    fn parameters(&self) -> Result<Vec<(String, Tensor)>, TorchError> {
+        let mut found = self.encoder.parameters()?;
+        match &self.head {
+            Head::Pooler { pooler, classifier } => {
+                found.extend(pooler.parameters("pooler.dense")?);
+                found.extend(classifier.parameters("classifier")?);
+            }
+            Head::Roberta { dense, out_proj } => {
+                found.extend(dense.parameters("classifier.dense")?);
+                found.extend(out_proj.parameters("classifier.out_proj")?);
+            }
+        }
+        for (_, tensor) in &found {
+            let _ = tensor.set_requires_grad(true);
+        }
+        Ok(found)
+    }
+
+    /// The training texts' order for one epoch.
+    fn epoch_order(&self, n: usize, shuffle: bool) -> Result<Vec<usize>, TchError> {
+        if !shuffle {
+            return Ok((0..n).collect());
+        }
+        let order = Tensor::f_randperm(n as i64, (Kind::Int64, Device::Cpu))?;
+        Ok(Vec::<i64>::try_from(order)?
+            .into_iter()
+            .map(|i| i as usize)
+            .collect())
+    }
+
+    /// Token ids with special tokens, truncated to the model's length.
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Encoding>, TorchError> {
+        self.tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| TorchError::Input(format!("tokenizer: {e}")))
+    }
+
+    /// Ids padded to the longest encoding, and the 0/1 mask, `[batch, longest]`.
+    fn batch_tensors(&self, batch: &[Encoding]) -> Result<(Tensor, Tensor), TchError> {
+        let length = batch.iter().map(Encoding::len).max().unwrap_or(0);
+        let mut ids = vec![self.pad_token_id; batch.len() * length];
+        let mut mask = vec![0i64; batch.len() * length];
+        for (row, encoding) in batch.iter().enumerate() {
+            for (col, &id) in encoding.get_ids().iter().enumerate() {
+                ids[row * length + col] = i64::from(id);
+                mask[row * length + col] = 1;
+            }
+        }
+        let shape = [batch.len() as i64, length as i64];
+        let ids = Tensor::from_slice(&ids)
+            .f_view(shape)?
+            .f_to_device(self.device)?;
+        let mask = Tensor::from_slice(&mask)
+            .f_view(shape)?
+            .f_to_device(self.device)?;
+        Ok((ids, mask))
+    }
+
+    /// Every label below the head's output count.
+    fn check(&self, data: Labelled<'_>) -> Result<(), TorchError> {
+        if data.texts.len() != data.labels.len() || data.texts.is_empty() {
+            return Err(TorchError::Input(format!(
+                "fine-tuning needs one label per text and at least one text ({} texts, {} labels)",
+                data.texts.len(),
+                data.labels.len()
+            )));
+        }
+        match data.labels.iter().find(|&&l| l >= self.labels) {
+            Some(label) => Err(TorchError::Input(format!(
+                "label id {label} is out of range for a head of {} labels",
+                self.labels
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a head's tensors come from: the checkpoint, or transformers' init.
+struct Init {
+    std: f64,
+    device: Device,
+    hidden: i64,
+    labels: i64,
+}
+
+impl Init {
+    /// A `hidden × hidden` layer `name` (a pooler or dense).
+    fn square(&self, weights: &Weights, name: &str) -> Result<Linear, TorchError> {
+        self.linear(weights, name, self.hidden)
+    }
+
+    /// The `labels × hidden` output layer `name`.
+    fn output(&self, weights: &Weights, name: &str) -> Result<Linear, TorchError> {
+        self.linear(weights, name, self.labels)
+    }
+
+    fn linear(&self, weights: &Weights, name: &str, outputs: i64) -> Result<Linear, TorchError> {
+        if weights.has(&format!("{name}.weight")) {
+            return Linear::load(weights, name, self.hidden, outputs, true);
+        }
+        let options = (Kind::Float, self.device);
+        let weight = Tensor::f_randn([outputs, self.hidden], options)?.f_mul_scalar(self.std)?;
+        let bias = Tensor::f_zeros([outputs], options)?;
+        Ok(Linear::new(weight, Some(bias)))
+    }
+}
+
+/// AdamW over `parameters`: group 0 decays, group 1 (biases and LayerNorms)
+/// does not, as `Trainer` splits them.
+fn optimizer(parameters: &[(String, Tensor)], config: &FineTuning) -> Result<COptimizer, TchError> {
+    let mut optimizer = COptimizer::adamw(
+        config.learning_rate,
+        0.9,
+        0.999,
+        config.weight_decay,
+        1e-8,
+        false,
+    )?;
+    for (name, tensor) in parameters {
+        let exempt = name.contains("bias") || name.contains("LayerNorm");
+        optimizer.add_parameters(tensor, usize::from(exempt))?;
+    }
+    optimizer.set_weight_decay_group(1, 0.0)?;
+    Ok(optimizer)
+}
+
+/// Scales every gradient by `max / (norm + 1e-6)` when that is below 1, as
+/// `torch.nn.utils.clip_grad_norm_`.
+fn clip_gradients(parameters: &[(String, Tensor)], max: f64) -> Result<(), TchError> {
+    let mut grads: Vec<Tensor> = parameters
+        .iter()
+        .map(|(_, t)| t.grad())
+        .filter(Tensor::defined)
+        .collect();
+    let mut squares = 0.0;
+    for grad in &grads {
+        let norm = grad.f_norm()?.f_double_value(&[])?;
+        squares += norm * norm;
+    }
+    let coefficient = (max / (squares.sqrt() + 1e-6)).min(1.0);
+    tch::no_grad(|| {
+        for grad in &mut grads {
+            let _ = grad.f_mul_scalar_(coefficient)?;
+        }
+        Ok(())
+    })
+}
+
+/// Copies of the parameters' values.
+fn snapshot(parameters: &[(String, Tensor)]) -> Result<Vec<Tensor>, TchError> {
+    parameters.iter().map(|(_, t)| t.f_detach_copy()).collect()
+}
+
+/// Writes `saved` back into the parameters.
+fn restore(parameters: &[(String, Tensor)], saved: &[Tensor]) -> Result<(), TchError> {
+    tch::no_grad(|| {
+        for ((_, tensor), value) in parameters.iter().zip(saved) {
+            tensor.f_detach()?.f_copy_(value)?;
+        }
+        Ok(())
+    })
+}
+
+/// The tokenizer the reference trains with: special tokens added, truncated
+/// to `tokenizer_config.json`'s `model_max_length` within the position table.
+fn training_tokenizer(
+    dir: &Path,
+    config: &TransformerConfig,
+    numbering: Positions,
+) -> Result<Tokenizer, TorchError> {
+    #[derive(Deserialize)]
+    struct TokenizerConfig {
+        model_max_length: Option<f64>,
+    }
+    // XLM-R numbers real tokens from pad_token_id + 1.
+    let positions = match numbering {
+        Positions::FromZero => config.max_position_embeddings,
+        Positions::AfterPadding => config
+            .max_position_embeddings
+            .saturating_sub(config.pad_token_id.max(0) as usize + 1),
+    };
+    let path = dir.join("tokenizer_config.json");
+    let declared = match path.is_file() {
+        true => read_config::<TokenizerConfig>(&path)?.model_max_length,
+        false => None,
+    };
+    let max_length = declared.map_or(positions, |n| (n.min(positions as f64)) as usize);
+    let mut tokenizer =
+        miners_encoders::tokenizer::load_tokenizer(dir).map_err(TorchError::Tokenizer)?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length,
+            ..Default::default()
+        }))
+        .map_err(|e| TorchError::model(&path, e.to_string()))?;
+    tokenizer.with_padding(None);
+    Ok(tokenizer)
+}
+
+fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TorchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TorchError::model(path, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| TorchError::model(path, e.to_string()))
+}
+
+/// The index of the largest value (the first of ties).
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &value) in row.iter().enumerate() {
+        if value > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The share of predictions equal to their labels.
+pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
+    let right = predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    right as f64 / labels.len().max(1) as f64
+}

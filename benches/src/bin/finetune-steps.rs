@@ -7,7 +7,8 @@
 
 use std::io::Read;
 
-use miners_torch::{DeviceChoice, FineTuning, Labelled, SequenceClassifier};
+use miners_classify::{FineTune, FineTuning, Labelled};
+use miners_torch::{DeviceChoice, SequenceClassifier};
 use serde_json::{Value, json};
 
 fn main() {
@@ -41,7 +42,7 @@ fn main() {
         labels: &targets,
     };
     let log = classifier
-        .fine_tune(train, None, &config, |_, _| {})
+        .fine_tune(train, None, &config, &mut |_, _| {})
         .expect("fine-tunes");
     let logits = classifier.logits(&texts, batch_size).expect("logits");
     println!("{}", json!({"losses": log.losses, "logits": logits}));

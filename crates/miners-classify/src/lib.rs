@@ -21,6 +21,11 @@
 //! assert_eq!(classifier.predict(&hits, 3).unwrap(), vec![Label::from("pos")]);
 //! ```
 
+mod finetune;
+
+pub use finetune::{
+    EpochLog, FineTune, FineTuneError, FineTuning, Labelled, TrainingLog, accuracy,
+};
 use miners_core::{Label, Neighbour, Neighbours};
 use serde::{Deserialize, Serialize};
 

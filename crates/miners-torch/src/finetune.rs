@@ -18,15 +18,20 @@
 //! are padded to their longest text where the reference pads every text to
 //! 512 tokens; masked positions change no result beyond float rounding.
 //! Batches are shuffled each epoch with libtorch's generator seeded with
-//! the seed, not with `Trainer`'s sampler stream.
+//! the seed, not with `Trainer`'s sampler stream. Shuffles, dropout and fresh
+//! heads draw from libtorch's process-wide generator: a run is repeatable
+//! bit for bit on CPU, unless another thread draws from it meanwhile.
 
 use std::{path::Path, time::Instant};
 
+use miners_classify::{
+    EpochLog, FineTune, FineTuneError, FineTuning, Labelled, TrainingLog, accuracy,
+};
 use miners_encoders::{
     layout::{Architecture, TransformerConfig, TransformerLayout},
     spec::{DType, DeviceChoice},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tch::{COptimizer, Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
@@ -37,85 +42,6 @@ use crate::{
     precision::Precision,
     weights::Weights,
 };
-
-/// How to fine-tune: `Trainer`'s defaults with the reference's arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FineTuning {
-    /// Peak learning rate (5e-5).
-    pub learning_rate: f64,
-    /// AdamW's decoupled weight decay (0.01), on all but biases and LayerNorms.
-    pub weight_decay: f64,
-    /// Texts per step (8).
-    pub batch_size: usize,
-    /// Epochs at most (10).
-    pub epochs: usize,
-    /// Epochs without a better validation accuracy before stopping (2).
-    pub patience: usize,
-    /// Gradient norm clip (1.0).
-    pub max_grad_norm: f64,
-    /// Seeds the head's initialisation, dropout and the shuffles (42).
-    pub seed: u64,
-    /// Dropout as the model's config says (`Trainer`'s training mode); off
-    /// for parity checks.
-    pub dropout: bool,
-    /// Shuffle the training texts each epoch; off keeps their order.
-    pub shuffle: bool,
-    /// Stop after this many steps (the schedule then spans them), as
-    /// `TrainingArguments.max_steps`.
-    pub max_steps: Option<usize>,
-}
-
-impl Default for FineTuning {
-    fn default() -> Self {
-        Self {
-            learning_rate: 5e-5,
-            weight_decay: 0.01,
-            batch_size: 8,
-            epochs: 10,
-            patience: 2,
-            max_grad_norm: 1.0,
-            seed: 42,
-            dropout: true,
-            shuffle: true,
-            max_steps: None,
-        }
-    }
-}
-
-/// Texts with their label ids.
-#[derive(Debug, Clone, Copy)]
-pub struct Labelled<'a> {
-    /// The texts.
-    pub texts: &'a [&'a str],
-    /// One label id per text, below the classifier's label count.
-    pub labels: &'a [usize],
-}
-
-/// What a fine-tuning run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainingLog {
-    /// The loss of every step, in order.
-    pub losses: Vec<f64>,
-    /// One entry per epoch run.
-    pub epochs: Vec<EpochLog>,
-    /// The epoch whose weights were kept (1-based), when epochs were
-    /// evaluated; otherwise the last weights are kept.
-    pub best_epoch: Option<usize>,
-}
-
-/// One epoch of a fine-tuning run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// 1-based.
-    pub epoch: usize,
-    /// Mean training loss over its steps.
-    pub mean_loss: f64,
-    /// Accuracy on the validation texts after it, when there are some.
-    pub valid_accuracy: Option<f64>,
-    /// Wall time of its steps and evaluation.
-    pub seconds: f64,
-}
 
 /// The parts of `config.json` fine-tuning reads beyond the encoder's.
 #[derive(Debug, Deserialize)]
@@ -229,8 +155,8 @@ impl SequenceClassifier {
         Ok(rows)
     }
 
-    /// The best-scoring label of each text.
-    pub fn predict(&self, texts: &[&str], batch: usize) -> Result<Vec<usize>, TorchError> {
+    /// The best-scoring label of each text, `batch` texts at a time.
+    fn predict_ids(&self, texts: &[&str], batch: usize) -> Result<Vec<usize>, TorchError> {
         Ok(self
             .logits(texts, batch)?
             .iter()
@@ -238,15 +164,13 @@ impl SequenceClassifier {
             .collect())
     }
 
-    /// Fine-tunes on `train`. With `valid`, evaluates after each epoch,
-    /// stops early and keeps the weights of the best epoch; without, keeps
-    /// the last. `on_step` hears each step's loss.
-    pub fn fine_tune(
+    /// [`FineTune::fine_tune`], in libtorch's errors.
+    fn train(
         &mut self,
         train: Labelled<'_>,
         valid: Option<Labelled<'_>>,
         config: &FineTuning,
-        mut on_step: impl FnMut(usize, f64),
+        on_step: &mut dyn FnMut(usize, f64),
     ) -> Result<TrainingLog, TorchError> {
         self.check(train)?;
         if let Some(valid) = valid {
@@ -285,7 +209,7 @@ impl SequenceClassifier {
             }
             let accuracy = match valid {
                 Some(valid) => Some(accuracy(
-                    &self.predict(valid.texts, config.batch_size)?,
+                    &self.predict_ids(valid.texts, config.batch_size)?,
                     valid.labels,
                 )),
                 None => None,
@@ -579,12 +503,23 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// The share of predictions equal to their labels.
-pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
-    let right = predictions
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| p == l)
-        .count();
-    right as f64 / labels.len().max(1) as f64
+impl FineTune for SequenceClassifier {
+    fn fine_tune(
+        &mut self,
+        train: Labelled<'_>,
+        valid: Option<Labelled<'_>>,
+        config: &FineTuning,
+        on_step: &mut dyn FnMut(usize, f64),
+    ) -> Result<TrainingLog, FineTuneError> {
+        self.train(train, valid, config, on_step)
+            .map_err(|e| FineTuneError(e.to_string()))
+    }
+
+    fn predict(&self, texts: &[&str]) -> Result<Vec<usize>, FineTuneError> {
+        self.predict_ids(texts, EVAL_BATCH)
+            .map_err(|e| FineTuneError(e.to_string()))
+    }
 }
+
+/// Texts per forward pass when predicting (the reference's eval batch, 8).
+const EVAL_BATCH: usize = 8;

@@ -43,7 +43,7 @@ mod weights;
 pub use device::resolve_device;
 pub use encoder::{DEFAULT_TOKEN_BUDGET, LoadArchitecture, TorchEncoder};
 pub use error::TorchError;
-pub use finetune::{EpochLog, FineTuning, Labelled, SequenceClassifier, TrainingLog, accuracy};
+pub use finetune::SequenceClassifier;
 pub use generator::{DEFAULT_GENERATOR_BUDGET, TorchGenerator};
 pub use miners_encoders::spec::DeviceChoice;
 pub use models::EncoderModel;

@@ -1,9 +1,10 @@
 //! miners' side of the fine-tuning parity check (`fixtures/check_finetune.py`):
 //! reads a request as JSON on stdin — `model` (a directory with a
 //! classification head or without), `labels` (the head's size), `texts`,
-//! `targets` (label ids), `steps`, `batch_size`, `learning_rate` — fine-tunes in order, with
-//! dropout off, for `steps` steps, and prints
-//! `{"losses": […], "logits": [[…]]}` (logits of `texts` after training).
+//! `targets` (label ids), `steps`, `batch_size`, `learning_rate` and, optionally,
+//! `dropout` (default off) — fine-tunes in order for `steps` steps, and prints
+//! `{"losses": […], "logits": [[…]], "train_seconds": …}` (logits of `texts`
+//! after training; the seconds of the steps alone).
 
 use std::io::Read;
 
@@ -25,6 +26,7 @@ fn main() {
     let steps: usize = serde_json::from_value(field("steps")).expect("steps");
     let batch_size: usize = serde_json::from_value(field("batch_size")).expect("batch_size");
     let learning_rate: f64 = serde_json::from_value(field("learning_rate")).expect("learning_rate");
+    let dropout = request["dropout"].as_bool().unwrap_or(false);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut classifier =
         SequenceClassifier::load(model.as_ref(), labels, DeviceChoice::Cpu, 42).expect("loads");
@@ -33,7 +35,7 @@ fn main() {
         learning_rate,
         epochs: steps,
         max_steps: Some(steps),
-        dropout: false,
+        dropout,
         shuffle: false,
         ..FineTuning::default()
     };
@@ -41,9 +43,14 @@ fn main() {
         texts: &texts,
         labels: &targets,
     };
+    let started = std::time::Instant::now();
     let log = classifier
         .fine_tune(train, None, &config, &mut |_, _| {})
         .expect("fine-tunes");
+    let train_seconds = started.elapsed().as_secs_f64();
     let logits = classifier.logits(&texts, batch_size).expect("logits");
-    println!("{}", json!({"losses": log.losses, "logits": logits}));
+    println!(
+        "{}",
+        json!({"losses": log.losses, "logits": logits, "train_seconds": train_seconds})
+    );
 }

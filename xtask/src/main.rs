@@ -76,6 +76,19 @@ enum Task {
         #[arg(long, default_value = "docs/results/ablation")]
         report: PathBuf,
     },
+    /// The reference's fine-tuned baseline on our encoders
+    /// (`sweep-finetune.toml`: MiniLM and e5-small on NusaX and 4 SIB-200
+    /// languages), into the default sweep's result directory so that
+    /// `miners report` sets it beside retrieval and ICL; hours on 2 cores,
+    /// resumable, not in CI.
+    Finetune {
+        /// Sweep specification of the fine-tuning runs.
+        #[arg(long, default_value = "sweep-finetune.toml")]
+        spec: PathBuf,
+        /// Result directory.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Property-based fuzzing of every parser, 100,000 cases each by default
     /// (CI runs 1,000 as part of the tests).
     Fuzz {
@@ -240,6 +253,17 @@ fn main() -> Result<()> {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;
             ablation(&spec, &out, &report)
+        }
+        Task::Finetune { spec, out } => {
+            models::fetch_all(&root)?;
+            libtorch::ensure(&root)?;
+            miners(&[
+                "sweep".to_owned(),
+                "--spec".to_owned(),
+                path(&spec),
+                "--out".to_owned(),
+                path(&out),
+            ])
         }
         Task::Fuzz { cases } => cargo_env(
             &[

@@ -1,4 +1,6 @@
-//! Retrieval-based classification: the k nearest labelled examples vote.
+//! Retrieval-based classification: the k nearest labelled examples vote;
+//! and the fine-tuned baseline's recipe and [`FineTune`] trait, which a
+//! backend (libtorch: `miners_torch::SequenceClassifier`) implements.
 //!
 //! [`Vote::Majority`] is the reference's rule: the most frequent label among
 //! the k nearest wins and, on a tie, the tied label whose first occurrence is

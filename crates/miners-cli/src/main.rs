@@ -14,8 +14,8 @@ use miners_icl::SelectionArgs;
 use miners_models::{ModelSources, Models};
 use miners_report::{Summarised, ViewOptions};
 use miners_run::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PoolArgs, RetrieverSpec, RunSpec, RunTask,
-    Session, Tuning,
+    BitextSpec, ClassificationSpec, FineTuneSpec, IclSpec, MiningSpec, PoolArgs, RetrieverSpec,
+    RunSpec, RunTask, Session, Tuning,
 };
 use miners_sweep::{Shard, SweepOptions, SweepSpec};
 
@@ -64,6 +64,15 @@ enum Command {
         /// or more --model.
         #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "dataset")]
         tune_weights: Option<TuneBy>,
+    },
+    /// The reference's fine-tuned baseline: the encoder with a classification
+    /// head, trained on each language's training split (transformers'
+    /// `Trainer` recipe), scored on its test split; records carry k = 0.
+    Finetune {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        task: FineTuneSpec,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
@@ -262,6 +271,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             task.pool = pool.pool();
             run.each_dataset(None, RunTask::Classification(task))?
+        }
+        Command::Finetune { mut run, task } => {
+            run.k = vec![0];
+            run.each_dataset(None, RunTask::FineTune(task))?
         }
         Command::Icl {
             run,

@@ -1215,3 +1215,50 @@ fn ids_that_share_a_folder_name_are_refused_not_overwritten() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn finetune_writes_a_record_per_language_and_refuses_static_models() {
+    let Some(data) = data_dir() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let model = workspace().join("fixtures/tiny-bert");
+    let args = [
+        "finetune",
+        "--dataset",
+        "nusax",
+        "--model",
+        model.to_str().unwrap(),
+        "--lang",
+        "ind",
+        "--epochs",
+        "2",
+        "--limit",
+        "16",
+    ];
+    let output = miners(&data, out.path(), &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let path = out.path().join("finetune/nusax/tiny-bert/mono/ind.k0.json");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["task"], "finetune");
+    assert_eq!(record["n"], 16);
+    let training = &record["finetune"];
+    assert_eq!(training["labels"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        (training["train"].as_u64(), training["valid"].as_u64()),
+        (Some(16), Some(16))
+    );
+    assert!((1..=2).contains(&training["epochs"].as_array().unwrap().len()));
+    fails_with(
+        &data,
+        &[
+            "finetune",
+            "--dataset",
+            "nusax",
+            "--model",
+            "static-tokenlearn",
+            "--limit",
+            "8",
+        ],
+        "fine-tuning needs a transformer checkpoint run on libtorch; this is a static embedding model",
+    );
+}

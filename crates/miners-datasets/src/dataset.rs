@@ -290,6 +290,11 @@ impl Dataset {
         Ok(langs)
     }
 
+    /// Whether `lang` has a classification file for `split`.
+    pub fn has_classification_split(&self, lang: &Lang, split: Split) -> bool {
+        self.file("classification", lang.as_str(), split).is_file()
+    }
+
     /// The classification label set in the reference's order, with the
     /// registry's label map applied (merged labels appear once).
     pub fn label_set(&self) -> Result<Vec<String>, DatasetError> {

@@ -126,6 +126,7 @@ pub fn run_icl(
                 }),
                 peak_rss_mib: crate::peak_rss_mib(),
                 icl: Some(outputs),
+                finetune: None,
                 reversed: false,
             });
         }

@@ -16,6 +16,7 @@
 //! ```
 
 mod cache;
+mod finetune;
 mod icl;
 mod memory;
 pub mod metrics;
@@ -28,11 +29,12 @@ mod tasks;
 pub mod tune;
 
 pub use cache::EmbeddingCache;
+pub use finetune::{FineTuneRun, OpenFineTuner, run_finetune};
 pub use icl::{IclRun, run_icl};
 pub use memory::{CellClock, CellTime, cpu_seconds, peak_rss_mib, reset_peak_rss};
 pub use record::{
-    CellKey, FingerprintLedger, FusionMemberRecord, GeneratorRecord, IclOutputs, MetricsRecord,
-    ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
+    CellKey, FineTuneRecord, FingerprintLedger, FusionMemberRecord, GeneratorRecord, IclOutputs,
+    MetricsRecord, ModelRecord, ResultRecord, SCHEMA_VERSION, Setting, Task, slug,
 };
 pub use results_dir::ResultsDir;
 pub use retriever::{Retriever, RetrieverParts};

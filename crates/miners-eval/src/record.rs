@@ -47,11 +47,20 @@ pub enum Task {
     /// BUCC-style bitext mining (results are [`crate::mining::MiningResult`]s,
     /// under `<out>/mining/`).
     Mining,
+    /// The reference's fine-tuned baseline: the encoder with a classification
+    /// head, trained on each language's training split (records carry k = 0).
+    #[serde(rename = "finetune")]
+    FineTune,
 }
 
 impl Task {
     /// Every task, in the order sweeps run and reports list them.
-    pub const ALL: [Task; 3] = [Task::Bitext, Task::Classification, Task::Icl];
+    pub const ALL: [Task; 4] = [
+        Task::Bitext,
+        Task::Classification,
+        Task::Icl,
+        Task::FineTune,
+    ];
 
     /// The name used in records, paths, job names and tables.
     pub fn name(self) -> &'static str {
@@ -60,6 +69,7 @@ impl Task {
             Task::Classification => "classification",
             Task::Icl => "icl",
             Task::Mining => "mining",
+            Task::FineTune => "finetune",
         }
     }
 
@@ -68,7 +78,7 @@ impl Task {
     pub fn runs_on(self, dataset: &miners_datasets::DatasetSpec) -> bool {
         match self {
             Task::Bitext | Task::Mining => dataset.bitext.is_some(),
-            Task::Classification | Task::Icl => dataset.classification.is_some(),
+            Task::Classification | Task::Icl | Task::FineTune => dataset.classification.is_some(),
         }
     }
 
@@ -77,7 +87,7 @@ impl Task {
     pub fn pairs_languages(self) -> bool {
         match self {
             Task::Bitext | Task::Mining => true,
-            Task::Classification | Task::Icl => false,
+            Task::Classification | Task::Icl | Task::FineTune => false,
         }
     }
 
@@ -85,7 +95,7 @@ impl Task {
     pub fn prompts_generator(self) -> bool {
         match self {
             Task::Icl => true,
-            Task::Bitext | Task::Classification | Task::Mining => false,
+            Task::Bitext | Task::Classification | Task::Mining | Task::FineTune => false,
         }
     }
 
@@ -95,10 +105,11 @@ impl Task {
         self.prompts_generator()
     }
 
-    /// The smallest k a record may carry: 0 (zero-shot) for ICL, else 1.
+    /// The smallest k a record may carry: 0 for ICL (zero-shot) and
+    /// fine-tuning (no neighbours), else 1.
     pub fn min_k(self) -> usize {
         match self {
-            Task::Icl => 0,
+            Task::Icl | Task::FineTune => 0,
             Task::Bitext | Task::Classification | Task::Mining => 1,
         }
     }
@@ -108,7 +119,7 @@ impl Task {
     pub fn reports_f1(self) -> bool {
         match self {
             Task::Bitext | Task::Mining => true,
-            Task::Classification | Task::Icl => false,
+            Task::Classification | Task::Icl | Task::FineTune => false,
         }
     }
 }
@@ -273,6 +284,9 @@ pub struct ResultRecord {
     /// ICL: gold labels, predictions and prompts per example.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icl: Option<IclOutputs>,
+    /// Fine-tuning: the recipe and how each epoch went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FineTuneRecord>,
     /// Bitext scored against the dataset's direction: the target sentences
     /// retrieve the sources (`source_lang` / `target_lang` then name the
     /// languages as queried). The reference's direction is the headline.
@@ -282,6 +296,24 @@ pub struct ResultRecord {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+/// The training side of a fine-tuning record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneRecord {
+    /// The recipe (the reference's `Trainer` arguments unless changed).
+    pub recipe: miners_classify::FineTuning,
+    /// Labels of the head (those the language's splits use).
+    pub labels: Vec<String>,
+    /// Texts trained on, and validated on (0: no validation split, the last
+    /// epoch kept).
+    pub train: usize,
+    /// Texts validated on.
+    pub valid: usize,
+    /// Each epoch run: mean loss, validation accuracy, seconds.
+    pub epochs: Vec<miners_classify::EpochLog>,
+    /// The epoch whose weights were tested.
+    pub best_epoch: Option<usize>,
 }
 
 /// The generator side of an ICL record.

@@ -66,18 +66,18 @@ pub(crate) fn check_limit(limit: Option<usize>) -> Result<(), EvalError> {
 }
 
 /// A record skeleton filled by the runners.
-struct Cell<'a> {
-    dataset: &'a Dataset,
-    retriever: &'a Retriever,
+pub(crate) struct Cell<'a> {
+    pub(crate) dataset: &'a Dataset,
+    pub(crate) retriever: &'a Retriever,
     /// Classification's voting rule (bitext: the majority default, unused).
-    vote: Vote,
-    task: Task,
-    setting: Setting,
-    source_lang: Option<String>,
-    target_lang: Option<String>,
-    lang: Option<String>,
-    limit: Option<usize>,
-    reversed: bool,
+    pub(crate) vote: Vote,
+    pub(crate) task: Task,
+    pub(crate) setting: Setting,
+    pub(crate) source_lang: Option<String>,
+    pub(crate) target_lang: Option<String>,
+    pub(crate) lang: Option<String>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) reversed: bool,
 }
 
 impl Cell<'_> {
@@ -89,7 +89,7 @@ impl Cell<'_> {
         model
     }
 
-    fn key(&self) -> CellKey {
+    pub(crate) fn key(&self) -> CellKey {
         let cell = match (&self.source_lang, &self.target_lang, &self.lang) {
             (Some(s), Some(t), _) => format!("{s}-{t}"),
             (_, _, Some(l)) => l.clone(),
@@ -105,7 +105,7 @@ impl Cell<'_> {
         }
     }
 
-    fn record(
+    pub(crate) fn record(
         &self,
         k: usize,
         n: usize,
@@ -141,6 +141,7 @@ impl Cell<'_> {
             generator: None,
             peak_rss_mib: crate::peak_rss_mib(),
             icl: None,
+            finetune: None,
             reversed: self.reversed,
         }
     }

@@ -56,6 +56,7 @@ pub use catalog::{
     Catalog, EncoderEntry, GeneratorEntry, HubEntry, HubGeneratorEntry, StaticEntry,
     TorchGeneratorEntry,
 };
+use miners_classify::FineTune;
 use miners_encoders::{
     Encoder, EncoderError, Overridden, StaticEncoder,
     layout::TransformerLayout,
@@ -141,6 +142,14 @@ pub enum ModelsError {
         id: String,
         /// What failed.
         message: String,
+    },
+    /// A model that cannot be fine-tuned (static embeddings, an API model).
+    #[error("`{id}`: fine-tuning needs a transformer checkpoint run on libtorch; this is {kind}")]
+    NotTrainable {
+        /// Model id.
+        id: String,
+        /// What it is.
+        kind: &'static str,
     },
     /// Reaching a model behind an API failed.
     #[error("`{id}`: {source}")]
@@ -393,6 +402,50 @@ impl Models {
             spec,
             self.device,
         )?))
+    }
+
+    /// A fresh classifier of the encoder a reference names, with a head of
+    /// `labels` outputs drawn with `seed`, ready to fine-tune (float32, on
+    /// the device chosen for encoders).
+    pub fn open_fine_tuner(
+        &self,
+        reference: &str,
+        labels: usize,
+        seed: u64,
+    ) -> Result<Box<dyn FineTune>, ModelsError> {
+        let (entry, _) = self.located_encoder(reference)?;
+        let kind = match entry {
+            EncoderEntry::Torch(spec) => return self.open_torch_fine_tuner(&spec, labels, seed),
+            EncoderEntry::Static(_) => "a static embedding model",
+            EncoderEntry::Openai(_) | EncoderEntry::Cohere(_) => "a model behind an API",
+            EncoderEntry::Hub(hub) => unreachable!("`{}` is located before it is opened", hub.id),
+        };
+        Err(ModelsError::NotTrainable {
+            id: entry.id().to_owned(),
+            kind,
+        })
+    }
+
+    #[cfg(feature = "torch")]
+    fn open_torch_fine_tuner(
+        &self,
+        spec: &ModelSpec,
+        labels: usize,
+        seed: u64,
+    ) -> Result<Box<dyn FineTune>, ModelsError> {
+        let model = miners_torch::SequenceClassifier::load(&spec.path, labels, self.device, seed)
+            .map_err(EncoderError::from)?;
+        Ok(Box::new(model))
+    }
+
+    #[cfg(not(feature = "torch"))]
+    fn open_torch_fine_tuner(
+        &self,
+        spec: &ModelSpec,
+        _labels: usize,
+        _seed: u64,
+    ) -> Result<Box<dyn FineTune>, ModelsError> {
+        Err(not_built(&spec.id, "torch"))
     }
 
     #[cfg(not(feature = "torch"))]

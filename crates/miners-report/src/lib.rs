@@ -31,7 +31,7 @@ use std::{
 
 pub use aggregate::{
     Table, ablation, dataset_score, directions, display_name, headline_k, headline_metric,
-    k_curves, mining, per_dataset, per_language, percentiles, system, table2, table3,
+    k_curves, mining, per_dataset, per_language, percentiles, system, table2, table3, versus,
 };
 use miners_eval::{
     FingerprintLedger, ResultRecord,
@@ -281,6 +281,7 @@ pub fn write_report(
     comparisons.extend(directions(records));
     comparisons.extend(mining(mined));
     comparisons.extend(percentiles(records));
+    comparisons.extend(versus(records));
     for table in headline
         .iter()
         .chain(&comparisons)

@@ -6,7 +6,7 @@ use miners_eval::ResultRecord;
 use miners_eval::mining::{MiningResult, PrF1};
 use miners_eval::packs::pack;
 use miners_report::{
-    csv, load_mining, load_records, markdown, mining, table2, table3, write_report,
+    csv, load_mining, load_records, markdown, mining, table2, table3, versus, write_report,
 };
 use serde_json::json;
 
@@ -147,6 +147,42 @@ fn table2_averages_languages_then_datasets_then_settings() {
         notes.contains("massive_substitute_slurp_en (substitute for massive_intent)"),
         "{notes}"
     );
+}
+
+#[test]
+fn fine_tuned_scores_stand_beside_retrieval_and_the_best_icl_over_their_languages() {
+    let mut all = records();
+    // Fine-tuned on ind alone: kNN and ICL count ind alone too (jav's 0.6 is left out).
+    all.push(record(
+        "finetune",
+        "nusax",
+        "mono",
+        "m",
+        ("ind", None),
+        0,
+        0.8,
+        0.7,
+    ));
+    // A second generator, worse at 1-shot: the best one is named.
+    let mut worse = record("icl", "nusax", "mono", "m", ("ind", None), 1, 0.1, 0.1);
+    worse.generator.as_mut().unwrap().id = "weak".into();
+    all.push(worse);
+    assert!(versus(&records()).is_none());
+    let table = versus(&all).unwrap();
+    assert_eq!(
+        table.rows,
+        vec![vec![
+            json!("nusax"),
+            json!("m"),
+            json!(1),
+            json!(50.0),
+            json!(45.0),
+            json!("gen / m (logprob)"),
+            json!(70.0)
+        ]]
+    );
+    // Fine-tuning records stay out of Table 2.
+    assert_eq!(table2(&all).rows, table2(&records()).rows);
 }
 
 #[test]

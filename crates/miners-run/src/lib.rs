@@ -51,8 +51,8 @@ pub use spec::{RetrieverSpec, RunSpec, RunTask};
 pub use task::PoolArgs;
 pub use task::{CellTexts, Context, Pool, TaskRun, Tuning};
 pub use tasks::{
-    BitextSpec, ClassificationSpec, IclSpec, MiningSpec, PairSelection, laser_ranking,
-    selected_pairs,
+    BitextSpec, ClassificationSpec, FineTuneSpec, IclSpec, MiningSpec, PairSelection,
+    laser_ranking, selected_pairs,
 };
 
 /// Errors of a run; wraps the component that failed.
@@ -103,6 +103,7 @@ pub fn run(
     let mut cx = Context {
         dataset: &dataset,
         retriever: &retriever,
+        references: &spec.retriever.encoders,
         tuning: spec.retriever.tuning.as_ref(),
         session,
         options: RunOptions {

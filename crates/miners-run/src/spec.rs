@@ -7,8 +7,8 @@ use miners_fusion::Normalization;
 use miners_index::HubnessChoice;
 
 use crate::{
-    BitextSpec, ClassificationSpec, CustomTask, IclSpec, MiningSpec, RunError, Session, TaskRun,
-    Tuning,
+    BitextSpec, ClassificationSpec, CustomTask, FineTuneSpec, IclSpec, MiningSpec, RunError,
+    Session, TaskRun, Tuning,
 };
 
 /// One run: a task on one dataset with one retriever. The CLI fills it from
@@ -142,6 +142,8 @@ pub enum RunTask {
     Icl(IclSpec),
     /// BUCC-style bitext mining.
     Mining(MiningSpec),
+    /// The fine-tuned baseline.
+    FineTune(FineTuneSpec),
     /// A task of one's own, through the [`TaskRun`] trait.
     Custom(CustomTask),
 }
@@ -159,6 +161,7 @@ impl RunTask {
             Self::Classification(spec) => spec,
             Self::Icl(spec) => spec,
             Self::Mining(spec) => spec,
+            Self::FineTune(spec) => spec,
             Self::Custom(task) => task.as_ref(),
         }
     }
@@ -172,6 +175,7 @@ impl PartialEq for RunTask {
             (Self::Classification(a), Self::Classification(b)) => a == b,
             (Self::Icl(a), Self::Icl(b)) => a == b,
             (Self::Mining(a), Self::Mining(b)) => a == b,
+            (Self::FineTune(a), Self::FineTune(b)) => a == b,
             (Self::Custom(a), Self::Custom(b)) => std::sync::Arc::ptr_eq(a, b),
             _ => false,
         }

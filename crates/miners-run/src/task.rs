@@ -65,6 +65,10 @@ pub struct Context<'r, 's> {
     pub dataset: &'r Dataset,
     /// The retriever.
     pub retriever: &'r Retriever,
+    /// The retriever's encoders as the spec names them (catalog ids,
+    /// directories, `hf:` references), for tasks that open them otherwise
+    /// (fine-tuning).
+    pub references: &'r [String],
     /// Learned DistFuse weights, when the retriever asks for them.
     pub tuning: Option<&'r Tuning>,
     /// Opens generators (and further encoders).

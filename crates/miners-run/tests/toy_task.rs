@@ -147,6 +147,7 @@ impl TaskRun for NearestCentroid {
                 generator: None,
                 peak_rss_mib: None,
                 icl: None,
+                finetune: None,
                 reversed: false,
             }])?;
         }

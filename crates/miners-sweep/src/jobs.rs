@@ -13,8 +13,8 @@ use miners_fusion::Normalization;
 use miners_icl::{Scoring, Selection};
 use miners_index::Hubness;
 use miners_run::{
-    BitextSpec, CellRef, ClassificationSpec, IclSpec, MiningSpec, PairSelection, Pool,
-    RetrieverSpec, RunSpec, RunTask, Tuning,
+    BitextSpec, CellRef, ClassificationSpec, FineTuneSpec, IclSpec, MiningSpec, PairSelection,
+    Pool, RetrieverSpec, RunSpec, RunTask, Tuning,
 };
 
 use crate::{EnsembleSpec, Ranking, SweepError, SweepSpec};
@@ -115,6 +115,9 @@ pub struct Job {
     /// ICL: which retrieved texts become demonstrations.
     #[serde(default, skip_serializing_if = "is_nearest")]
     pub selection: Selection,
+    /// Fine-tuning: epochs at most (its seed is `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
 }
 
 fn is_nearest(selection: &Selection) -> bool {
@@ -198,6 +201,12 @@ impl Job {
                 pool: self.pool(),
                 vote: Vote::Majority,
             }),
+            Task::FineTune => RunTask::FineTune(FineTuneSpec {
+                langs,
+                epochs: self.epochs.unwrap_or(FineTuneSpec::default().epochs),
+                seed: self.seed,
+                ..FineTuneSpec::default()
+            }),
             Task::Icl => RunTask::Icl(IclSpec {
                 generator: self.generator.clone().ok_or_else(|| SweepError::Spec {
                     origin: self.name(),
@@ -256,7 +265,8 @@ impl Job {
 
 /// The jobs of `spec`, in order: bitext, classification (datasets in registry
 /// order, then retrievers and settings in spec order), ICL (generators, then
-/// datasets, then settings), mining (datasets, then retrievers and rankings).
+/// datasets, then settings), mining (datasets, then retrievers and rankings),
+/// fine-tuning (datasets, then encoders).
 pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     spec.check().map_err(|message| SweepError::Spec {
         origin: "sweep spec".into(),
@@ -285,6 +295,7 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         ranking: Ranking::Euclidean,
         both_directions: false,
         selection: Selection::Nearest,
+        epochs: None,
     };
     // Each retriever with each ranking (a DistFuse ranks by its members' metric).
     let ranked: Vec<(&JobRetriever, Ranking)> = retrievers
@@ -379,6 +390,28 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
         }
     }
     distinct_names(&jobs)?;
+    if let Some(finetune) = &spec.finetune {
+        for dataset in present(data, &finetune.datasets, Task::FineTune)? {
+            for retriever in retrievers
+                .iter()
+                .filter(|r| matches!(r, JobRetriever::Single { .. }))
+            {
+                jobs.push(Job {
+                    langs: finetune.langs.get(&dataset).cloned().unwrap_or_default(),
+                    prompts: false,
+                    seed: finetune.seed,
+                    epochs: Some(finetune.epochs),
+                    ..job(
+                        Task::FineTune,
+                        &dataset,
+                        retriever,
+                        Setting::Monolingual,
+                        &[0],
+                    )
+                });
+            }
+        }
+    }
     Ok(jobs)
 }
 

@@ -53,7 +53,8 @@ pub use miners_run::CellRef;
 pub use plan::{PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
 pub use spec::{
-    EnsembleSpec, IclSpec, MiningSpec, Ranking, SelectionName, SelectionSpec, SweepSpec, TaskSpec,
+    EnsembleSpec, FineTuneSweep, IclSpec, MiningSpec, Ranking, SelectionName, SelectionSpec,
+    SweepSpec, TaskSpec,
 };
 
 /// Errors of reading, planning, running or merging a sweep.

@@ -30,6 +30,10 @@ pub struct SweepSpec {
     /// under each ranking of `metrics` (or its own `metrics`).
     #[serde(default)]
     pub mining: Option<MiningSpec>,
+    /// The fine-tuned baseline: each of `encoders` fine-tuned on each
+    /// dataset's languages with the reference's recipe.
+    #[serde(default)]
+    pub finetune: Option<FineTuneSweep>,
     /// Keep only the first N items of each split read (smoke sweeps).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -176,6 +180,32 @@ pub struct MiningSpec {
     pub metrics: Option<Vec<Ranking>>,
 }
 
+/// The fine-tuning part of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineTuneSweep {
+    /// Classification dataset names; empty means every one present.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Test languages per dataset (default: all of the dataset's).
+    #[serde(default)]
+    pub langs: HashMap<String, Vec<String>>,
+    /// Epochs at most (the reference: 10, early stopping after 2 without a gain).
+    #[serde(default = "ten")]
+    pub epochs: usize,
+    /// Seeds the heads, dropout and shuffles (the reference: 42).
+    #[serde(default = "forty_two")]
+    pub seed: u64,
+}
+
+fn ten() -> usize {
+    10
+}
+
+fn forty_two() -> u64 {
+    42
+}
+
 /// The ICL part of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -304,6 +334,7 @@ impl Default for SweepSpec {
             classification: None,
             icl: None,
             mining: None,
+            finetune: None,
             limit: None,
             metrics: reference_ranking(),
         }
@@ -332,8 +363,16 @@ impl SweepSpec {
     pub fn check(&self) -> Result<(), String> {
         let retrieval =
             self.bitext.is_some() || self.classification.is_some() || self.mining.is_some();
-        if !retrieval && self.icl.is_none() {
-            return Err("no task: add [bitext], [classification], [icl] or [mining]".into());
+        if !retrieval && self.icl.is_none() && self.finetune.is_none() {
+            return Err(
+                "no task: add [bitext], [classification], [icl], [mining] or [finetune]".into(),
+            );
+        }
+        if self.finetune.is_some() && self.encoders.is_empty() {
+            return Err("[finetune] trains each of `encoders`, which is empty".into());
+        }
+        if self.finetune.as_ref().is_some_and(|f| f.epochs == 0) {
+            return Err("[finetune] `epochs` is 0: give at least 1".into());
         }
         if self
             .mining

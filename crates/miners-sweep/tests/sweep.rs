@@ -646,3 +646,44 @@ settings = ["mono", "cross"]
 fn jobs_named(spec: &SweepSpec, data: &DataDir) -> Vec<String> {
     jobs(spec, data).unwrap().iter().map(|j| j.name()).collect()
 }
+
+/// Needs libtorch: runs with the `torch` feature (as `cargo test --workspace` builds it).
+#[cfg(feature = "torch")]
+#[test]
+fn fine_tuning_jobs_train_each_encoder_and_resume() {
+    let Some((models, data)) = setup() else {
+        return;
+    };
+    let tiny = workspace().join("fixtures/tiny-bert");
+    let spec = SweepSpec {
+        encoders: vec![tiny.to_string_lossy().into_owned()],
+        finetune: Some(miners_sweep::FineTuneSweep {
+            datasets: vec!["nusax".into()],
+            langs: [("nusax".to_owned(), vec!["ind".to_owned(), "jav".to_owned()])].into(),
+            epochs: 1,
+            seed: 42,
+        }),
+        limit: Some(16),
+        ..SweepSpec::default()
+    };
+    let names: Vec<String> = jobs(&spec, &data)
+        .unwrap()
+        .iter()
+        .map(|j| j.name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("finetune.nusax."), "{names:?}");
+    let out = tempfile::tempdir().unwrap();
+    let options = SweepOptions::new(out.path(), data);
+    let summary = run(&spec, &models, &options, &Quiet).unwrap();
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let record = out.path().join("finetune/nusax/tiny-bert/mono/jav.k0.json");
+    let written = std::fs::metadata(&record).unwrap().modified().unwrap();
+    // Run again: the job is done, nothing is trained or written.
+    let again = run(&spec, &models, &options, &Quiet).unwrap();
+    assert_eq!((again.run, again.skipped), (0, 1));
+    assert_eq!(
+        std::fs::metadata(&record).unwrap().modified().unwrap(),
+        written
+    );
+}

@@ -354,6 +354,7 @@ fn test(root: &Path) -> Result<()> {
     libtorch::ensure(root)?;
     cargo(&["fmt", "--all", "--check"])?;
     light_crates_stay_light()?;
+    crates_package(root)?;
     modules_form_no_circles(root)?;
     cargo(&[
         "clippy",
@@ -371,6 +372,7 @@ fn test(root: &Path) -> Result<()> {
     // give, and today's code makes the committed static-model records again.
     records::report_of_record(root, true)?;
     records::drift_guard(root, miners)?;
+    installed_cli_runs()?;
     // Imported directories load in transformers 4.x (a Python environment,
     // built once under .cache/interop-venv; about 3 minutes the first time).
     interop::run(root)?;
@@ -387,6 +389,66 @@ fn test(root: &Path) -> Result<()> {
             ("MINERS_SDK_PYTHON", &path(&clients)),
         ],
     )
+}
+
+/// Every crate under `crates/` packages for crates.io (`cargo package`,
+/// together, so that each finds its unpublished siblings; not verified by a
+/// build, which would need libtorch for half of them).
+fn crates_package(root: &Path) -> Result<()> {
+    let mut args = vec![
+        "package".to_owned(),
+        "--no-verify".to_owned(),
+        "--allow-dirty".to_owned(),
+    ];
+    let mut names: Vec<String> = std::fs::read_dir(root.join("crates"))?
+        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_>>()?;
+    names.sort();
+    for name in &names {
+        args.extend(["-p".to_owned(), name.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cargo(&args)?;
+    eprintln!("xtask: {} crates package for crates.io", names.len());
+    Ok(())
+}
+
+/// `cargo install --path crates/miners-cli` gives a `miners` that runs from
+/// anywhere without `LD_LIBRARY_PATH` (build.rs puts libtorch's directory in
+/// its RPATH); it reuses the release build.
+fn installed_cli_runs() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let install = [
+        "install",
+        "--quiet",
+        "--locked",
+        "--path",
+        "crates/miners-cli",
+        "--target-dir",
+        "target",
+        "--root",
+    ];
+    let mut args: Vec<String> = install.map(String::from).to_vec();
+    args.push(path(root.path()));
+    cargo(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let binary = root.path().join("bin/miners");
+    let output = Command::new(&binary)
+        .arg("--version")
+        .env_remove("LD_LIBRARY_PATH")
+        .current_dir(root.path())
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "{} --version: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    eprintln!(
+        "xtask: an installed miners runs: {}",
+        String::from_utf8_lossy(&output.stdout).trim()
+    );
+    Ok(())
 }
 
 /// Library users get no libtorch and no HTTP client unless they ask: the

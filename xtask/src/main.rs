@@ -586,20 +586,9 @@ fn report(results: &Path) -> Result<()> {
     ])
 }
 
-/// Every file under `dir` (links followed), in no particular order.
+/// Every file under `dir` (links followed), sorted.
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| current.display().to_string())? {
-            let path = entry?.path();
-            match path.is_dir() {
-                true => pending.push(path),
-                false => files.push(path),
-            }
-        }
-    }
-    Ok(files)
+    Ok(miners_core::files_under(dir)?)
 }
 
 fn path(p: &Path) -> String {

@@ -320,22 +320,11 @@ fn finished_jobs(results: &Path) -> Result<usize> {
     Ok(count)
 }
 
-/// The jobs a sweep spec expands into (`miners sweep --list`).
+/// The jobs a sweep spec expands into on the data directory at hand.
 fn spec_jobs(spec: &Path) -> Result<usize> {
-    let binary = std::env::current_dir()?.join("target/release/miners");
-    let listing = Command::new(&binary)
-        .args(["sweep", "--list", "--spec"])
-        .arg(spec)
-        .output()
-        .with_context(|| format!("{} sweep --list", binary.display()))?;
-    let text = String::from_utf8_lossy(&listing.stdout);
-    Ok(text
-        .lines()
-        .filter(|line| {
-            let mut words = line.split_whitespace();
-            words.next().is_some_and(|w| w.parse::<usize>().is_ok()) && words.next().is_some()
-        })
-        .count())
+    let spec = miners_sweep::SweepSpec::read(spec)?;
+    let data = miners_datasets::DataDir::resolve(None)?;
+    Ok(miners_sweep::jobs(&spec, &data)?.len())
 }
 
 /// The CPU as the figures name it: lscpu's model name, its core count and

@@ -18,6 +18,7 @@
 
 mod atomic;
 mod embeddings;
+mod files;
 mod hex;
 mod metric;
 mod name;
@@ -28,6 +29,7 @@ pub use atomic::{
     TEMPORARY_SUFFIX, atomic_create, atomic_write, atomic_write_with, remove_stale_temporaries,
 };
 pub use embeddings::Embeddings;
+pub use files::files_under;
 pub use hex::hex;
 pub use metric::Metric;
 pub use name::{is_inside_path, is_plain_name};

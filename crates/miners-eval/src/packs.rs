@@ -175,9 +175,9 @@ fn folder_of(pack: &Path) -> PathBuf {
     PathBuf::from(stem.to_owned())
 }
 
-/// Every pack file under `dir`, recursively, sorted.
+/// Every pack file under `dir`, recursively, sorted; none when `dir` is absent.
 pub fn pack_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let mut found = files_under(dir)?;
+    let mut found = every_file(dir)?;
     found.retain(|p| p.extension().is_some_and(|e| e == PACK_EXTENSION));
     Ok(found)
 }
@@ -186,7 +186,7 @@ pub fn pack_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
 /// results, leaving out the report's folder, the sweep's markers and
 /// temporary files.
 fn result_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let mut found = files_under(dir)?;
+    let mut found = every_file(dir)?;
     found.retain(|path| {
         let relative = path.strip_prefix(dir).expect("walked from dir");
         let name = relative.to_string_lossy();
@@ -202,26 +202,12 @@ fn result_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     Ok(found)
 }
 
-/// Every file under `dir`, recursively, sorted; none when `dir` is absent.
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(io(&dir, source)),
-        };
-        for entry in entries {
-            let path = entry.map_err(|source| io(&dir, source))?.path();
-            match path.is_dir() {
-                true => pending.push(path),
-                false => found.push(path),
-            }
-        }
+/// Every file under `dir`, sorted; none when `dir` is absent.
+fn every_file(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    match dir.exists() {
+        true => miners_core::files_under(dir).map_err(|source| io(dir, source)),
+        false => Ok(Vec::new()),
     }
-    found.sort();
-    Ok(found)
 }
 
 /// That `file`'s content belongs at `file` under `root`.

@@ -102,7 +102,7 @@ impl Merged {
     fn keep_tree(&mut self, into: &Path, staging: &Path) -> Result<(), SweepError> {
         let results: std::collections::BTreeSet<PathBuf> =
             result_files(into)?.into_iter().collect();
-        for file in all_files(into)? {
+        for file in miners_core::files_under(into).map_err(|e| SweepError::io(into, e))? {
             let relative = file.strip_prefix(into).expect("walked from into");
             if results.contains(&file) {
                 let bytes = std::fs::read(&file).map_err(|e| SweepError::io(&file, e))?;
@@ -216,7 +216,7 @@ fn same_metrics(a: &[u8], b: &[u8]) -> bool {
 /// Every record (`.json`) and job marker (`.done`) under `dir`, recursively,
 /// sorted, leaving out the report's own directory and temporary files.
 pub fn result_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
-    let mut found = all_files(dir)?;
+    let mut found = miners_core::files_under(dir).map_err(|e| SweepError::io(dir, e))?;
     found.retain(|path| {
         is_result_file(path)
             && !path
@@ -233,23 +233,4 @@ fn is_result_file(path: &Path) -> bool {
     let in_markers = path.parent().is_some_and(|p| p.ends_with(".sweep"));
     let wanted = if in_markers { "done" } else { "json" };
     !name.ends_with(miners_core::TEMPORARY_SUFFIX) && path.extension().is_some_and(|e| e == wanted)
-}
-
-/// Every file under `dir`, recursively, sorted.
-fn all_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| SweepError::io(&dir, e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| SweepError::io(&dir, e))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }

@@ -1,0 +1,54 @@
+"""What moved: every per-cell number of the report committed at REV
+(docs/results/tables/*.json whose title says "per cell") against today's
+report of record, for the cells present in both; prints how many were
+compared and a Markdown row for each that moved by more than 0.1 points.
+
+Usage: python3 xtask/what_moved.py REV [ROOT]   (REV: e.g. 5fa2289, the last
+report made before the records of record)
+
+The cause column is left as `?`: name it from what changed between the two
+runs (docs/results/CHANGES.md keeps the reasoning), then paste the rows there.
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+
+def old_table(root, rev, name):
+    shown = subprocess.run(["git", "show", f"{rev}:docs/results/tables/{name}.json"],
+                           cwd=root, capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+
+def cells(table):
+    """{(cell, system column): number} of a per-cell table."""
+    found = {}
+    for row in table["rows"]:
+        for column, value in zip(table["header"], row):
+            if column not in ("cell", "n") and isinstance(value, (int, float)):
+                found[(row[0], column)] = value
+    return found
+
+
+def main():
+    rev = sys.argv[1]
+    root = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ".")
+    compared, moved = 0, []
+    for path in sorted((root / "docs/results/tables").glob("*.json")):
+        new = json.loads(path.read_text())
+        before = old_table(root, rev, path.stem) if "per cell" in new["title"] else None
+        if before is None:
+            continue
+        a, b = cells(before), cells(new)
+        for key in sorted(set(a) & set(b)):
+            compared += 1
+            if abs(a[key] - b[key]) > 0.1:
+                moved.append((new["title"], *key, a[key], b[key]))
+    print(f"{compared} cells compared, {len(moved)} moved by more than 0.1 points")
+    for title, cell, system, before, now in moved:
+        print(f"| {title} | {cell} | {system} | {before:.2f} | {now:.2f} | ? |")
+
+
+if __name__ == "__main__":
+    main()

@@ -73,6 +73,11 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         task: FineTuneSpec,
+        /// `--cross`: one model trained on --src-lang scores every other
+        /// language (the reference's `--cross` trains per language anyway;
+        /// records say `cross` and the source).
+        #[command(flatten)]
+        pool: PoolArgs,
     },
     /// In-context learning: retrieved demonstrations in a prompt, a generator scores the labels.
     Icl {
@@ -272,8 +277,13 @@ fn run(cli: Cli) -> Result<()> {
             task.pool = pool.pool();
             run.each_dataset(None, RunTask::Classification(task))?
         }
-        Command::Finetune { mut run, task } => {
+        Command::Finetune {
+            mut run,
+            mut task,
+            pool,
+        } => {
             run.k = vec![0];
+            task.pool = pool.pool();
             run.each_dataset(None, RunTask::FineTune(task))?
         }
         Command::Icl {

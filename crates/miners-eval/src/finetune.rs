@@ -8,9 +8,9 @@ use miners_core::Lang;
 use miners_datasets::{Dataset, LabelledTexts, Split};
 
 use crate::{
-    CellClock, EvalError, Progress, RecordSink, Retriever, RunOptions,
+    CellClock, CellTime, EvalError, Progress, RecordSink, Retriever, RunOptions,
     metrics::{Average, classification_scores},
-    record::{FineTuneRecord, Setting, Task},
+    record::{FineTuneRecord, Task},
     tasks::{Cell, check_limit, classification_cells},
 };
 
@@ -18,19 +18,27 @@ use crate::{
 /// seeded with `seed`.
 pub type OpenFineTuner<'a> = dyn FnMut(usize, u64) -> Result<Box<dyn FineTune>, EvalError> + 'a;
 
-/// A fine-tuning run: which test languages, trained how.
+/// A fine-tuning run: which test languages, trained where and how.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FineTuneRun {
-    /// Test languages (all of the dataset's when empty).
+    /// Test languages (all of the dataset's when empty; the source's own
+    /// left out when crossing).
     pub langs: Vec<Lang>,
+    /// Cross-lingual: one model trained on this language scores every test
+    /// language. `None` trains one model per language on its own data, as
+    /// the reference does (its `--cross` flag only renames the output
+    /// folder; crossing here is a recorded deviation: setting `cross`,
+    /// `source_lang`).
+    pub cross_source: Option<Lang>,
     /// The recipe.
     pub recipe: FineTuning,
 }
 
-/// Fine-tunes and scores each test language (the reference trains and tests
-/// in one language; its `--cross` flag only renames the output folder), one
-/// record per language with k = 0, sent to `sink` as soon as it is scored.
-/// `retriever` names the encoder in the records; `open` makes its classifiers.
+/// Fine-tunes and scores: per test language, or once on the cross-lingual
+/// source for all of them; one record per test language with k = 0, sent to
+/// `sink` as soon as it is scored. A model is trained only for languages
+/// not done already. `retriever` names the encoder in the records; `open`
+/// makes its classifiers.
 pub fn run_finetune(
     dataset: &Dataset,
     retriever: &Retriever,
@@ -47,33 +55,111 @@ pub fn run_finetune(
             options.ks
         )));
     }
-    let (plan, langs, _) = classification_cells(dataset, &run.langs, None, "finetune")?;
-    let setting = Setting::of(false, dataset.spec().code_switched);
+    let source = run.cross_source.as_ref();
+    let (_, langs, setting) = classification_cells(dataset, &run.langs, source, "finetune")?;
     let fingerprint = retriever.record().fingerprint;
-    for lang in langs {
-        let cell = Cell {
+    let cell = |lang: &Lang| Cell {
+        dataset,
+        retriever,
+        vote: Default::default(),
+        task: Task::FineTune,
+        setting,
+        source_lang: source.map(Lang::to_string),
+        target_lang: source.map(|_| lang.to_string()),
+        lang: source.is_none().then(|| lang.to_string()),
+        limit: options.limit,
+        reversed: false,
+    };
+    let pending: Vec<Lang> = langs
+        .into_iter()
+        .filter(|lang| {
+            !sink.is_done(
+                &cell(lang).key(),
+                &[0],
+                options.limit,
+                fingerprint.as_deref(),
+            )
+        })
+        .collect();
+    let groups: Vec<(Lang, Vec<Lang>)> = match source {
+        Some(source) if !pending.is_empty() => vec![(source.clone(), pending)],
+        Some(_) => Vec::new(),
+        None => pending.into_iter().map(|l| (l.clone(), vec![l])).collect(),
+    };
+    for (trained_on, tested_on) in groups {
+        let trained = Trained::new(
             dataset,
-            retriever,
-            vote: Default::default(),
-            task: Task::FineTune,
-            setting,
-            source_lang: None,
-            target_lang: None,
-            lang: Some(lang.to_string()),
-            limit: options.limit,
-            reversed: false,
-        };
-        if sink.is_done(&cell.key(), &[0], options.limit, fingerprint.as_deref()) {
-            continue;
+            &trained_on,
+            &tested_on,
+            run,
+            open,
+            options,
+            progress,
+        )?;
+        // The training's time is shared equally among the languages it
+        // serves, so that a run's records sum to its time.
+        let share = 1.0 / tested_on.len() as f64;
+        for lang in &tested_on {
+            // Not a CellClock: the peak memory recorded stays the training's.
+            let (started, cpu) = (std::time::Instant::now(), crate::cpu_seconds());
+            let scores = trained.score(dataset, lang, options)?;
+            let scoring_cpu = crate::cpu_seconds().zip(cpu).map(|(now, then)| now - then);
+            let time = CellTime {
+                seconds: started.elapsed().as_secs_f64() + trained.seconds * share,
+                cpu_seconds: scoring_cpu
+                    .zip(trained.cpu_seconds)
+                    .map(|(scoring, training)| round2(scoring + training * share)),
+            };
+            let mut record = cell(lang).record(0, scores.1, scores.0, Average::Macro, None, time);
+            record.finetune = Some(trained.record.clone());
+            sink.accept(&[record])?;
         }
+    }
+    Ok(())
+}
+
+/// A classifier fine-tuned on one language, ready to score test languages.
+struct Trained {
+    model: Box<dyn FineTune>,
+    /// The head's labels.
+    labels: Vec<String>,
+    /// What the records say of the training.
+    record: FineTuneRecord,
+    /// Wall and CPU time of the training, shared among the records it serves.
+    seconds: f64,
+    cpu_seconds: Option<f64>,
+}
+
+impl Trained {
+    /// Trains on `lang`'s training split, validating on its validation
+    /// split where that is apart; the head's labels are those `lang`'s
+    /// splits and the `tested` languages' test splits use.
+    fn new(
+        dataset: &Dataset,
+        lang: &Lang,
+        tested: &[Lang],
+        run: &FineTuneRun,
+        open: &mut OpenFineTuner<'_>,
+        options: &RunOptions,
+        progress: &dyn Progress,
+    ) -> Result<Self, EvalError> {
         let clock = CellClock::start();
-        let train = dataset.load_classification(&lang, plan.pool, options.limit)?;
-        let test = dataset.load_classification(&lang, plan.test, options.limit)?;
-        let valid = match validation_split(dataset, &lang, plan.pool, plan.test)? {
-            Some(split) => Some(dataset.load_classification(&lang, split, options.limit)?),
+        let plan = dataset.spec().classification.ok_or_else(|| {
+            EvalError::Config(format!(
+                "{} is not a classification dataset",
+                dataset.name()
+            ))
+        })?;
+        let train = dataset.load_classification(lang, plan.pool, options.limit)?;
+        let valid = match validation_split(dataset, lang, plan.pool, plan.test) {
+            Some(split) => Some(dataset.load_classification(lang, split, options.limit)?),
             None => None,
         };
-        let labels = labels_used(dataset, [&train, &test].into_iter().chain(&valid))?;
+        let tests = tested
+            .iter()
+            .map(|l| dataset.load_classification(l, plan.test, options.limit))
+            .collect::<Result<Vec<_>, _>>()?;
+        let labels = labels_used(dataset, [&train].into_iter().chain(&valid).chain(&tests))?;
         let mut model = open(labels.len(), run.recipe.seed)?;
         let ids = |texts: &LabelledTexts| -> Vec<usize> {
             let position = |l: &miners_core::Label| labels.iter().position(|x| x == l.as_str());
@@ -84,9 +170,11 @@ pub fn run_finetune(
         let valid_texts: Option<Vec<&str>> = valid
             .as_ref()
             .map(|v| v.texts.iter().map(String::as_str).collect());
-        let label = format!("{lang} fine-tuning");
         let steps = train.texts.len().div_ceil(run.recipe.batch_size.max(1)) * run.recipe.epochs;
-        progress.begin(&label, run.recipe.max_steps.unwrap_or(steps));
+        progress.begin(
+            &format!("{lang} fine-tuning"),
+            run.recipe.max_steps.unwrap_or(steps),
+        );
         let log = model
             .fine_tune(
                 Labelled {
@@ -105,50 +193,58 @@ pub fn run_finetune(
             )
             .map_err(|e| EvalError::Config(format!("{} {lang}: {e}", dataset.name())))?;
         progress.finish();
-        let test_texts: Vec<&str> = test.texts.iter().map(String::as_str).collect();
-        let predicted = model
-            .predict(&test_texts)
-            .map_err(|e| EvalError::Config(format!("{} {lang}: {e}", dataset.name())))?;
-        let predicted: Vec<&str> = predicted.iter().map(|&i| labels[i].as_str()).collect();
-        let gold: Vec<&str> = test.labels.iter().map(|l| l.as_str()).collect();
-        let scores = classification_scores(&gold, &predicted, Average::Macro);
-        let mut record = cell.record(
-            0,
-            test.texts.len(),
-            scores,
-            Average::Macro,
-            None,
-            clock.read(),
-        );
-        record.finetune = Some(FineTuneRecord {
-            recipe: run.recipe.clone(),
+        let time = clock.read();
+        Ok(Self {
+            model,
+            record: FineTuneRecord {
+                recipe: run.recipe.clone(),
+                labels: labels.clone(),
+                train: train.texts.len(),
+                valid: valid.as_ref().map_or(0, |v| v.texts.len()),
+                epochs: log.epochs,
+                best_epoch: log.best_epoch,
+            },
             labels,
-            train: train.texts.len(),
-            valid: valid.as_ref().map_or(0, |v| v.texts.len()),
-            epochs: log.epochs,
-            best_epoch: log.best_epoch,
-        });
-        sink.accept(&[record])?;
+            seconds: time.seconds,
+            cpu_seconds: time.cpu_seconds,
+        })
     }
-    Ok(())
+
+    /// The scores on `lang`'s test split, and its size.
+    fn score(
+        &self,
+        dataset: &Dataset,
+        lang: &Lang,
+        options: &RunOptions,
+    ) -> Result<(crate::metrics::Scores, usize), EvalError> {
+        let plan = dataset.spec().classification.expect("checked when trained");
+        let test = dataset.load_classification(lang, plan.test, options.limit)?;
+        let texts: Vec<&str> = test.texts.iter().map(String::as_str).collect();
+        let predicted = self
+            .model
+            .predict(&texts)
+            .map_err(|e| EvalError::Config(format!("{} {lang}: {e}", dataset.name())))?;
+        let predicted: Vec<&str> = predicted.iter().map(|&i| self.labels[i].as_str()).collect();
+        let gold: Vec<&str> = test.labels.iter().map(|l| l.as_str()).collect();
+        Ok((
+            classification_scores(&gold, &predicted, Average::Macro),
+            test.texts.len(),
+        ))
+    }
+}
+
+/// Seconds to 0.01, as records carry CPU time.
+fn round2(seconds: f64) -> f64 {
+    (seconds * 100.0).round() / 100.0
 }
 
 /// The validation split of `lang`, when the dataset has one apart from the
 /// splits trained and tested on.
-fn validation_split(
-    dataset: &Dataset,
-    lang: &Lang,
-    pool: Split,
-    test: Split,
-) -> Result<Option<Split>, EvalError> {
-    if pool == Split::Validation || test == Split::Validation {
-        return Ok(None);
-    }
-    Ok(dataset
-        .has_classification_split(lang, Split::Validation)
-        .then_some(Split::Validation))
+fn validation_split(dataset: &Dataset, lang: &Lang, pool: Split, test: Split) -> Option<Split> {
+    let apart = pool != Split::Validation && test != Split::Validation;
+    (apart && dataset.has_classification_split(lang, Split::Validation))
+        .then_some(Split::Validation)
 }
-
 /// The dataset's labels, in its order, that the given splits use: the
 /// head's outputs (the reference's label counts per dataset and language).
 fn labels_used<'a>(

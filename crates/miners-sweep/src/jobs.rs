@@ -203,6 +203,7 @@ impl Job {
             }),
             Task::FineTune => RunTask::FineTune(FineTuneSpec {
                 langs,
+                pool: self.pool(),
                 epochs: self.epochs.unwrap_or(FineTuneSpec::default().epochs),
                 seed: self.seed,
                 ..FineTuneSpec::default()
@@ -392,23 +393,19 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     distinct_names(&jobs)?;
     if let Some(finetune) = &spec.finetune {
         for dataset in present(data, &finetune.datasets, Task::FineTune)? {
-            for retriever in retrievers
+            let singles = retrievers
                 .iter()
-                .filter(|r| matches!(r, JobRetriever::Single { .. }))
-            {
-                jobs.push(Job {
-                    langs: finetune.langs.get(&dataset).cloned().unwrap_or_default(),
-                    prompts: false,
-                    seed: finetune.seed,
-                    epochs: Some(finetune.epochs),
-                    ..job(
-                        Task::FineTune,
-                        &dataset,
-                        retriever,
-                        Setting::Monolingual,
-                        &[0],
-                    )
-                });
+                .filter(|r| matches!(r, JobRetriever::Single { .. }));
+            for retriever in singles {
+                for setting in settings_of(&dataset, &finetune.settings)? {
+                    jobs.push(Job {
+                        langs: finetune.langs.get(&dataset).cloned().unwrap_or_default(),
+                        prompts: false,
+                        seed: finetune.seed,
+                        epochs: Some(finetune.epochs),
+                        ..job(Task::FineTune, &dataset, retriever, setting, &[0])
+                    });
+                }
             }
         }
     }

@@ -190,12 +190,20 @@ pub struct FineTuneSweep {
     /// Test languages per dataset (default: all of the dataset's).
     #[serde(default)]
     pub langs: HashMap<String, Vec<String>>,
+    /// `mono` (each language trains its own model, the reference) and/or
+    /// `cross` (one model trained on the dataset's usual source language).
+    #[serde(default = "mono")]
+    pub settings: Vec<Setting>,
     /// Epochs at most (the reference: 10, early stopping after 2 without a gain).
     #[serde(default = "ten")]
     pub epochs: usize,
     /// Seeds the heads, dropout and shuffles (the reference: 42).
     #[serde(default = "forty_two")]
     pub seed: u64,
+}
+
+fn mono() -> Vec<Setting> {
+    vec![Setting::Monolingual]
 }
 
 fn ten() -> usize {

@@ -660,6 +660,7 @@ fn fine_tuning_jobs_train_each_encoder_and_resume() {
         finetune: Some(miners_sweep::FineTuneSweep {
             datasets: vec!["nusax".into()],
             langs: [("nusax".to_owned(), vec!["ind".to_owned(), "jav".to_owned()])].into(),
+            settings: vec![Setting::Monolingual, Setting::CrossLingual],
             epochs: 1,
             seed: 42,
         }),
@@ -671,17 +672,29 @@ fn fine_tuning_jobs_train_each_encoder_and_resume() {
         .iter()
         .map(|j| j.name())
         .collect();
-    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].starts_with("finetune.nusax."), "{names:?}");
+    assert!(names[1].ends_with(".cross"), "{names:?}");
     let out = tempfile::tempdir().unwrap();
     let options = SweepOptions::new(out.path(), data);
     let summary = run(&spec, &models, &options, &Quiet).unwrap();
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     let record = out.path().join("finetune/nusax/tiny-bert/mono/jav.k0.json");
     let written = std::fs::metadata(&record).unwrap().modified().unwrap();
-    // Run again: the job is done, nothing is trained or written.
+    // Crossing: one model trained on English scores both languages.
+    let crossed = out.path().join("finetune/nusax/tiny-bert/cross");
+    let cells: Vec<serde_json::Value> = ["eng-ind", "eng-jav"]
+        .iter()
+        .map(|c| {
+            let text = std::fs::read_to_string(crossed.join(format!("{c}.k0.json"))).unwrap();
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    assert_eq!(cells[0]["finetune"], cells[1]["finetune"]);
+    assert_eq!(cells[0]["source_lang"], "eng");
+    // Run again: the jobs are done, nothing is trained or written.
     let again = run(&spec, &models, &options, &Quiet).unwrap();
-    assert_eq!((again.run, again.skipped), (0, 1));
+    assert_eq!((again.run, again.skipped), (0, 2));
     assert_eq!(
         std::fs::metadata(&record).unwrap().modified().unwrap(),
         written

@@ -3,7 +3,7 @@
 
 use miners_classify::FineTuning;
 use miners_core::Lang;
-use miners_datasets::Dataset;
+use miners_datasets::{Dataset, DatasetSpec};
 use miners_eval::{EvalError, FineTuneRun, Task, run_finetune};
 
 use crate::{CellRef, CellTexts, Context, Pool, RunError, TaskRun};
@@ -18,6 +18,10 @@ pub struct FineTuneSpec {
     /// Only these test languages (repeatable; default all).
     #[cfg_attr(feature = "clap", arg(long = "lang"))]
     pub langs: Vec<Lang>,
+    /// Where the model learns: each test language on its own (the
+    /// reference), or one model on a source language for all.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub pool: Pool,
     /// Epochs at most (the reference: 10, early stopping after 2 without a gain).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 10))]
     pub epochs: usize,
@@ -37,6 +41,7 @@ impl Default for FineTuneSpec {
         let recipe = FineTuning::default();
         Self {
             langs: Vec::new(),
+            pool: Pool::Own,
             epochs: recipe.epochs,
             learning_rate: recipe.learning_rate,
             batch_size: recipe.batch_size,
@@ -68,19 +73,32 @@ impl TaskRun for FineTuneSpec {
         false
     }
 
-    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
-        lang_cells(dataset, &self.langs, &Pool::Own)
+    fn skips(&self, dataset: &DatasetSpec) -> Option<String> {
+        let cross = matches!(self.pool, Pool::Cross { .. });
+        let single = dataset
+            .classification
+            .is_some_and(|p| p.cross_source.is_none());
+        (cross && single).then(|| {
+            format!(
+                "{} has a single language; nothing to cross to",
+                dataset.name
+            )
+        })
     }
 
-    /// The test texts, then the training texts.
+    fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
+        lang_cells(dataset, &self.langs, &self.pool)
+    }
+
+    /// The test texts, then the training texts (the source's, crossing).
     fn cell_texts(
         &self,
         dataset: &Dataset,
         cell: &CellRef,
         limit: Option<usize>,
     ) -> Result<CellTexts, RunError> {
-        let (lang, _, plan) = cell_plan(dataset, cell, &Pool::Own)?;
-        let train = dataset.load_classification(&lang, plan.pool, limit)?;
+        let (lang, trained_on, plan) = cell_plan(dataset, cell, &self.pool)?;
+        let train = dataset.load_classification(&trained_on, plan.pool, limit)?;
         let test = dataset.load_classification(&lang, plan.test, limit)?;
         Ok((test.texts, train.texts))
     }
@@ -100,6 +118,7 @@ impl TaskRun for FineTuneSpec {
         };
         let run = FineTuneRun {
             langs: self.langs.clone(),
+            cross_source: self.pool.source(cx.dataset)?,
             recipe: self.recipe(),
         };
         run_finetune(

@@ -1,7 +1,9 @@
 //! The reference's fine-tuned baseline (`finetune_baseline.py`) as a task:
-//! for each test language, a fresh copy of the encoder with a classification
-//! head is trained on the language's training split, validated on its
-//! validation split, and scored on its test split.
+//! for each test language (or once, on a cross-lingual source), a fresh copy
+//! of the encoder with a classification head is trained on the language's
+//! training split, validated on its validation split, and scored on the test
+//! splits. Records name the encoder and carry a fingerprint of it and the
+//! recipe, so a changed recipe is run again, not resumed.
 
 use miners_classify::{FineTune, FineTuning, Labelled};
 use miners_core::Lang;
@@ -57,7 +59,7 @@ pub fn run_finetune(
     }
     let source = run.cross_source.as_ref();
     let (_, langs, setting) = classification_cells(dataset, &run.langs, source, "finetune")?;
-    let fingerprint = retriever.record().fingerprint;
+    let fingerprint = recipe_fingerprint(retriever, &run.recipe);
     let cell = |lang: &Lang| Cell {
         dataset,
         retriever,
@@ -111,11 +113,21 @@ pub fn run_finetune(
                     .map(|(scoring, training)| round2(scoring + training * share)),
             };
             let mut record = cell(lang).record(0, scores.1, scores.0, Average::Macro, None, time);
+            record.model.fingerprint = fingerprint.clone();
             record.finetune = Some(trained.record.clone());
             sink.accept(&[record])?;
         }
     }
     Ok(())
+}
+
+/// The encoder's fingerprint with the recipe hashed in.
+fn recipe_fingerprint(retriever: &Retriever, recipe: &FineTuning) -> Option<String> {
+    let base = retriever.record().fingerprint?;
+    let recipe = serde_json::to_string(recipe).expect("a recipe serialises");
+    let mut fingerprint = miners_encoders::Fingerprint::new("finetune-v1");
+    fingerprint.field("base", base).field("recipe", recipe);
+    Some(fingerprint.finish())
 }
 
 /// A classifier fine-tuned on one language, ready to score test languages.

@@ -699,4 +699,12 @@ fn fine_tuning_jobs_train_each_encoder_and_resume() {
         std::fs::metadata(&record).unwrap().modified().unwrap(),
         written
     );
+    // Another recipe is another model: its cells are trained again, not resumed.
+    let mut longer = spec.clone();
+    longer.finetune.as_mut().unwrap().epochs = 2;
+    let redone = run(&longer, &models, &options, &Quiet).unwrap();
+    assert!(redone.failed.is_empty(), "{:?}", redone.failed);
+    assert_eq!((redone.run, redone.cells_skipped), (2, 0));
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("\"epochs\": 2"), "{text}");
 }

@@ -3,7 +3,8 @@
 //! checked by `fixtures/check_transformers4.py`, miners-fusion's pair API
 //! equals the `distfuse` package's (`fixtures/check_distfuse.py`) and
 //! miners' fine-tuning equals transformers' `Trainer`
-//! (`fixtures/check_finetune.py`), in a
+//! (`fixtures/check_finetune.py`) and the `miners` Python package passes its
+//! tests (`crates/miners-py/tests`), in a
 //! virtual environment under `.cache/interop-venv` (torch from the same pinned
 //! wheel as libtorch).
 
@@ -35,6 +36,9 @@ const PACKAGES: &[&str] = &[
     "openai==1.109.1",
     // transformers' Trainer needs it (the fine-tuning parity check).
     "accelerate==0.34.2",
+    // The `miners` Python package: built with maturin, tested with pytest.
+    "maturin==1.16.0",
+    "pytest==8.4.2",
 ];
 
 pub fn run(root: &Path) -> Result<()> {
@@ -60,7 +64,52 @@ pub fn run(root: &Path) -> Result<()> {
         let binary = root.join("target/release").join(bin);
         status(Command::new(&python).arg(root.join(script)).arg(binary))?;
     }
-    Ok(())
+    python_package(root, &python)
+}
+
+/// Builds the `miners` wheel against this environment's torch
+/// (`LIBTORCH_USE_PYTORCH`), installs it here and runs its tests against
+/// sentence-transformers, the `distfuse` package and NumPy.
+fn python_package(root: &Path, python: &Path) -> Result<()> {
+    let wheels = tempfile::tempdir()?;
+    let bin = python.parent().expect("a venv's bin directory");
+    status(
+        Command::new(bin.join("maturin"))
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--auditwheel",
+                "skip",
+                "-m",
+            ])
+            .arg(root.join("crates/miners-py/Cargo.toml"))
+            .arg("-o")
+            .arg(wheels.path())
+            .env("LIBTORCH_USE_PYTORCH", "1")
+            .env("VIRTUAL_ENV", bin.parent().expect("a venv")),
+    )?;
+    for wheel in std::fs::read_dir(wheels.path())? {
+        let wheel = wheel?.path();
+        let pip = [
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--force-reinstall",
+        ];
+        status(Command::new(python).args(pip).arg(&wheel))?;
+    }
+    // From elsewhere than the source tree, so that `import miners` is the wheel.
+    status(
+        Command::new(python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .arg(root.join("crates/miners-py/tests"))
+            .current_dir(wheels.path())
+            .env_remove("LD_LIBRARY_PATH")
+            .env("HF_HUB_OFFLINE", "1"),
+    )
 }
 
 /// The interop environment's Python, built first where it is missing or stale.

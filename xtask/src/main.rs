@@ -391,7 +391,7 @@ fn test(root: &Path) -> Result<()> {
     )
 }
 
-/// Every crate under `crates/` packages for crates.io (`cargo package`,
+/// Every crate under `crates/` to publish packages for crates.io (`cargo package`,
 /// together, so that each finds its unpublished siblings; not verified by a
 /// build, which would need libtorch for half of them).
 fn crates_package(root: &Path) -> Result<()> {
@@ -400,9 +400,16 @@ fn crates_package(root: &Path) -> Result<()> {
         "--no-verify".to_owned(),
         "--allow-dirty".to_owned(),
     ];
-    let mut names: Vec<String> = std::fs::read_dir(root.join("crates"))?
-        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<_>>()?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates"))? {
+        let dir = entry?.path();
+        // The Python package's crate is a wheel (maturin), not a crate to publish.
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))?;
+        if !manifest.contains("publish = false") {
+            let name = dir.file_name().context("a crate directory")?;
+            names.push(name.to_string_lossy().into_owned());
+        }
+    }
     names.sort();
     for name in &names {
         args.extend(["-p".to_owned(), name.clone()]);

@@ -1,0 +1,73 @@
+"""Type stubs of the `miners` package."""
+
+from os import PathLike
+from typing import Literal, Optional, Sequence, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+SUPPORTED_TORCH: str
+
+Role = Literal["query", "passage"]
+MetricName = Literal["euclidean", "cosine", "dot", "manhattan"]
+
+class Models:
+    """A catalog of models (``models.toml``) and the device they run on."""
+
+    def __init__(self, catalog: Optional[str | PathLike[str]] = None, device: str = "cpu") -> None:
+        """Opens ``catalog`` (a ``models.toml``), or none: encoders are then
+        model directories or ``hf:`` ids. Raises ``FileNotFoundError`` for a
+        missing catalog, ``ValueError`` for a malformed one or a bad device."""
+    def encoder(self, reference: str) -> Encoder:
+        """The encoder a catalog id, a model directory or an ``hf:`` id names.
+        Raises ``FileNotFoundError`` when it names nothing, ``ValueError``
+        when it cannot be loaded."""
+
+class Encoder:
+    """One sentence encoder."""
+
+    @property
+    def id(self) -> str:
+        """The encoder's id."""
+    @property
+    def dim(self) -> int:
+        """The vectors' width."""
+    def encode(self, texts: Sequence[str], role: Role = "query") -> npt.NDArray[np.float32]:
+        """Vectors ``[len(texts), dim]`` with the model's prompt for ``role``,
+        exactly as sentence-transformers encodes the same directory (within
+        1e-6). The GIL is released; Ctrl-C stops between chunks of 2,048 texts."""
+
+def search(
+    queries: npt.NDArray[np.float32],
+    pool: npt.NDArray[np.float32],
+    k: int,
+    metric: MetricName = "euclidean",
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``k`` nearest rows of ``pool`` for each row of ``queries``, best
+    first: indices and scores ``[len(queries), k]`` (distances for euclidean
+    and manhattan). Exact; ties go to the lower index. Raises ``ValueError``
+    for mismatched widths, non-finite values or ``k`` outside ``1..=len(pool)``."""
+
+class DistFuse:
+    """Several encoders' scores of text pairs, weighted and summed: the
+    ``distfuse`` package's API."""
+
+    def __init__(
+        self,
+        members: Sequence[Encoder],
+        weights: Optional[Sequence[float]] = None,
+        dist_measure: Literal["euclidean", "cosine", "manhattan"] = "euclidean",
+        instructions: Optional[Sequence[Optional[str]]] = None,
+        first_weight: Literal["weighted", "ignored"] = "weighted",
+    ) -> None:
+        """``weights``: one per member (default 1); ``instructions``: one per
+        member, applied as ``Instruct: {task}\\nQuery: {text}``;
+        ``first_weight="ignored"`` adds the first member unweighted, as the
+        ``distfuse`` package does (the default weighs every member, as the
+        MINERS scripts do)."""
+    def score_pairs(self, texts1: Sequence[str], texts2: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Fused scores ``[len(texts1), len(texts2)]``."""
+    def score_references(
+        self, predictions: Sequence[str], references: Sequence[Sequence[str]]
+    ) -> npt.NDArray[np.float64]:
+        """Each prediction's fused score against its best reference."""

@@ -1,0 +1,97 @@
+"""The `miners` Python package against its peers, on the local models and
+real NusaX texts: sentence-transformers' vectors, the `distfuse` package's
+scores, a NumPy brute-force search, and Python exceptions for bad arguments.
+
+Run by `cargo xtask interop` after it builds and installs the wheel
+(pytest crates/miners-py/tests).
+"""
+import csv
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import miners
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+DATA = pathlib.Path(os.environ.get("MINERS_DATA_DIR", ROOT.parent / "shared/data/miners"))
+MODELS = {name: str(ROOT / "models" / name) for name in ["minilm-l6", "e5-small"]}
+
+
+def nusax(n=200):
+    with open(DATA / "nusax/bitext/eng-ind.train.tsv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1 : n + 1]
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return miners.Models(ROOT / "models.toml")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_vectors_equal_sentence_transformers(models, name):
+    from sentence_transformers import SentenceTransformer
+
+    english, _ = nusax()
+    ours = models.encoder(MODELS[name]).encode(english)
+    theirs = SentenceTransformer(MODELS[name], device="cpu").encode(english)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= 1e-6
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "cosine", "manhattan"])
+def test_score_pairs_equal_the_distfuse_package(models, measure):
+    from distfuse import DistFuse
+
+    english, indonesian = nusax(50)
+    encoders = [models.encoder(path) for path in MODELS.values()]
+    ours = miners.DistFuse(encoders, [0.3, 0.7], dist_measure=measure, first_weight="ignored")
+    package = DistFuse([[path, "hf"] for path in MODELS.values()], [0.3, 0.7],
+                       dist_measure=measure, device="cpu")
+    pairs = ours.score_pairs(english, indonesian)
+    assert pairs.shape == (50, 50)
+    assert np.abs(pairs - np.array(package.score_pairs(english, indonesian))).max() <= 1e-5
+    # One reference per prediction: the package reads a longer list as a
+    # sentence-transformers text pair and fails.
+    references = ours.score_references(english, [[t] for t in indonesian])
+    want = package.score_references(english, indonesian)
+    assert np.abs(references - np.array(want)).max() <= 1e-5
+
+
+def test_search_equals_a_brute_force_ranking(models):
+    english, indonesian = nusax(300)
+    encoder = models.encoder(MODELS["minilm-l6"])
+    queries, pool = encoder.encode(english), encoder.encode(indonesian, role="passage")
+    indices, scores = miners.search(queries, pool, k=5, metric="cosine")
+    similarity = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (
+        pool / np.linalg.norm(pool, axis=1, keepdims=True)).T
+    want = np.argsort(-similarity, axis=1, kind="stable")[:, :5]
+    assert (indices == want).all()
+    assert np.abs(scores - np.take_along_axis(similarity, want, axis=1)).max() <= 1e-5
+    distances = miners.search(queries, pool, k=1)[1][:, 0]
+    assert np.abs(distances - np.linalg.norm(queries - pool[indices[:, 0]], axis=1)).max() <= 1e-4
+
+
+def test_bad_arguments_raise_python_exceptions_with_the_rust_message(models, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such catalog"):
+        miners.Models(tmp_path / "missing.toml")
+    with pytest.raises(FileNotFoundError, match="neither a catalog id nor a model directory"):
+        models.encoder(str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="device"):
+        miners.Models(device="tpu")
+    encoder = models.encoder("static-tokenlearn")
+    vectors = encoder.encode(["a", "b"])
+    with pytest.raises(ValueError, match="out of range"):
+        miners.search(vectors, vectors, k=3)
+    with pytest.raises(ValueError, match="unknown metric"):
+        miners.search(vectors, vectors, k=1, metric="hamming")
+    with pytest.raises(ValueError, match="role"):
+        encoder.encode(["a"], role="document")
+    with pytest.raises(ValueError, match="dimension"):
+        miners.search(vectors, vectors[:, :10].copy(), k=1)
+    with pytest.raises(ValueError, match="members"):
+        miners.DistFuse([encoder], weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="dist_measure"):
+        miners.DistFuse([encoder], dist_measure="chebyshev")

@@ -1,7 +1,11 @@
 //! The `miners` Python package's native module (`miners._miners`): encoders
 //! from a catalog or a model directory, exact k-NN search and DistFuse's
-//! pair API, with NumPy arrays in and out. Every computation runs with the
-//! GIL released; Python-side wrappers and stubs live in `python/miners`.
+//! pair API, with NumPy arrays in and out; and the MINERS tasks (bitext,
+//! classification, ICL, sweeps), whose records come back as dicts. Every
+//! computation runs with the GIL released; Python-side wrappers and stubs
+//! live in `python/miners`.
+
+mod tasks;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -19,7 +23,7 @@ use pyo3::{
 /// A catalog of models (`models.toml`) and how to run them.
 #[pyclass(module = "miners._miners", frozen)]
 struct Models {
-    models: Catalogued,
+    pub(crate) models: Catalogued,
 }
 
 #[pymethods]
@@ -318,7 +322,7 @@ fn parse_named<T: serde::de::DeserializeOwned>(name: &str, what: &str) -> PyResu
 }
 
 /// A Rust error as Python's `ValueError`, with its message.
-fn value_error(error: impl std::fmt::Display) -> PyErr {
+pub(crate) fn value_error(error: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
@@ -329,5 +333,9 @@ fn _miners(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Encoder>()?;
     module.add_class::<DistFuse>()?;
     module.add_function(wrap_pyfunction!(search, module)?)?;
+    module.add_function(wrap_pyfunction!(tasks::bitext, module)?)?;
+    module.add_function(wrap_pyfunction!(tasks::classify, module)?)?;
+    module.add_function(wrap_pyfunction!(tasks::icl, module)?)?;
+    module.add_function(wrap_pyfunction!(tasks::sweep, module)?)?;
     Ok(())
 }

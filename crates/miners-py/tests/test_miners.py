@@ -95,3 +95,45 @@ def test_bad_arguments_raise_python_exceptions_with_the_rust_message(models, tmp
         miners.DistFuse([encoder], weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="dist_measure"):
         miners.DistFuse([encoder], dist_measure="chebyshev")
+
+
+TIME_FIELDS = ("seconds", "cpu_seconds", "peak_rss_mib")
+
+
+def untimed(record):
+    return {k: v for k, v in record.items() if k not in TIME_FIELDS}
+
+
+def test_bitext_records_equal_the_clis(models, tmp_path):
+    import json
+    import subprocess
+
+    binary = os.environ.get("MINERS_BINARY", str(ROOT / "target/release/miners"))
+    subprocess.run([binary, "bitext", "--dataset", "nusax", "--model", "static-tokenlearn",
+                    "--limit", "40", "--catalog", str(ROOT / "models.toml"),
+                    "--data-dir", str(DATA), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    cli = {}
+    for path in (tmp_path / "bitext").rglob("*.json"):
+        record = json.loads(path.read_text())
+        cli[(record["source_lang"], record["target_lang"], record["k"])] = untimed(record)
+    ours = miners.bitext("nusax", "static-tokenlearn", models=models, limit=40, data_dir=DATA)
+    assert len(ours) == len(cli) == 33
+    for record in ours:
+        assert untimed(record) == cli[(record["source_lang"], record["target_lang"], record["k"])]
+
+
+def test_classification_and_sweeps_run_from_python(models, tmp_path):
+    records = miners.classify("nusax", "static-tokenlearn", models=models, k=[1, 5], limit=30,
+                              data_dir=DATA)
+    assert {r["k"] for r in records} == {1, 5} and len(records) == 2 * 12
+    assert all(r["task"] == "classification" and 0 <= r["metrics"]["f1"] <= 1 for r in records)
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('encoders = ["static-tokenlearn"]\nlimit = 20\n'
+                    '[bitext]\ndatasets = ["nusax"]\nks = [1]\n')
+    out = tmp_path / "results"
+    assert miners.sweep(spec, out, models=models, data_dir=DATA) == (1, 0, [])
+    assert len(list((out / "bitext").rglob("*.json"))) == 11
+    assert miners.sweep(spec, out, models=models, data_dir=DATA) == (0, 1, [])
+    with pytest.raises(ValueError, match="not in the data directory|unknown dataset|no dataset"):
+        miners.bitext("no_such_dataset", "static-tokenlearn", models=models, data_dir=DATA)

@@ -1,7 +1,7 @@
 """Type stubs of the `miners` package."""
 
 from os import PathLike
-from typing import Literal, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -71,3 +71,52 @@ class DistFuse:
         self, predictions: Sequence[str], references: Sequence[Sequence[str]]
     ) -> npt.NDArray[np.float64]:
         """Each prediction's fused score against its best reference."""
+
+Record = Dict[str, Any]
+PathLike_ = Union[str, PathLike[str]]
+
+def bitext(
+    dataset: str,
+    model: Union[str, Sequence[str]],
+    *,
+    models: Optional[Models] = None,
+    weights: Optional[Sequence[float]] = None,
+    metric: MetricName = "euclidean",
+    k: Sequence[int] = (1, 5, 10),
+    limit: Optional[int] = None,
+    data_dir: Optional[PathLike_] = None,
+) -> List[Record]:
+    """Bitext retrieval; one record (as the CLI writes it) per language pair and k."""
+
+def classify(
+    dataset: str,
+    model: Union[str, Sequence[str]],
+    *,
+    models: Optional[Models] = None,
+    weights: Optional[Sequence[float]] = None,
+    metric: MetricName = "euclidean",
+    k: Sequence[int] = (1, 5, 10),
+    cross: bool = False,
+    limit: Optional[int] = None,
+    data_dir: Optional[PathLike_] = None,
+) -> List[Record]:
+    """Retrieval-based classification; one record per test language and k."""
+
+def icl(
+    dataset: str,
+    retriever: Union[str, Sequence[str]],
+    generator: str,
+    *,
+    models: Optional[Models] = None,
+    k: Sequence[int] = (0, 1),
+    cross: bool = False,
+    limit: Optional[int] = None,
+    data_dir: Optional[PathLike_] = None,
+) -> List[Record]:
+    """In-context learning; one record per test language and k, with the
+    per-example predictions."""
+
+def sweep(
+    spec: PathLike_, out: PathLike_, *, models: Optional[Models] = None, data_dir: Optional[PathLike_] = None
+) -> Tuple[int, int, List[str]]:
+    """Runs a sweep spec into ``out`` (resuming); jobs run, skipped and failed."""

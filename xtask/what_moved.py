@@ -1,10 +1,12 @@
 """What moved: every per-cell number of the report committed at REV
 (docs/results/tables/*.json whose title says "per cell") against today's
 report of record, for the cells present in both; prints how many were
-compared and a Markdown row for each that moved by more than 0.1 points.
+compared and a Markdown row for each that moved by more than 0.1 points;
+then, with `--datasets`, every dataset-level number (the "per dataset"
+tables) present in both, moved or not.
 
-Usage: python3 xtask/what_moved.py REV [ROOT]   (REV: e.g. 5fa2289, the last
-report made before the records of record)
+Usage: python3 xtask/what_moved.py REV [ROOT] [--datasets]   (REV: e.g.
+5fa2289, the last report made before the records of record)
 
 The cause column is left as `?`: name it from what changed between the two
 runs (docs/results/CHANGES.md keeps the reasoning), then paste the rows there.
@@ -31,9 +33,29 @@ def cells(table):
     return found
 
 
+def datasets(root, rev):
+    """Rows `| table | dataset | system | before | now |` of the per-dataset tables."""
+    for path in sorted((root / "docs/results/tables").glob("*.json")):
+        new = json.loads(path.read_text())
+        before = old_table(root, rev, path.stem) if "per dataset" in new["title"] else None
+        if before is None:
+            continue
+        def by_system(table):
+            return {(row[0], column): value for row in table["rows"]
+                    for column, value in zip(table["header"][1:], row[1:])
+                    if column != "avg" and isinstance(value, (int, float))}
+        a, b = by_system(before), by_system(new)
+        for (system, dataset) in sorted(set(a) & set(b), key=lambda k: (k[1], k[0])):
+            print(f"| {new['title']} | {dataset} | {system} | {a[system, dataset]:.2f} | "
+                  f"{b[system, dataset]:.2f} |")
+
+
 def main():
-    rev = sys.argv[1]
-    root = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ".")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rev = args[0]
+    root = pathlib.Path(args[1] if len(args) > 1 else ".")
+    if "--datasets" in sys.argv:
+        return datasets(root, rev)
     compared, moved = 0, []
     for path in sorted((root / "docs/results/tables").glob("*.json")):
         new = json.loads(path.read_text())

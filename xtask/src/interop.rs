@@ -67,27 +67,27 @@ pub fn run(root: &Path) -> Result<()> {
     python_package(root, &python)
 }
 
-/// Builds the `miners` wheel against this environment's torch
-/// (`LIBTORCH_USE_PYTORCH`), installs it here and runs its tests against
-/// sentence-transformers, the `distfuse` package and NumPy.
+/// Builds the `miners` wheel, installs it in this environment and runs its
+/// tests against sentence-transformers, the `distfuse` package and NumPy.
+/// The wheel links the provisioned libtorch: the same torch 2.11 wheel's
+/// libraries that the environment's torch loads (users build with
+/// `LIBTORCH_USE_PYTORCH=1` instead; here that would rebuild torch-sys, and
+/// everything above it, for the workspace's next build).
 fn python_package(root: &Path, python: &Path) -> Result<()> {
     let wheels = tempfile::tempdir()?;
     let bin = python.parent().expect("a venv's bin directory");
+    let build = ["build", "--release", "--quiet", "--auditwheel", "skip"];
     status(
         Command::new(bin.join("maturin"))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--auditwheel",
-                "skip",
-                "-m",
-            ])
+            .args(build)
+            .arg("-i")
+            .arg(python)
+            .arg("-m")
             .arg(root.join("crates/miners-py/Cargo.toml"))
             .arg("-o")
             .arg(wheels.path())
-            .env("LIBTORCH_USE_PYTORCH", "1")
-            .env("VIRTUAL_ENV", bin.parent().expect("a venv")),
+            .env_remove("LIBTORCH_USE_PYTORCH")
+            .env_remove("VIRTUAL_ENV"),
     )?;
     for wheel in std::fs::read_dir(wheels.path())? {
         let wheel = wheel?.path();

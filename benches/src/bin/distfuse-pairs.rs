@@ -6,31 +6,36 @@
 //! encodes with miners' libtorch encoders and prints
 //! `{"pairs": [[…]], "references": […]}`.
 
-use std::io::Read;
-
 use miners_core::Embeddings;
 use miners_encoders::{Encoder, Role, spec::ModelSpec};
 use miners_fusion::{DistMeasure, FirstWeight, Member, instructed, score_pairs, score_references};
 use miners_torch::{DeviceChoice, TorchEncoder};
-use serde_json::{Value, json};
+use serde_json::json;
+
+/// The request on stdin.
+#[derive(serde::Deserialize)]
+struct Request {
+    models: Vec<String>,
+    weights: Vec<f32>,
+    measure: DistMeasure,
+    first: FirstWeight,
+    instructions: Vec<String>,
+    left: Vec<String>,
+    right: Vec<String>,
+    references: Vec<Vec<String>>,
+}
 
 fn main() {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .expect("a request on stdin");
-    let request: Value = serde_json::from_str(&input).expect("a JSON request");
-    let field = |name: &str| request[name].clone();
-    let texts = |name: &str| -> Vec<String> { serde_json::from_value(field(name)).expect(name) };
-    let models: Vec<String> = serde_json::from_value(field("models")).expect("models");
-    let weights: Vec<f32> = serde_json::from_value(field("weights")).expect("weights");
-    let measure: DistMeasure = serde_json::from_value(field("measure")).expect("measure");
-    let first: FirstWeight = serde_json::from_value(field("first")).expect("first");
-    let instructions: Vec<String> =
-        serde_json::from_value(field("instructions")).expect("instructions");
-    let references: Vec<Vec<String>> =
-        serde_json::from_value(field("references")).expect("references");
-    let (left, right) = (texts("left"), texts("right"));
+    let Request {
+        models,
+        weights,
+        measure,
+        first,
+        instructions,
+        left,
+        right,
+        references,
+    } = serde_json::from_reader(std::io::stdin()).expect("a JSON request on stdin");
     let flat: Vec<String> = references.concat();
     let counts: Vec<usize> = references.iter().map(Vec::len).collect();
     let mut sides = Vec::new();

@@ -6,27 +6,35 @@
 //! `{"losses": […], "logits": [[…]], "train_seconds": …}` (logits of `texts`
 //! after training; the seconds of the steps alone).
 
-use std::io::Read;
-
 use miners_classify::{FineTune, FineTuning, Labelled};
 use miners_torch::{DeviceChoice, SequenceClassifier};
-use serde_json::{Value, json};
+use serde_json::json;
+
+/// The request on stdin.
+#[derive(serde::Deserialize)]
+struct Request {
+    model: String,
+    labels: usize,
+    texts: Vec<String>,
+    targets: Vec<usize>,
+    steps: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    #[serde(default)]
+    dropout: bool,
+}
 
 fn main() {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .expect("a request on stdin");
-    let request: Value = serde_json::from_str(&input).expect("a JSON request");
-    let field = |name: &str| request[name].clone();
-    let model: String = serde_json::from_value(field("model")).expect("model");
-    let labels: usize = serde_json::from_value(field("labels")).expect("labels");
-    let texts: Vec<String> = serde_json::from_value(field("texts")).expect("texts");
-    let targets: Vec<usize> = serde_json::from_value(field("targets")).expect("targets");
-    let steps: usize = serde_json::from_value(field("steps")).expect("steps");
-    let batch_size: usize = serde_json::from_value(field("batch_size")).expect("batch_size");
-    let learning_rate: f64 = serde_json::from_value(field("learning_rate")).expect("learning_rate");
-    let dropout = request["dropout"].as_bool().unwrap_or(false);
+    let Request {
+        model,
+        labels,
+        texts,
+        targets,
+        steps,
+        batch_size,
+        learning_rate,
+        dropout,
+    } = serde_json::from_reader(std::io::stdin()).expect("a JSON request on stdin");
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut classifier =
         SequenceClassifier::load(model.as_ref(), labels, DeviceChoice::Cpu, 42).expect("loads");

@@ -7,7 +7,7 @@
 
 use miners_classify::{FineTune, FineTuning, Labelled};
 use miners_core::Lang;
-use miners_datasets::{Dataset, LabelledTexts, Split};
+use miners_datasets::{ClassificationPlan, Dataset, LabelledTexts, Split};
 
 use crate::{
     CellClock, CellTime, EvalError, Progress, RecordSink, Retriever, RunOptions,
@@ -58,7 +58,7 @@ pub fn run_finetune(
         )));
     }
     let source = run.cross_source.as_ref();
-    let (_, langs, setting) = classification_cells(dataset, &run.langs, source, "finetune")?;
+    let (plan, langs, setting) = classification_cells(dataset, &run.langs, source, "finetune")?;
     let fingerprint = recipe_fingerprint(retriever, &run.recipe);
     let cell = |lang: &Lang| Cell {
         dataset,
@@ -88,31 +88,34 @@ pub fn run_finetune(
         Some(_) => Vec::new(),
         None => pending.into_iter().map(|l| (l.clone(), vec![l])).collect(),
     };
+    let setup = Setup {
+        dataset,
+        plan,
+        run,
+        options,
+    };
     for (trained_on, tested_on) in groups {
-        let trained = Trained::new(
-            dataset,
-            &trained_on,
-            &tested_on,
-            run,
-            open,
-            options,
-            progress,
-        )?;
+        let tests = tested_on
+            .iter()
+            .map(|lang| dataset.load_classification(lang, plan.test, options.limit))
+            .collect::<Result<Vec<_>, _>>()?;
+        let trained = Trained::new(&setup, &trained_on, &tests, open, progress)?;
         // The training's time is shared equally among the languages it
         // serves, so that a run's records sum to its time.
         let share = 1.0 / tested_on.len() as f64;
-        for lang in &tested_on {
+        for (lang, test) in tested_on.iter().zip(&tests) {
             // Not a CellClock: the peak memory recorded stays the training's.
             let (started, cpu) = (std::time::Instant::now(), crate::cpu_seconds());
-            let scores = trained.score(dataset, lang, options)?;
+            let scores = trained.score(&dataset.name(), lang, test)?;
             let scoring_cpu = crate::cpu_seconds().zip(cpu).map(|(now, then)| now - then);
             let time = CellTime {
-                seconds: started.elapsed().as_secs_f64() + trained.seconds * share,
+                seconds: started.elapsed().as_secs_f64() + trained.time.seconds * share,
                 cpu_seconds: scoring_cpu
-                    .zip(trained.cpu_seconds)
+                    .zip(trained.time.cpu_seconds)
                     .map(|(scoring, training)| round2(scoring + training * share)),
             };
-            let mut record = cell(lang).record(0, scores.1, scores.0, Average::Macro, None, time);
+            let n = test.texts.len();
+            let mut record = cell(lang).record(0, n, scores, Average::Macro, None, time);
             record.model.fingerprint = fingerprint.clone();
             record.finetune = Some(trained.record.clone());
             sink.accept(&[record])?;
@@ -138,40 +141,42 @@ struct Trained {
     /// What the records say of the training.
     record: FineTuneRecord,
     /// Wall and CPU time of the training, shared among the records it serves.
-    seconds: f64,
-    cpu_seconds: Option<f64>,
+    time: CellTime,
+}
+
+/// What a training and its scoring share: the dataset, its plan, the run
+/// and the item limit.
+struct Setup<'a> {
+    dataset: &'a Dataset,
+    plan: ClassificationPlan,
+    run: &'a FineTuneRun,
+    options: &'a RunOptions,
 }
 
 impl Trained {
     /// Trains on `lang`'s training split, validating on its validation
     /// split where that is apart; the head's labels are those `lang`'s
-    /// splits and the `tested` languages' test splits use.
+    /// splits and the `tests` to be scored use.
     fn new(
-        dataset: &Dataset,
+        setup: &Setup<'_>,
         lang: &Lang,
-        tested: &[Lang],
-        run: &FineTuneRun,
+        tests: &[LabelledTexts],
         open: &mut OpenFineTuner<'_>,
-        options: &RunOptions,
         progress: &dyn Progress,
     ) -> Result<Self, EvalError> {
+        let Setup {
+            dataset,
+            plan,
+            run,
+            options,
+        } = *setup;
         let clock = CellClock::start();
-        let plan = dataset.spec().classification.ok_or_else(|| {
-            EvalError::Config(format!(
-                "{} is not a classification dataset",
-                dataset.name()
-            ))
-        })?;
         let train = dataset.load_classification(lang, plan.pool, options.limit)?;
         let valid = match validation_split(dataset, lang, plan.pool, plan.test) {
             Some(split) => Some(dataset.load_classification(lang, split, options.limit)?),
             None => None,
         };
-        let tests = tested
-            .iter()
-            .map(|l| dataset.load_classification(l, plan.test, options.limit))
-            .collect::<Result<Vec<_>, _>>()?;
-        let labels = labels_used(dataset, [&train].into_iter().chain(&valid).chain(&tests))?;
+        let labels = labels_used(dataset, [&train].into_iter().chain(&valid).chain(tests))?;
         let mut model = open(labels.len(), run.recipe.seed)?;
         let ids = |texts: &LabelledTexts| -> Vec<usize> {
             let position = |l: &miners_core::Label| labels.iter().position(|x| x == l.as_str());
@@ -217,31 +222,25 @@ impl Trained {
                 best_epoch: log.best_epoch,
             },
             labels,
-            seconds: time.seconds,
-            cpu_seconds: time.cpu_seconds,
+            time,
         })
     }
 
-    /// The scores on `lang`'s test split, and its size.
+    /// The scores of `test`, `lang`'s test split.
     fn score(
         &self,
-        dataset: &Dataset,
+        dataset: &str,
         lang: &Lang,
-        options: &RunOptions,
-    ) -> Result<(crate::metrics::Scores, usize), EvalError> {
-        let plan = dataset.spec().classification.expect("checked when trained");
-        let test = dataset.load_classification(lang, plan.test, options.limit)?;
+        test: &LabelledTexts,
+    ) -> Result<crate::metrics::Scores, EvalError> {
         let texts: Vec<&str> = test.texts.iter().map(String::as_str).collect();
         let predicted = self
             .model
             .predict(&texts)
-            .map_err(|e| EvalError::Config(format!("{} {lang}: {e}", dataset.name())))?;
+            .map_err(|e| EvalError::Config(format!("{dataset} {lang}: {e}")))?;
         let predicted: Vec<&str> = predicted.iter().map(|&i| self.labels[i].as_str()).collect();
         let gold: Vec<&str> = test.labels.iter().map(|l| l.as_str()).collect();
-        Ok((
-            classification_scores(&gold, &predicted, Average::Macro),
-            test.texts.len(),
-        ))
+        Ok(classification_scores(&gold, &predicted, Average::Macro))
     }
 }
 

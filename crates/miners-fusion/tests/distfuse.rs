@@ -120,18 +120,8 @@ fn bad_members_are_errors() {
 fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
     use miners_index::{BlockScorer, Hubness, HubnessScorer, SearchOptions, search};
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut rows = |n: usize, dim: usize| {
-        let values = (0..n * dim)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                // Few distinct values, so that fused distances tie too.
-                (state % 5) as f32 - 2.0
-            })
-            .collect();
-        Embeddings::from_rows(dim, values).unwrap()
-    };
+    // Few distinct values, so that fused distances tie too.
+    let mut rows = |n, dim| xorshift_rows(&mut state, n, dim, |x| (x % 5) as f32 - 2.0);
     let (q1, c1, q2, c2) = (rows(57, 8), rows(91, 8), rows(57, 5), rows(91, 5));
     let means = |scorer: &DistFuse<'_>, k: usize, options: SearchOptions| -> Vec<u32> {
         let neighbours = search(scorer, k, options).unwrap();
@@ -181,17 +171,8 @@ fn one_pass_neighbourhoods_equal_two_searches_bit_for_bit() {
 fn member_metrics_rank_as_score_pairs_measures() {
     use miners_fusion::{DistMeasure, FirstWeight, score_pairs};
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rows = |n: usize, dim: usize| {
-        let values = (0..n * dim)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 10_007) as f32 / 5_000.0 - 1.0
-            })
-            .collect();
-        Embeddings::from_rows(dim, values).unwrap()
-    };
+    let mut rows =
+        |n, dim| xorshift_rows(&mut state, n, dim, |x| (x % 10_007) as f32 / 5_000.0 - 1.0);
     let (q1, c1, q2, c2) = (rows(23, 16), rows(41, 16), rows(23, 9), rows(41, 9));
     let members = [Member::new(&q1, &c1, 0.4), Member::new(&q2, &c2, 1.5)];
     for measure in [
@@ -215,4 +196,17 @@ fn member_metrics_rank_as_score_pairs_measures() {
             assert!((f64::from(hit.score) - row[best]).abs() < 1e-4 * row[best].abs().max(1.0));
         }
     }
+}
+
+/// `n × dim` values from a xorshift stream at `state`, each drawn by `value`.
+fn xorshift_rows(state: &mut u64, n: usize, dim: usize, value: impl Fn(u64) -> f32) -> Embeddings {
+    let values = (0..n * dim)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            value(*state)
+        })
+        .collect();
+    Embeddings::from_rows(dim, values).unwrap()
 }

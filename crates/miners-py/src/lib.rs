@@ -13,7 +13,7 @@ use miners_core::{Embeddings, Metric};
 use miners_encoders::Role;
 use miners_fusion::{DistMeasure, FirstWeight, Member, instructed};
 use miners_index::{MetricScorer, SearchOptions};
-use miners_models::Models as Catalogued;
+use miners_models::{Models as Catalogued, ModelsError};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::{
     exceptions::{PyFileNotFoundError, PyValueError},
@@ -34,13 +34,7 @@ impl Models {
     #[pyo3(signature = (catalog=None, device="cpu"))]
     fn new(catalog: Option<PathBuf>, device: &str) -> PyResult<Self> {
         let models = match catalog {
-            Some(path) if !path.is_file() => {
-                return Err(PyFileNotFoundError::new_err(format!(
-                    "{}: no such catalog",
-                    path.display()
-                )));
-            }
-            Some(path) => Catalogued::from_file(&path).map_err(value_error)?,
+            Some(path) => Catalogued::from_file(&path).map_err(models_error)?,
             None => Catalogued::default(),
         };
         let device = device.parse().map_err(value_error)?;
@@ -51,19 +45,11 @@ impl Models {
 
     /// The encoder a catalog id, a model directory or an `hf:` id names.
     fn encoder(&self, py: Python<'_>, reference: &str) -> PyResult<Encoder> {
-        if !reference.starts_with("hf:")
-            && self.models.catalog().encoder(reference).is_none()
-            && !PathBuf::from(reference).exists()
-        {
-            return Err(PyFileNotFoundError::new_err(format!(
-                "{reference}: neither a catalog id nor a model directory"
-            )));
-        }
         let models = self.models.clone();
         let reference = reference.to_owned();
         let inner = py
             .detach(move || models.open_encoder(&reference))
-            .map_err(value_error)?;
+            .map_err(models_error)?;
         Ok(Encoder { inner })
     }
 }
@@ -319,6 +305,21 @@ fn parse_role(role: &str) -> PyResult<Role> {
 fn parse_named<T: serde::de::DeserializeOwned>(name: &str, what: &str) -> PyResult<T> {
     serde_json::from_value(serde_json::Value::from(name))
         .map_err(|_| PyValueError::new_err(format!("{what} `{name}` is not one this takes")))
+}
+
+/// A model that is not there (no such catalog file, reference or fetched
+/// directory) as Python's `FileNotFoundError`, anything else as `ValueError`,
+/// each with miners' message.
+fn models_error(error: ModelsError) -> PyErr {
+    let missing = match &error {
+        ModelsError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        ModelsError::Unknown { .. } | ModelsError::NotFetched { .. } => true,
+        _ => false,
+    };
+    match missing {
+        true => PyFileNotFoundError::new_err(error.to_string()),
+        false => value_error(error),
+    }
 }
 
 /// A Rust error as Python's `ValueError`, with its message.

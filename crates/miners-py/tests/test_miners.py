@@ -75,9 +75,9 @@ def test_search_equals_a_brute_force_ranking(models):
 
 
 def test_bad_arguments_raise_python_exceptions_with_the_rust_message(models, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such catalog"):
+    with pytest.raises(FileNotFoundError, match="missing.toml: No such file"):
         miners.Models(tmp_path / "missing.toml")
-    with pytest.raises(FileNotFoundError, match="neither a catalog id nor a model directory"):
+    with pytest.raises(FileNotFoundError, match="neither a model directory nor a catalog id"):
         models.encoder(str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="device"):
         miners.Models(device="tpu")

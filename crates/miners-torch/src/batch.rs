@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use tch::Tensor;
+use tch::{Device, TchError, Tensor};
 
 /// Splits items sorted longest first (`lengths`, in that order) into
 /// consecutive batches whose padded size `items × longest` stays within
@@ -24,6 +24,32 @@ pub(crate) fn token_batches(
         start += size;
     }
     batches
+}
+
+/// Token ids right-padded with `pad` to the longest row, and the 0/1 mask
+/// (1 = token), both `[rows, longest]` on `device`.
+pub(crate) fn padded_ids(
+    rows: &[&[u32]],
+    pad: i64,
+    device: Device,
+) -> Result<(Tensor, Tensor), TchError> {
+    let length = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut ids = vec![pad; rows.len() * length];
+    let mut mask = vec![0i64; rows.len() * length];
+    for (row, tokens) in rows.iter().enumerate() {
+        for (col, &id) in tokens.iter().enumerate() {
+            ids[row * length + col] = i64::from(id);
+            mask[row * length + col] = 1;
+        }
+    }
+    let shape = [rows.len() as i64, length as i64];
+    let ids = Tensor::from_slice(&ids)
+        .f_view(shape)?
+        .f_to_device(device)?;
+    let mask = Tensor::from_slice(&mask)
+        .f_view(shape)?
+        .f_to_device(device)?;
+    Ok((ids, mask))
 }
 
 /// Token ids, their positions and which keys each query may attend.

@@ -14,7 +14,7 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
     DeviceChoice, TorchError,
-    batch::token_batches,
+    batch::{padded_ids, token_batches},
     layers::Linear,
     models::{EncoderModel, load_encoder},
     precision::Precision,
@@ -193,7 +193,10 @@ impl TorchEncoder {
         skip: usize,
     ) -> Result<Vec<f32>, TchError> {
         let length = encodings[batch[0]].len();
-        let (ids, mask) = profile::time(Stage::Batch, || self.batch_tensors(batch, encodings))?;
+        let (ids, mask) = profile::time(Stage::Batch, || {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            padded_ids(&rows, self.pad_token_id, self.device)
+        })?;
         let states = network
             .transformer
             .forward(&ids, &mask)?
@@ -201,31 +204,6 @@ impl TorchEncoder {
         profile::time(Stage::Pool, || {
             self.pool_states(network, &states, mask, length, skip)
         })
-    }
-
-    /// The padded ids and the 0/1 mask of a batch, `[batch, longest]`.
-    fn batch_tensors(
-        &self,
-        batch: &[usize],
-        encodings: &[Encoding],
-    ) -> Result<(Tensor, Tensor), TchError> {
-        let length = encodings[batch[0]].len();
-        let mut ids = vec![self.pad_token_id; batch.len() * length];
-        let mut mask = vec![0i64; batch.len() * length];
-        for (row, &index) in batch.iter().enumerate() {
-            for (col, &id) in encodings[index].get_ids().iter().enumerate() {
-                ids[row * length + col] = i64::from(id);
-                mask[row * length + col] = 1;
-            }
-        }
-        let shape = [batch.len() as i64, length as i64];
-        let ids = Tensor::from_slice(&ids)
-            .f_view(shape)?
-            .f_to_device(self.device)?;
-        let mask = Tensor::from_slice(&mask)
-            .f_view(shape)?
-            .f_to_device(self.device)?;
-        Ok((ids, mask))
     }
 
     /// Sentence vectors from a batch's token states: pooled (leaving the

@@ -37,6 +37,7 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
     TorchError,
+    batch::padded_ids,
     layers::Linear,
     models::{Bert, Dropout, Positions, dropout},
     precision::Precision,
@@ -268,7 +269,8 @@ impl SequenceClassifier {
 
     /// Logits of a batch of encodings, with dropout when `train`.
     fn forward(&self, batch: &[Encoding], train: bool) -> Result<Tensor, TchError> {
-        let (ids, mask) = self.batch_tensors(batch)?;
+        let rows: Vec<&[u32]> = batch.iter().map(Encoding::get_ids).collect();
+        let (ids, mask) = padded_ids(&rows, self.pad_token_id, self.device)?;
         let (encoder_dropout, head_dropout) = match train {
             true => (self.dropout, self.classifier_dropout),
             false => (Dropout::OFF, 0.0),
@@ -323,27 +325,6 @@ impl SequenceClassifier {
         self.tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| TorchError::Input(format!("tokenizer: {e}")))
-    }
-
-    /// Ids padded to the longest encoding, and the 0/1 mask, `[batch, longest]`.
-    fn batch_tensors(&self, batch: &[Encoding]) -> Result<(Tensor, Tensor), TchError> {
-        let length = batch.iter().map(Encoding::len).max().unwrap_or(0);
-        let mut ids = vec![self.pad_token_id; batch.len() * length];
-        let mut mask = vec![0i64; batch.len() * length];
-        for (row, encoding) in batch.iter().enumerate() {
-            for (col, &id) in encoding.get_ids().iter().enumerate() {
-                ids[row * length + col] = i64::from(id);
-                mask[row * length + col] = 1;
-            }
-        }
-        let shape = [batch.len() as i64, length as i64];
-        let ids = Tensor::from_slice(&ids)
-            .f_view(shape)?
-            .f_to_device(self.device)?;
-        let mask = Tensor::from_slice(&mask)
-            .f_view(shape)?
-            .f_to_device(self.device)?;
-        Ok((ids, mask))
     }
 
     /// Every label below the head's output count.

@@ -36,16 +36,7 @@ impl TaskRun for ClassificationSpec {
     }
 
     fn skips(&self, dataset: &DatasetSpec) -> Option<String> {
-        let cross = matches!(self.pool, Pool::Cross { .. });
-        let single = dataset
-            .classification
-            .is_some_and(|p| p.cross_source.is_none());
-        (cross && single).then(|| {
-            format!(
-                "{} has a single language; nothing to cross to",
-                dataset.name
-            )
-        })
+        cross_skip(&self.pool, dataset)
     }
 
     fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {
@@ -120,6 +111,20 @@ impl ClassificationSpec {
         }
         Ok(runs)
     }
+}
+
+/// Why a cross-lingual run leaves `dataset` out: it has a single language.
+pub(crate) fn cross_skip(pool: &Pool, dataset: &DatasetSpec) -> Option<String> {
+    let cross = matches!(pool, Pool::Cross { .. });
+    let single = dataset
+        .classification
+        .is_some_and(|p| p.cross_source.is_none());
+    (cross && single).then(|| {
+        format!(
+            "{} has a single language; nothing to cross to",
+            dataset.name
+        )
+    })
 }
 
 /// The cells of a classification or ICL run: its test languages (all of

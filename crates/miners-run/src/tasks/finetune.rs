@@ -8,7 +8,7 @@ use miners_eval::{EvalError, FineTuneRun, Task, run_finetune};
 
 use crate::{CellRef, CellTexts, Context, Pool, RunError, TaskRun};
 
-use super::classification::{cell_plan, lang_cells};
+use super::classification::{cell_plan, cross_skip, lang_cells};
 
 /// Fine-tuning: which test languages, and the recipe (the reference's
 /// `Trainer` arguments by default).
@@ -74,16 +74,7 @@ impl TaskRun for FineTuneSpec {
     }
 
     fn skips(&self, dataset: &DatasetSpec) -> Option<String> {
-        let cross = matches!(self.pool, Pool::Cross { .. });
-        let single = dataset
-            .classification
-            .is_some_and(|p| p.cross_source.is_none());
-        (cross && single).then(|| {
-            format!(
-                "{} has a single language; nothing to cross to",
-                dataset.name
-            )
-        })
+        cross_skip(&self.pool, dataset)
     }
 
     fn cells(&self, dataset: &Dataset) -> Result<Vec<CellRef>, RunError> {

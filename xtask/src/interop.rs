@@ -3,8 +3,9 @@
 //! checked by `fixtures/check_transformers4.py`, miners-fusion's pair API
 //! equals the `distfuse` package's (`fixtures/check_distfuse.py`) and
 //! miners' fine-tuning equals transformers' `Trainer`
-//! (`fixtures/check_finetune.py`) and the `miners` Python package passes its
-//! tests (`crates/miners-py/tests`), in a
+//! (`fixtures/check_finetune.py`), miners' MTEB export and import load in
+//! and read the `mteb` package's results (`fixtures/check_mteb.py`) and the
+//! `miners` Python package passes its tests (`crates/miners-py/tests`), in a
 //! virtual environment under `.cache/interop-venv` (torch from the same pinned
 //! wheel as libtorch).
 
@@ -39,6 +40,9 @@ const PACKAGES: &[&str] = &[
     // The `miners` Python package: built with maturin, tested with pytest.
     "maturin==1.16.0",
     "pytest==8.4.2",
+    // MTEB's result format, task metadata and evaluators (the export check
+    // and `cargo xtask mteb-peer`).
+    "mteb==2.26.24",
 ];
 
 pub fn run(root: &Path) -> Result<()> {
@@ -64,7 +68,31 @@ pub fn run(root: &Path) -> Result<()> {
         let binary = root.join("target/release").join(bin);
         status(Command::new(&python).arg(root.join(script)).arg(binary))?;
     }
+    // The records of record, exported to MTEB's format, load in `mteb`.
+    crate::cargo(&["build", "--quiet", "--release", "-p", "miners-cli"])?;
+    let miners = root.join("target/release/miners");
+    status(
+        Command::new(&python)
+            .arg(root.join("fixtures/check_mteb.py"))
+            .arg(&miners),
+    )?;
     python_package(root, &python)
+}
+
+/// `cargo xtask mteb-peer`: MTEB's own evaluators against miners on e5-small
+/// (`fixtures/mteb_peer.py`), the table written to `markdown` when given.
+pub fn mteb_peer(root: &Path, markdown: Option<&Path>) -> Result<()> {
+    models::fetch_all(root)?;
+    let python = python(root)?;
+    crate::cargo(&["build", "--quiet", "--release", "-p", "miners-cli"])?;
+    let mut check = Command::new(&python);
+    check
+        .arg(root.join("fixtures/mteb_peer.py"))
+        .arg(root.join("target/release/miners"));
+    if let Some(markdown) = markdown {
+        check.arg("--markdown").arg(markdown);
+    }
+    status(&mut check)
 }
 
 /// Builds the `miners` wheel, installs it in this environment and runs its

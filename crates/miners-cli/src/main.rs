@@ -135,6 +135,38 @@ enum Command {
         #[command(flatten)]
         sources: CachedSources,
     },
+    /// Write result records in another tool's results format: `mteb` writes
+    /// MTEB 2.x `TaskResult` files (`<model>/<revision>/<Task>.json`) for
+    /// every record whose data MTEB carries (docs/results.md).
+    Export {
+        /// The format.
+        #[arg(long, value_enum)]
+        format: ResultsFormat,
+        /// Result directory (or packed records) to read.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Directory for the exported files.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also export kNN classification at this k, as MTEB experiments
+        /// (MTEB itself scores classification with a logistic regression).
+        #[arg(long)]
+        knn_k: Option<usize>,
+    },
+    /// Read another tool's results into a result directory, so that reports
+    /// put them beside miners' own: `mteb` reads MTEB results
+    /// (`<model>/<revision>/<Task>.json`) of the tasks that carry MINERS' data.
+    Import {
+        /// The format.
+        #[arg(long, value_enum)]
+        format: ResultsFormat,
+        /// The directory of results to read.
+        #[arg(long)]
+        results: PathBuf,
+        /// Result directory to write records into.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Merge shard result directories into one.
     Merge {
         /// Target result directory.
@@ -155,6 +187,13 @@ enum Command {
         #[arg(long, env = "MINERS_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// A results format of another tool.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ResultsFormat {
+    /// MTEB 2.x `TaskResult` files.
+    Mteb,
 }
 
 /// What every task command takes besides its task: datasets, the retriever,
@@ -360,6 +399,44 @@ fn run(cli: Cli) -> Result<()> {
                 summary.plots,
                 out.join("REPORT.md").display()
             );
+        }
+        Command::Export {
+            format: ResultsFormat::Mteb,
+            results,
+            out,
+            knn_k,
+        } => {
+            let records = miners_report::load_records(&results)?;
+            let options = miners_report::mteb::ExportOptions { knn_k };
+            let summary = miners_report::mteb::export(&records, &options, &out)?;
+            eprintln!(
+                "export: {} records into {} MTEB result files under {}",
+                summary.records,
+                summary.files,
+                out.display()
+            );
+            for (reason, count) in &summary.skipped {
+                eprintln!("export: {count} records left out: {reason}");
+            }
+        }
+        Command::Import {
+            format: ResultsFormat::Mteb,
+            results,
+            out,
+        } => {
+            let imported = miners_report::mteb::import(&results)?;
+            for record in &imported.records {
+                record.write(&out)?;
+            }
+            eprintln!(
+                "import: {} records from MTEB results under {} into {}",
+                imported.records.len(),
+                results.display(),
+                out.display()
+            );
+            for (task, files) in &imported.other_tasks {
+                eprintln!("import: {files} result files of {task} left out: not a MINERS dataset");
+            }
         }
         Command::Merge { into, sources } => {
             let merged = miners_sweep::merge(&into, &sources)?;

@@ -7,6 +7,7 @@
 //! per-language tables as Markdown, CSV and JSON under `tables/`, and k-curves
 //! as SVG under `plots/`. [`tsne`] and [`scatter_svg`] draw the embedding
 //! scatter plots of the paper's visualisation step.
+//! [`mteb`] writes records as MTEB result files and reads MTEB results back.
 //!
 //! ```no_run
 //! let records = miners_report::load_records("results".as_ref()).unwrap();
@@ -17,6 +18,7 @@
 //! ```
 
 mod aggregate;
+pub mod mteb;
 mod plot;
 mod render;
 mod spread;

@@ -190,7 +190,8 @@ impl Encoder for ApiEncoder {
     fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
         let mut parts = Vec::new();
         self.encode_raw_streaming(texts, role, &mut |offset, vectors| {
-            parts.push((offset, vectors))
+            parts.push((offset, vectors));
+            std::ops::ControlFlow::Continue(())
         })?;
         parts.sort_by_key(|(offset, _)| *offset);
         if parts.is_empty() {
@@ -204,7 +205,7 @@ impl Encoder for ApiEncoder {
         &self,
         texts: &[&str],
         role: Role,
-        sink: &mut dyn FnMut(usize, Embeddings),
+        sink: &mut miners_encoders::Sink<'_>,
     ) -> Result<(), EncoderError> {
         let batches = self.batches(texts);
         in_flight(

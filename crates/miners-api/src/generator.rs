@@ -22,7 +22,7 @@
 //! probability one position late) and scoring stops with an error instead
 //! of giving wrong numbers.
 
-use std::{path::Path, sync::OnceLock};
+use std::{ops::ControlFlow, path::Path, sync::OnceLock};
 
 use miners_icl::{Decoding, Generation, Generator, IclError, Sampling, ScoringKind};
 use serde_json::{Value, json};
@@ -281,7 +281,10 @@ impl Generator for ApiGenerator {
             &pairs,
             self.spec.max_concurrency,
             |&(p, c)| self.label_logprob(&prompts[p], &continuations[c]),
-            |i, score| scores[pairs[i].0][pairs[i].1] = score,
+            |i, score| {
+                scores[pairs[i].0][pairs[i].1] = score;
+                ControlFlow::Continue(())
+            },
         )
         .map_err(|e| self.error(e))?;
         Ok(scores)
@@ -304,6 +307,7 @@ impl Generator for ApiGenerator {
             |i, generation| {
                 generations[i] = Some(generation);
                 done(i);
+                ControlFlow::Continue(())
             },
         )
         .map_err(|e| self.error(e))?;

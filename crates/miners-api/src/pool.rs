@@ -1,20 +1,24 @@
 //! A bounded number of requests in flight, results handed back on the
 //! caller's thread as they finish.
 
-use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
-    mpsc,
+use std::{
+    ops::ControlFlow,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        mpsc,
+    },
 };
 
 /// Runs `work` on every job with at most `limit` running at once, calling
 /// `deliver(index, result)` on this thread as each finishes (in any order).
-/// After the first error no new job starts; the ones running still finish
-/// and are delivered, then the first error is returned.
+/// After the first error, or a delivery that returns [`ControlFlow::Break`],
+/// no new job starts; the ones running still finish and are delivered, then
+/// the first error (if any) is returned.
 pub fn in_flight<J, R, E>(
     jobs: &[J],
     limit: usize,
     work: impl Fn(&J) -> Result<R, E> + Sync,
-    mut deliver: impl FnMut(usize, R),
+    mut deliver: impl FnMut(usize, R) -> ControlFlow<()>,
 ) -> Result<(), E>
 where
     J: Sync,
@@ -22,19 +26,20 @@ where
     E: Send,
 {
     let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
+    // A failure or a delivery that says stop: no job starts after it.
+    let stopped = AtomicBool::new(false);
     let (sender, receiver) = mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..limit.clamp(1, jobs.len().max(1)) {
             let sender = sender.clone();
-            let (next, failed, work) = (&next, &failed, &work);
+            let (next, stopped, work) = (&next, &stopped, &work);
             scope.spawn(move || {
-                while !failed.load(Ordering::Acquire) {
+                while !stopped.load(Ordering::Acquire) {
                     let index = next.fetch_add(1, Ordering::AcqRel);
                     let Some(job) = jobs.get(index) else { break };
                     let result = work(job);
                     if result.is_err() {
-                        failed.store(true, Ordering::Release);
+                        stopped.store(true, Ordering::Release);
                     }
                     if sender.send((index, result)).is_err() {
                         break;
@@ -46,7 +51,11 @@ where
         let mut first_error = None;
         for (index, result) in receiver {
             match result {
-                Ok(value) => deliver(index, value),
+                Ok(value) => {
+                    if deliver(index, value).is_break() {
+                        stopped.store(true, Ordering::Release);
+                    }
+                }
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
@@ -78,7 +87,10 @@ mod tests {
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, ()>(j * 10)
             },
-            |i, r| got[i] = Some(r),
+            |i, r| {
+                got[i] = Some(r);
+                ControlFlow::Continue(())
+            },
         )
         .unwrap();
         assert_eq!(peak.load(Ordering::SeqCst), 3);
@@ -102,13 +114,43 @@ mod tests {
                     Ok(j)
                 }
             },
-            |_, r| delivered.push(r),
+            |_, r| {
+                delivered.push(r);
+                ControlFlow::Continue(())
+            },
         )
         .unwrap_err();
         assert_eq!(err, "job 5");
         assert!(started.load(Ordering::SeqCst) < 10);
         assert!(delivered.contains(&4));
         assert_eq!(delivered.len() + 1, started.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_delivery_that_says_stop_starts_no_more_jobs() {
+        let jobs: Vec<usize> = (0..100).collect();
+        let started = AtomicUsize::new(0);
+        let mut delivered = 0;
+        in_flight(
+            &jobs,
+            2,
+            |&j| {
+                started.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+                Ok::<_, ()>(j)
+            },
+            |_, _| {
+                delivered += 1;
+                match delivered {
+                    3 => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
+            },
+        )
+        .unwrap();
+        // The jobs under way when it said stop still arrive; no others start.
+        assert!(started.load(Ordering::SeqCst) < 10);
+        assert_eq!(delivered, started.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod static_model;
 mod tensors;
 pub mod tokenizer;
 
-use std::path::PathBuf;
+use std::{ops::ControlFlow, path::PathBuf};
 
 use miners_core::Embeddings;
 use serde::{Deserialize, Serialize};
@@ -191,16 +191,20 @@ pub trait Encoder: Send + Sync {
 
     /// Embeds texts exactly as given, handing each finished batch to `sink`
     /// with the position of its first text, in any order, as soon as it is
-    /// done: a caller can keep what arrived before a failure. By default,
-    /// batches of [`STREAM_BATCH`] texts in order.
+    /// done: a caller can keep what arrived before a failure. The sink stops
+    /// the encoding by returning [`ControlFlow::Break`] (a Ctrl-C): batches
+    /// under way may still arrive, no other starts. By default, batches of
+    /// [`STREAM_BATCH`] texts in order.
     fn encode_raw_streaming(
         &self,
         texts: &[&str],
         role: Role,
-        sink: &mut dyn FnMut(usize, Embeddings),
+        sink: &mut Sink<'_>,
     ) -> Result<(), EncoderError> {
         for (n, batch) in texts.chunks(STREAM_BATCH).enumerate() {
-            sink(n * STREAM_BATCH, self.encode_raw(batch, role)?);
+            if sink(n * STREAM_BATCH, self.encode_raw(batch, role)?).is_break() {
+                break;
+            }
         }
         Ok(())
     }
@@ -218,7 +222,7 @@ pub trait Encoder: Send + Sync {
         &self,
         texts: &[&str],
         role: Role,
-        sink: &mut dyn FnMut(usize, Embeddings),
+        sink: &mut Sink<'_>,
     ) -> Result<(), EncoderError> {
         let prepared = self.prepare_all(texts, role);
         let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
@@ -233,6 +237,11 @@ pub trait Encoder: Send + Sync {
             .collect()
     }
 }
+
+/// Where [`Encoder::encode_raw_streaming`] hands finished batches: the
+/// position of a batch's first text and its vectors; [`ControlFlow::Break`]
+/// stops the encoding.
+pub type Sink<'a> = dyn FnMut(usize, Embeddings) -> ControlFlow<()> + 'a;
 
 /// Texts per batch of the default [`Encoder::encode_raw_streaming`].
 pub const STREAM_BATCH: usize = 256;

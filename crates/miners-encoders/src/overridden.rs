@@ -91,7 +91,7 @@ impl Encoder for Overridden {
         &self,
         texts: &[&str],
         role: Role,
-        sink: &mut dyn FnMut(usize, Embeddings),
+        sink: &mut crate::Sink<'_>,
     ) -> Result<(), EncoderError> {
         self.inner.encode_raw_streaming(texts, role, sink)
     }

@@ -20,6 +20,7 @@
 
 use std::{
     collections::HashMap,
+    ops::ControlFlow,
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -219,11 +220,18 @@ pub(crate) fn encode_some(
         if due && kept.is_ok() {
             kept = arrived.hand_on(indices, keep);
         }
+        match progress.cancelled() {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
     });
     let last = kept.and_then(|()| arrived.hand_on(indices, keep));
     progress.finish();
     encoded?;
     last?;
+    if progress.cancelled() {
+        return Err(EvalError::Cancelled);
+    }
     if arrived.total != indices.len() {
         return Err(EvalError::Config(format!(
             "{} returned {} vectors for {} texts",

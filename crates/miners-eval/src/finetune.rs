@@ -95,6 +95,9 @@ pub fn run_finetune(
         options,
     };
     for (trained_on, tested_on) in groups {
+        if progress.cancelled() {
+            return Err(EvalError::Cancelled);
+        }
         let tests = tested_on
             .iter()
             .map(|lang| dataset.load_classification(lang, plan.test, options.limit))

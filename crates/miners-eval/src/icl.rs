@@ -236,6 +236,9 @@ fn score_cell(
     order.sort_by_key(|&i| lengths[i]);
     let mut predictions = vec![String::new(); prompts.len()];
     for chunk in order.chunks(PROMPTS_PER_CALL) {
+        if progress.cancelled() {
+            return Err(EvalError::Cancelled);
+        }
         let texts: Vec<String> = chunk.iter().map(|&i| prompts[i].clone()).collect();
         for (&i, scores) in chunk.iter().zip(generator.score(&texts, labels)?) {
             predictions[i] = labels[decide(&scores)].clone();
@@ -262,6 +265,9 @@ fn template(run: &IclRun) -> Prompt {
     }
 }
 
+/// Answers generated between two looks for a Ctrl-C.
+const GENERATIONS_PER_LOOK: usize = 32;
+
 /// Generates an answer to every prompt, through the model's chat template
 /// when it has one; example `i` draws with seed `seed + i`, so a rerun of any
 /// example repeats it. Prompts are replaced by what the model was given.
@@ -284,7 +290,15 @@ fn generate_all(
         }
         requests.push((prompt.clone(), decoding));
     }
-    let generations = generator.generate_batch(&requests, &mut |_| progress.advance(1))?;
+    // In parts, looking for a Ctrl-C between them (each answer depends on
+    // its own prompt and seed only).
+    let mut generations = Vec::with_capacity(requests.len());
+    for part in requests.chunks(GENERATIONS_PER_LOOK) {
+        if progress.cancelled() {
+            return Err(EvalError::Cancelled);
+        }
+        generations.extend(generator.generate_batch(part, &mut |_| progress.advance(1))?);
+    }
     progress.finish();
     Ok(generations)
 }

@@ -74,6 +74,10 @@ pub enum EvalError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Stopped on request ([`Progress::cancelled`], a Ctrl-C); the records
+    /// of finished cells and the cached vectors are kept.
+    #[error("stopped (interrupted); finished cells and cached vectors are kept")]
+    Cancelled,
 }
 
 /// Receives the records of each cell as soon as it is scored.
@@ -129,6 +133,11 @@ pub trait Progress: Sync {
     /// printed to standard error unless overridden.
     fn note(&self, message: &str) {
         eprintln!("{message}");
+    }
+    /// Whether the run should stop (a Ctrl-C): long steps look between
+    /// batches and stop with [`EvalError::Cancelled`]. Never, by default.
+    fn cancelled(&self) -> bool {
+        false
     }
 }
 

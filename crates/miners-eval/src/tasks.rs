@@ -176,6 +176,9 @@ pub fn run_bitext(
     };
     for pair in &pairs {
         for &reversed in directions {
+            if progress.cancelled() {
+                return Err(EvalError::Cancelled);
+            }
             if reversed {
                 check_not_listed(dataset, pair, &listed)?;
             }
@@ -324,6 +327,9 @@ pub fn run_classification(
         None => None,
     };
     for lang in &langs {
+        if progress.cancelled() {
+            return Err(EvalError::Cancelled);
+        }
         let clock = CellClock::start();
         let owned_pool;
         let (pool, pool_embeddings) = match &shared_pool {

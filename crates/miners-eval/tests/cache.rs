@@ -320,3 +320,51 @@ fn a_retriever_without_prompts_encodes_the_bare_text() {
         unprompted.record().fingerprint
     );
 }
+
+/// Progress that asks to stop once `after` texts have been encoded.
+struct StopAfter {
+    after: usize,
+    done: AtomicUsize,
+}
+
+impl miners_eval::Progress for StopAfter {
+    fn begin(&self, _: &str, _: usize) {}
+    fn advance(&self, n: usize) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+    fn cancelled(&self) -> bool {
+        self.done.load(Ordering::Relaxed) >= self.after
+    }
+}
+
+#[test]
+fn a_cancelled_encoding_stops_between_batches_and_keeps_what_arrived() {
+    let Some(encoder) = model(Prompts::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = EmbeddingCache::new(dir.path());
+    let many: Vec<String> = (0..2_000).map(|i| format!("kalimat nomor {i}")).collect();
+    let stop = StopAfter {
+        after: 300,
+        done: AtomicUsize::new(0),
+    };
+    let error = cache
+        .encode(&encoder, &many, Role::Passage, "t", &stop)
+        .unwrap_err();
+    assert!(
+        matches!(error, miners_eval::EvalError::Cancelled),
+        "{error}"
+    );
+    // Two batches of 256 ran, not the eight that all 2,000 texts take.
+    assert_eq!(encoder.texts.load(Ordering::Relaxed), 512);
+
+    // The next run encodes only what the stopped one did not.
+    let all = cache
+        .encode(&encoder, &many, Role::Passage, "t", &Quiet)
+        .unwrap();
+    assert_eq!(encoder.texts.load(Ordering::Relaxed), 2_000);
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(all, encoder.inner.encode(&refs, Role::Passage).unwrap());
+}

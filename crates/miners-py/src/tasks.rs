@@ -5,13 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use miners_datasets::DataDir;
-use miners_eval::{EvalError, Quiet, RecordSink, ResultRecord};
+use miners_eval::{EvalError, RecordSink, ResultRecord};
 use miners_run::{
     BitextSpec, ClassificationSpec, IclSpec, Pool, RetrieverSpec, RunSpec, RunTask, Session,
 };
 use pyo3::{prelude::*, types::PyAny};
 
-use crate::{Models, value_error};
+use crate::{
+    Models,
+    interrupt::{Bars, SweepBarsStoppable, interruptible},
+    value_error,
+};
 
 /// Keeps every record it is given.
 #[derive(Default)]
@@ -131,9 +135,15 @@ pub(crate) fn sweep(
     let data = data(data_dir.as_deref())?;
     let options = miners_sweep::SweepOptions::new(&out, data);
     let models = models.models.clone();
-    let summary = py
-        .detach(|| miners_sweep::run(&spec, &models, &options, &Quiet))
-        .map_err(value_error)?;
+    let summary = interruptible(py, |stop| {
+        let bars = SweepBarsStoppable::new(stop);
+        let summary = miners_sweep::run(&spec, &models, &options, &bars);
+        if let Ok(summary) = &summary {
+            bars.finish(summary);
+        }
+        summary
+    })?
+    .map_err(value_error)?;
     Ok((summary.run, summary.skipped, summary.failed))
 }
 
@@ -146,13 +156,12 @@ fn run<'py>(
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let data = data(data_dir)?;
     let models = models.models.clone();
-    let kept = py
-        .detach(|| {
-            let mut session = Session::new(&models, None);
-            let mut kept = Kept::default();
-            miners_run::run(&spec, &mut session, &data, &Quiet, &mut kept).map(|()| kept)
-        })
-        .map_err(value_error)?;
+    let kept = interruptible(py, |stop| {
+        let mut session = Session::new(&models, None);
+        let mut kept = Kept::default();
+        miners_run::run(&spec, &mut session, &data, &Bars::new(stop), &mut kept).map(|()| kept)
+    })?
+    .map_err(value_error)?;
     let loads = py.import("json")?.getattr("loads")?;
     kept.0
         .iter()

@@ -137,3 +137,43 @@ def test_classification_and_sweeps_run_from_python(models, tmp_path):
     assert miners.sweep(spec, out, models=models, data_dir=DATA) == (0, 1, [])
     with pytest.raises(ValueError, match="not in the data directory|unknown dataset|no dataset"):
         miners.bitext("no_such_dataset", "static-tokenlearn", models=models, data_dir=DATA)
+
+
+def interrupt_after(seconds):
+    """A Ctrl-C in `seconds`, as the terminal sends it to the main thread."""
+    import _thread
+    import threading
+
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_an_encoding_between_batches(models):
+    import time
+
+    minilm = models.encoder("minilm-l6")
+    texts = [f"sentence {i}: a cat sat on the mat near the door" for i in range(50_000)]
+    started = time.monotonic()
+    interrupt_after(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        minilm.encode(texts)
+    # The whole list takes minutes; a batch of 256 texts a fraction of a second.
+    assert time.monotonic() - started < 30
+    assert minilm.encode(["still works"]).shape == (1, 384)
+
+
+def test_ctrl_c_stops_a_sweep_which_resumes_without_redoing_finished_cells(models, tmp_path):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('encoders = ["minilm-l6"]\nlimit = 150\n[bitext]\ndatasets = ["nusax"]\nks = [1]\n')
+    out = tmp_path / "results"
+    interrupt_after(2.0)
+    with pytest.raises(KeyboardInterrupt):
+        miners.sweep(spec, out, models=models, data_dir=DATA)
+    finished = {p: p.stat().st_mtime_ns for p in (out / "bitext").rglob("*.json")} \
+        if (out / "bitext").exists() else {}
+    assert len(finished) < 11
+    assert miners.sweep(spec, out, models=models, data_dir=DATA) == (1, 0, [])
+    records = list((out / "bitext").rglob("*.json"))
+    assert len(records) == 11
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items())

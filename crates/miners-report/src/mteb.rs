@@ -198,7 +198,7 @@ impl Route {
 
     /// The MTEB subset of a record's languages.
     fn subset(&self, record: &ResultRecord) -> Option<String> {
-        let code = |lang: Option<&String>| lang.map(|l| self.to_mteb(l).to_owned());
+        let code = |lang: Option<&String>| lang.map(|l| self.mteb_code(l).to_owned());
         match self.task {
             Task::Bitext => Some(format!(
                 "{}-{}",
@@ -209,14 +209,14 @@ impl Route {
         }
     }
 
-    fn to_mteb<'a>(&self, lang: &'a str) -> &'a str {
+    fn mteb_code<'a>(&self, lang: &'a str) -> &'a str {
         self.aliases
             .iter()
             .find(|(ours, _)| *ours == lang)
             .map_or(lang, |(_, theirs)| theirs)
     }
 
-    fn to_miners(&self, lang: &str) -> String {
+    fn miners_code(&self, lang: &str) -> String {
         self.aliases
             .iter()
             .find(|(_, theirs)| *theirs == lang)
@@ -615,12 +615,12 @@ fn record_of(
                 .split_once('-')
                 .ok_or_else(|| format!("hf_subset `{subset}` is not a language pair"))?;
             (
-                Some(route.to_miners(source)),
-                Some(route.to_miners(target)),
+                Some(route.miners_code(source)),
+                Some(route.miners_code(target)),
                 None,
             )
         }
-        _ => (None, None, Some(route.to_miners(subset))),
+        _ => (None, None, Some(route.miners_code(subset))),
     };
     let averaging = match route.task {
         Task::Bitext => Average::Weighted,

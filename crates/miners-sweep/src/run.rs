@@ -105,6 +105,9 @@ pub fn run(
     let mut summary = SweepSummary::default();
     progress.start(work.len());
     for (job, cells) in work {
+        if progress.steps().cancelled() {
+            return Err(miners_eval::EvalError::Cancelled.into());
+        }
         let cells = cells.as_deref();
         let outcome = open_retriever(job, &mut session).and_then(|retriever| {
             let fingerprint = retriever.record().fingerprint;
@@ -135,6 +138,10 @@ pub fn run(
                 summary.run += 1;
                 summary.cells_skipped += cells_skipped;
                 progress.job_finished(job, seconds);
+            }
+            // A stopped job did not fail: the sweep stops, resumable.
+            Err(_) if progress.steps().cancelled() => {
+                return Err(miners_eval::EvalError::Cancelled.into());
             }
             Err(error) => {
                 progress.job_failed(job, &error);

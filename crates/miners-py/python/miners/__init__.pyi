@@ -1,4 +1,9 @@
-"""Type stubs of the `miners` package."""
+"""Type stubs of the `miners` package.
+
+Long calls (``encode`` and the task functions) run with the GIL released,
+draw miners' progress bars on stderr when it is a terminal, and stop on
+Ctrl-C between batches, raising ``KeyboardInterrupt``: records of finished
+cells and cached vectors are kept, so a sweep resumes where it stopped."""
 
 from os import PathLike
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
@@ -35,7 +40,7 @@ class Encoder:
     def encode(self, texts: Sequence[str], role: Role = "query") -> npt.NDArray[np.float32]:
         """Vectors ``[len(texts), dim]`` with the model's prompt for ``role``,
         exactly as sentence-transformers encodes the same directory (within
-        1e-6). The GIL is released; Ctrl-C stops between chunks of 2,048 texts."""
+        1e-6). Ctrl-C stops between batches (``KeyboardInterrupt``)."""
 
 def search(
     queries: npt.NDArray[np.float32],
@@ -119,4 +124,5 @@ def icl(
 def sweep(
     spec: PathLike_, out: PathLike_, *, models: Optional[Models] = None, data_dir: Optional[PathLike_] = None
 ) -> Tuple[int, int, List[str]]:
-    """Runs a sweep spec into ``out`` (resuming); jobs run, skipped and failed."""
+    """Runs a sweep spec into ``out`` (resuming); jobs run, skipped and failed.
+    Ctrl-C stops it between batches; calling it again resumes."""

@@ -14,7 +14,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{
     libtorch, models,
@@ -129,12 +129,75 @@ fn python_package(root: &Path, python: &Path) -> Result<()> {
         ];
         status(Command::new(python).args(pip).arg(&wheel))?;
     }
+    readme_example(root, python, wheels.path())?;
     // From elsewhere than the source tree, so that `import miners` is the wheel.
     status(
         Command::new(python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(root.join("crates/miners-py/tests"))
             .current_dir(wheels.path())
+            .env_remove("LD_LIBRARY_PATH")
+            .env("HF_HUB_OFFLINE", "1"),
+    )
+}
+
+/// The README's Python example, as it stands there, run from the repository
+/// root in a fresh virtual environment into which pip installs the wheel;
+/// torch and NumPy come from the interop environment through a `.pth` file,
+/// as they would from a user's own, and `pip check` finds the wheel's
+/// declared dependencies met.
+fn readme_example(root: &Path, python: &Path, wheels: &Path) -> Result<()> {
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let section = readme
+        .split("## From Python")
+        .nth(1)
+        .context("README.md has no `## From Python` section")?;
+    let example = section
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .context("README.md's `## From Python` has no Python example")?;
+    let fresh = tempfile::tempdir()?;
+    let venv = fresh.path().join("venv");
+    status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let site = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()?;
+    let fresh_python = venv.join("bin/python");
+    let fresh_site = Command::new(&fresh_python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()?;
+    let fresh_site = PathBuf::from(String::from_utf8(fresh_site.stdout)?.trim());
+    std::fs::write(fresh_site.join("interop.pth"), site.stdout)?;
+    for wheel in std::fs::read_dir(wheels)? {
+        // The wheel itself, even where the interop environment has one too.
+        let pip = [
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--ignore-installed",
+        ];
+        status(Command::new(&fresh_python).args(pip).arg(wheel?.path()))?;
+    }
+    // Its declared dependencies (torch 2.11, NumPy) are met, and `import
+    // miners` is the fresh copy.
+    status(Command::new(&fresh_python).args(["-m", "pip", "check", "--quiet"]))?;
+    let which = "import miners, sys; sys.exit(not miners.__file__.startswith(sys.prefix))";
+    status(Command::new(&fresh_python).args(["-c", which]))?;
+    let script = fresh.path().join("readme_example.py");
+    std::fs::write(&script, example)?;
+    status(
+        Command::new(&fresh_python)
+            .arg(&script)
+            .current_dir(root)
             .env_remove("LD_LIBRARY_PATH")
             .env("HF_HUB_OFFLINE", "1"),
     )

@@ -8,7 +8,7 @@
 mod interrupt;
 mod tasks;
 
-use std::{ops::ControlFlow, path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc};
 
 use interrupt::{Bars, interruptible};
 use miners_eval::Progress;
@@ -94,48 +94,36 @@ impl Encoder {
     }
 }
 
-/// Encodes with a progress bar, batch by batch, stopping on Ctrl-C.
+/// Encodes with a progress bar, [`CHUNK`] texts at a time (each sorted by
+/// length into the encoder's batches), stopping on Ctrl-C between chunks.
 fn encode_checked(
     py: Python<'_>,
     encoder: &Arc<dyn miners_encoders::Encoder>,
     texts: &[String],
     role: Role,
 ) -> PyResult<Embeddings> {
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let dim = encoder.dim();
     let rows = interruptible(py, |stop| {
         let bars = Bars::new(stop);
-        let mut rows = vec![0.0f32; texts.len() * dim];
-        let mut arrived = 0;
         bars.begin(&format!("{} encoding", encoder.id()), texts.len());
-        let encoded = encoder.encode_streaming(&refs, role, &mut |offset, vectors| {
-            let place = offset * dim..offset * dim + vectors.as_slice().len();
-            let Some(slot) = rows.get_mut(place) else {
-                return ControlFlow::Break(());
-            };
-            slot.copy_from_slice(vectors.as_slice());
-            arrived += vectors.len();
-            bars.advance(vectors.len());
-            match bars.cancelled() {
-                true => ControlFlow::Break(()),
-                false => ControlFlow::Continue(()),
+        let mut rows = Vec::with_capacity(texts.len() * encoder.dim());
+        for chunk in texts.chunks(CHUNK) {
+            if bars.cancelled() {
+                break;
             }
-        });
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            rows.extend_from_slice(encoder.encode(&refs, role)?.as_slice());
+            bars.advance(chunk.len());
+        }
         bars.finish();
-        encoded
-            .map_err(|e| e.to_string())
-            .and_then(|()| match arrived == texts.len() {
-                true => Ok(rows),
-                false => Err(format!(
-                    "{} returned {arrived} vectors for {} texts",
-                    encoder.id(),
-                    texts.len()
-                )),
-            })
+        Ok::<_, miners_encoders::EncoderError>(rows)
     })?
-    .map_err(PyValueError::new_err)?;
-    Embeddings::from_rows(dim, rows).map_err(value_error)
+    .map_err(value_error)?;
+    Embeddings::from_rows(encoder.dim(), rows).map_err(value_error)
 }
+
+/// Texts encoded between two looks for Ctrl-C: enough for the encoder's
+/// length-sorted batches to pad little, few enough to stop within seconds.
+const CHUNK: usize = 1024;
 
 /// Indices and scores of a search, `[queries, k]` each.
 type Ranked<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);

@@ -158,8 +158,8 @@ def test_ctrl_c_stops_an_encoding_between_batches(models):
     interrupt_after(1.0)
     with pytest.raises(KeyboardInterrupt):
         minilm.encode(texts)
-    # The whole list takes minutes; a batch of 256 texts a fraction of a second.
-    assert time.monotonic() - started < 30
+    # The whole list takes minutes; a chunk of 1,024 texts seconds.
+    assert time.monotonic() - started < 60
     assert minilm.encode(["still works"]).shape == (1, 384)
 
 

@@ -434,8 +434,8 @@ fn run(cli: Cli) -> Result<()> {
                 results.display(),
                 out.display()
             );
-            for (task, files) in &imported.other_tasks {
-                eprintln!("import: {files} result files of {task} left out: not a MINERS dataset");
+            for (reason, count) in &imported.skipped {
+                eprintln!("import: {count} left out: {reason}");
             }
         }
         Command::Merge { into, sources } => {

@@ -485,8 +485,9 @@ fn write_json(path: &Path, value: &Value) -> Result<(), ReportError> {
 pub struct Imported {
     /// One record per MTEB subset score of a task MINERS carries.
     pub records: Vec<ResultRecord>,
-    /// Result files of other tasks, by task name, counted.
-    pub other_tasks: BTreeMap<String, usize>,
+    /// What was left out, by reason (another task, MTEB's own logistic
+    /// regression, a subset MTEB left empty), counted.
+    pub skipped: BTreeMap<String, usize>,
 }
 
 /// `model_meta.json`, as far as import needs it.
@@ -512,9 +513,10 @@ struct TaskResultFile {
 /// [`export`] writes it or `mteb` saves it) whose task MINERS carries into
 /// records: the model is `model_meta.json`'s (or the folder names'), the
 /// metric its similarity function (or the experiment's), k the experiment's
-/// (1 for MTEB's own bitext mining), n MTEB's sample count. Subsets MTEB
-/// left empty (`NaN`) are skipped; a file that is not a `TaskResult` is an
-/// error naming it and the field.
+/// (1 for MTEB's own bitext mining), n MTEB's sample count. Other tasks,
+/// MTEB's own (logistic-regression) classification and subsets MTEB left
+/// empty (`NaN`) are counted in [`Imported::skipped`]; a file that is not a
+/// `TaskResult` is an error naming it and the field.
 pub fn import(dir: &Path) -> Result<Imported, ReportError> {
     let mut imported = Imported::default();
     let files = miners_core::files_under(dir).map_err(io(dir))?;
@@ -533,11 +535,19 @@ pub fn import(dir: &Path) -> Result<Imported, ReportError> {
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let file: TaskResultFile =
             serde_json::from_str(&text).map_err(|e| bad(format!("not an MTEB TaskResult: {e}")))?;
+        let mut skip = |reason: String| *imported.skipped.entry(reason).or_default() += 1;
         let Some(route) = ROUTES.iter().find(|r| r.mteb == file.task_name) else {
-            *imported.other_tasks.entry(file.task_name).or_default() += 1;
+            skip(format!("{}: not a MINERS dataset (files)", file.task_name));
             continue;
         };
         let meta = model_meta(dir, &path)?;
+        if route.task == Task::Classification && !meta.experiment_kwargs.contains_key("k") {
+            skip(format!(
+                "{}: MTEB's logistic regression, not kNN (files)",
+                route.mteb
+            ));
+            continue;
+        }
         let scores = file
             .scores
             .get(route.split)
@@ -545,8 +555,9 @@ pub fn import(dir: &Path) -> Result<Imported, ReportError> {
             .unwrap_or_default();
         let seconds = file.evaluation_time.unwrap_or(0.0) / scores.len().max(1) as f64;
         for subset_scores in scores {
-            if let Some(record) = record_of(route, &meta, subset_scores, seconds).map_err(bad)? {
-                imported.records.push(record);
+            match record_of(route, &meta, subset_scores, seconds).map_err(bad)? {
+                Some(record) => imported.records.push(record),
+                None => skip(format!("{}: subsets without a main score", route.mteb)),
             }
         }
     }
@@ -606,8 +617,7 @@ fn record_of(
         Some(k) => k
             .as_u64()
             .ok_or("experiment_kwargs.k: not a whole number")? as usize,
-        None if route.task == Task::Bitext => 1,
-        None => return Ok(None), // MTEB's logistic regression is not a kNN cell.
+        None => 1, // MTEB's own bitext mining: the top-1 neighbour.
     };
     let (source_lang, target_lang, lang) = match route.task {
         Task::Bitext => {

@@ -169,10 +169,23 @@ fn mteb_own_files_import_with_the_model_from_their_folders() {
     )
     .unwrap();
 
+    let logistic = json!({"task_name": "SIB200Classification", "evaluation_time": 1.0,
+                          "scores": {"test": [{"accuracy": 0.8, "main_score": 0.8,
+                                               "hf_subset": "ace_Latn", "languages": []}]}});
+    std::fs::write(
+        folder.join("SIB200Classification.json"),
+        logistic.to_string(),
+    )
+    .unwrap();
     let imported = mteb::import(dir.path()).unwrap();
+    let skipped = |reason: &str| imported.skipped.get(reason).copied();
     assert_eq!(
-        imported.other_tasks.get("Banking77Classification"),
-        Some(&1)
+        skipped("Banking77Classification: not a MINERS dataset (files)"),
+        Some(1)
+    );
+    assert_eq!(
+        skipped("NollySentiBitextMining: subsets without a main score"),
+        Some(1)
     );
     let [record] = imported.records.as_slice() else {
         panic!("one record, not {:?}", imported.records)

@@ -117,18 +117,7 @@ fn python_package(root: &Path, python: &Path) -> Result<()> {
             .env_remove("LIBTORCH_USE_PYTORCH")
             .env_remove("VIRTUAL_ENV"),
     )?;
-    for wheel in std::fs::read_dir(wheels.path())? {
-        let wheel = wheel?.path();
-        let pip = [
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--force-reinstall",
-        ];
-        status(Command::new(python).args(pip).arg(&wheel))?;
-    }
+    install_wheels(python, wheels.path(), "--force-reinstall")?;
     readme_example(root, python, wheels.path())?;
     // From elsewhere than the source tree, so that `import miners` is the wheel.
     status(
@@ -160,33 +149,14 @@ fn readme_example(root: &Path, python: &Path, wheels: &Path) -> Result<()> {
     let fresh = tempfile::tempdir()?;
     let venv = fresh.path().join("venv");
     status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    let site = Command::new(python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()?;
     let fresh_python = venv.join("bin/python");
-    let fresh_site = Command::new(&fresh_python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()?;
-    let fresh_site = PathBuf::from(String::from_utf8(fresh_site.stdout)?.trim());
-    std::fs::write(fresh_site.join("interop.pth"), site.stdout)?;
-    for wheel in std::fs::read_dir(wheels)? {
-        // The wheel itself, even where the interop environment has one too.
-        let pip = [
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--ignore-installed",
-        ];
-        status(Command::new(&fresh_python).args(pip).arg(wheel?.path()))?;
-    }
+    let site = purelib(python)?;
+    std::fs::write(
+        purelib(&fresh_python)?.join("interop.pth"),
+        site.as_os_str().as_encoded_bytes(),
+    )?;
+    // The wheel itself, even where the interop environment has one too.
+    install_wheels(&fresh_python, wheels, "--ignore-installed")?;
     // Its declared dependencies (torch 2.11, NumPy) are met, and `import
     // miners` is the fresh copy.
     status(Command::new(&fresh_python).args(["-m", "pip", "check", "--quiet"]))?;
@@ -201,6 +171,27 @@ fn readme_example(root: &Path, python: &Path, wheels: &Path) -> Result<()> {
             .env_remove("LD_LIBRARY_PATH")
             .env("HF_HUB_OFFLINE", "1"),
     )
+}
+
+/// Installs every wheel in `dir` into `python`'s environment, without
+/// dependencies, `how` saying over what is there (`--force-reinstall`,
+/// `--ignore-installed`).
+fn install_wheels(python: &Path, dir: &Path, how: &str) -> Result<()> {
+    for wheel in std::fs::read_dir(dir)? {
+        let pip = ["-m", "pip", "install", "--quiet", "--no-deps", how];
+        status(Command::new(python).args(pip).arg(wheel?.path()))?;
+    }
+    Ok(())
+}
+
+/// Where `python`'s environment keeps pure-Python packages (`site-packages`).
+fn purelib(python: &Path) -> Result<PathBuf> {
+    let asked = "import sysconfig; print(sysconfig.get_paths()['purelib'])";
+    let out = Command::new(python).args(["-c", asked]).output()?;
+    if !out.status.success() {
+        anyhow::bail!("{}: could not say where its packages go", python.display());
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 /// The interop environment's Python, built first where it is missing or stale.

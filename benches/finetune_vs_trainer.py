@@ -5,13 +5,14 @@ one after the other, each in its own process.
 Usage (from the repository root, after `cargo xtask fetch-models` and
 `cargo build --release -p miners-benches --bin finetune-steps`, in the
 interop venv of `cargo xtask interop`):
-    python benches/finetune_vs_trainer.py [--model minilm-l6] [--lang ind] [--threads 2]
+    python benches/finetune_vs_trainer.py [--model minilm-l6] [--lang ind] [--threads 2] [--repeat 1]
 
 The data is NusaX sentiment (3 labels), the language's 500 training texts in
 order, batch 8 (63 steps), lr 5e-5, dropout on; both sides pad each batch to
 its longest text. With `--reference-padding`, `Trainer` also runs as the
 reference runs it (`padding="max_length"`: every text padded to 512 tokens).
-Prints each side's seconds for the steps alone and the ratios.
+Prints each side's seconds for the steps alone (the fastest of `--repeat`
+runs each, alternating) and the ratios.
 """
 import argparse
 import csv
@@ -58,6 +59,8 @@ def main():
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--lang", default="ind")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each side, alternating; the fastest of each is compared")
     parser.add_argument("--reference-padding", action="store_true",
                         help="also time Trainer as the reference runs it: every text padded to 512 tokens")
     args = parser.parse_args()
@@ -74,18 +77,23 @@ def main():
                                   capture_output=True, text=True, env=env, check=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    reference = trainer(False)
     steps = -(-len(texts) // 8)
     request = {"model": model, "labels": 3, "texts": texts, "targets": targets, "steps": steps,
                "batch_size": 8, "learning_rate": 5e-5, "dropout": True}
     binary = ROOT / "target/release/finetune-steps"
-    ours = subprocess.run([binary], input=json.dumps(request), capture_output=True, text=True,
-                          env=env, check=True)
-    ours = json.loads(ours.stdout)
-    t_ref, t_ours = reference["train_seconds"], ours["train_seconds"]
+
+    def miners():
+        done = subprocess.run([binary], input=json.dumps(request), capture_output=True, text=True,
+                              env=env, check=True)
+        return json.loads(done.stdout)
+
+    runs = [(trainer(False)["train_seconds"], miners()["train_seconds"]) for _ in range(args.repeat)]
+    t_ref, t_ours = min(r for r, _ in runs), min(o for _, o in runs)
+    every = "; ".join(f"{r:.1f} / {o:.1f}" for r, o in runs)
     print(f"{args.model}, NusaX {args.lang}, {len(texts)} texts, {steps} steps, "
           f"{args.threads} threads: Trainer {t_ref:.1f} s, miners {t_ours:.1f} s, "
-          f"{t_ref / t_ours:.2f}x (both padding each batch to its longest text)")
+          f"{t_ref / t_ours:.2f}x (both padding each batch to its longest text; "
+          f"fastest of {args.repeat}, every run Trainer / miners: {every})")
     if args.reference_padding:
         t_max = trainer(True)["train_seconds"]
         print(f"  Trainer as the reference runs it (every text padded to 512 tokens): "

@@ -127,11 +127,14 @@ pub fn run_finetune(
     Ok(())
 }
 
-/// The encoder's fingerprint with the recipe hashed in.
+/// The encoder's fingerprint with the recipe hashed in. The version names
+/// the training code's draws: v2 takes dropout masks from the run's own
+/// stream (v1 took them from libtorch's generator), so a v1 record is
+/// trained again rather than resumed.
 fn recipe_fingerprint(retriever: &Retriever, recipe: &FineTuning) -> Option<String> {
     let base = retriever.record().fingerprint?;
     let recipe = serde_json::to_string(recipe).expect("a recipe serialises");
-    let mut fingerprint = miners_encoders::Fingerprint::new("finetune-v1");
+    let mut fingerprint = miners_encoders::Fingerprint::new("finetune-v2");
     fingerprint.field("base", base).field("recipe", recipe);
     Some(fingerprint.finish())
 }

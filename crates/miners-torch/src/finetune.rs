@@ -17,10 +17,14 @@
 //! better validation accuracy, and the best epoch's weights kept. Batches
 //! are padded to their longest text where the reference pads every text to
 //! 512 tokens; masked positions change no result beyond float rounding.
+//! AdamW and the gradient clipping run fused, one pass over each tensor
+//! (`adamw`), where `Trainer` on CPU runs a kernel per operation; dropout
+//! masks come from the run's own seeded stream (`dropout`), where libtorch
+//! draws them one by one from its process-wide generator.
 //! Batches are shuffled each epoch with libtorch's generator seeded with
-//! the seed, not with `Trainer`'s sampler stream. Shuffles, dropout and fresh
-//! heads draw from libtorch's process-wide generator: a run is repeatable
-//! bit for bit on CPU, unless another thread draws from it meanwhile.
+//! the seed, not with `Trainer`'s sampler stream; fresh heads draw from it
+//! too. A run is repeatable bit for bit on CPU, unless another thread draws
+//! from libtorch's generator meanwhile.
 
 use std::{path::Path, time::Instant};
 
@@ -32,14 +36,16 @@ use miners_encoders::{
     spec::{DType, DeviceChoice},
 };
 use serde::Deserialize;
-use tch::{COptimizer, Device, Kind, TchError, Tensor};
+use tch::{Device, Kind, TchError, Tensor};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::{
     TorchError,
+    adamw::AdamW,
     batch::padded_ids,
+    dropout::{Dropout, DropoutMasks},
     layers::Linear,
-    models::{Bert, Dropout, Positions, dropout},
+    models::{Bert, Positions},
     precision::Precision,
     weights::Weights,
 };
@@ -147,7 +153,7 @@ impl SequenceClassifier {
         let encodings = self.encode(texts)?;
         let mut rows = Vec::with_capacity(texts.len());
         for chunk in encodings.chunks(batch.max(1)) {
-            let logits = tch::no_grad(|| self.forward(chunk, false))?;
+            let logits = tch::no_grad(|| self.forward(chunk, None))?;
             let logits = logits.f_to_device(Device::Cpu)?;
             for row in 0..chunk.len() as i64 {
                 rows.push(Vec::<f32>::try_from(logits.f_get(row)?)?);
@@ -186,6 +192,9 @@ impl SequenceClassifier {
         let mut best: Option<(f64, Vec<Tensor>)> = None;
         let mut waited = 0;
         tch::manual_seed(config.seed as i64);
+        let masks = config
+            .dropout
+            .then(|| DropoutMasks::new(self.dropout, config.seed));
         for epoch in 1..=config.epochs {
             let started = Instant::now();
             let order = self.epoch_order(train.texts.len(), config.shuffle)?;
@@ -195,10 +204,10 @@ impl SequenceClassifier {
                     break;
                 }
                 let lr = config.learning_rate * (total - log.losses.len()) as f64 / total as f64;
-                optimizer.set_learning_rate(lr)?;
+                optimizer.set_learning_rate(lr);
                 let loss = self.step(
                     &mut optimizer,
-                    &parameters,
+                    masks.as_ref(),
                     batch,
                     &encodings,
                     train,
@@ -247,8 +256,8 @@ impl SequenceClassifier {
     /// backward, clip, AdamW; the batch's mean loss.
     fn step(
         &self,
-        optimizer: &mut COptimizer,
-        parameters: &[(String, Tensor)],
+        optimizer: &mut AdamW,
+        dropout: Option<&DropoutMasks>,
         batch: &[usize],
         encodings: &[Encoding],
         train: Labelled<'_>,
@@ -259,32 +268,35 @@ impl SequenceClassifier {
         let labels = Tensor::from_slice(&labels).f_to_device(self.device)?;
         optimizer.zero_grad()?;
         let loss = self
-            .forward(&chosen, config.dropout)?
+            .forward(&chosen, dropout)?
             .f_cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.0)?;
         loss.f_backward()?;
-        clip_gradients(parameters, config.max_grad_norm)?;
-        optimizer.step()?;
+        optimizer.clip_and_step(config.max_grad_norm)?;
         Ok(loss.f_double_value(&[])?)
     }
 
-    /// Logits of a batch of encodings, with dropout when `train`.
-    fn forward(&self, batch: &[Encoding], train: bool) -> Result<Tensor, TchError> {
+    /// Logits of a batch of encodings, with `dropout` while training.
+    fn forward(
+        &self,
+        batch: &[Encoding],
+        dropout: Option<&DropoutMasks>,
+    ) -> Result<Tensor, TchError> {
         let rows: Vec<&[u32]> = batch.iter().map(Encoding::get_ids).collect();
         let (ids, mask) = padded_ids(&rows, self.pad_token_id, self.device)?;
-        let (encoder_dropout, head_dropout) = match train {
-            true => (self.dropout, self.classifier_dropout),
-            false => (Dropout::OFF, 0.0),
-        };
-        let states = self.encoder.forward_with(&ids, &mask, encoder_dropout)?;
+        let states = self.encoder.forward_with(&ids, &mask, dropout)?;
         let first = states.f_select(1, 0)?;
+        let head_dropout = |x: Tensor| match dropout {
+            Some(masks) => masks.apply(&x, self.classifier_dropout),
+            None => Ok(x),
+        };
         match &self.head {
             Head::Pooler { pooler, classifier } => {
                 let pooled = pooler.forward(&first)?.f_tanh()?;
-                classifier.forward(&dropout(pooled, head_dropout)?)
+                classifier.forward(&head_dropout(pooled)?)
             }
             Head::Roberta { dense, out_proj } => {
-                let hidden = dense.forward(&dropout(first, head_dropout)?)?.f_tanh()?;
-                out_proj.forward(&dropout(hidden, head_dropout)?)
+                let hidden = dense.forward(&head_dropout(first)?)?.f_tanh()?;
+                out_proj.forward(&head_dropout(hidden)?)
             }
         }
     }
@@ -376,45 +388,18 @@ impl Init {
     }
 }
 
-/// AdamW over `parameters`: group 0 decays, group 1 (biases and LayerNorms)
-/// does not, as `Trainer` splits them.
-fn optimizer(parameters: &[(String, Tensor)], config: &FineTuning) -> Result<COptimizer, TchError> {
-    let mut optimizer = COptimizer::adamw(
-        config.learning_rate,
-        0.9,
-        0.999,
-        config.weight_decay,
-        1e-8,
-        false,
-    )?;
-    for (name, tensor) in parameters {
-        let exempt = name.contains("bias") || name.contains("LayerNorm");
-        optimizer.add_parameters(tensor, usize::from(exempt))?;
-    }
-    optimizer.set_weight_decay_group(1, 0.0)?;
-    Ok(optimizer)
-}
-
-/// Scales every gradient by `max / (norm + 1e-6)` when that is below 1, as
-/// `torch.nn.utils.clip_grad_norm_`.
-fn clip_gradients(parameters: &[(String, Tensor)], max: f64) -> Result<(), TchError> {
-    let mut grads: Vec<Tensor> = parameters
+/// AdamW over `parameters`, decaying every tensor but biases and
+/// LayerNorms, as `Trainer` groups them.
+fn optimizer(parameters: &[(String, Tensor)], config: &FineTuning) -> Result<AdamW, TchError> {
+    let decays: Vec<(Tensor, f64)> = parameters
         .iter()
-        .map(|(_, t)| t.grad())
-        .filter(Tensor::defined)
+        .map(|(name, tensor)| {
+            let exempt = name.contains("bias") || name.contains("LayerNorm");
+            let decay = if exempt { 0.0 } else { config.weight_decay };
+            (tensor.shallow_clone(), decay)
+        })
         .collect();
-    let mut squares = 0.0;
-    for grad in &grads {
-        let norm = grad.f_norm()?.f_double_value(&[])?;
-        squares += norm * norm;
-    }
-    let coefficient = (max / (squares.sqrt() + 1e-6)).min(1.0);
-    tch::no_grad(|| {
-        for grad in &mut grads {
-            let _ = grad.f_mul_scalar_(coefficient)?;
-        }
-        Ok(())
-    })
+    AdamW::new(&decays)
 }
 
 /// Copies of the parameters' values.

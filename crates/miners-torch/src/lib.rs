@@ -25,9 +25,11 @@
 //! assert_eq!(vectors.dim(), 384);
 //! ```
 
+mod adamw;
 mod batch;
 mod config;
 mod device;
+mod dropout;
 mod encoder;
 mod error;
 mod finetune;

@@ -9,6 +9,7 @@ use tch::{Kind, TchError, Tensor};
 use super::EncoderModel;
 use crate::{
     TorchError,
+    dropout::DropoutMasks,
     layers::{LayerNorm, Linear},
     profile::{self, Stage},
     weights::Weights,
@@ -21,31 +22,6 @@ pub(crate) enum Positions {
     FromZero,
     /// Real tokens from `pad_token_id + 1`, pads at `pad_token_id` (RoBERTa, XLM-R).
     AfterPadding,
-}
-
-/// Dropout probabilities while training; [`Dropout::OFF`] for inference.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Dropout {
-    /// After the embeddings and each sub-layer's output projection.
-    pub(crate) hidden: f64,
-    /// On the attention probabilities.
-    pub(crate) attention: f64,
-}
-
-impl Dropout {
-    /// No dropout: inference, or training with dropout disabled.
-    pub(crate) const OFF: Self = Self {
-        hidden: 0.0,
-        attention: 0.0,
-    };
-}
-
-/// `x` with dropout `p` applied (training), or `x` itself when `p` is 0.
-pub(crate) fn dropout(x: Tensor, p: f64) -> Result<Tensor, TchError> {
-    match p > 0.0 {
-        true => x.f_dropout(p, true),
-        false => Ok(x),
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -161,22 +137,22 @@ impl Bert {
 
 impl EncoderModel for Bert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
-        self.forward_with(ids, mask, Dropout::OFF)
+        self.forward_with(ids, mask, None)
     }
 }
 
 impl Bert {
     /// Token states, with `dropout` applied where transformers applies it
-    /// in training mode.
+    /// in training mode (none when `None`).
     pub(crate) fn forward_with(
         &self,
         ids: &Tensor,
         mask: &Tensor,
-        dropout: Dropout,
+        dropout: Option<&DropoutMasks>,
     ) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
         let embedded = profile::time(Stage::Embed, || self.embed(ids))?;
-        let mut x = self::dropout(embedded, dropout.hidden)?;
+        let mut x = hidden_dropout(embedded, dropout)?;
         let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
         for layer in &self.layers {
             x = self.layer_forward(layer, &x, &attend, dropout)?;
@@ -261,14 +237,12 @@ impl Bert {
         layer: &Layer,
         x: &Tensor,
         attend: &Tensor,
-        dropout: Dropout,
+        dropout: Option<&DropoutMasks>,
     ) -> Result<Tensor, TchError> {
         let x = profile::time(Stage::Attention, || {
             self.attention(layer, x, attend, dropout)
         })?;
-        profile::time(Stage::FeedForward, || {
-            self.feed_forward(layer, &x, dropout.hidden)
-        })
+        profile::time(Stage::FeedForward, || self.feed_forward(layer, &x, dropout))
     }
 
     /// Self-attention with its output projection, residual and norm.
@@ -277,7 +251,7 @@ impl Bert {
         layer: &Layer,
         x: &Tensor,
         attend: &Tensor,
-        dropout: Dropout,
+        dropout: Option<&DropoutMasks>,
     ) -> Result<Tensor, TchError> {
         let (batch, length, hidden) = x.size3()?;
         let head_dim = hidden / self.heads;
@@ -288,31 +262,109 @@ impl Bert {
             .f_view([batch, length, 3, self.heads, head_dim])?
             .f_permute([2, 0, 3, 1, 4])?;
         let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
-        let context = Tensor::f_scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            Some(attend),
-            dropout.attention,
-            false,
-            None,
-            false,
-        )?
+        let context = match dropout {
+            Some(masks) if masks.rates().attention > 0.0 => {
+                attention_with_dropout(&q, &k, &v, attend, masks)?
+            }
+            _ => Tensor::f_scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(attend),
+                0.0,
+                false,
+                None,
+                false,
+            )?,
+        }
         .f_transpose(1, 2)?
         .f_reshape([batch, length, hidden])?;
-        let projected = self::dropout(layer.attention_out.forward(&context)?, dropout.hidden)?;
+        let projected = hidden_dropout(layer.attention_out.forward(&context)?, dropout)?;
         layer.attention_norm.forward(&projected.f_add(x)?)
     }
 
     /// The feed-forward block with its residual and norm.
-    fn feed_forward(&self, layer: &Layer, x: &Tensor, dropout: f64) -> Result<Tensor, TchError> {
+    fn feed_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        dropout: Option<&DropoutMasks>,
+    ) -> Result<Tensor, TchError> {
         let inner = layer.intermediate.forward(x)?;
         let inner = match self.activation {
             Activation::Gelu => inner.f_gelu("none")?,
             Activation::GeluTanh => inner.f_gelu("tanh")?,
             Activation::Relu => inner.f_relu()?,
         };
-        let projected = self::dropout(layer.output.forward(&inner)?, dropout)?;
+        let projected = hidden_dropout(layer.output.forward(&inner)?, dropout)?;
         layer.output_norm.forward(&projected.f_add(x)?)
+    }
+}
+
+/// `x` with the hidden dropout applied while training.
+fn hidden_dropout(x: Tensor, dropout: Option<&DropoutMasks>) -> Result<Tensor, TchError> {
+    match dropout {
+        Some(masks) => masks.apply(&x, masks.rates().hidden),
+        None => Ok(x),
+    }
+}
+
+/// Attention as scaled dot-product attention computes it without a fused
+/// kernel, with dropout on the probabilities drawn from `masks`:
+/// `dropout(softmax(q kᵀ / √d, masked)) v`.
+fn attention_with_dropout(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    attend: &Tensor,
+    masks: &DropoutMasks,
+) -> Result<Tensor, TchError> {
+    let head_dim = q.size().last().copied().unwrap_or(1);
+    let scores = q
+        .f_matmul(&k.f_transpose(-2, -1)?)?
+        .f_mul_scalar(1.0 / (head_dim as f64).sqrt())?
+        .f_masked_fill(&attend.f_logical_not()?, f64::NEG_INFINITY)?;
+    let probabilities = scores.f_softmax(-1, scores.kind())?;
+    masks
+        .apply(&probabilities, masks.rates().attention)?
+        .f_matmul(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::Device;
+
+    use super::*;
+    use crate::dropout::Dropout;
+
+    #[test]
+    fn attention_with_dropout_off_equals_fused_attention() {
+        tch::manual_seed(3);
+        let options = (Kind::Float, Device::Cpu);
+        let [q, k, v] = [0, 1, 2].map(|_| Tensor::randn([2, 4, 7, 16], options));
+        // The second text's last three tokens are padding.
+        let attend = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0])
+            .view([2, 1, 1, 7])
+            .to_kind(Kind::Bool);
+        let off = DropoutMasks::new(
+            Dropout {
+                hidden: 0.0,
+                attention: 0.0,
+            },
+            1,
+        );
+        let ours = attention_with_dropout(&q, &k, &v, &attend, &off).unwrap();
+        let fused = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            Some(&attend),
+            0.0,
+            false,
+            None,
+            false,
+        );
+        let difference = (ours - fused).abs().max().double_value(&[]);
+        assert!(difference < 1e-6, "{difference}");
     }
 }

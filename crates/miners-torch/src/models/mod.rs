@@ -12,7 +12,7 @@ use miners_encoders::{
     spec::{DType, DeviceChoice},
 };
 
-pub(crate) use bert::{Bert, Dropout, Positions, dropout};
+pub(crate) use bert::{Bert, Positions};
 use bloom::Bloom;
 pub(crate) use rotary::KvCache;
 use rotary::RotaryDecoder;

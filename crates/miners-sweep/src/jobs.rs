@@ -343,29 +343,31 @@ pub fn jobs(spec: &SweepSpec, data: &DataDir) -> Result<Vec<Job>, SweepError> {
     if let Some(icl) = &spec.icl {
         let datasets = present(data, &icl.datasets, Task::Icl)?;
         let retriever = icl_retriever(spec, &icl.retriever);
-        let selection = icl
+        let selections = icl
             .selection
-            .selection()
+            .selections()
             .map_err(|message| SweepError::Spec {
                 origin: "[icl] selection".into(),
                 message,
             })?;
         // Generator-major, so each generator is loaded once.
         for generator in &icl.generators {
-            for dataset in &datasets {
-                for setting in settings_of(dataset, &icl.settings)? {
-                    jobs.push(Job {
-                        generator: Some(generator.clone()),
-                        limit: icl.limit.or(spec.limit),
-                        langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
-                        prompts: icl.retriever_prompts,
-                        options: icl.options,
-                        scoring: icl.scoring,
-                        greedy: icl.greedy,
-                        seed: icl.seed,
-                        selection: selection.clone(),
-                        ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
-                    });
+            for selection in &selections {
+                for dataset in &datasets {
+                    for setting in settings_of(dataset, &icl.settings)? {
+                        jobs.push(Job {
+                            generator: Some(generator.clone()),
+                            limit: icl.limit.or(spec.limit),
+                            langs: icl.langs.get(dataset).cloned().unwrap_or_default(),
+                            prompts: icl.retriever_prompts,
+                            options: icl.options,
+                            scoring: icl.scoring,
+                            greedy: icl.greedy,
+                            seed: icl.seed,
+                            selection: selection.clone(),
+                            ..job(Task::Icl, dataset, &retriever, setting, &icl.ks)
+                        });
+                    }
                 }
             }
         }

@@ -54,7 +54,7 @@ pub use plan::{PlannedCell, ShardPlan};
 pub use run::{SweepOptions, SweepProgress, SweepSummary, listing, run, shard_plan};
 pub use spec::{
     EnsembleSpec, FineTuneSweep, IclSpec, MiningSpec, Ranking, SelectionName, SelectionSpec,
-    SweepSpec, TaskSpec,
+    Selections, SweepSpec, TaskSpec,
 };
 
 /// Errors of reading, planning, running or merging a sweep.

@@ -228,9 +228,10 @@ pub struct IclSpec {
     pub retriever: String,
     /// Which retrieved texts become demonstrations: `"nearest"` (the
     /// paper's default), `"balanced"` (the k nearest of each label) or
-    /// `{ percentile = [min, max] }` (the paper's percentile study).
+    /// `{ percentile = [min, max] }` (the paper's percentile study); or a
+    /// list of them, each its own jobs.
     #[serde(default)]
-    pub selection: SelectionSpec,
+    pub selection: Selections,
     /// `mono` and/or `cross`.
     #[serde(default = "mono_only")]
     pub settings: Vec<Setting>,
@@ -291,6 +292,44 @@ pub enum SelectionName {
     Nearest,
     /// The k nearest of each label.
     Balanced,
+}
+
+/// One selection, or a list of them (the percentile study's windows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Selections {
+    /// A single selection.
+    One(SelectionSpec),
+    /// Several, run in the order given.
+    Many(Vec<SelectionSpec>),
+}
+
+impl Default for Selections {
+    fn default() -> Self {
+        Self::One(SelectionSpec::default())
+    }
+}
+
+impl Selections {
+    /// Every selection, each window checked; none listed twice.
+    pub fn selections(&self) -> Result<Vec<miners_icl::Selection>, String> {
+        let specs = match self {
+            Self::One(spec) => std::slice::from_ref(spec),
+            Self::Many(specs) => specs.as_slice(),
+        };
+        if specs.is_empty() {
+            return Err("[icl] selection lists no selection".into());
+        }
+        let mut selections: Vec<miners_icl::Selection> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let selection = spec.selection()?;
+            if selections.contains(&selection) {
+                return Err(format!("[icl] selection lists {spec:?} twice"));
+            }
+            selections.push(selection);
+        }
+        Ok(selections)
+    }
 }
 
 impl SelectionSpec {
@@ -427,7 +466,7 @@ impl SweepSpec {
             if icl.generators.is_empty() {
                 return Err("[icl] lists no generators".into());
             }
-            icl.selection.selection()?;
+            icl.selection.selections()?;
         }
         let ks = [&self.bitext, &self.classification]
             .into_iter()

@@ -623,6 +623,29 @@ settings = ["mono", "cross"]
     assert_eq!(icl.pool, miners_run::Pool::Cross { source: None });
     assert_eq!(run.retriever.encoders.len(), 2);
 
+    // A list of selections: each its own jobs, in the order listed.
+    let study = write(r#"selection = [{ percentile = [0, 100] }, { percentile = [90, 100] }]"#);
+    let names = jobs_named(&study.unwrap(), &data);
+    let prefixes: Vec<&str> = names
+        .iter()
+        .map(|n| &n[..n.find("+distfuse").unwrap()])
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "icl.nusax.smollm2-135m+p0-100",
+            "icl.nusax.smollm2-135m+p0-100",
+            "icl.nusax.smollm2-135m+p90-100",
+            "icl.nusax.smollm2-135m+p90-100",
+        ]
+    );
+    let err = write(r#"selection = ["balanced", "balanced"]"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("twice"), "{err}");
+    let err = write("selection = []").unwrap_err().to_string();
+    assert!(err.contains("no selection"), "{err}");
+
     let balanced = jobs_named(&write(r#"selection = "balanced""#).unwrap(), &data);
     assert!(
         balanced[0].starts_with("icl.nusax.smollm2-135m+balanced+distfuse"),

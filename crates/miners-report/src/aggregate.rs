@@ -598,7 +598,7 @@ pub fn versus(records: &[ResultRecord]) -> Option<Table> {
 /// `aggregate_icl_percentile.py` tabulates it: per dataset, setting,
 /// generator (with its scoring) and k, a row per retriever and a column per
 /// window (`p50-100`: demonstrations from the 50th to the 100th percentile of
-/// similarity), each the dataset's headline score averaged over the
+/// the pool ranked nearest first), each the dataset's headline score averaged over the
 /// languages run, then their mean.
 pub fn percentiles(records: &[ResultRecord]) -> Vec<Table> {
     type Group = (String, Setting, (String, &'static str), usize);
@@ -661,7 +661,7 @@ pub fn percentiles(records: &[ResultRecord]) -> Vec<Table> {
                 ),
                 header,
                 rows,
-                notes: vec!["pMIN-MAX: demonstrations from the MIN-th to the MAX-th percentile of similarity to the test text; scores average the languages run.".into()],
+                notes: vec!["pMIN-MAX: demonstrations from the MIN-th to the MAX-th percentile of the pool ranked nearest first (p0-100: the nearest; p99-100: among the farthest 1 %); scores average the languages run.".into()],
             }
         })
         .collect()

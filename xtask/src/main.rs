@@ -182,6 +182,11 @@ enum Task {
         /// The commit the sweep ran at (default: HEAD).
         #[arg(long)]
         commit: Option<String>,
+        /// Another spec whose records the result directory also holds, and
+        /// the commit it ran at, as SPEC@COMMIT (e.g.
+        /// `sweep-percentile.toml@1624064`); repeatable.
+        #[arg(long)]
+        supplement: Vec<records::Supplement>,
     },
     /// Regenerate docs/results/ and docs/results/ablation/ from their committed
     /// records, and the README's results of record between its markers.
@@ -220,6 +225,7 @@ fn main() -> Result<()> {
             out,
             spec,
             commit,
+            supplement,
         } => {
             cargo(&["build", "--quiet", "--release", "-p", "miners-cli"])?;
             let head = || -> Result<String> {
@@ -232,7 +238,7 @@ fn main() -> Result<()> {
                 Some(commit) => commit,
                 None => head()?,
             };
-            records::pack(&results, &out, &spec, &commit)
+            records::pack(&results, &out, &spec, &commit, &supplement)
         }
         Task::ReportOfRecord { check } => records::report_of_record(&root, check),
         Task::DriftGuard => {
@@ -578,7 +584,7 @@ fn ablation(spec: &Path, out: &Path, report: &Path) -> Result<()> {
         .args(["rev-parse", "--short", "HEAD"])
         .output()?;
     let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    records::pack(out, &report.join("records"), spec, &commit)?;
+    records::pack(out, &report.join("records"), spec, &commit, &[])?;
     miners(&[
         "report".to_owned(),
         "--results".to_owned(),

@@ -35,19 +35,63 @@ pub struct Run {
     pub date: String,
     /// Jobs finished and jobs in the spec.
     pub jobs: (usize, usize),
+    /// Other specs whose records share the packs (the percentile study, the
+    /// fine-tuned baseline), each run at its own commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplements: Vec<Run>,
+}
+
+/// A spec whose records are packed beside the main sweep's, and the commit
+/// it ran at.
+#[derive(Debug, Clone)]
+pub struct Supplement {
+    /// The sweep spec.
+    pub spec: PathBuf,
+    /// The commit it ran at.
+    pub commit: String,
+}
+
+impl std::str::FromStr for Supplement {
+    type Err = String;
+
+    /// `SPEC@COMMIT`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.rsplit_once('@') {
+            Some((spec, commit)) if !spec.is_empty() && !commit.is_empty() => Ok(Self {
+                spec: spec.into(),
+                commit: commit.into(),
+            }),
+            _ => Err(format!("`{text}` is not SPEC@COMMIT")),
+        }
+    }
 }
 
 /// Packs the records of `results` into `out` and writes `RUN.json` beside
-/// them (`commit`: the commit the sweep ran at).
-pub fn pack(results: &Path, out: &Path, spec: &Path, commit: &str) -> Result<()> {
+/// them (`commit`: the commit the sweep ran at; `supplements`: other specs
+/// whose records `results` also holds).
+pub fn pack(
+    results: &Path,
+    out: &Path,
+    spec: &Path,
+    commit: &str,
+    supplements: &[Supplement],
+) -> Result<()> {
     let summary = miners_eval::packs::pack(results, out)?;
-    let run = Run {
-        spec: spec.display().to_string(),
-        commit: commit.to_owned(),
-        cpu: cpu()?,
-        date: output("date", &["-u", "+%Y-%m-%d"])?,
-        jobs: (finished_jobs(results)?, spec_jobs(spec)?),
+    let describe = |spec: &Path, commit: &str| -> Result<Run> {
+        Ok(Run {
+            spec: spec.display().to_string(),
+            commit: commit.to_owned(),
+            cpu: cpu()?,
+            date: output("date", &["-u", "+%Y-%m-%d"])?,
+            jobs: jobs_done(results, spec)?,
+            supplements: Vec::new(),
+        })
     };
+    let mut run = describe(spec, commit)?;
+    for supplement in supplements {
+        run.supplements
+            .push(describe(&supplement.spec, &supplement.commit)?);
+    }
     let json = serde_json::to_string_pretty(&run)? + "\n";
     std::fs::write(out.join("RUN.json"), json)?;
     eprintln!(
@@ -199,8 +243,18 @@ fn readme_block(packs: &Path, fresh: &Path) -> Result<String> {
         ),
         false => String::new(),
     };
+    let supplements: String = run
+        .supplements
+        .iter()
+        .map(|s| {
+            format!(
+                " Beside it: `{}` at commit `{}` ({} of {} jobs), on {}, packed {}.",
+                s.spec, s.commit, s.jobs.0, s.jobs.1, s.cpu, s.date
+            )
+        })
+        .collect();
     Ok(format!(
-        "Run of record: `{}` at commit `{}`, on {}, packed {}.{partial} Records: \
+        "Run of record: `{}` at commit `{}`, on {}, packed {}.{partial}{supplements} Records: \
          [docs/results/records](docs/results/records); report: \
          [docs/results/REPORT.md](docs/results/REPORT.md).\n\n{}",
         run.spec,
@@ -305,26 +359,18 @@ fn same_scores(a: &ResultRecord, b: &ResultRecord) -> bool {
     a.metrics == b.metrics && a.n == b.n && a.limit == b.limit && a.model == b.model
 }
 
-/// Finished whole jobs of a result directory (its `.sweep/*.done` markers
-/// without a shard's cell digest).
-fn finished_jobs(results: &Path) -> Result<usize> {
-    let markers = results.join(".sweep");
-    if !markers.is_dir() {
-        return Ok(0);
-    }
-    let mut count = 0;
-    for entry in std::fs::read_dir(&markers)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        count += usize::from(name.ends_with(".done"));
-    }
-    Ok(count)
-}
-
-/// The jobs a sweep spec expands into on the data directory at hand.
-fn spec_jobs(spec: &Path) -> Result<usize> {
+/// The jobs of `spec` that `results` holds finished (by their sweep
+/// markers), and the jobs the spec expands into on the data directory at hand.
+fn jobs_done(results: &Path, spec: &Path) -> Result<(usize, usize)> {
     let spec = miners_sweep::SweepSpec::read(spec)?;
     let data = miners_datasets::DataDir::resolve(None)?;
-    Ok(miners_sweep::jobs(&spec, &data)?.len())
+    let jobs = miners_sweep::jobs(&spec, &data)?;
+    let markers = results.join(".sweep");
+    let done = jobs
+        .iter()
+        .filter(|job| markers.join(format!("{}.done", job.name())).is_file())
+        .count();
+    Ok((done, jobs.len()))
 }
 
 /// The CPU as the figures name it: lscpu's model name, its core count and

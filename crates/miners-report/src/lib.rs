@@ -269,6 +269,11 @@ pub fn write_report(
     out: &Path,
 ) -> Result<ReportSummary, ReportError> {
     check_fingerprints(records)?;
+    // A percentile study's windows have their own table; every other table
+    // and plot reads the rest, so eleven windows do not crowd the ICL tables.
+    let (windows, records): (Vec<ResultRecord>, Vec<ResultRecord>) =
+        records.iter().cloned().partition(is_percentile_window);
+    let records = records.as_slice();
     let tables_dir = out.join("tables");
     let plots_dir = out.join("plots");
     for dir in [&tables_dir, &plots_dir] {
@@ -282,7 +287,7 @@ pub fn write_report(
     let mut comparisons = ablation(records);
     comparisons.extend(directions(records));
     comparisons.extend(mining(mined));
-    comparisons.extend(percentiles(records));
+    comparisons.extend(percentiles(&windows));
     comparisons.extend(versus(records));
     for table in headline
         .iter()
@@ -331,6 +336,14 @@ pub fn write_report(
         tables: headline.len() + comparisons.len() + by_dataset.len() + by_language.len(),
         plots: plots.len(),
     })
+}
+
+/// An ICL record whose demonstrations came from a percentile window.
+fn is_percentile_window(record: &ResultRecord) -> bool {
+    record
+        .generator
+        .as_ref()
+        .is_some_and(|g| matches!(g.selection, miners_icl::Selection::Percentile { .. }))
 }
 
 fn report_markdown(

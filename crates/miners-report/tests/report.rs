@@ -690,6 +690,18 @@ fn percentile_windows_get_their_table() {
     assert!(text.contains("| e5 | 50.00 | 70.00 | 60.00 |"), "{text}");
     assert!(text.contains("| labse | – | 30.00 | 30.00 |"), "{text}");
     assert_eq!(tables[0].name, "icl-percentile-nusax-mono-gen-logprob-k1");
+    // In a report the windows have that table alone: the ICL tables keep
+    // the nearest demonstrations' system only.
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&records, &[], dir.path()).unwrap();
+    let tables = dir.path().join("tables");
+    let cells = std::fs::read_to_string(tables.join("icl-nusax-mono.md")).unwrap();
+    assert!(
+        !cells.contains("p0-100") && !cells.contains("p50-100"),
+        "{cells}"
+    );
+    let study = tables.join("icl-percentile-nusax-mono-gen-logprob-k1.md");
+    assert!(std::fs::read_to_string(study).unwrap().contains("p50-100"));
 }
 
 /// SIB-200-style languages (`eng_Latn`) get box plots by family and by

@@ -8,11 +8,16 @@ tables) present in both, moved or not.
 Usage: python3 xtask/what_moved.py REV [ROOT] [--datasets]   (REV: e.g.
 5fa2289, the last report made before the records of record)
 
+ICL systems are compared without the scoring that reports since 2026-12-07
+name after them (` (generate)`, ` (logprob)`, ` (logprob + options)`), so a
+generator's row meets its row of before, when its scoring was not named.
+
 The cause column is left as `?`: name it from what changed between the two
 runs (docs/results/CHANGES.md keeps the reasoning), then paste the rows there.
 """
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -23,13 +28,18 @@ def old_table(root, rev, name):
     return json.loads(shown.stdout) if shown.returncode == 0 else None
 
 
+def unscored(system):
+    """An ICL system's name without the scoring reports now add."""
+    return re.sub(r" \((generate|logprob|logprob \+ options)\)$", "", system)
+
+
 def cells(table):
     """{(cell, system column): number} of a per-cell table."""
     found = {}
     for row in table["rows"]:
         for column, value in zip(table["header"], row):
             if column not in ("cell", "n") and isinstance(value, (int, float)):
-                found[(row[0], column)] = value
+                found[(row[0], unscored(column))] = value
     return found
 
 
@@ -41,7 +51,7 @@ def datasets(root, rev):
         if before is None:
             continue
         def by_system(table):
-            return {(row[0], column): value for row in table["rows"]
+            return {(unscored(row[0]), column): value for row in table["rows"]
                     for column, value in zip(table["header"][1:], row[1:])
                     if column != "avg" and isinstance(value, (int, float))}
         a, b = by_system(before), by_system(new)

@@ -27,6 +27,21 @@ pub(crate) struct Dropout {
     pub(crate) hidden: f64,
     /// On the attention probabilities.
     pub(crate) attention: f64,
+    /// In the classification head.
+    pub(crate) classifier: f64,
+}
+
+/// `x` with the dropout `rate` picks from the probabilities applied while
+/// training (`masks`), or `x` itself.
+pub(crate) fn dropout(
+    x: Tensor,
+    masks: Option<&DropoutMasks>,
+    rate: impl FnOnce(Dropout) -> f64,
+) -> Result<Tensor, TchError> {
+    match masks {
+        Some(masks) => masks.apply(&x, rate(masks.rates)),
+        None => Ok(x),
+    }
 }
 
 /// One training run's dropout: its probabilities and its mask stream.
@@ -116,6 +131,7 @@ mod tests {
         let rates = Dropout {
             hidden: 0.1,
             attention: 0.1,
+            classifier: 0.1,
         };
         let masks = DropoutMasks::new(rates, 42);
         let ones = Tensor::ones([1000, 100], (Kind::Float, Device::Cpu));

@@ -43,7 +43,7 @@ use crate::{
     TorchError,
     adamw::AdamW,
     batch::padded_ids,
-    dropout::{Dropout, DropoutMasks},
+    dropout::{Dropout, DropoutMasks, dropout},
     layers::Linear,
     models::{Bert, Positions},
     precision::Precision,
@@ -87,7 +87,6 @@ pub struct SequenceClassifier {
     device: Device,
     pad_token_id: i64,
     dropout: Dropout,
-    classifier_dropout: f64,
     labels: usize,
 }
 
@@ -140,10 +139,10 @@ impl SequenceClassifier {
             dropout: Dropout {
                 hidden: training.hidden_dropout_prob,
                 attention: training.attention_probs_dropout_prob,
+                classifier: training
+                    .classifier_dropout
+                    .unwrap_or(training.hidden_dropout_prob),
             },
-            classifier_dropout: training
-                .classifier_dropout
-                .unwrap_or(training.hidden_dropout_prob),
             labels,
         })
     }
@@ -285,10 +284,7 @@ impl SequenceClassifier {
         let (ids, mask) = padded_ids(&rows, self.pad_token_id, self.device)?;
         let states = self.encoder.forward_with(&ids, &mask, dropout)?;
         let first = states.f_select(1, 0)?;
-        let head_dropout = |x: Tensor| match dropout {
-            Some(masks) => masks.apply(&x, self.classifier_dropout),
-            None => Ok(x),
-        };
+        let head_dropout = |x: Tensor| self::dropout(x, dropout, |r| r.classifier);
         match &self.head {
             Head::Pooler { pooler, classifier } => {
                 let pooled = pooler.forward(&first)?.f_tanh()?;

@@ -9,7 +9,7 @@ use tch::{Kind, TchError, Tensor};
 use super::EncoderModel;
 use crate::{
     TorchError,
-    dropout::DropoutMasks,
+    dropout::{DropoutMasks, dropout},
     layers::{LayerNorm, Linear},
     profile::{self, Stage},
     weights::Weights,
@@ -152,7 +152,7 @@ impl Bert {
     ) -> Result<Tensor, TchError> {
         let (batch, length) = ids.size2()?;
         let embedded = profile::time(Stage::Embed, || self.embed(ids))?;
-        let mut x = hidden_dropout(embedded, dropout)?;
+        let mut x = self::dropout(embedded, dropout, |r| r.hidden)?;
         let attend = mask.f_to_kind(Kind::Bool)?.f_view([batch, 1, 1, length])?;
         for layer in &self.layers {
             x = self.layer_forward(layer, &x, &attend, dropout)?;
@@ -279,7 +279,9 @@ impl Bert {
         }
         .f_transpose(1, 2)?
         .f_reshape([batch, length, hidden])?;
-        let projected = hidden_dropout(layer.attention_out.forward(&context)?, dropout)?;
+        let projected = self::dropout(layer.attention_out.forward(&context)?, dropout, |r| {
+            r.hidden
+        })?;
         layer.attention_norm.forward(&projected.f_add(x)?)
     }
 
@@ -296,16 +298,8 @@ impl Bert {
             Activation::GeluTanh => inner.f_gelu("tanh")?,
             Activation::Relu => inner.f_relu()?,
         };
-        let projected = hidden_dropout(layer.output.forward(&inner)?, dropout)?;
+        let projected = self::dropout(layer.output.forward(&inner)?, dropout, |r| r.hidden)?;
         layer.output_norm.forward(&projected.f_add(x)?)
-    }
-}
-
-/// `x` with the hidden dropout applied while training.
-fn hidden_dropout(x: Tensor, dropout: Option<&DropoutMasks>) -> Result<Tensor, TchError> {
-    match dropout {
-        Some(masks) => masks.apply(&x, masks.rates().hidden),
-        None => Ok(x),
     }
 }
 
@@ -350,6 +344,7 @@ mod tests {
             Dropout {
                 hidden: 0.0,
                 attention: 0.0,
+                classifier: 0.0,
             },
             1,
         );

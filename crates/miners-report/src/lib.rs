@@ -27,6 +27,7 @@ mod tsne;
 mod views;
 
 use std::{
+    borrow::Cow,
     collections::BTreeSet,
     path::{Path, PathBuf},
 };
@@ -271,9 +272,16 @@ pub fn write_report(
     check_fingerprints(records)?;
     // A percentile study's windows have their own table; every other table
     // and plot reads the rest, so eleven windows do not crowd the ICL tables.
-    let (windows, records): (Vec<ResultRecord>, Vec<ResultRecord>) =
-        records.iter().cloned().partition(is_percentile_window);
-    let records = records.as_slice();
+    let studied = records;
+    let rest: Cow<[ResultRecord]> = match records.iter().any(is_percentile_window) {
+        true => records
+            .iter()
+            .filter(|r| !is_percentile_window(r))
+            .cloned()
+            .collect(),
+        false => Cow::Borrowed(records),
+    };
+    let records = rest.as_ref();
     let tables_dir = out.join("tables");
     let plots_dir = out.join("plots");
     for dir in [&tables_dir, &plots_dir] {
@@ -287,7 +295,7 @@ pub fn write_report(
     let mut comparisons = ablation(records);
     comparisons.extend(directions(records));
     comparisons.extend(mining(mined));
-    comparisons.extend(percentiles(&windows));
+    comparisons.extend(percentiles(studied));
     comparisons.extend(versus(records));
     for table in headline
         .iter()

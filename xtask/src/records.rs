@@ -77,12 +77,13 @@ pub fn pack(
     supplements: &[Supplement],
 ) -> Result<()> {
     let summary = miners_eval::packs::pack(results, out)?;
+    let (cpu, date) = (cpu()?, output("date", &["-u", "+%Y-%m-%d"])?);
     let describe = |spec: &Path, commit: &str| -> Result<Run> {
         Ok(Run {
             spec: spec.display().to_string(),
             commit: commit.to_owned(),
-            cpu: cpu()?,
-            date: output("date", &["-u", "+%Y-%m-%d"])?,
+            cpu: cpu.clone(),
+            date: date.clone(),
             jobs: jobs_done(results, spec)?,
             supplements: Vec::new(),
         })

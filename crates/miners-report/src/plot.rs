@@ -130,7 +130,14 @@ pub fn k_curve_svg(
     let mut ks: Vec<usize> = points.clone().map(|p| p.0).collect();
     ks.sort_unstable();
     ks.dedup();
-    let max_k = ks.last().copied().unwrap_or(1).max(1) as i32;
+    // x in hundredths of k: integer coordinates keep plotters' own tick
+    // formatting, and the margin keeps the first and last points in the frame.
+    let hundredths = |k: usize| k as i32 * 100;
+    let (first, last) = (
+        ks.first().map_or(0, |&k| hundredths(k)),
+        ks.last().map_or(100, |&k| hundredths(k)),
+    );
+    let margin = ((last - first) / 20).max(10);
     let (low, high) = points.fold((f64::MAX, f64::MIN), |(lo, hi), p| {
         (lo.min(p.1), hi.max(p.1))
     });
@@ -140,8 +147,9 @@ pub fn k_curve_svg(
         ((low - 5.0).max(0.0), (high + 5.0).min(100.0))
     };
     let (root, data, legend_area) = canvas(path, (860, 440))?;
-    // Integer k, ticked (and gridded) only where a k was run.
-    let x_range = (0..max_k + 1).with_key_points(ks.iter().map(|&k| k as i32).collect());
+    // Ticked (and gridded) only where a k was run.
+    let x_range = ((first - margin)..(last + margin))
+        .with_key_points(ks.iter().map(|&k| hundredths(k)).collect());
     let mut chart = ChartBuilder::on(&data)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -152,6 +160,7 @@ pub fn k_curve_svg(
     chart
         .configure_mesh()
         .x_desc("k (neighbours or demonstrations)")
+        .x_label_formatter(&|x| format!("{}", x / 100))
         .y_desc("score (%)")
         .bold_line_style(BLACK.mix(0.12))
         .light_line_style(TRANSPARENT)
@@ -160,7 +169,7 @@ pub fn k_curve_svg(
     let mut entries = Vec::new();
     for (i, (name, line)) in curves.iter().enumerate() {
         let colour = colour(i);
-        let xy: Vec<(i32, f64)> = line.iter().map(|&(k, v)| (k as i32, v)).collect();
+        let xy: Vec<(i32, f64)> = line.iter().map(|&(k, v)| (hundredths(k), v)).collect();
         chart
             .draw_series(LineSeries::new(xy.clone(), colour.stroke_width(2)))
             .map_err(|e| plot_error(path, e))?;

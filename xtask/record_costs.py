@@ -11,13 +11,21 @@ import pathlib
 import sys
 
 
+def pack_results(path):
+    """A pack's results: each line with the fields its first line shares, if any."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    shared = rows.pop(0)["shared"] if rows and list(rows[0]) == ["shared"] else {}
+    return [{**shared, **row} for row in rows]
+
+
 def main():
     root = pathlib.Path(sys.argv[1])
     totals = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0])
     seen = set()
     for pack in sorted(root.rglob("*.jsonl")):
-        for line in pack.read_text().splitlines():
-            r = json.loads(line)
+        if pack.relative_to(root).parts[0] == "mining":
+            continue  # mining results carry no per-cell costs
+        for r in pack_results(pack):
             who = r["model"]["id"] + (" / " + r["generator"]["id"] if r.get("generator") else "")
             where = r.get("lang") or f'{r.get("source_lang")}-{r.get("target_lang")}'
             cell = (r["task"], r["dataset"], who, r["setting"], where, r.get("reversed", False))

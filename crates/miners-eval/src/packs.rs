@@ -1,15 +1,21 @@
 //! Records of record: a result directory whose folders of result files are
 //! each folded into one JSON Lines file, `<folder>.jsonl`, one compact line
-//! per file in file-name order. `git diff` then shows a changed score as one
-//! changed line, and a pack reads as the folder it stands for: each line
-//! must belong in that folder by its content, as a file must belong at its
-//! path. [`pack`] writes them; [`read_packs`] reads them back, and the
-//! report and the sweep's merge read a pack directory as a result directory.
+//! per file in file-name order. The top-level fields that every line of a
+//! pack has alike (task, dataset, model, setting…) are written once, in a
+//! first line `{"shared": {…}}`, and left out of the lines below it; a line
+//! reads as itself with the shared fields added, and may not give one of
+//! them again. `git diff` then shows a changed score as one changed line,
+//! and a pack reads as the folder it stands for: each line must belong in
+//! that folder by its content, as a file must belong at its path. [`pack`]
+//! writes them; [`read_packs`] reads them back, and the report and the
+//! sweep's merge read a pack directory as a result directory.
 
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
 };
+
+use serde_json::{Map, Value};
 
 use crate::{
     EvalError, ResultRecord,
@@ -18,6 +24,12 @@ use crate::{
 
 /// The extension of a pack file.
 pub const PACK_EXTENSION: &str = "jsonl";
+
+/// The key of a pack's first line when it holds the fields its lines share.
+const SHARED: &str = "shared";
+
+/// A result's fields, as a pack line holds them.
+type Fields = Map<String, Value>;
 
 /// One result of a result directory: a record, or a mined pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,13 +67,16 @@ impl Packed {
         ResultRecord::parse(bytes).map(|record| Self::Record(Box::new(record)))
     }
 
-    /// One compact line of JSON.
-    fn line(&self) -> String {
-        let json = match self {
-            Self::Record(record) => serde_json::to_string(record),
-            Self::Mining(mined) => serde_json::to_string(mined),
+    /// Its fields, as its file holds them.
+    fn fields(&self) -> Fields {
+        let value = match self {
+            Self::Record(record) => serde_json::to_value(record),
+            Self::Mining(mined) => serde_json::to_value(mined),
         };
-        json.expect("results serialise")
+        match value.expect("results serialise") {
+            Value::Object(fields) => fields,
+            _ => unreachable!("results serialise as objects"),
+        }
     }
 }
 
@@ -82,7 +97,7 @@ pub struct PackSummary {
 /// written atomically; packs in `out` of folders `results` no longer has are
 /// removed, so that `out` holds exactly what `results` does.
 pub fn pack(results: &Path, out: &Path) -> Result<PackSummary, EvalError> {
-    let mut folders: BTreeMap<PathBuf, Vec<(String, String)>> = BTreeMap::new();
+    let mut folders: BTreeMap<PathBuf, Vec<(String, Fields)>> = BTreeMap::new();
     let mut summary = PackSummary::default();
     for file in result_files(results)? {
         let bytes = std::fs::read(&file).map_err(|source| io(&file, source))?;
@@ -99,14 +114,14 @@ pub fn pack(results: &Path, out: &Path) -> Result<PackSummary, EvalError> {
         folders
             .entry(folder)
             .or_default()
-            .push((name, packed.line()));
+            .push((name, packed.fields()));
         summary.files += 1;
     }
     let mut written = Vec::new();
     for (folder, mut lines) in folders {
-        lines.sort();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
         let path = pack_of(&out.join(folder));
-        let text: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
+        let text = pack_text(lines.into_iter().map(|(_, fields)| fields).collect());
         let dir = path.parent().expect("packs have a parent");
         std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
         miners_core::atomic_write(&path, text.as_bytes()).map_err(|source| io(&path, source))?;
@@ -136,9 +151,12 @@ pub fn read_packs(dir: &Path) -> Result<Vec<Packed>, EvalError> {
             .strip_prefix(dir)
             .expect("walked from dir")
             .to_owned();
-        for (index, line) in text.lines().enumerate() {
+        let shared = text.lines().next().and_then(shared_fields);
+        let skip = usize::from(shared.is_some());
+        for (index, line) in text.lines().enumerate().skip(skip) {
             let number = index + 1;
-            let packed = Packed::parse(&relative.join("line"), line.as_bytes())
+            let packed = with_shared(line, shared.as_ref())
+                .and_then(|bytes| Packed::parse(&relative.join("line"), &bytes))
                 .map_err(|message| invalid(&pack, Some(number), message))?;
             let path = packed.path(dir);
             if path.parent() != Some(folder.as_path()) {
@@ -156,6 +174,61 @@ pub fn read_packs(dir: &Path) -> Result<Vec<Packed>, EvalError> {
         }
     }
     Ok(results)
+}
+
+/// A pack's text: each result's fields on a line, those that every line
+/// has alike moved into a first `{"shared": {…}}` line when there are two
+/// lines or more.
+fn pack_text(mut lines: Vec<Fields>) -> String {
+    let shared: Fields = match &lines[..] {
+        [first, _, ..] => first
+            .iter()
+            .filter(|(key, value)| lines[1..].iter().all(|l| l.get(*key) == Some(value)))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+        _ => Fields::new(),
+    };
+    let mut text = String::new();
+    if !shared.is_empty() {
+        for line in &mut lines {
+            line.retain(|key, _| !shared.contains_key(key));
+        }
+        lines.insert(
+            0,
+            Fields::from_iter([(SHARED.to_owned(), Value::Object(shared))]),
+        );
+    }
+    for line in lines {
+        text.push_str(&Value::Object(line).to_string());
+        text.push('\n');
+    }
+    text
+}
+
+/// The shared fields, if `line` is a pack's `{"shared": {…}}` line.
+fn shared_fields(line: &str) -> Option<Fields> {
+    match serde_json::from_str(line).ok()? {
+        Value::Object(mut outer) if outer.len() == 1 => match outer.remove(SHARED)? {
+            Value::Object(shared) => Some(shared),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The bytes of the result a pack line stands for: the line with the pack's
+/// shared fields added (none given twice).
+fn with_shared(line: &str, shared: Option<&Fields>) -> Result<Vec<u8>, String> {
+    let Some(shared) = shared else {
+        return Ok(line.as_bytes().to_vec());
+    };
+    let mut fields: Fields = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    for (key, value) in shared {
+        if fields.insert(key.clone(), value.clone()).is_some() {
+            return Err(format!("gives `{key}`, which the pack's first line shares"));
+        }
+    }
+    Ok(Value::Object(fields).to_string().into_bytes())
 }
 
 /// The pack that stands for `folder`: its path with `.jsonl` appended (not

@@ -768,7 +768,15 @@ pub fn per_language(records: &[ResultRecord]) -> Vec<Table> {
         .collect()
 }
 
-/// Mean headline score (×100) per k, per system, for one (task, dataset, setting).
+/// Whether `record` ranks by something other than its retriever's own
+/// metric (a metric ablation's `~ranking` id): the ablation's tables compare
+/// rankings; the figures draw each retriever once.
+pub(crate) fn reranked(record: &ResultRecord) -> bool {
+    record.model.id.contains('~')
+}
+
+/// Mean headline score (×100) per k, per system, for one (task, dataset,
+/// setting), each retriever at its own ranking (no `~ranking` variants).
 pub fn k_curves(
     records: &[ResultRecord],
     task: Task,
@@ -778,7 +786,7 @@ pub fn k_curves(
     let mut curves: BTreeMap<String, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
     for r in records
         .iter()
-        .filter(|r| r.task == task && r.dataset == dataset && r.setting == setting)
+        .filter(|r| r.task == task && r.dataset == dataset && r.setting == setting && !reranked(r))
     {
         curves
             .entry(system(r))

@@ -98,12 +98,18 @@ pub(crate) fn legend_panel(
     legend(area, entries, Mark::Dot, path)
 }
 
-/// `text` cut to `max` characters, with an ellipsis when cut.
+/// `text` cut to `max` characters by an ellipsis in the middle, so that
+/// names sharing a long prefix (`distfuse(e5-small+minilm-l6,tuned-per-…`)
+/// stay apart by their ends.
 fn shorten(text: &str, max: usize) -> String {
-    match text.chars().count() > max {
-        true => format!("{}…", text.chars().take(max - 1).collect::<String>()),
-        false => text.to_owned(),
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_owned();
     }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let (start, end) = (&chars[..head], &chars[chars.len() - tail..]);
+    format!("{}…{}", String::from_iter(start), String::from_iter(end))
 }
 
 /// The canvas, white, split into the data's area and the legend's.

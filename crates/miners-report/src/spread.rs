@@ -18,7 +18,7 @@ use plotters::{
 
 use crate::{
     ReportError,
-    aggregate::headline_metric,
+    aggregate::{headline_metric, reranked},
     plot::{legend_panel, plot_error},
     system,
 };
@@ -53,12 +53,16 @@ impl Grouping {
 /// Scores (in %) by group, then by k.
 type Spread = BTreeMap<String, BTreeMap<usize, Vec<f64>>>;
 
-/// Draws the box plots of `records` into `dir`; returns the file names.
+/// Draws the box plots of `records` into `dir`, one by family and one by
+/// script per retriever at the reference's ranking (the metric ablation's
+/// other rankings, ids with a `~ranking`, are in its tables); returns the
+/// file names.
 pub fn spread_plots(records: &[ResultRecord], dir: &Path) -> Result<Vec<String>, ReportError> {
     let mut cells: BTreeMap<(String, &'static str, String), Vec<&ResultRecord>> = BTreeMap::new();
     for record in records {
         let scripted = record.lang.as_deref().is_some_and(|l| l.contains('_'));
-        if record.task == Task::Classification && scripted && !record.reversed {
+        if record.task == Task::Classification && scripted && !record.reversed && !reranked(record)
+        {
             let key = (
                 record.dataset.clone(),
                 record.setting.name(),

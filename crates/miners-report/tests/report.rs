@@ -544,9 +544,10 @@ fn learned_weights_share_one_row_across_datasets() {
 }
 
 /// A result directory packed into records of record reads back as the same
-/// records and mining results, makes the same report byte for byte, and
-/// refuses a line out of its folder, a result given twice, and a broken
-/// line, by pack file and line.
+/// records and mining results, makes the same report byte for byte, writes
+/// the fields a pack's lines share once, and refuses a line out of its
+/// folder, a result given twice, a broken line and a shared field given
+/// again, by pack file and line.
 #[test]
 fn packed_records_read_as_their_result_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -583,12 +584,37 @@ fn packed_records_read_as_their_result_directory() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     assert_eq!(report(&results, &a), report(&packs, &b));
 
+    let refused = |contents: String, target: &Path| {
+        let kept = std::fs::read_to_string(target).unwrap();
+        std::fs::write(target, contents).unwrap();
+        let err = load_records(&packs).unwrap_err().to_string();
+        std::fs::write(target, kept).unwrap();
+        err
+    };
+
+    // The fields a pack's lines share are written once, first; a line may
+    // not give one again.
+    let nusax = packs.join("classification/nusax/m/mono.jsonl");
+    let text = std::fs::read_to_string(&nusax).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with(r#"{"shared":{"#) && lines[0].contains(r#""dataset":"nusax""#));
+    assert!(
+        lines[1..].iter().all(|l| !l.contains(r#""dataset""#)),
+        "{text}"
+    );
+    let whole = serde_json::to_string(&records()[0]).unwrap();
+    let err = refused(format!("{text}{whole}\n"), &nusax);
+    assert!(
+        err.contains("mono.jsonl:5") && err.contains("which the pack's first line shares"),
+        "{err}"
+    );
+
     // Packing again removes a folder's pack once the folder is gone.
-    let stale = packs.join("classification/nusax/m/mono.jsonl");
-    assert!(stale.is_file());
+    assert!(nusax.is_file());
     std::fs::remove_dir_all(results.join("classification/nusax/m/mono")).unwrap();
     assert_eq!(pack(&results, &packs).unwrap().removed, 1);
-    assert!(!stale.exists());
+    assert!(!nusax.exists());
 
     // A line in another folder's pack, the same line twice, a broken line.
     let (pack_file, other) = (
@@ -597,13 +623,6 @@ fn packed_records_read_as_their_result_directory() {
     );
     let text = std::fs::read_to_string(&pack_file).unwrap();
     let first = text.lines().next().unwrap().to_owned();
-    let refused = |contents: String, target: &Path| {
-        let kept = std::fs::read_to_string(target).unwrap();
-        std::fs::write(target, contents).unwrap();
-        let err = load_records(&packs).unwrap_err().to_string();
-        std::fs::write(target, kept).unwrap();
-        err
-    };
     let moved = format!("{}{first}\n", std::fs::read_to_string(&other).unwrap());
     let err = refused(moved, &other);
     assert!(
@@ -625,8 +644,9 @@ fn packed_records_read_as_their_result_directory() {
     assert!(err.contains("given both as a file and in a pack"), "{err}");
 }
 
-/// k-curves tick only the k that were run; scatters name every colour they
-/// draw, the rarest categories together as "other".
+/// k-curves tick only the k that were run and keep long names apart;
+/// scatters name every colour they draw, the rarest categories together as
+/// "other".
 #[test]
 fn plots_tick_the_k_run_and_name_every_colour() {
     let dir = tempfile::tempdir().unwrap();
@@ -639,6 +659,18 @@ fn plots_tick_the_k_run_and_name_every_colour() {
         assert!(svg.contains(&format!(">\n{k}\n</text>")), "{k}: {svg}");
     }
     assert!(!svg.contains(">\n2\n</text>") && !svg.contains(">\n0\n</text>"));
+    // Long names sharing a prefix keep their ends in the legend.
+    let mut curves = std::collections::BTreeMap::new();
+    for by in ["dataset", "family"] {
+        let name = format!("distfuse(e5-small+minilm-l6,tuned-per-{by})");
+        curves.insert(name, vec![(1, 50.0), (5, 60.0)]);
+    }
+    miners_report::k_curve_svg(&curve, "t", &curves).unwrap();
+    let svg = std::fs::read_to_string(&curve).unwrap();
+    assert!(
+        svg.contains("per-dataset)") && svg.contains("per-family)"),
+        "{svg}"
+    );
 
     let scatter = dir.path().join("s.svg");
     let categories: Vec<String> = (0..25)
@@ -705,7 +737,8 @@ fn percentile_windows_get_their_table() {
 }
 
 /// SIB-200-style languages (`eng_Latn`) get box plots by family and by
-/// script, a box per k, named in REPORT.md.
+/// script, a box per k, named in REPORT.md; a retriever under another
+/// ranking (`m~csls10`) gets no box plot and no k-curve.
 #[test]
 fn languages_that_name_their_script_get_box_plots_by_family_and_script() {
     let langs = [
@@ -716,21 +749,40 @@ fn languages_that_name_their_script_get_box_plots_by_family_and_script() {
     for (i, lang) in langs.iter().enumerate() {
         for (k, bump) in [(1, 0.0), (5, 0.05), (10, 0.08)] {
             let score = 0.3 + 0.04 * i as f64 + bump;
-            records.push(record(
-                "classification",
-                "sib200",
-                "mono",
-                "m",
-                (lang, None),
-                k,
-                score,
-                score,
-            ));
+            for model in ["m", "m~csls10"] {
+                records.push(record(
+                    "classification",
+                    "sib200",
+                    "mono",
+                    model,
+                    (lang, None),
+                    k,
+                    score,
+                    score,
+                ));
+            }
         }
     }
     let dir = tempfile::tempdir().unwrap();
     write_report(&records, &[], dir.path()).unwrap();
     let plots = dir.path().join("plots");
+    let boxes = std::fs::read_dir(&plots)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("box-")
+        })
+        .count();
+    assert_eq!(boxes, 2);
+    let curve =
+        std::fs::read_to_string(plots.join("kcurve-classification-sib200-mono.svg")).unwrap();
+    assert!(
+        curve.contains(">\nm\n</text>") && !curve.contains("csls10"),
+        "{curve}"
+    );
     let family = std::fs::read_to_string(plots.join("box-sib200-mono-m-family.svg")).unwrap();
     let script = std::fs::read_to_string(plots.join("box-sib200-mono-m-script.svg")).unwrap();
     for group in [

@@ -18,6 +18,12 @@ def pack_results(path):
     return [{**shared, **row} for row in rows]
 
 
+def generator(entry):
+    """A generator's id, with `(percentile windows)` for a percentile study's runs."""
+    windowed = entry.get("selection", {}).get("type") == "percentile"
+    return entry["id"] + (" (percentile windows)" if windowed else "")
+
+
 def main():
     root = pathlib.Path(sys.argv[1])
     totals = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0])
@@ -26,7 +32,7 @@ def main():
         if pack.relative_to(root).parts[0] == "mining":
             continue  # mining results carry no per-cell costs
         for r in pack_results(pack):
-            who = r["model"]["id"] + (" / " + r["generator"]["id"] if r.get("generator") else "")
+            who = r["model"]["id"] + (" / " + generator(r["generator"]) if r.get("generator") else "")
             where = r.get("lang") or f'{r.get("source_lang")}-{r.get("target_lang")}'
             cell = (r["task"], r["dataset"], who, r["setting"], where, r.get("reversed", False))
             if r["task"] != "icl":

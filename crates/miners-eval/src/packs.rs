@@ -188,7 +188,6 @@ fn pack_text(mut lines: Vec<Fields>) -> String {
             .collect(),
         _ => Fields::new(),
     };
-    let mut text = String::new();
     if !shared.is_empty() {
         for line in &mut lines {
             line.retain(|key, _| !shared.contains_key(key));
@@ -198,6 +197,7 @@ fn pack_text(mut lines: Vec<Fields>) -> String {
             Fields::from_iter([(SHARED.to_owned(), Value::Object(shared))]),
         );
     }
+    let mut text = String::new();
     for line in lines {
         text.push_str(&Value::Object(line).to_string());
         text.push('\n');

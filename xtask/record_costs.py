@@ -6,16 +6,10 @@ ICL times each k apart). Prints a Markdown table and the totals.
 Usage: python3 xtask/record_costs.py docs/results/records
 """
 import collections
-import json
 import pathlib
 import sys
 
-
-def pack_results(path):
-    """A pack's results: each line with the fields its first line shares, if any."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    shared = rows.pop(0)["shared"] if rows and list(rows[0]) == ["shared"] else {}
-    return [{**shared, **row} for row in rows]
+from packs import pack_results
 
 
 def generator(entry):

@@ -39,7 +39,7 @@ pub(crate) fn dropout(
     rate: impl FnOnce(Dropout) -> f64,
 ) -> Result<Tensor, TchError> {
     match masks {
-        Some(masks) => masks.apply(&x, rate(masks.rates)),
+        Some(masks) => masks.apply(&x, rate(masks.rates())),
         None => Ok(x),
     }
 }

@@ -187,6 +187,11 @@ enum Task {
         /// `sweep-percentile.toml@1624064`); repeatable.
         #[arg(long)]
         supplement: Vec<records::Supplement>,
+        /// Add the supplements' records to the packs already in `--out`,
+        /// keeping their other records and what `RUN.json` says of the runs
+        /// already there (`--spec` and `--commit` are then unused).
+        #[arg(long, requires = "supplement")]
+        add: bool,
     },
     /// Regenerate docs/results/ and docs/results/ablation/ from their committed
     /// records, and the README's results of record between its markers.
@@ -226,7 +231,11 @@ fn main() -> Result<()> {
             spec,
             commit,
             supplement,
+            add,
         } => {
+            if add {
+                return records::add(&results, &out, &supplement);
+            }
             cargo(&["build", "--quiet", "--release", "-p", "miners-cli"])?;
             let head = || -> Result<String> {
                 let out = Command::new("git")

@@ -10,7 +10,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use miners_eval::ResultRecord;
+use miners_eval::{ResultRecord, packs::RUN_FILE};
 
 /// Each committed report and the packs it is made from.
 pub const REPORTS: [(&str, &str); 2] = [
@@ -39,6 +39,14 @@ pub struct Run {
     /// fine-tuned baseline), each run at its own commit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supplements: Vec<Run>,
+}
+
+impl Run {
+    /// Describes `supplement` beside the run, in place of what was said of its spec.
+    fn put_supplement(&mut self, supplement: Run) {
+        self.supplements.retain(|s| s.spec != supplement.spec);
+        self.supplements.push(supplement);
+    }
 }
 
 /// A spec whose records are packed beside the main sweep's, and the commit
@@ -77,24 +85,55 @@ pub fn pack(
     supplements: &[Supplement],
 ) -> Result<()> {
     let summary = miners_eval::packs::pack(results, out)?;
-    let (cpu, date) = (cpu()?, output("date", &["-u", "+%Y-%m-%d"])?);
-    let describe = |spec: &Path, commit: &str| -> Result<Run> {
-        Ok(Run {
-            spec: spec.display().to_string(),
-            commit: commit.to_owned(),
-            cpu: cpu.clone(),
-            date: date.clone(),
-            jobs: jobs_done(results, spec)?,
-            supplements: Vec::new(),
-        })
-    };
-    let mut run = describe(spec, commit)?;
+    let mut run = describe(results, spec, commit)?;
     for supplement in supplements {
         run.supplements
-            .push(describe(&supplement.spec, &supplement.commit)?);
+            .push(describe(results, &supplement.spec, &supplement.commit)?);
     }
-    let json = serde_json::to_string_pretty(&run)? + "\n";
-    std::fs::write(out.join("RUN.json"), json)?;
+    write_run(out, &run, summary)
+}
+
+/// Adds the records of `results`, the runs of `supplements`, to the packs
+/// in `out`: the packs keep their other records, and `RUN.json` what it
+/// says of the runs already there; a supplement it names already is
+/// described afresh. Records already packed must agree with `results`.
+pub fn add(results: &Path, out: &Path, supplements: &[Supplement]) -> Result<()> {
+    let mut run = read_run(out)?;
+    let staging = tempfile::tempdir()?;
+    let merged = staging.path().join("results");
+    miners_sweep::merge(&merged, &[out.to_owned(), results.to_owned()])?;
+    let summary = miners_eval::packs::pack(&merged, out)?;
+    for supplement in supplements {
+        run.put_supplement(describe(results, &supplement.spec, &supplement.commit)?);
+    }
+    write_run(out, &run, summary)
+}
+
+/// The run of `spec` at `commit` whose records and job markers `results` holds,
+/// on this machine, today.
+fn describe(results: &Path, spec: &Path, commit: &str) -> Result<Run> {
+    Ok(Run {
+        spec: spec.display().to_string(),
+        commit: commit.to_owned(),
+        cpu: cpu()?,
+        date: output("date", &["-u", "+%Y-%m-%d"])?,
+        jobs: jobs_done(results, spec)?,
+        supplements: Vec::new(),
+    })
+}
+
+/// What `RUN.json` in the pack directory `packs` says.
+fn read_run(packs: &Path) -> Result<Run> {
+    let path = packs.join(RUN_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Writes `run` as `RUN.json` beside the packs in `out`, and says what was packed.
+fn write_run(out: &Path, run: &Run, summary: miners_eval::packs::PackSummary) -> Result<()> {
+    let json = serde_json::to_string_pretty(run)? + "\n";
+    miners_core::atomic_write(&out.join(RUN_FILE), json.as_bytes())?;
     eprintln!(
         "records: {} results in {} packs under {} ({} stale packs removed); {} of {} jobs",
         summary.files,
@@ -104,6 +143,12 @@ pub fn pack(
         run.jobs.0,
         run.jobs.1
     );
+    for supplement in &run.supplements {
+        eprintln!(
+            "records: beside it {}: {} of {} jobs",
+            supplement.spec, supplement.jobs.0, supplement.jobs.1
+        );
+    }
     Ok(())
 }
 
@@ -224,8 +269,7 @@ fn files(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
 /// The README's results of record: the run's line, then Table 2 and
 /// Table 3 of the report in `fresh`, their links pointing into docs/results.
 fn readme_block(packs: &Path, fresh: &Path) -> Result<String> {
-    let run: Run = serde_json::from_str(&std::fs::read_to_string(packs.join("RUN.json"))?)
-        .context("RUN.json")?;
+    let run = read_run(packs)?;
     let report = std::fs::read_to_string(fresh.join("REPORT.md"))?;
     let start = report
         .find("### Table 2")
@@ -412,6 +456,38 @@ fn output(program: &str, args: &[&str]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_supplement_described_again_replaces_what_was_said_of_it() {
+        let run = |spec: &str, commit: &str, done: usize| Run {
+            spec: spec.into(),
+            commit: commit.into(),
+            cpu: "cpu".into(),
+            date: "2026-12-07".into(),
+            jobs: (done, 4),
+            supplements: Vec::new(),
+        };
+        let mut main = run("sweep.toml", "aaa", 4);
+        main.put_supplement(run("sweep-percentile.toml", "bbb", 4));
+        main.put_supplement(run("sweep-finetune.toml", "ccc", 1));
+        main.put_supplement(run("sweep-finetune.toml", "ddd", 2));
+        let said: Vec<_> = main
+            .supplements
+            .iter()
+            .map(|s| (s.spec.as_str(), s.commit.as_str(), s.jobs.0))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("sweep-percentile.toml", "bbb", 4),
+                ("sweep-finetune.toml", "ddd", 2)
+            ]
+        );
+        assert_eq!(
+            (main.spec.as_str(), main.commit.as_str()),
+            ("sweep.toml", "aaa")
+        );
+    }
 
     #[test]
     fn splice_replaces_only_what_lies_between_the_markers() {

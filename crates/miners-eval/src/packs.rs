@@ -25,6 +25,11 @@ use crate::{
 /// The extension of a pack file.
 pub const PACK_EXTENSION: &str = "jsonl";
 
+/// The file beside the packs that says which run made them (written by
+/// `cargo xtask records`); it is not a result, and readers of a pack
+/// directory leave it out.
+pub const RUN_FILE: &str = "RUN.json";
+
 /// The key of a pack's first line when it holds the fields its lines share.
 const SHARED: &str = "shared";
 

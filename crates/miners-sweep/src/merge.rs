@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use miners_eval::{
     FingerprintLedger, ResultRecord,
     mining::{MINING_DIR, MiningResult},
-    packs::read_packs,
+    packs::{RUN_FILE, read_packs},
 };
 
 use crate::{SweepError, marker::JobMarker};
@@ -214,14 +214,13 @@ fn same_metrics(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Every record (`.json`) and job marker (`.done`) under `dir`, recursively,
-/// sorted, leaving out the report's own directory and temporary files.
+/// sorted, leaving out the report's own directory, temporary files and the
+/// run description beside packs ([`RUN_FILE`]).
 pub fn result_files(dir: &Path) -> Result<Vec<PathBuf>, SweepError> {
     let mut found = miners_core::files_under(dir).map_err(|e| SweepError::io(dir, e))?;
     found.retain(|path| {
-        is_result_file(path)
-            && !path
-                .strip_prefix(dir)
-                .is_ok_and(|p| p.starts_with("report"))
+        let relative = path.strip_prefix(dir).unwrap_or(path);
+        is_result_file(path) && !relative.starts_with("report") && relative != Path::new(RUN_FILE)
     });
     Ok(found)
 }

@@ -117,9 +117,9 @@ fn runs_resumes_and_merges_shards() {
     assert_eq!(again.run, 0);
 }
 
-/// Records of record packed from a sweep merge into an empty directory as the
-/// same record files, byte for byte, and a sweep resumes there without
-/// running a cell again.
+/// Records of record packed from a sweep (with the run description beside
+/// them) merge into an empty directory as the same record files, byte for
+/// byte, and a sweep resumes there without running a cell again.
 #[test]
 fn a_sweep_resumes_from_its_packed_records() {
     let Some((models, data)) = setup() else {
@@ -135,6 +135,8 @@ fn a_sweep_resumes_from_its_packed_records() {
     )
     .unwrap();
     miners_eval::packs::pack(&results, &packs).unwrap();
+    let description = packs.join(miners_eval::packs::RUN_FILE);
+    std::fs::write(&description, "{\"spec\": \"sweep.toml\"}\n").unwrap();
     let resumed = root.path().join("resumed");
     let merged = merge(&resumed, &[packs]).unwrap();
     let records = |dir: &std::path::Path| -> Vec<(PathBuf, Vec<u8>)> {

@@ -39,6 +39,14 @@ pub fn headline_k(task: Task) -> usize {
     }
 }
 
+/// `, k = K` for a table title, or nothing for a task without k (fine-tuning).
+fn at_k(task: Task, k: usize) -> String {
+    match task {
+        Task::FineTune => String::new(),
+        _ => format!(", k = {k}"),
+    }
+}
+
 /// The metric the paper reports for a record: F1 for bitext, else the
 /// dataset's [`Headline`] (accuracy for datasets the registry does not know).
 pub fn headline_metric(record: &ResultRecord) -> f64 {
@@ -567,7 +575,7 @@ pub fn versus(records: &[ResultRecord]) -> Option<Table> {
                 Value::from(langs.len()),
                 number(knn),
                 number(icl.as_ref().map(|(v, _)| *v)),
-                Value::from(icl.map_or(String::new(), |(_, g)| g)),
+                Value::from(icl.map_or("–".to_owned(), |(_, g)| g)),
                 number(fine),
             ]
         })
@@ -706,7 +714,12 @@ pub fn per_dataset(records: &[ResultRecord]) -> Vec<Table> {
                 .collect();
             Table {
                 name: format!("{}-{}", task.name(), setting.name()),
-                title: format!("{} ({}), k = {k}, per dataset", task.name(), setting.name()),
+                title: format!(
+                    "{} ({}){}, per dataset",
+                    task.name(),
+                    setting.name(),
+                    at_k(task, k)
+                ),
                 header,
                 rows,
                 notes: Vec::new(),
@@ -755,10 +768,11 @@ pub fn per_language(records: &[ResultRecord]) -> Vec<Table> {
             Table {
                 name: format!("{}-{dataset}-{}", task.name(), setting.name()),
                 title: format!(
-                    "{} {} ({}), k = {k}, per cell",
+                    "{} {} ({}){}, per cell",
                     task.name(),
                     display_name(&dataset, substitute.as_deref()),
-                    setting.name()
+                    setting.name(),
+                    at_k(task, k)
                 ),
                 header,
                 rows,

@@ -6,7 +6,8 @@ use miners_eval::ResultRecord;
 use miners_eval::mining::{MiningResult, PrF1};
 use miners_eval::packs::pack;
 use miners_report::{
-    csv, load_mining, load_records, markdown, mining, table2, table3, versus, write_report,
+    csv, load_mining, load_records, markdown, mining, per_language, table2, table3, versus,
+    write_report,
 };
 use serde_json::json;
 
@@ -167,19 +168,47 @@ fn fine_tuned_scores_stand_beside_retrieval_and_the_best_icl_over_their_language
     let mut worse = record("icl", "nusax", "mono", "m", ("ind", None), 1, 0.1, 0.1);
     worse.generator.as_mut().unwrap().id = "weak".into();
     all.push(worse);
+    // An encoder no ICL run retrieved with: its ICL cells say so.
+    all.push(record(
+        "finetune",
+        "nusax",
+        "mono",
+        "other",
+        ("ind", None),
+        0,
+        0.6,
+        0.5,
+    ));
     assert!(versus(&records()).is_none());
     let table = versus(&all).unwrap();
     assert_eq!(
         table.rows,
-        vec![vec![
-            json!("nusax"),
-            json!("m"),
-            json!(1),
-            json!(50.0),
-            json!(45.0),
-            json!("gen / m (logprob)"),
-            json!(70.0)
-        ]]
+        vec![
+            vec![
+                json!("nusax"),
+                json!("m"),
+                json!(1),
+                json!(50.0),
+                json!(45.0),
+                json!("gen / m (logprob)"),
+                json!(70.0)
+            ],
+            vec![
+                json!("nusax"),
+                json!("other"),
+                json!(1),
+                json!(null),
+                json!(null),
+                json!("–"),
+                json!(50.0)
+            ]
+        ]
+    );
+    // Fine-tuning has no k, and its tables' titles say none.
+    let titles: Vec<String> = per_language(&all).into_iter().map(|t| t.title).collect();
+    assert!(
+        titles.contains(&"finetune nusax (mono), per cell".to_owned()),
+        "{titles:?}"
     );
     // Fine-tuning records stay out of Table 2.
     assert_eq!(table2(&all).rows, table2(&records()).rows);

@@ -266,8 +266,9 @@ fn files(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     Ok(found)
 }
 
-/// The README's results of record: the run's line, then Table 2 and
-/// Table 3 of the report in `fresh`, their links pointing into docs/results.
+/// The README's results of record: the run's line, then the headline
+/// tables of the report in `fresh` (Table 2, Table 3, retrieval vs ICL vs
+/// fine-tuned), their links pointing into docs/results.
 fn readme_block(packs: &Path, fresh: &Path) -> Result<String> {
     let run = read_run(packs)?;
     let report = std::fs::read_to_string(fresh.join("REPORT.md"))?;

@@ -290,13 +290,14 @@ pub fn write_report(
     let has_icl = records.iter().any(|r| r.task.prompts_generator());
     let mut headline = vec![table2(records)];
     headline.extend(has_icl.then(|| table3(records)));
+    // The paper's claim (retrieval competes with fine-tuning) heads the report.
+    headline.extend(versus(records));
     let by_dataset = per_dataset(records);
     let by_language = per_language(records);
     let mut comparisons = ablation(records);
     comparisons.extend(directions(records));
     comparisons.extend(mining(mined));
     comparisons.extend(percentiles(studied));
-    comparisons.extend(versus(records));
     for table in headline
         .iter()
         .chain(&comparisons)

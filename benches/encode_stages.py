@@ -55,14 +55,16 @@ ST_CHILD = textwrap.dedent("""
         timed("ffn", layer.output)
     for module in list(model)[1:]:
         timed("pool", module)
-    tokenize = model.tokenize
-    def timed_tokenize(batch):
+    # encode() tokenizes through `preprocess` (sentence-transformers 6) or `tokenize` (5 and before).
+    field = "preprocess" if hasattr(model, "preprocess") else "tokenize"
+    tokenize = getattr(model, field)
+    def timed_tokenize(*args, **kwargs):
         start = time.perf_counter()
-        features = tokenize(batch)
+        features = tokenize(*args, **kwargs)
         if timing[0]:
             seconds["tokenize"] += time.perf_counter() - start
         return features
-    model.tokenize = timed_tokenize
+    setattr(model, field, timed_tokenize)
     model.encode(texts[:64])  # warm-up
     timing[0] = True
     start = time.perf_counter()

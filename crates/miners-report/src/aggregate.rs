@@ -575,7 +575,7 @@ pub fn versus(records: &[ResultRecord]) -> Option<Table> {
                 Value::from(langs.len()),
                 number(knn),
                 number(icl.as_ref().map(|(v, _)| *v)),
-                Value::from(icl.map_or("–".to_owned(), |(_, g)| g)),
+                icl.map_or(Value::Null, |(_, g)| Value::from(g)),
                 number(fine),
             ]
         })

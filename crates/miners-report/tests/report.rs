@@ -199,7 +199,7 @@ fn fine_tuned_scores_stand_beside_retrieval_and_the_best_icl_over_their_language
                 json!(1),
                 json!(null),
                 json!(null),
-                json!("–"),
+                json!(null),
                 json!(50.0)
             ]
         ]

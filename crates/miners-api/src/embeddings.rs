@@ -188,17 +188,9 @@ impl Encoder for ApiEncoder {
     }
 
     fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        let mut parts = Vec::new();
-        self.encode_raw_streaming(texts, role, &mut |offset, vectors| {
-            parts.push((offset, vectors));
-            std::ops::ControlFlow::Continue(())
-        })?;
-        parts.sort_by_key(|(offset, _)| *offset);
-        if parts.is_empty() {
-            return Ok(Embeddings::from_rows(self.dim, Vec::new())?);
-        }
-        let parts: Vec<&Embeddings> = parts.iter().map(|(_, v)| v).collect();
-        Ok(Embeddings::concat(&parts)?)
+        miners_encoders::collect_in_order(texts.len(), self.dim, |sink| {
+            self.encode_raw_streaming(texts, role, sink)
+        })
     }
 
     fn encode_raw_streaming(
@@ -212,7 +204,7 @@ impl Encoder for ApiEncoder {
             &batches,
             self.spec.max_concurrency,
             |batch| self.request(&texts[batch.clone()], role, batch.start),
-            |i, vectors| sink(batches[i].start, vectors),
+            |i, vectors| sink(&batches[i].clone().collect::<Vec<_>>(), vectors),
         )
         .map_err(|e| EncoderError::Backend(format!("{}: {e}", self.spec.id)))
     }

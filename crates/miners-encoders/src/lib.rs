@@ -190,11 +190,12 @@ pub trait Encoder: Send + Sync {
     fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError>;
 
     /// Embeds texts exactly as given, handing each finished batch to `sink`
-    /// with the position of its first text, in any order, as soon as it is
+    /// with the positions of its texts, in any order, as soon as it is
     /// done: a caller can keep what arrived before a failure. The sink stops
     /// the encoding by returning [`ControlFlow::Break`] (a Ctrl-C): batches
     /// under way may still arrive, no other starts. By default, batches of
-    /// [`STREAM_BATCH`] texts in order.
+    /// [`STREAM_BATCH`] texts in order; an encoder that batches better across
+    /// all the texts (a transformer sorting them by length) overrides it.
     fn encode_raw_streaming(
         &self,
         texts: &[&str],
@@ -202,7 +203,9 @@ pub trait Encoder: Send + Sync {
         sink: &mut Sink<'_>,
     ) -> Result<(), EncoderError> {
         for (n, batch) in texts.chunks(STREAM_BATCH).enumerate() {
-            if sink(n * STREAM_BATCH, self.encode_raw(batch, role)?).is_break() {
+            let start = n * STREAM_BATCH;
+            let positions: Vec<usize> = (start..start + batch.len()).collect();
+            if sink(&positions, self.encode_raw(batch, role)?).is_break() {
                 break;
             }
         }
@@ -239,9 +242,123 @@ pub trait Encoder: Send + Sync {
 }
 
 /// Where [`Encoder::encode_raw_streaming`] hands finished batches: the
-/// position of a batch's first text and its vectors; [`ControlFlow::Break`]
-/// stops the encoding.
-pub type Sink<'a> = dyn FnMut(usize, Embeddings) -> ControlFlow<()> + 'a;
+/// positions of a batch's texts (one per row) and their vectors;
+/// [`ControlFlow::Break`] stops the encoding.
+pub type Sink<'a> = dyn FnMut(&[usize], Embeddings) -> ControlFlow<()> + 'a;
+
+/// The vectors of `count` texts in input order, from `stream`, an encoding
+/// that hands its batches to a [`Sink`] in any order (`dim` is the width of
+/// an empty result). Every text must arrive exactly once.
+pub fn collect_in_order(
+    count: usize,
+    dim: usize,
+    stream: impl FnOnce(&mut Sink<'_>) -> Result<(), EncoderError>,
+) -> Result<Embeddings, EncoderError> {
+    let mut rows: Vec<Option<Vec<f32>>> = vec![None; count];
+    let mut wrong = None;
+    stream(&mut |positions, vectors| {
+        wrong = place(&mut rows, positions, &vectors);
+        match wrong {
+            Some(_) => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
+        }
+    })?;
+    if let Some(message) = wrong {
+        return Err(EncoderError::Backend(message));
+    }
+    if let Some(missing) = rows.iter().position(Option::is_none) {
+        return Err(EncoderError::Backend(format!(
+            "no vector for text {missing} of {count}"
+        )));
+    }
+    let dim = rows.first().and_then(Option::as_ref).map_or(dim, Vec::len);
+    if let Some(odd) = rows.iter().flatten().position(|row| row.len() != dim) {
+        return Err(EncoderError::Backend(format!(
+            "text {odd} has a {}-dimensional vector, text 0 a {dim}-dimensional one",
+            rows[odd].as_ref().map_or(0, Vec::len)
+        )));
+    }
+    Ok(Embeddings::from_rows(
+        dim,
+        rows.into_iter().flatten().flatten().collect(),
+    )?)
+}
+
+/// Puts a batch's rows at their positions; what is wrong with the batch, if anything.
+fn place(
+    rows: &mut [Option<Vec<f32>>],
+    positions: &[usize],
+    vectors: &Embeddings,
+) -> Option<String> {
+    if positions.len() != vectors.len() {
+        return Some(format!(
+            "a batch of {} vectors for {} texts",
+            vectors.len(),
+            positions.len()
+        ));
+    }
+    let count = rows.len();
+    for (&position, row) in positions
+        .iter()
+        .zip(vectors.as_slice().chunks(vectors.dim()))
+    {
+        match rows.get_mut(position) {
+            Some(slot @ None) => *slot = Some(row.to_vec()),
+            Some(Some(_)) => return Some(format!("text {position} of {count} arrived twice")),
+            None => return Some(format!("a batch placed text {position} of {count} texts")),
+        }
+    }
+    None
+}
 
 /// Texts per batch of the default [`Encoder::encode_raw_streaming`].
 pub const STREAM_BATCH: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(values: &[f32]) -> Embeddings {
+        Embeddings::from_rows(1, values.to_vec()).unwrap()
+    }
+
+    /// Hands `batches` (positions, one value per row) to the sink in order.
+    fn streamed(count: usize, batches: &[(&[usize], &[f32])]) -> Result<Embeddings, EncoderError> {
+        collect_in_order(count, 1, |sink| {
+            for (positions, values) in batches {
+                if sink(positions, rows(values)).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn batches_in_any_order_land_in_input_order() {
+        let got = streamed(4, &[(&[3, 0], &[30.0, 0.0]), (&[2, 1], &[20.0, 10.0])]).unwrap();
+        assert_eq!(got.as_slice(), &[0.0, 10.0, 20.0, 30.0]);
+        assert_eq!(streamed(0, &[]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_text_twice_missing_or_out_of_range_is_an_error() {
+        let twice = streamed(2, &[(&[0, 1], &[0.0, 1.0]), (&[1], &[1.0])]).unwrap_err();
+        assert!(
+            twice.to_string().contains("text 1 of 2 arrived twice"),
+            "{twice}"
+        );
+        let missing = streamed(3, &[(&[0, 2], &[0.0, 2.0])]).unwrap_err();
+        assert!(
+            missing.to_string().contains("no vector for text 1 of 3"),
+            "{missing}"
+        );
+        let outside = streamed(2, &[(&[0, 5], &[0.0, 5.0])]).unwrap_err();
+        assert!(outside.to_string().contains("text 5 of 2"), "{outside}");
+        let short = streamed(2, &[(&[0, 1], &[0.0])]).unwrap_err();
+        assert!(
+            short.to_string().contains("1 vectors for 2 texts"),
+            "{short}"
+        );
+    }
+}

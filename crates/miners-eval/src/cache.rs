@@ -213,9 +213,9 @@ pub(crate) fn encode_some(
     let refs: Vec<&str> = indices.iter().map(|&i| texts[i].as_str()).collect();
     let mut arrived = Arrived::default();
     let mut kept = Ok(());
-    let encoded = encoder.encode_streaming(&refs, role, &mut |offset, vectors| {
+    let encoded = encoder.encode_streaming(&refs, role, &mut |positions, vectors| {
         progress.advance(vectors.len());
-        arrived.push(offset, vectors);
+        arrived.push(positions, vectors);
         let due = arrived.rows >= KEEP_EVERY || arrived.since.elapsed() >= KEEP_AFTER;
         if due && kept.is_ok() {
             kept = arrived.hand_on(indices, keep);
@@ -269,13 +269,21 @@ pub(crate) fn encode_all(
             Ok(())
         },
     )?;
+    if let Some(missing) = rows.iter().position(Option::is_none) {
+        return Err(EvalError::Config(format!(
+            "{} returned no vector for text {missing} of {}",
+            encoder.id(),
+            texts.len()
+        )));
+    }
     let values: Vec<f32> = rows.into_iter().flatten().flatten().collect();
     Ok(Embeddings::from_rows(dim, values).map_err(EncoderError::from)?)
 }
 
-/// Batches received and not yet handed on.
+/// Batches received (the positions of their texts and their vectors) and
+/// not yet handed on.
 struct Arrived {
-    batches: Vec<(usize, Embeddings)>,
+    batches: Vec<(Vec<usize>, Embeddings)>,
     rows: usize,
     total: usize,
     since: std::time::Instant,
@@ -293,10 +301,10 @@ impl Default for Arrived {
 }
 
 impl Arrived {
-    fn push(&mut self, offset: usize, vectors: Embeddings) {
+    fn push(&mut self, positions: &[usize], vectors: Embeddings) {
         self.rows += vectors.len();
         self.total += vectors.len();
-        self.batches.push((offset, vectors));
+        self.batches.push((positions.to_vec(), vectors));
     }
 
     /// Hands the pending batches to `keep` as one group.
@@ -308,16 +316,20 @@ impl Arrived {
             return Ok(());
         }
         let mut at = Vec::new();
-        for (offset, vectors) in &batches {
-            let positions = indices.get(*offset..offset + vectors.len());
-            let positions = positions.ok_or_else(|| {
-                EvalError::Config(format!(
-                    "an encoder returned a batch at {offset}..{} of {} texts",
-                    offset + vectors.len(),
-                    indices.len()
-                ))
-            })?;
-            at.extend_from_slice(positions);
+        for (positions, vectors) in &batches {
+            let found = positions.iter().map(|&p| indices.get(p).copied());
+            let found: Option<Vec<usize>> = found.collect();
+            match found {
+                Some(found) if found.len() == vectors.len() => at.extend(found),
+                _ => {
+                    return Err(EvalError::Config(format!(
+                        "an encoder returned {} vectors at positions {:?}… of {} texts",
+                        vectors.len(),
+                        &positions[..positions.len().min(3)],
+                        indices.len()
+                    )));
+                }
+            }
         }
         let parts: Vec<&Embeddings> = batches.iter().map(|(_, v)| v).collect();
         let vectors = Embeddings::concat(&parts).map_err(EncoderError::from)?;

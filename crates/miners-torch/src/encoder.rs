@@ -4,7 +4,7 @@ use std::{path::Path, sync::Mutex};
 
 use miners_core::Embeddings;
 use miners_encoders::{
-    Encoder, EncoderError, Fingerprint, Prompts, Role, TextPreparation,
+    Encoder, EncoderError, Fingerprint, Prompts, Role, Sink, TextPreparation,
     layout::{Activation, Pooling, TransformerConfig, TransformerLayout},
     spec::ModelSpec,
     tokenizer::tokenizer_files,
@@ -154,8 +154,22 @@ impl TorchEncoder {
         self
     }
 
-    /// Embeds texts, leaving the first `skip` tokens out of pooling.
+    /// Embeds texts in input order, leaving the first `skip` tokens out of pooling.
     fn embed(&self, texts: &[&str], skip: usize) -> Result<Embeddings, EncoderError> {
+        miners_encoders::collect_in_order(texts.len(), self.dim, |sink| {
+            self.embed_streaming(texts, skip, sink)
+        })
+    }
+
+    /// Embeds texts in batches of similar length, the longest first, handing
+    /// each batch to `sink` as it is done; the first `skip` tokens of each
+    /// text are left out of pooling.
+    fn embed_streaming(
+        &self,
+        texts: &[&str],
+        skip: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), EncoderError> {
         let encodings = profile::time(Stage::Tokenize, || {
             self.tokenizer.encode_batch_fast(texts.to_vec(), true)
         })
@@ -168,7 +182,6 @@ impl TorchEncoder {
             order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
             order
         });
-        let mut output = vec![0f32; texts.len() * self.dim];
         let network = self
             .network
             .lock()
@@ -178,11 +191,11 @@ impl TorchEncoder {
             let batch = &order[range];
             let vectors = tch::no_grad(|| self.forward_batch(&network, batch, &encodings, skip))
                 .map_err(TorchError::from)?;
-            for (row, &index) in vectors.chunks(self.dim).zip(batch) {
-                output[index * self.dim..(index + 1) * self.dim].copy_from_slice(row);
+            if sink(batch, Embeddings::from_rows(self.dim, vectors)?).is_break() {
+                break;
             }
         }
-        Ok(Embeddings::from_rows(self.dim, output)?)
+        Ok(())
     }
 
     fn forward_batch(
@@ -314,23 +327,47 @@ impl Encoder for TorchEncoder {
         self.embed(texts, 0)
     }
 
+    /// All the texts length-sorted together, not in chunks.
+    fn encode_raw_streaming(
+        &self,
+        texts: &[&str],
+        _role: Role,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), EncoderError> {
+        self.embed_streaming(texts, 0, sink)
+    }
+
     /// Prepares each text once; with `include_prompt = false` the prompt's
     /// tokens (after the leading special token) are left out of pooling.
     fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        let prepared: Vec<String> = texts
-            .iter()
-            .map(|text| self.prepare(text, role).joined())
-            .collect();
+        let prepared = self.prepare_all(texts, role);
         let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
-        let skip = match self.prompts.for_role(role) {
-            Some(prompt) if !self.include_prompt => self.prompt_tokens(prompt)?,
-            _ => 0,
-        };
-        self.embed(&refs, skip)
+        self.embed(&refs, self.prompt_skip(role)?)
+    }
+
+    /// As [`TorchEncoder::encode`], batch by batch.
+    fn encode_streaming(
+        &self,
+        texts: &[&str],
+        role: Role,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), EncoderError> {
+        let prepared = self.prepare_all(texts, role);
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        self.embed_streaming(&refs, self.prompt_skip(role)?, sink)
     }
 }
 
 impl TorchEncoder {
+    /// The tokens of `role`'s prompt that pooling leaves out: none unless
+    /// the model says `include_prompt = false`.
+    fn prompt_skip(&self, role: Role) -> Result<usize, EncoderError> {
+        match self.prompts.for_role(role) {
+            Some(prompt) if !self.include_prompt => self.prompt_tokens(prompt),
+            _ => Ok(0),
+        }
+    }
+
     /// Tokens of the prepared prompt with special tokens, minus the closing one
     /// (as sentence-transformers counts them).
     fn prompt_tokens(&self, prompt: &str) -> Result<usize, EncoderError> {

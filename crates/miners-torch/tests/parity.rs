@@ -336,6 +336,71 @@ fn prompts_are_applied_once_per_call() {
     );
 }
 
+/// Every vector of a streamed encoding, placed by the positions it came with.
+fn streamed(encoder: &TorchEncoder, texts: &[&str], role: Role) -> Vec<Vec<f32>> {
+    let mut rows = vec![Vec::new(); texts.len()];
+    encoder
+        .encode_streaming(texts, role, &mut |positions, vectors| {
+            for (&p, row) in positions
+                .iter()
+                .zip(vectors.as_slice().chunks(vectors.dim()))
+            {
+                rows[p] = row.to_vec();
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    rows
+}
+
+#[test]
+fn streaming_sorts_all_texts_together_and_pools_as_encode_does() {
+    let texts = [
+        "a much longer text than the others, by a few words",
+        "short",
+        "mid length",
+        "",
+    ];
+    for include_prompt in [true, false] {
+        let tmp = scratch_copy("tiny-bert");
+        let pooling = format!(
+            r#"{{"embedding_dimension": 32, "pooling_mode": "mean", "include_prompt": {include_prompt}}}"#
+        );
+        std::fs::write(tmp.path().join("1_Pooling/config.json"), pooling).unwrap();
+        let spec = ModelSpec {
+            prompts: Prompts {
+                query: Some("query: ".into()),
+                passage: None,
+            },
+            ..ModelSpec::for_dir(tmp.path())
+        };
+        // A budget of one long text per batch: the batches cross the input order.
+        let encoder = TorchEncoder::load(&spec, DeviceChoice::Cpu)
+            .unwrap()
+            .with_token_budget(16);
+        let whole = encoder.encode(&texts, Role::Query).unwrap();
+        let rows = streamed(&encoder, &texts, Role::Query);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.as_slice(), whole.row(i).as_slice().unwrap(), "text {i}");
+        }
+        let with_prompt = encoder
+            .encode_raw(
+                &texts
+                    .map(|t| format!("query: {t}"))
+                    .each_ref()
+                    .map(String::as_str),
+                Role::Query,
+            )
+            .unwrap();
+        // Without the prompt in pooling, the vectors differ from pooling it.
+        assert_eq!(
+            whole == with_prompt,
+            include_prompt,
+            "include_prompt {include_prompt}"
+        );
+    }
+}
+
 /// Copies a fixture model into a temporary directory for corruption.
 fn scratch_copy(name: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();

@@ -43,6 +43,25 @@ pub struct CellTime {
     pub cpu_seconds: Option<f64>,
 }
 
+impl CellTime {
+    /// `part` of this time (a share of work done for several cells at once).
+    pub fn share(&self, part: f64) -> Self {
+        Self {
+            seconds: self.seconds * part,
+            cpu_seconds: self.cpu_seconds.map(|s| (s * part * 100.0).round() / 100.0),
+        }
+    }
+
+    /// This time and `other` together (CPU time only when both have it).
+    pub fn plus(&self, other: CellTime) -> Self {
+        Self {
+            seconds: self.seconds + other.seconds,
+            cpu_seconds: (self.cpu_seconds.zip(other.cpu_seconds))
+                .map(|(a, b)| ((a + b) * 100.0).round() / 100.0),
+        }
+    }
+}
+
 impl CellClock {
     /// Starts timing a cell.
     pub fn start() -> Self {

@@ -298,6 +298,11 @@ impl Retriever {
         self
     }
 
+    /// Whether encodings go through an embedding cache (kept across cells and runs).
+    pub fn has_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// The member encoders, in order (one for a single encoder).
     pub fn encoders(&self) -> &[Arc<dyn Encoder>] {
         &self.encoders

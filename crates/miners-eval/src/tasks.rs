@@ -174,20 +174,85 @@ pub fn run_bitext(
     } else {
         &[false]
     };
+    let mut cells = Vec::new();
     for pair in &pairs {
         for &reversed in directions {
-            if progress.cancelled() {
-                return Err(EvalError::Cancelled);
-            }
             if reversed {
                 check_not_listed(dataset, pair, &listed)?;
             }
-            bitext_cell(
-                dataset, retriever, pair, reversed, setting, options, progress, sink,
-            )?;
+            let cell = bitext_cell_of(dataset, retriever, pair, reversed, setting, options);
+            let fingerprint = retriever.record().fingerprint;
+            if !sink.is_done(
+                &cell.key(),
+                &options.ks,
+                options.limit,
+                fingerprint.as_deref(),
+            ) {
+                cells.push((pair, cell));
+            }
         }
     }
+    let shares = encode_ahead(dataset, retriever, &cells, options, progress)?;
+    for ((pair, cell), share) in cells.iter().zip(shares) {
+        if progress.cancelled() {
+            return Err(EvalError::Cancelled);
+        }
+        bitext_cell(pair, cell, share, options, progress, sink)?;
+    }
     Ok(())
+}
+
+/// Encodes every cell's texts into the retriever's cache before the first
+/// cell, queries in one stream and targets in another, so that a
+/// transformer batches them by length across all pairs rather than pair by
+/// pair (a tenth less time on Tatoeba's short texts). Each cell is charged
+/// its part of that time, by its count of texts; no time and nothing done
+/// without a cache, or for a single cell.
+fn encode_ahead(
+    dataset: &Dataset,
+    retriever: &Retriever,
+    cells: &[(&Pair, Cell<'_>)],
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<CellTime>, EvalError> {
+    let none = CellTime {
+        seconds: 0.0,
+        cpu_seconds: Some(0.0),
+    };
+    if cells.len() < 2 || !retriever.has_cache() {
+        return Ok(vec![none; cells.len()]);
+    }
+    let clock = CellClock::start();
+    let (mut queries, mut targets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for (pair, cell) in cells {
+        let bitext = dataset.load_bitext(pair, options.limit)?;
+        let (sources, candidates) = match cell.reversed {
+            false => (bitext.source, bitext.target),
+            true => (bitext.target, bitext.source),
+        };
+        counts.push(sources.len() + candidates.len());
+        queries.extend(sources);
+        targets.extend(candidates);
+    }
+    let label = format!("{} pairs", cells.len());
+    retriever.encode(
+        &queries,
+        Role::Query,
+        &format!("{label}, sources"),
+        progress,
+    )?;
+    retriever.encode(
+        &targets,
+        Role::Passage,
+        &format!("{label}, targets"),
+        progress,
+    )?;
+    let time = clock.read();
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    Ok(counts
+        .iter()
+        .map(|&count| time.share(count as f64 / total))
+        .collect())
 }
 
 /// A dataset that lists a pair both ways scores its reverse itself.
@@ -205,24 +270,20 @@ fn check_not_listed(dataset: &Dataset, pair: &Pair, pairs: &[Pair]) -> Result<()
     }
 }
 
-/// Scores one pair in one direction (`reversed`: targets retrieve sources).
-#[allow(clippy::too_many_arguments)]
-fn bitext_cell(
-    dataset: &Dataset,
-    retriever: &Retriever,
+/// The cell of one pair in one direction (`reversed`: targets retrieve sources).
+fn bitext_cell_of<'a>(
+    dataset: &'a Dataset,
+    retriever: &'a Retriever,
     pair: &Pair,
     reversed: bool,
     setting: Setting,
     options: &RunOptions,
-    progress: &dyn Progress,
-    sink: &mut dyn RecordSink,
-) -> Result<(), EvalError> {
-    let max_k = options.max_k()?;
+) -> Cell<'a> {
     let (from, to) = match reversed {
         false => (&pair.source, &pair.target),
         true => (&pair.target, &pair.source),
     };
-    let cell = Cell {
+    Cell {
         dataset,
         retriever,
         vote: Vote::Majority,
@@ -233,23 +294,28 @@ fn bitext_cell(
         lang: None,
         limit: options.limit,
         reversed,
-    };
-    let fingerprint = retriever.record().fingerprint;
-    if sink.is_done(
-        &cell.key(),
-        &options.ks,
-        options.limit,
-        fingerprint.as_deref(),
-    ) {
-        return Ok(());
     }
+}
+
+/// Scores one cell, its time plus `ahead`, its part of the encoding done
+/// before the cells.
+fn bitext_cell(
+    pair: &Pair,
+    cell: &Cell<'_>,
+    ahead: CellTime,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    sink: &mut dyn RecordSink,
+) -> Result<(), EvalError> {
+    let (dataset, retriever, reversed) = (cell.dataset, cell.retriever, cell.reversed);
+    let max_k = options.max_k()?;
     let clock = CellClock::start();
     let bitext = dataset.load_bitext(pair, options.limit)?;
     let (sources, targets) = match reversed {
         false => (&bitext.source, &bitext.target),
         true => (&bitext.target, &bitext.source),
     };
-    let name = format!("{from}-{to}");
+    let name = cell.key().cell;
     let queries = retriever.encode(sources, Role::Query, &format!("{name} source"), progress)?;
     let candidates =
         retriever.encode(targets, Role::Passage, &format!("{name} target"), progress)?;
@@ -260,7 +326,7 @@ fn bitext_cell(
         .iter()
         .map(|&k| (k, bitext_scores(&neighbours, k)))
         .collect();
-    let time = clock.read();
+    let time = clock.read().plus(ahead);
     let records: Vec<ResultRecord> = scored
         .into_iter()
         .map(|(k, (scores, recall))| {

@@ -13,6 +13,7 @@ use miners_eval::{EmbeddingCache, Quiet};
 struct Counted {
     inner: StaticEncoder,
     texts: AtomicUsize,
+    calls: AtomicUsize,
     preparation: TextPreparation,
 }
 
@@ -34,6 +35,7 @@ impl Encoder for Counted {
     }
     fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
         self.texts.fetch_add(texts.len(), Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.encode_raw(texts, Role::Query)
     }
 }
@@ -46,6 +48,7 @@ fn model(prompts: Prompts) -> Option<Counted> {
     Some(Counted {
         inner,
         texts: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
         preparation: TextPreparation::Verbatim,
     })
 }
@@ -367,4 +370,101 @@ fn a_cancelled_encoding_stops_between_batches_and_keeps_what_arrived() {
     assert_eq!(encoder.texts.load(Ordering::Relaxed), 2_000);
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(all, encoder.inner.encode(&refs, Role::Passage).unwrap());
+}
+
+/// Records, with the cells named in `done` already done.
+struct Resumed {
+    records: Vec<miners_eval::ResultRecord>,
+    done: Vec<&'static str>,
+}
+
+impl miners_eval::RecordSink for Resumed {
+    fn accept(
+        &mut self,
+        records: &[miners_eval::ResultRecord],
+    ) -> Result<(), miners_eval::EvalError> {
+        self.records.extend_from_slice(records);
+        Ok(())
+    }
+    fn is_done(
+        &self,
+        cell: &miners_eval::CellKey,
+        _: &[usize],
+        _: Option<usize>,
+        _: Option<&str>,
+    ) -> bool {
+        self.done.contains(&cell.cell.as_str())
+    }
+}
+
+#[test]
+fn bitext_encodes_every_pending_cell_ahead_in_one_stream_per_role() {
+    use miners_datasets::{DataDir, Dataset, Pair};
+    use miners_eval::{Retriever, RunOptions, run_bitext};
+    let data = DataDir::resolve(None).or_else(|_| {
+        DataDir::resolve(Some(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/miners"),
+        ))
+    });
+    let (Some(encoder), Ok(data)) = (model(Prompts::default()), data) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have the data");
+        return;
+    };
+    let nusax = Dataset::open(&data, "nusax").unwrap();
+    let pairs: Vec<Pair> = ["sun", "jav", "ind"]
+        .map(|target| Pair {
+            source: "eng".into(),
+            target: target.into(),
+        })
+        .to_vec();
+    let options = RunOptions {
+        ks: vec![1, 5],
+        limit: Some(40),
+        both_directions: false,
+    };
+    let encoder = std::sync::Arc::new(encoder);
+    let metric = miners_core::Metric::Euclidean;
+    let plain = Retriever::single(encoder.clone(), metric);
+    let mut expected = Vec::new();
+    run_bitext(&nusax, &plain, &pairs, &options, &Quiet, &mut expected).unwrap();
+    for done in [vec![], vec!["eng-sun"]] {
+        encoder.texts.store(0, Ordering::Relaxed);
+        encoder.calls.store(0, Ordering::Relaxed);
+        let dir = tempfile::tempdir().unwrap();
+        let cached = Retriever::single(encoder.clone(), metric)
+            .with_cache(std::sync::Arc::new(EmbeddingCache::new(dir.path())));
+        let mut sink = Resumed {
+            records: Vec::new(),
+            done: done.clone(),
+        };
+        run_bitext(&nusax, &cached, &pairs, &options, &Quiet, &mut sink).unwrap();
+        // The English sources (the same 40 in every pair) once, in one call,
+        // and every pending pair's targets in one more; pair by pair it
+        // would have been four calls.
+        let pending = pairs.len() - done.len();
+        assert_eq!(encoder.calls.load(Ordering::Relaxed), 2, "done: {done:?}");
+        assert_eq!(encoder.texts.load(Ordering::Relaxed), 40 + 40 * pending);
+        let scored: Vec<_> = expected
+            .iter()
+            .filter(|r| {
+                !done.contains(
+                    &r.target_lang
+                        .as_deref()
+                        .map(|t| format!("eng-{t}"))
+                        .unwrap()
+                        .as_str(),
+                )
+            })
+            .map(|r| (r.key(), r.k, r.metrics.clone()))
+            .collect();
+        let got: Vec<_> = sink
+            .records
+            .iter()
+            .map(|r| (r.key(), r.k, r.metrics.clone()))
+            .collect();
+        assert_eq!(got, scored);
+        // Each cell is charged its part of the encoding done ahead.
+        assert!(sink.records.iter().all(|r| r.seconds > 0.0));
+    }
 }

@@ -225,7 +225,11 @@ fn encode_ahead(
     let clock = CellClock::start();
     let (mut queries, mut targets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
     for (pair, cell) in cells {
-        let bitext = dataset.load_bitext(pair, options.limit)?;
+        // A pair that does not load is left to its cell, which reports it
+        // after the cells before it are scored, as without encoding ahead.
+        let Ok(bitext) = dataset.load_bitext(pair, options.limit) else {
+            break;
+        };
         let (sources, candidates) = match cell.reversed {
             false => (bitext.source, bitext.target),
             true => (bitext.target, bitext.source),
@@ -249,10 +253,12 @@ fn encode_ahead(
     )?;
     let time = clock.read();
     let total = counts.iter().sum::<usize>().max(1) as f64;
-    Ok(counts
+    let mut shares: Vec<CellTime> = counts
         .iter()
         .map(|&count| time.share(count as f64 / total))
-        .collect())
+        .collect();
+    shares.resize(cells.len(), none);
+    Ok(shares)
 }
 
 /// A dataset that lists a pair both ways scores its reverse itself.

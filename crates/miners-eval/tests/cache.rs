@@ -468,3 +468,53 @@ fn bitext_encodes_every_pending_cell_ahead_in_one_stream_per_role() {
         assert!(sink.records.iter().all(|r| r.seconds > 0.0));
     }
 }
+
+#[test]
+fn a_pair_that_does_not_load_fails_after_the_cells_before_it() {
+    use miners_datasets::{DataDir, Dataset, Pair};
+    use miners_eval::{Retriever, RunOptions, run_bitext};
+    let shared =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/miners");
+    let source = DataDir::resolve(None).map_or(shared.join("nusax"), |d| d.path().join("nusax"));
+    let (Some(encoder), true) = (model(Prompts::default()), source.is_dir()) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have the data");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(&source, &data.path().join("nusax"));
+    let broken = data.path().join("nusax/bitext/eng-jav.train.tsv");
+    std::fs::write(&broken, "src\ttgt\none\ttwo\tthree\n").unwrap();
+    let nusax = Dataset::open(&DataDir::resolve(Some(data.path())).unwrap(), "nusax").unwrap();
+    let pairs: Vec<Pair> = ["sun", "jav", "ind"]
+        .map(|target| Pair {
+            source: "eng".into(),
+            target: target.into(),
+        })
+        .to_vec();
+    let options = RunOptions {
+        ks: vec![1],
+        limit: Some(20),
+        both_directions: false,
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let retriever = Retriever::single(std::sync::Arc::new(encoder), miners_core::Metric::Euclidean)
+        .with_cache(std::sync::Arc::new(EmbeddingCache::new(cache.path())));
+    let mut records = Vec::new();
+    let error = run_bitext(&nusax, &retriever, &pairs, &options, &Quiet, &mut records).unwrap_err();
+    assert!(error.to_string().contains("eng-jav"), "{error}");
+    let scored: Vec<_> = records.iter().map(|r| r.key().cell).collect();
+    assert_eq!(scored, ["eng-sun"]);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        match entry.file_type().unwrap().is_dir() {
+            true => copy_dir(&entry.path(), &to.join(entry.file_name())),
+            false => {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+}

@@ -254,61 +254,75 @@ pub fn collect_in_order(
     dim: usize,
     stream: impl FnOnce(&mut Sink<'_>) -> Result<(), EncoderError>,
 ) -> Result<Embeddings, EncoderError> {
-    let mut rows: Vec<Option<Vec<f32>>> = vec![None; count];
-    let mut wrong = None;
+    let mut rows = InOrder::new(count, dim);
+    let mut placed = Ok(());
     stream(&mut |positions, vectors| {
-        wrong = place(&mut rows, positions, &vectors);
-        match wrong {
-            Some(_) => ControlFlow::Break(()),
-            None => ControlFlow::Continue(()),
+        placed = rows.place(positions, &vectors);
+        match placed {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
         }
     })?;
-    if let Some(message) = wrong {
-        return Err(EncoderError::Backend(message));
-    }
-    if let Some(missing) = rows.iter().position(Option::is_none) {
-        return Err(EncoderError::Backend(format!(
-            "no vector for text {missing} of {count}"
-        )));
-    }
-    let dim = rows.first().and_then(Option::as_ref).map_or(dim, Vec::len);
-    if let Some(odd) = rows.iter().flatten().position(|row| row.len() != dim) {
-        return Err(EncoderError::Backend(format!(
-            "text {odd} has a {}-dimensional vector, text 0 a {dim}-dimensional one",
-            rows[odd].as_ref().map_or(0, Vec::len)
-        )));
-    }
-    Ok(Embeddings::from_rows(
-        dim,
-        rows.into_iter().flatten().flatten().collect(),
-    )?)
+    placed?;
+    rows.finish()
 }
 
-/// Puts a batch's rows at their positions; what is wrong with the batch, if anything.
-fn place(
-    rows: &mut [Option<Vec<f32>>],
-    positions: &[usize],
-    vectors: &Embeddings,
-) -> Option<String> {
-    if positions.len() != vectors.len() {
-        return Some(format!(
-            "a batch of {} vectors for {} texts",
-            vectors.len(),
-            positions.len()
-        ));
-    }
-    let count = rows.len();
-    for (&position, row) in positions
-        .iter()
-        .zip(vectors.as_slice().chunks(vectors.dim()))
-    {
-        match rows.get_mut(position) {
-            Some(slot @ None) => *slot = Some(row.to_vec()),
-            Some(Some(_)) => return Some(format!("text {position} of {count} arrived twice")),
-            None => return Some(format!("a batch placed text {position} of {count} texts")),
+/// Vectors placed by the positions of their texts as batches arrive, in any
+/// order, and read back in input order once every text has one.
+#[derive(Debug)]
+pub struct InOrder {
+    rows: Vec<Option<Vec<f32>>>,
+    dim: usize,
+}
+
+impl InOrder {
+    /// Room for `count` texts' vectors (`dim`: the width of an empty result).
+    pub fn new(count: usize, dim: usize) -> Self {
+        Self {
+            rows: vec![None; count],
+            dim,
         }
     }
-    None
+
+    /// Puts a batch's rows at their positions: an error for a text placed
+    /// twice, a position out of range, or a row count unlike the positions'.
+    pub fn place(&mut self, positions: &[usize], vectors: &Embeddings) -> Result<(), EncoderError> {
+        let wrong = |message: String| Err(EncoderError::Backend(message));
+        if positions.len() != vectors.len() {
+            let (rows, texts) = (vectors.len(), positions.len());
+            return wrong(format!("a batch of {rows} vectors for {texts} texts"));
+        }
+        let count = self.rows.len();
+        let rows = vectors.as_slice().chunks(vectors.dim());
+        for (&position, row) in positions.iter().zip(rows) {
+            match self.rows.get_mut(position) {
+                Some(slot @ None) => *slot = Some(row.to_vec()),
+                Some(Some(_)) => return wrong(format!("text {position} of {count} arrived twice")),
+                None => return wrong(format!("a batch placed text {position} of {count} texts")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every text's vector in input order: an error if one is missing or
+    /// the widths differ.
+    pub fn finish(self) -> Result<Embeddings, EncoderError> {
+        let count = self.rows.len();
+        if let Some(missing) = self.rows.iter().position(Option::is_none) {
+            return Err(EncoderError::Backend(format!(
+                "no vector for text {missing} of {count}"
+            )));
+        }
+        let rows: Vec<Vec<f32>> = self.rows.into_iter().flatten().collect();
+        let dim = rows.first().map_or(self.dim, Vec::len);
+        if let Some(odd) = rows.iter().position(|row| row.len() != dim) {
+            return Err(EncoderError::Backend(format!(
+                "text {odd} has a {}-dimensional vector, text 0 a {dim}-dimensional one",
+                rows[odd].len()
+            )));
+        }
+        Ok(Embeddings::from_rows(dim, rows.concat())?)
+    }
 }
 
 /// Texts per batch of the default [`Encoder::encode_raw_streaming`].

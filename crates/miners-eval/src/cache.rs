@@ -26,7 +26,7 @@ use std::{
 };
 
 use miners_core::{Embeddings, hex};
-use miners_encoders::{Encoder, EncoderError, Role};
+use miners_encoders::{Encoder, EncoderError, InOrder, Role};
 use sha2::{Digest, Sha256};
 
 use crate::{EvalError, Progress};
@@ -252,8 +252,7 @@ pub(crate) fn encode_all(
     progress: &dyn Progress,
 ) -> Result<Embeddings, EvalError> {
     let all: Vec<usize> = (0..texts.len()).collect();
-    let mut rows: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    let mut dim = encoder.dim();
+    let mut rows = InOrder::new(texts.len(), encoder.dim());
     encode_some(
         encoder,
         texts,
@@ -261,23 +260,9 @@ pub(crate) fn encode_all(
         role,
         label,
         progress,
-        &mut |at, vectors| {
-            dim = vectors.dim();
-            for (&i, row) in at.iter().zip(vectors.as_slice().chunks(dim)) {
-                rows[i] = Some(row.to_vec());
-            }
-            Ok(())
-        },
+        &mut |at, vectors| Ok(rows.place(at, vectors)?),
     )?;
-    if let Some(missing) = rows.iter().position(Option::is_none) {
-        return Err(EvalError::Config(format!(
-            "{} returned no vector for text {missing} of {}",
-            encoder.id(),
-            texts.len()
-        )));
-    }
-    let values: Vec<f32> = rows.into_iter().flatten().flatten().collect();
-    Ok(Embeddings::from_rows(dim, values).map_err(EncoderError::from)?)
+    Ok(rows.finish()?)
 }
 
 /// Batches received (the positions of their texts and their vectors) and

@@ -174,6 +174,7 @@ pub fn run_bitext(
     } else {
         &[false]
     };
+    let fingerprint = retriever.record().fingerprint;
     let mut cells = Vec::new();
     for pair in &pairs {
         for &reversed in directions {
@@ -181,7 +182,6 @@ pub fn run_bitext(
                 check_not_listed(dataset, pair, &listed)?;
             }
             let cell = bitext_cell_of(dataset, retriever, pair, reversed, setting, options);
-            let fingerprint = retriever.record().fingerprint;
             if !sink.is_done(
                 &cell.key(),
                 &options.ks,

@@ -3,11 +3,15 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use miners_core::Embeddings;
+use miners_datasets::{DataDir, Dataset, Pair};
 use miners_encoders::{Encoder, EncoderError, Prompts, Role, StaticEncoder, TextPreparation};
-use miners_eval::{EmbeddingCache, Quiet};
+use miners_eval::{EmbeddingCache, Quiet, Retriever, RunOptions, run_bitext};
 
 /// The static model, counting the texts it is asked to encode.
 struct Counted {
@@ -54,7 +58,7 @@ fn model(prompts: Prompts) -> Option<Counted> {
 }
 
 /// The one segment a first encoding wrote for `encoder` under `root`.
-fn only_segment(root: &std::path::Path, encoder: &dyn Encoder) -> std::path::PathBuf {
+fn only_segment(root: &Path, encoder: &dyn Encoder) -> PathBuf {
     std::fs::read_dir(root.join(encoder.fingerprint()))
         .unwrap()
         .next()
@@ -309,9 +313,8 @@ fn a_retriever_without_prompts_encodes_the_bare_text() {
         .unwrap();
     let prompted_vectors = encoder.inner.encode(&["Halo dunia"], Role::Query).unwrap();
     let encoder: std::sync::Arc<dyn Encoder> = std::sync::Arc::new(encoder);
-    let prompted = miners_eval::Retriever::single(encoder.clone(), miners_core::Metric::Euclidean);
-    let unprompted =
-        miners_eval::Retriever::single(encoder, miners_core::Metric::Euclidean).without_prompts();
+    let prompted = Retriever::single(encoder.clone(), miners_core::Metric::Euclidean);
+    let unprompted = Retriever::single(encoder, miners_core::Metric::Euclidean).without_prompts();
     let texts = texts(&["Halo dunia"]);
     let got = unprompted.encode(&texts, Role::Query, "t", &Quiet).unwrap();
     assert_eq!(got[0], bare);
@@ -399,25 +402,11 @@ impl miners_eval::RecordSink for Resumed {
 
 #[test]
 fn bitext_encodes_every_pending_cell_ahead_in_one_stream_per_role() {
-    use miners_datasets::{DataDir, Dataset, Pair};
-    use miners_eval::{Retriever, RunOptions, run_bitext};
-    let data = DataDir::resolve(None).or_else(|_| {
-        DataDir::resolve(Some(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/miners"),
-        ))
-    });
-    let (Some(encoder), Ok(data)) = (model(Prompts::default()), data) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have the data");
+    let (Some(encoder), Some(data)) = (model(Prompts::default()), shared_data()) else {
         return;
     };
     let nusax = Dataset::open(&data, "nusax").unwrap();
-    let pairs: Vec<Pair> = ["sun", "jav", "ind"]
-        .map(|target| Pair {
-            source: "eng".into(),
-            target: target.into(),
-        })
-        .to_vec();
+    let pairs = english_to(&["sun", "jav", "ind"]);
     let options = RunOptions {
         ks: vec![1, 5],
         limit: Some(40),
@@ -471,26 +460,15 @@ fn bitext_encodes_every_pending_cell_ahead_in_one_stream_per_role() {
 
 #[test]
 fn a_pair_that_does_not_load_fails_after_the_cells_before_it() {
-    use miners_datasets::{DataDir, Dataset, Pair};
-    use miners_eval::{Retriever, RunOptions, run_bitext};
-    let shared =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/miners");
-    let source = DataDir::resolve(None).map_or(shared.join("nusax"), |d| d.path().join("nusax"));
-    let (Some(encoder), true) = (model(Prompts::default()), source.is_dir()) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have the data");
+    let (Some(encoder), Some(shared)) = (model(Prompts::default()), shared_data()) else {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    copy_dir(&source, &data.path().join("nusax"));
+    copy_dir(&shared.path().join("nusax"), &data.path().join("nusax"));
     let broken = data.path().join("nusax/bitext/eng-jav.train.tsv");
     std::fs::write(&broken, "src\ttgt\none\ttwo\tthree\n").unwrap();
     let nusax = Dataset::open(&DataDir::resolve(Some(data.path())).unwrap(), "nusax").unwrap();
-    let pairs: Vec<Pair> = ["sun", "jav", "ind"]
-        .map(|target| Pair {
-            source: "eng".into(),
-            target: target.into(),
-        })
-        .to_vec();
+    let pairs = english_to(&["sun", "jav", "ind"]);
     let options = RunOptions {
         ks: vec![1],
         limit: Some(20),
@@ -506,7 +484,7 @@ fn a_pair_that_does_not_load_fails_after_the_cells_before_it() {
     assert_eq!(scored, ["eng-sun"]);
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -517,4 +495,27 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             }
         }
     }
+}
+
+/// The shared data directory (`$MINERS_DATA_DIR` or `../shared/data/miners`),
+/// or `None` (the test skips) where it is absent; CI always has it.
+fn shared_data() -> Option<DataDir> {
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/miners");
+    let data = DataDir::resolve(None).or_else(|_| DataDir::resolve(Some(&beside)));
+    assert!(
+        data.is_ok() || std::env::var_os("CI").is_none(),
+        "CI must have the data"
+    );
+    data.ok()
+}
+
+/// Pairs from English into each of `targets`.
+fn english_to(targets: &[&str]) -> Vec<Pair> {
+    targets
+        .iter()
+        .map(|&target| Pair {
+            source: "eng".into(),
+            target: target.into(),
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@ use std::{path::Path, sync::Mutex};
 
 use miners_core::Embeddings;
 use miners_encoders::{
-    Encoder, EncoderError, Fingerprint, Prompts, Role, Sink, TextPreparation,
+    Encoder, EncoderError, Fingerprint, Prompts, Role, Sink, TextPreparation, collect_in_order,
     layout::{Activation, Pooling, TransformerConfig, TransformerLayout},
     spec::ModelSpec,
     tokenizer::tokenizer_files,
@@ -152,13 +152,6 @@ impl TorchEncoder {
     pub fn with_token_budget(mut self, tokens: usize) -> Self {
         self.token_budget = tokens.max(1);
         self
-    }
-
-    /// Embeds texts in input order, leaving the first `skip` tokens out of pooling.
-    fn embed(&self, texts: &[&str], skip: usize) -> Result<Embeddings, EncoderError> {
-        miners_encoders::collect_in_order(texts.len(), self.dim, |sink| {
-            self.embed_streaming(texts, skip, sink)
-        })
     }
 
     /// Embeds texts in batches of similar length, the longest first, handing
@@ -323,8 +316,10 @@ impl Encoder for TorchEncoder {
         TextPreparation::SentenceTransformers
     }
 
-    fn encode_raw(&self, texts: &[&str], _role: Role) -> Result<Embeddings, EncoderError> {
-        self.embed(texts, 0)
+    fn encode_raw(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
+        collect_in_order(texts.len(), self.dim, |sink| {
+            self.encode_raw_streaming(texts, role, sink)
+        })
     }
 
     /// All the texts length-sorted together, not in chunks.
@@ -337,15 +332,15 @@ impl Encoder for TorchEncoder {
         self.embed_streaming(texts, 0, sink)
     }
 
-    /// Prepares each text once; with `include_prompt = false` the prompt's
-    /// tokens (after the leading special token) are left out of pooling.
+    /// [`TorchEncoder::encode_streaming`], in input order.
     fn encode(&self, texts: &[&str], role: Role) -> Result<Embeddings, EncoderError> {
-        let prepared = self.prepare_all(texts, role);
-        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
-        self.embed(&refs, self.prompt_skip(role)?)
+        collect_in_order(texts.len(), self.dim, |sink| {
+            self.encode_streaming(texts, role, sink)
+        })
     }
 
-    /// As [`TorchEncoder::encode`], batch by batch.
+    /// Prepares each text once; with `include_prompt = false` the prompt's
+    /// tokens (after the leading special token) are left out of pooling.
     fn encode_streaming(
         &self,
         texts: &[&str],
